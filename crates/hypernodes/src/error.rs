@@ -1,0 +1,197 @@
+//! Errors of building and running pipelines. Each names the node, input, output or pipeline at fault.
+
+use std::fmt;
+
+/// A boxed error returned by a node's function.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Result alias of the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong when a pipeline is built or run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Two nodes produce the same output name.
+    #[error("output '{output}' is produced by two nodes: '{first}' and '{second}'")]
+    DuplicateOutput {
+        /// The contested output name.
+        output: String,
+        /// The first producer.
+        first: String,
+        /// The second producer.
+        second: String,
+    },
+    /// Two nodes share one name.
+    #[error("two nodes are named '{0}'; node names must be unique within a pipeline")]
+    DuplicateNode(String),
+    /// The nodes depend on each other in a cycle.
+    #[error("the pipeline has a cycle: {}", .cycle.join(" -> "))]
+    Cycle {
+        /// The node names along the cycle, the first repeated at the end.
+        cycle: Vec<String>,
+    },
+    /// A consumer's parameter type differs from its producer's output type.
+    #[error(
+        "type mismatch on '{value}': node '{producer}' outputs {produced} but node '{consumer}' takes {expected}"
+    )]
+    TypeMismatch {
+        /// The value name.
+        value: String,
+        /// The producing node.
+        producer: String,
+        /// The produced type.
+        produced: String,
+        /// The consuming node.
+        consumer: String,
+        /// The type the consumer takes.
+        expected: String,
+    },
+    /// Required inputs were not given.
+    #[error("pipeline '{pipeline}' is missing required input(s): {}", .missing.join(", "))]
+    MissingInputs {
+        /// The pipeline that needs them.
+        pipeline: String,
+        /// Every missing input name, sorted.
+        missing: Vec<String>,
+    },
+    /// A requested output does not exist.
+    #[error("pipeline '{pipeline}' has no output '{requested}'; available outputs: {}", .available.join(", "))]
+    UnknownOutput {
+        /// The pipeline asked.
+        pipeline: String,
+        /// The unknown name.
+        requested: String,
+        /// Every output the pipeline has, sorted.
+        available: Vec<String>,
+    },
+    /// A name given to `bind`, `unbind` or a mapping is not an input of the pipeline.
+    #[error("pipeline '{pipeline}' has no input '{name}'{}", hint(.available))]
+    UnknownInput {
+        /// The pipeline asked.
+        pipeline: String,
+        /// The unknown name.
+        name: String,
+        /// The inputs the pipeline has.
+        available: Vec<String>,
+    },
+    /// A node returned a different number of values than it declares outputs.
+    #[error("node '{node}' declares {expected} outputs ({}) but returned {got}", .outputs.join(", "))]
+    Arity {
+        /// The node.
+        node: String,
+        /// Declared output names.
+        outputs: Vec<String>,
+        /// Declared count.
+        expected: usize,
+        /// Returned count.
+        got: usize,
+    },
+    /// A node's parameter received a value of another type.
+    #[error("node '{node}' parameter '{param}': {message}")]
+    BadArgument {
+        /// The node.
+        node: String,
+        /// The parameter.
+        param: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Invalid arguments to `map` or to a mapped node.
+    #[error("{0}")]
+    Map(MapError),
+    /// Invalid configuration (executor, node or pipeline settings).
+    #[error("{0}")]
+    Config(String),
+    /// A node's function failed.
+    #[error("{source}\n  in node '{node}' of pipeline '{}'", .path.join(" > "))]
+    Node {
+        /// The failing node.
+        node: String,
+        /// The pipeline names from the root to the node's pipeline.
+        path: Vec<String>,
+        /// The node's own error.
+        source: BoxError,
+    },
+}
+
+fn hint(available: &[String]) -> String {
+    if available.is_empty() {
+        String::new()
+    } else {
+        format!("; its inputs are: {}", available.join(", "))
+    }
+}
+
+/// The ways `map` arguments can be wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MapError {
+    /// `map_over` names an input that was not given.
+    AbsentInput {
+        /// The pipeline mapped.
+        pipeline: String,
+        /// The absent name.
+        name: String,
+    },
+    /// A mapped input is not a list.
+    NotASequence {
+        /// The pipeline mapped.
+        pipeline: String,
+        /// The input.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// Zip mode with lists of different lengths.
+    LengthMismatch {
+        /// The pipeline mapped.
+        pipeline: String,
+        /// Every mapped input with its length.
+        lengths: Vec<(String, usize)>,
+    },
+    /// A map mode other than zip and product.
+    UnknownMode(String),
+    /// `map_over` is empty.
+    Empty {
+        /// The pipeline mapped.
+        pipeline: String,
+    },
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MapError::AbsentInput { pipeline, name } => write!(
+                f,
+                "map over '{name}' in pipeline '{pipeline}': '{name}' is not among the given inputs"
+            ),
+            MapError::NotASequence { pipeline, name, reason } => write!(
+                f,
+                "map over '{name}' in pipeline '{pipeline}': the value is not a list ({reason})"
+            ),
+            MapError::LengthMismatch { pipeline, lengths } => {
+                let parts: Vec<String> = lengths.iter().map(|(n, l)| format!("{n}={l}")).collect();
+                write!(
+                    f,
+                    "zip map in pipeline '{pipeline}' needs lists of equal length, got {}",
+                    parts.join(", ")
+                )
+            }
+            MapError::UnknownMode(m) => {
+                write!(f, "unknown map_mode '{m}': expected 'zip' or 'product'")
+            }
+            MapError::Empty { pipeline } => {
+                write!(f, "map in pipeline '{pipeline}' needs at least one map_over input")
+            }
+        }
+    }
+}
+
+impl Error {
+    /// The node's own error when this is a node failure.
+    pub fn node_source(&self) -> Option<&BoxError> {
+        match self {
+            Error::Node { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Executors decide how a pipeline runs. [`NodeExecutor`] walks the graph node by node; a framework
+//! executor (Daft, in the Python package) receives the whole pipeline. Both implement [`Executor`].
+
+mod node_executor;
+
+use std::sync::Arc;
+
+pub use node_executor::{Mode, NodeExecutor};
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::io::{Inputs, Outputs};
+use crate::map::MapMode;
+use crate::pipeline::Pipeline;
+
+/// Runs and maps pipelines. `run` and `map` have the same shape; `map` adds `map_over` and `map_mode`.
+pub trait Executor: Send + Sync + 'static {
+    /// Runs `pipeline` once. `output_name` limits what runs and what is returned.
+    fn run(&self, pipeline: &Pipeline, inputs: Inputs, output_name: Option<&[String]>) -> Result<Outputs> {
+        let ctx = Context::root(pipeline, self.shared());
+        self.run_in(pipeline, inputs, output_name, &ctx)
+    }
+
+    /// Runs `pipeline` once per item built from the lists named in `map_over`; results in item order.
+    fn map(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        map_over: &[String],
+        map_mode: MapMode,
+        output_name: Option<&[String]>,
+    ) -> Result<Vec<Outputs>> {
+        let ctx = Context::root(pipeline, self.shared());
+        self.map_in(pipeline, inputs, map_over, map_mode, output_name, &ctx)
+    }
+
+    /// This executor as a shared handle (what nested pipelines inherit).
+    fn shared(&self) -> Arc<dyn Executor>;
+
+    /// [`Executor::run`] inside a context (the pipeline's own level). Internal to the engine.
+    #[doc(hidden)]
+    fn run_in(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        output_name: Option<&[String]>,
+        ctx: &Context,
+    ) -> Result<Outputs>;
+
+    /// [`Executor::map`] inside a context (the pipeline's own level). Internal to the engine.
+    #[doc(hidden)]
+    fn map_in(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        map_over: &[String],
+        map_mode: MapMode,
+        output_name: Option<&[String]>,
+        ctx: &Context,
+    ) -> Result<Vec<Outputs>>;
+}
+
+fn effective(pipeline: &Pipeline, inherited: Option<&Arc<dyn Executor>>) -> Arc<dyn Executor> {
+    match (pipeline.executor(), inherited) {
+        (Some(own), _) => own.clone(),
+        (None, Some(parent)) => parent.clone(),
+        (None, None) => Arc::new(NodeExecutor::default()),
+    }
+}
+
+/// Runs a root pipeline with its own executor or the default one.
+pub(crate) fn run_root(pipeline: &Pipeline, inputs: Inputs, output_name: Option<&[String]>) -> Result<Outputs> {
+    let exec = effective(pipeline, None);
+    let ctx = Context::root(pipeline, exec.clone());
+    exec.run_in(pipeline, inputs, output_name, &ctx)
+}
+
+/// Maps a root pipeline with its own executor or the default one.
+pub(crate) fn map_root(
+    pipeline: &Pipeline,
+    inputs: Inputs,
+    map_over: &[String],
+    mode: MapMode,
+    output_name: Option<&[String]>,
+) -> Result<Vec<Outputs>> {
+    let exec = effective(pipeline, None);
+    let ctx = Context::root(pipeline, exec.clone());
+    exec.map_in(pipeline, inputs, map_over, mode, output_name, &ctx)
+}
+
+/// Runs a nested pipeline inside `parent`'s context, with its own executor or the inherited one.
+pub(crate) fn run_nested(
+    pipeline: &Pipeline,
+    inputs: Inputs,
+    output_name: Option<&[String]>,
+    parent: &Context,
+) -> Result<Outputs> {
+    let exec = effective(pipeline, Some(&parent.executor));
+    let ctx = parent.nested(pipeline, exec.clone(), pipeline.executor().is_some());
+    exec.run_in(pipeline, inputs, output_name, &ctx)
+}
+
+/// Maps a nested pipeline inside `parent`'s context.
+pub(crate) fn map_nested(
+    pipeline: &Pipeline,
+    inputs: Inputs,
+    map_over: &[String],
+    mode: MapMode,
+    output_name: Option<&[String]>,
+    parent: &Context,
+) -> Result<Vec<Outputs>> {
+    let exec = effective(pipeline, Some(&parent.executor));
+    let ctx = parent.nested(pipeline, exec.clone(), pipeline.executor().is_some());
+    exec.map_in(pipeline, inputs, map_over, mode, output_name, &ctx)
+}

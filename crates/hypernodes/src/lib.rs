@@ -1,0 +1,29 @@
+//! HyperNodes: hierarchical, modular pipelines of plain functions.
+//!
+//! Write functions that each handle one item, declare them as nodes with [`node`], and build a
+//! [`Pipeline`]: nodes are wired by matching parameter names to output names. Pipelines run once
+//! ([`Pipeline::run`]), map over lists ([`Pipeline::map`]) and nest as nodes ([`Pipeline::as_node`]).
+//! Executors ([`NodeExecutor`]) decide how they run.
+//!
+//! The engine knows nothing of any host language: values are [`Value`]s and functions are
+//! [`NodeFn`]s, which fronts (Rust through `#[node]`, Python through the binding crate) implement.
+
+pub mod context;
+pub mod error;
+pub mod executor;
+pub mod graph;
+pub mod invoke;
+pub mod io;
+pub mod map;
+pub mod node;
+pub mod pipeline;
+pub mod value;
+
+pub use error::{BoxError, Error, MapError, Result};
+pub use executor::{Executor, Mode, NodeExecutor};
+pub use hypernodes_macros::node;
+pub use io::{Inputs, Outputs};
+pub use map::MapMode;
+pub use node::{Node, NodeFn, NodeKind, PipelineNode, Port};
+pub use pipeline::{AsNode, Pipeline, Plan};
+pub use value::{value, AnyType, Typed, Value, ValueType};

@@ -1,0 +1,228 @@
+//! Nodes: a function (or a nested pipeline) with named parameters and named outputs.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::error::{BoxError, Error, Result};
+use crate::map::MapMode;
+use crate::pipeline::Pipeline;
+use crate::value::{Value, ValueType};
+
+/// A named parameter or output of a node, with the type of the values it holds.
+#[derive(Clone, Debug)]
+pub struct Port {
+    /// The name that wires it: a parameter takes the output of the same name.
+    pub name: Arc<str>,
+    /// The type of its values.
+    pub ty: Arc<dyn ValueType>,
+}
+
+impl Port {
+    /// A port named `name` holding values of type `ty`.
+    pub fn new(name: impl Into<Arc<str>>, ty: Arc<dyn ValueType>) -> Self {
+        Port { name: name.into(), ty }
+    }
+}
+
+/// The callable behind a function node. Fronts implement it: Rust functions via `#[node]`,
+/// Python callables in the binding crate.
+pub trait NodeFn: Send + Sync + 'static {
+    /// Calls the function with one value per parameter, in parameter order, and returns one value per
+    /// declared output (a single-output node returns one value).
+    fn call(&self, args: Vec<Value>) -> std::result::Result<Vec<Value>, BoxError>;
+    /// A stable identity of the function's code, used in cache keys (source hash, closure values).
+    fn code_identity(&self) -> Vec<u8> {
+        Vec::new()
+    }
+}
+
+impl<F> NodeFn for F
+where
+    F: Fn(Vec<Value>) -> std::result::Result<Vec<Value>, BoxError> + Send + Sync + 'static,
+{
+    fn call(&self, args: Vec<Value>) -> std::result::Result<Vec<Value>, BoxError> {
+        self(args)
+    }
+}
+
+/// A pipeline used as a node: how its inputs and outputs are named outside, and whether it is mapped.
+#[derive(Clone)]
+pub struct PipelineNode {
+    /// The inner pipeline.
+    pub pipeline: Pipeline,
+    /// For each parameter of the node (outer name, in port order), the inner input it feeds.
+    pub inner_inputs: Vec<Arc<str>>,
+    /// For each output of the node (in port order), the inner output it exposes.
+    pub inner_outputs: Vec<Arc<str>>,
+    /// Only these inner outputs are computed (`None`: all of them).
+    pub selected: Option<Vec<String>>,
+    /// Outer names of the parameters mapped over (empty: run once).
+    pub map_over: Vec<String>,
+    /// How mapped parameters combine.
+    pub map_mode: MapMode,
+}
+
+/// What a node runs.
+#[derive(Clone)]
+pub enum NodeKind {
+    /// A plain function.
+    Func(Arc<dyn NodeFn>),
+    /// A nested pipeline.
+    Pipeline(Box<PipelineNode>),
+}
+
+#[derive(Clone)]
+struct NodeInner {
+    name: Arc<str>,
+    params: Vec<Port>,
+    outputs: Vec<Port>,
+    cache: bool,
+    version: Option<String>,
+    kind: NodeKind,
+}
+
+/// A step of a pipeline. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Node {
+    inner: Arc<NodeInner>,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node")
+            .field("name", &self.name())
+            .field("params", &self.param_names().collect::<Vec<_>>())
+            .field("outputs", &self.output_names().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Node {
+    /// A function node. `outputs` must not be empty; parameter and output names must be unique.
+    pub fn new(
+        name: impl Into<Arc<str>>,
+        params: Vec<Port>,
+        outputs: Vec<Port>,
+        func: impl NodeFn,
+    ) -> Result<Node> {
+        Self::from_parts(name.into(), params, outputs, NodeKind::Func(Arc::new(func)))
+    }
+
+    /// A function node from an already shared callable.
+    pub fn from_fn(
+        name: impl Into<Arc<str>>,
+        params: Vec<Port>,
+        outputs: Vec<Port>,
+        func: Arc<dyn NodeFn>,
+    ) -> Result<Node> {
+        Self::from_parts(name.into(), params, outputs, NodeKind::Func(func))
+    }
+
+    pub(crate) fn from_parts(
+        name: Arc<str>,
+        params: Vec<Port>,
+        outputs: Vec<Port>,
+        kind: NodeKind,
+    ) -> Result<Node> {
+        if name.is_empty() {
+            return Err(Error::Config("a node needs a non-empty name".into()));
+        }
+        if outputs.is_empty() {
+            return Err(Error::Config(format!("node '{name}' declares no outputs")));
+        }
+        check_unique(&name, "output", outputs.iter().map(|p| &p.name))?;
+        check_unique(&name, "parameter", params.iter().map(|p| &p.name))?;
+        Ok(Node {
+            inner: Arc::new(NodeInner {
+                name,
+                params,
+                outputs,
+                cache: true,
+                version: None,
+                kind,
+            }),
+        })
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut NodeInner)) -> Node {
+        f(Arc::make_mut(&mut self.inner));
+        self
+    }
+
+    /// The same node under another name.
+    pub fn with_name(self, name: impl Into<Arc<str>>) -> Node {
+        let name = name.into();
+        self.edit(|n| n.name = name)
+    }
+
+    /// Turns caching of this node on or off (on by default).
+    pub fn with_cache(self, cache: bool) -> Node {
+        self.edit(|n| n.cache = cache)
+    }
+
+    /// Pins the code version used in cache keys, instead of the code's own hash.
+    pub fn with_version(self, version: impl Into<String>) -> Node {
+        let version = Some(version.into());
+        self.edit(|n| n.version = version)
+    }
+
+    /// The node's name (unique within a pipeline).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    pub(crate) fn name_arc(&self) -> &Arc<str> {
+        &self.inner.name
+    }
+
+    /// The parameters, in call order.
+    pub fn params(&self) -> &[Port] {
+        &self.inner.params
+    }
+
+    /// The outputs, in return order.
+    pub fn outputs(&self) -> &[Port] {
+        &self.inner.outputs
+    }
+
+    /// Parameter names in call order.
+    pub fn param_names(&self) -> impl Iterator<Item = &str> {
+        self.inner.params.iter().map(|p| &*p.name)
+    }
+
+    /// Output names in return order.
+    pub fn output_names(&self) -> impl Iterator<Item = &str> {
+        self.inner.outputs.iter().map(|p| &*p.name)
+    }
+
+    /// Whether results of this node are cached.
+    pub fn cache(&self) -> bool {
+        self.inner.cache
+    }
+
+    /// The pinned code version, if any.
+    pub fn version(&self) -> Option<&str> {
+        self.inner.version.as_deref()
+    }
+
+    /// What the node runs.
+    pub fn kind(&self) -> &NodeKind {
+        &self.inner.kind
+    }
+}
+
+fn check_unique<'a>(
+    node: &str,
+    what: &str,
+    names: impl Iterator<Item = &'a Arc<str>>,
+) -> Result<()> {
+    let mut seen = BTreeMap::new();
+    for n in names {
+        if seen.insert(n.clone(), ()).is_some() {
+            return Err(Error::Config(format!(
+                "node '{node}' declares the {what} '{n}' twice"
+            )));
+        }
+    }
+    Ok(())
+}

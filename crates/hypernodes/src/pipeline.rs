@@ -1,0 +1,470 @@
+//! Pipelines: a validated set of nodes, their bound values and their run settings.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+use crate::error::{Error, MapError, Result};
+use crate::executor::{self, Executor};
+use crate::graph::Graph;
+use crate::io::{Inputs, Outputs};
+use crate::map::MapMode;
+use crate::node::{Node, NodeKind, PipelineNode, Port};
+use crate::value::{AnyType, Value, ValueType};
+
+/// What part of a pipeline a run executes: the nodes, the root inputs they need, the values returned.
+#[derive(Debug)]
+pub struct Plan {
+    /// Node indices in topological order.
+    pub nodes: Vec<usize>,
+    /// Value ids of the root inputs needed, sorted by name.
+    pub inputs: Vec<usize>,
+    /// Value ids returned, in pipeline order (or in the order requested).
+    pub outputs: Vec<usize>,
+}
+
+/// How a pipeline node is made from a pipeline (see [`Pipeline::as_node`]).
+#[derive(Clone, Debug, Default)]
+pub struct AsNode {
+    /// The node's name (default: the pipeline's name).
+    pub name: Option<String>,
+    /// `{outer: inner}` renames of inputs; unmapped inputs keep their names.
+    pub input_mapping: BTreeMap<String, String>,
+    /// `{inner: outer}`: when given, only these outputs are exposed (and computed), renamed.
+    pub output_mapping: Option<BTreeMap<String, String>>,
+    /// Outer input names to map over.
+    pub map_over: Vec<String>,
+    /// How mapped inputs combine.
+    pub map_mode: MapMode,
+    /// Whether the node's results are cached as a whole.
+    pub cache: Option<bool>,
+}
+
+struct PipelineInner {
+    name: Arc<str>,
+    nodes: Vec<Node>,
+    graph: Graph,
+    bound: BTreeMap<String, Value>,
+    executor: Option<Arc<dyn Executor>>,
+    full_plan: Arc<Plan>,
+    plans: RwLock<HashMap<Vec<String>, Arc<Plan>>>,
+}
+
+/// An immutable, validated DAG of nodes. Cheap to clone (shared).
+#[derive(Clone)]
+pub struct Pipeline {
+    inner: Arc<PipelineInner>,
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("name", &self.name())
+            .field("nodes", &self.inner.nodes.iter().map(Node::name).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Pipeline {
+    /// Builds and validates a pipeline from nodes in any order. Errors on two producers of one
+    /// output, cycles, and (for typed nodes) a parameter whose type differs from its producer's.
+    pub fn new(nodes: impl IntoIterator<Item = Node>) -> Result<Pipeline> {
+        let mut nodes: Vec<Node> = nodes.into_iter().collect();
+        nodes.sort_by(|a, b| a.name().cmp(b.name()));
+        let graph = Graph::build(&nodes)?;
+        let name = default_name(&nodes);
+        Self::assemble(name, nodes, graph, BTreeMap::new(), None)
+    }
+
+    fn assemble(
+        name: Arc<str>,
+        nodes: Vec<Node>,
+        graph: Graph,
+        bound: BTreeMap<String, Value>,
+        executor: Option<Arc<dyn Executor>>,
+    ) -> Result<Pipeline> {
+        let full_plan = Arc::new(Plan {
+            nodes: graph.order.clone(),
+            inputs: graph.root_inputs.clone(),
+            outputs: graph.order.iter().flat_map(|&n| graph.node_outputs[n].iter().copied()).collect(),
+        });
+        Ok(Pipeline {
+            inner: Arc::new(PipelineInner {
+                name,
+                nodes,
+                graph,
+                bound,
+                executor,
+                full_plan,
+                plans: RwLock::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// A copy with some fields changed; the graph is shared in spirit but rebuilt cheaply.
+    fn derive(
+        &self,
+        name: Arc<str>,
+        bound: BTreeMap<String, Value>,
+        executor: Option<Arc<dyn Executor>>,
+    ) -> Pipeline {
+        let graph = Graph::build(&self.inner.nodes).expect("an already valid graph stays valid");
+        Self::assemble(name, self.inner.nodes.clone(), graph, bound, executor)
+            .expect("an already valid pipeline stays valid")
+    }
+
+    /// The same pipeline under another name.
+    pub fn with_name(&self, name: impl Into<Arc<str>>) -> Pipeline {
+        self.derive(name.into(), self.inner.bound.clone(), self.inner.executor.clone())
+    }
+
+    /// The same pipeline with its own executor (`None`: inherit the enclosing one).
+    pub fn with_executor(&self, executor: Option<Arc<dyn Executor>>) -> Pipeline {
+        self.derive(self.inner.name.clone(), self.inner.bound.clone(), executor)
+    }
+
+    /// The pipeline's name (a deterministic default derived from its nodes when not set).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The pipeline's name, shared.
+    pub fn name_arc(&self) -> &Arc<str> {
+        &self.inner.name
+    }
+
+    /// The nodes, sorted by name.
+    pub fn nodes(&self) -> &[Node] {
+        &self.inner.nodes
+    }
+
+    /// The wiring.
+    pub fn graph(&self) -> &Graph {
+        &self.inner.graph
+    }
+
+    /// The executor set on this pipeline, if any.
+    pub fn executor(&self) -> Option<&Arc<dyn Executor>> {
+        self.inner.executor.as_ref()
+    }
+
+    /// Values bound to inputs.
+    pub fn bound(&self) -> &BTreeMap<String, Value> {
+        &self.inner.bound
+    }
+
+    /// Required root inputs (those not bound), sorted.
+    pub fn inputs(&self) -> Vec<String> {
+        self.unbound_inputs(&self.inner.full_plan)
+    }
+
+    /// Every root input, bound or not, sorted.
+    pub fn all_inputs(&self) -> Vec<String> {
+        let g = &self.inner.graph;
+        g.root_inputs.iter().map(|&v| g.names[v].to_string()).collect()
+    }
+
+    fn unbound_inputs(&self, plan: &Plan) -> Vec<String> {
+        let g = &self.inner.graph;
+        plan.inputs
+            .iter()
+            .map(|&v| &g.names[v])
+            .filter(|n| !self.inner.bound.contains_key(&***n))
+            .map(|n| n.to_string())
+            .collect()
+    }
+
+    /// Every output name, in pipeline order.
+    pub fn outputs(&self) -> Vec<String> {
+        let g = &self.inner.graph;
+        self.inner.full_plan.outputs.iter().map(|&v| g.names[v].to_string()).collect()
+    }
+
+    /// A new pipeline with `values` bound to inputs (overridable by run inputs).
+    pub fn bind(&self, values: impl IntoIterator<Item = (String, Value)>) -> Result<Pipeline> {
+        let mut bound = self.inner.bound.clone();
+        for (k, v) in values {
+            self.check_input(&k)?;
+            bound.insert(k, v);
+        }
+        Ok(self.derive(self.inner.name.clone(), bound, self.inner.executor.clone()))
+    }
+
+    /// A new pipeline with the given bound values removed (all of them when `names` is empty).
+    pub fn unbind<S: AsRef<str>>(&self, names: &[S]) -> Result<Pipeline> {
+        let mut bound = self.inner.bound.clone();
+        if names.is_empty() {
+            bound.clear();
+        }
+        for n in names {
+            self.check_input(n.as_ref())?;
+            bound.remove(n.as_ref());
+        }
+        Ok(self.derive(self.inner.name.clone(), bound, self.inner.executor.clone()))
+    }
+
+    fn check_input(&self, name: &str) -> Result<()> {
+        let g = &self.inner.graph;
+        match g.ids.get(name) {
+            Some(&v) if g.producer[v].is_none() => Ok(()),
+            _ => Err(Error::UnknownInput {
+                pipeline: self.name().to_string(),
+                name: name.to_string(),
+                available: self.all_inputs(),
+            }),
+        }
+    }
+
+    /// The port type of a root input: that of its first consumer.
+    pub fn input_type(&self, name: &str) -> Arc<dyn ValueType> {
+        let g = &self.inner.graph;
+        g.ids
+            .get(name)
+            .and_then(|&v| {
+                let n = *g.consumers[v].first()?;
+                let pos = g.node_inputs[n].iter().position(|&w| w == v)?;
+                Some(self.inner.nodes[n].params()[pos].ty.clone())
+            })
+            .unwrap_or_else(|| Arc::new(AnyType))
+    }
+
+    /// The port type of an output: that of its producer.
+    pub fn output_type(&self, name: &str) -> Arc<dyn ValueType> {
+        let g = &self.inner.graph;
+        g.ids
+            .get(name)
+            .and_then(|&v| {
+                let (n, pos) = g.producer[v]?;
+                Some(self.inner.nodes[n].outputs()[pos].ty.clone())
+            })
+            .unwrap_or_else(|| Arc::new(AnyType))
+    }
+
+    /// The plan for a selection of outputs (`None`: everything). Plans are memoized.
+    pub fn plan(&self, output_name: Option<&[String]>) -> Result<Arc<Plan>> {
+        let Some(selected) = output_name else {
+            return Ok(self.inner.full_plan.clone());
+        };
+        if let Some(p) = self.inner.plans.read().expect("plan cache poisoned").get(selected) {
+            return Ok(p.clone());
+        }
+        let plan = Arc::new(self.build_plan(selected)?);
+        self.inner
+            .plans
+            .write()
+            .expect("plan cache poisoned")
+            .insert(selected.to_vec(), plan.clone());
+        Ok(plan)
+    }
+
+    fn build_plan(&self, selected: &[String]) -> Result<Plan> {
+        let g = &self.inner.graph;
+        let mut outputs = Vec::with_capacity(selected.len());
+        let mut needed = vec![false; self.inner.nodes.len()];
+        let mut stack = Vec::new();
+        for name in selected {
+            let producer = g.ids.get(name.as_str()).and_then(|&v| g.producer[v].map(|p| (v, p.0)));
+            let Some((v, n)) = producer else {
+                return Err(Error::UnknownOutput {
+                    pipeline: self.name().to_string(),
+                    requested: name.clone(),
+                    available: self.outputs(),
+                });
+            };
+            if !outputs.contains(&v) {
+                outputs.push(v);
+            }
+            stack.push(n);
+        }
+        while let Some(n) = stack.pop() {
+            if std::mem::replace(&mut needed[n], true) {
+                continue;
+            }
+            stack.extend(g.upstream(n));
+        }
+        let nodes: Vec<usize> = g.order.iter().copied().filter(|&n| needed[n]).collect();
+        let mut inputs: Vec<usize> = nodes
+            .iter()
+            .flat_map(|&n| g.node_inputs[n].iter().copied())
+            .filter(|&v| g.producer[v].is_none())
+            .collect();
+        inputs.sort_by(|&a, &b| g.names[a].cmp(&g.names[b]));
+        inputs.dedup();
+        Ok(Plan { nodes, inputs, outputs })
+    }
+
+    /// Fills the value slots of a run with its root inputs (given ones first, then bound ones).
+    /// Inputs in `later` are filled by the caller (mapped values). Every missing input is reported.
+    pub fn input_slots(
+        &self,
+        plan: &Plan,
+        inputs: &Inputs,
+        later: &[String],
+    ) -> Result<Vec<Option<Value>>> {
+        let g = &self.inner.graph;
+        let mut slots: Vec<Option<Value>> = vec![None; g.names.len()];
+        let mut missing = Vec::new();
+        for &v in &plan.inputs {
+            let name = &*g.names[v];
+            if later.iter().any(|l| l == name) {
+                continue;
+            }
+            match inputs.get(name).or_else(|| self.inner.bound.get(name)) {
+                Some(val) => slots[v] = Some(val.clone()),
+                None => missing.push(name.to_string()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(Error::MissingInputs {
+                pipeline: self.name().to_string(),
+                missing,
+            });
+        }
+        Ok(slots)
+    }
+
+    /// Splits the mapped inputs into items (one value per `map_over` name per item).
+    pub fn map_items(
+        &self,
+        inputs: &Inputs,
+        map_over: &[String],
+        mode: MapMode,
+    ) -> Result<Vec<Vec<Value>>> {
+        if map_over.is_empty() {
+            return Err(Error::Map(MapError::Empty {
+                pipeline: self.name().to_string(),
+            }));
+        }
+        let mut lists = Vec::with_capacity(map_over.len());
+        for name in map_over {
+            let Some(list) = inputs.get(name) else {
+                return Err(Error::Map(MapError::AbsentInput {
+                    pipeline: self.name().to_string(),
+                    name: name.clone(),
+                }));
+            };
+            let items = self.input_type(name).split(list).map_err(|reason| {
+                Error::Map(MapError::NotASequence {
+                    pipeline: self.name().to_string(),
+                    name: name.clone(),
+                    reason,
+                })
+            })?;
+            lists.push(items);
+        }
+        crate::map::expand(self.name(), map_over, lists, mode)
+    }
+
+    /// Runs the pipeline with its executor (or the default sequential one).
+    pub fn run(&self, inputs: Inputs, output_name: Option<&[String]>) -> Result<Outputs> {
+        executor::run_root(self, inputs, output_name)
+    }
+
+    /// Maps the pipeline over the lists named in `map_over`; one result per item, in item order.
+    pub fn map(
+        &self,
+        inputs: Inputs,
+        map_over: &[String],
+        mode: MapMode,
+        output_name: Option<&[String]>,
+    ) -> Result<Vec<Outputs>> {
+        executor::map_root(self, inputs, map_over, mode, output_name)
+    }
+
+    /// Wraps the pipeline as a node of another pipeline.
+    pub fn as_node(&self, spec: AsNode) -> Result<Node> {
+        let fail = |msg: String| Error::Config(format!("as_node of pipeline '{}': {msg}", self.name()));
+        let (selected, exposed): (Option<Vec<String>>, Vec<(String, String)>) = match &spec.output_mapping {
+            Some(m) => {
+                let all = self.outputs();
+                for inner in m.keys() {
+                    if !all.contains(inner) {
+                        return Err(Error::UnknownOutput {
+                            pipeline: self.name().to_string(),
+                            requested: inner.clone(),
+                            available: all,
+                        });
+                    }
+                }
+                let pairs: Vec<(String, String)> = m.iter().map(|(i, o)| (i.clone(), o.clone())).collect();
+                (Some(pairs.iter().map(|p| p.0.clone()).collect()), pairs)
+            }
+            None => (None, self.outputs().into_iter().map(|o| (o.clone(), o)).collect()),
+        };
+        let plan = self.plan(selected.as_deref())?;
+        let needed = self.unbound_inputs(&plan);
+        let all_inputs = self.all_inputs();
+        let mut outer_of: BTreeMap<&str, &str> = BTreeMap::new();
+        for (outer, inner) in &spec.input_mapping {
+            if !all_inputs.contains(inner) {
+                return Err(Error::UnknownInput {
+                    pipeline: self.name().to_string(),
+                    name: inner.clone(),
+                    available: all_inputs,
+                });
+            }
+            if outer_of.insert(inner.as_str(), outer.as_str()).is_some() {
+                return Err(fail(format!("two outer names map to the inner input '{inner}'")));
+            }
+        }
+        let mut params = Vec::new();
+        let mut inner_inputs = Vec::new();
+        for inner in &needed {
+            let outer = outer_of.get(inner.as_str()).copied().unwrap_or(inner);
+            let mut ty = self.input_type(inner);
+            if spec.map_over.iter().any(|m| m == outer) {
+                ty = ty.list_type();
+            }
+            params.push(Port::new(outer, ty));
+            inner_inputs.push(Arc::<str>::from(inner.as_str()));
+        }
+        for m in &spec.map_over {
+            if !params.iter().any(|p| &*p.name == m.as_str()) {
+                let names: Vec<String> = params.iter().map(|p| p.name.to_string()).collect();
+                return Err(fail(format!(
+                    "map_over names '{m}', which is not an input of the node (its inputs: {})",
+                    names.join(", ")
+                )));
+            }
+        }
+        let mut outputs = Vec::new();
+        let mut inner_outputs = Vec::new();
+        for (inner, outer) in exposed {
+            let mut ty = self.output_type(&inner);
+            if !spec.map_over.is_empty() {
+                ty = ty.list_type();
+            }
+            outputs.push(Port::new(outer, ty));
+            inner_outputs.push(Arc::<str>::from(inner));
+        }
+        let map_over_inner: Vec<String> = spec
+            .map_over
+            .iter()
+            .map(|o| {
+                let i = params.iter().position(|p| &*p.name == o.as_str()).expect("checked above");
+                inner_inputs[i].to_string()
+            })
+            .collect();
+        let kind = NodeKind::Pipeline(Box::new(PipelineNode {
+            pipeline: self.clone(),
+            inner_inputs,
+            inner_outputs,
+            selected,
+            map_over: map_over_inner,
+            map_mode: spec.map_mode,
+        }));
+        let name: Arc<str> = spec.name.as_deref().unwrap_or(self.name()).into();
+        let node = Node::from_parts(name, params, outputs, kind)?;
+        Ok(node.with_cache(spec.cache.unwrap_or(true)))
+    }
+}
+
+/// A deterministic name for an unnamed pipeline, derived from its node names.
+fn default_name(nodes: &[Node]) -> Arc<str> {
+    let mut h = blake3::Hasher::new();
+    for n in nodes {
+        h.update(n.name().as_bytes());
+        h.update(&[0]);
+    }
+    let hex = h.finalize().to_hex();
+    format!("pipeline_{}", &hex[..8]).into()
+}

@@ -1,0 +1,131 @@
+//! Values that flow between nodes, and the types that describe them.
+//!
+//! The engine never looks inside a value: a [`Value`] is a shared pointer to anything. Each port of a
+//! node carries a [`ValueType`] that knows how to split a list value into items (for `map_over`) and
+//! how to collect items back into a list, and, for typed fronts, which Rust type it holds.
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::sync::Arc;
+
+/// A value passed between nodes: shared, immutable, of any type.
+pub type Value = Arc<dyn Any + Send + Sync>;
+
+/// Wraps a Rust value as a [`Value`].
+pub fn value<T: Any + Send + Sync>(v: T) -> Value {
+    Arc::new(v)
+}
+
+/// Describes the values a port holds: their type (when known) and how lists of them are split and built.
+pub trait ValueType: Send + Sync + 'static {
+    /// The Rust type held, when the front is typed; `None` for dynamic fronts (Python).
+    fn type_id(&self) -> Option<TypeId>;
+    /// A readable name of the type, used in error messages.
+    fn type_name(&self) -> &str;
+    /// Splits a list value into its items, or says why it is not a list.
+    fn split(&self, list: &Value) -> Result<Vec<Value>, String>;
+    /// Builds one list value from items of this type.
+    fn collect(&self, items: Vec<Value>) -> Value;
+    /// The type of a list of these values (the port type of a mapped input or output).
+    fn list_type(&self) -> Arc<dyn ValueType>;
+}
+
+impl fmt::Debug for dyn ValueType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.type_name())
+    }
+}
+
+/// The type of a Rust port holding `T`. Lists of `T` are `Vec<T>`.
+pub struct Typed<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T: Clone + Send + Sync + 'static> Typed<T> {
+    /// The shared descriptor of `T`.
+    pub fn arc() -> Arc<dyn ValueType> {
+        Arc::new(Typed::<T>(std::marker::PhantomData))
+    }
+}
+
+impl<T: Clone + Send + Sync + 'static> ValueType for Typed<T> {
+    fn type_id(&self) -> Option<TypeId> {
+        Some(TypeId::of::<T>())
+    }
+    fn type_name(&self) -> &str {
+        std::any::type_name::<T>()
+    }
+    fn split(&self, list: &Value) -> Result<Vec<Value>, String> {
+        if let Some(v) = list.downcast_ref::<Vec<T>>() {
+            return Ok(v.iter().map(|x| value(x.clone())).collect());
+        }
+        if let Some(v) = list.downcast_ref::<Vec<Value>>() {
+            return Ok(v.clone());
+        }
+        Err(format!("expected a Vec<{}>", std::any::type_name::<T>()))
+    }
+    fn collect(&self, items: Vec<Value>) -> Value {
+        let typed: Option<Vec<T>> = items.iter().map(|v| v.downcast_ref::<T>().cloned()).collect();
+        match typed {
+            Some(v) => value(v),
+            None => value(items),
+        }
+    }
+    fn list_type(&self) -> Arc<dyn ValueType> {
+        Arc::new(ListOf {
+            id: TypeId::of::<Vec<T>>(),
+            name: std::any::type_name::<Vec<T>>().to_string(),
+        })
+    }
+}
+
+/// The type of a list of typed values whose element type is erased (a mapped output of a Rust pipeline
+/// node). It is checked by `TypeId`; its own lists are `Vec<Value>`.
+struct ListOf {
+    id: TypeId,
+    name: String,
+}
+
+impl ValueType for ListOf {
+    fn type_id(&self) -> Option<TypeId> {
+        Some(self.id)
+    }
+    fn type_name(&self) -> &str {
+        &self.name
+    }
+    fn split(&self, list: &Value) -> Result<Vec<Value>, String> {
+        list.downcast_ref::<Vec<Value>>()
+            .cloned()
+            .ok_or_else(|| format!("expected a list of {}", self.name))
+    }
+    fn collect(&self, items: Vec<Value>) -> Value {
+        value(items)
+    }
+    fn list_type(&self) -> Arc<dyn ValueType> {
+        Arc::new(ListOf {
+            id: TypeId::of::<Vec<Value>>(),
+            name: format!("Vec<{}>", self.name),
+        })
+    }
+}
+
+/// A port type that accepts anything and is never type-checked. Lists are `Vec<Value>`.
+pub struct AnyType;
+
+impl ValueType for AnyType {
+    fn type_id(&self) -> Option<TypeId> {
+        None
+    }
+    fn type_name(&self) -> &str {
+        "any"
+    }
+    fn split(&self, list: &Value) -> Result<Vec<Value>, String> {
+        list.downcast_ref::<Vec<Value>>()
+            .cloned()
+            .ok_or_else(|| "expected a Vec<Value>".to_string())
+    }
+    fn collect(&self, items: Vec<Value>) -> Value {
+        value(items)
+    }
+    fn list_type(&self) -> Arc<dyn ValueType> {
+        Arc::new(AnyType)
+    }
+}
