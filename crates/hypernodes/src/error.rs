@@ -164,7 +164,11 @@ impl fmt::Display for MapError {
                 f,
                 "map over '{name}' in pipeline '{pipeline}': '{name}' is not among the given inputs"
             ),
-            MapError::NotASequence { pipeline, name, reason } => write!(
+            MapError::NotASequence {
+                pipeline,
+                name,
+                reason,
+            } => write!(
                 f,
                 "map over '{name}' in pipeline '{pipeline}': the value is not a list ({reason})"
             ),
@@ -180,7 +184,10 @@ impl fmt::Display for MapError {
                 write!(f, "unknown map_mode '{m}': expected 'zip' or 'product'")
             }
             MapError::Empty { pipeline } => {
-                write!(f, "map in pipeline '{pipeline}' needs at least one map_over input")
+                write!(
+                    f,
+                    "map in pipeline '{pipeline}' needs at least one map_over input"
+                )
             }
         }
     }

@@ -74,7 +74,9 @@ impl Graph {
                 consumers[v].push(ni);
             }
         }
-        let mut root_inputs: Vec<usize> = (0..names.len()).filter(|&v| producer[v].is_none()).collect();
+        let mut root_inputs: Vec<usize> = (0..names.len())
+            .filter(|&v| producer[v].is_none())
+            .collect();
         root_inputs.sort_by(|&a, &b| names[a].cmp(&names[b]));
         let mut graph = Graph {
             names,
@@ -97,7 +99,9 @@ impl Graph {
         ins.iter().enumerate().filter_map(move |(i, &v)| {
             let p = self.producer[v]?.0;
             // skip a producer already yielded for an earlier parameter
-            let dup = ins[..i].iter().any(|&w| self.producer[w].map(|x| x.0) == Some(p));
+            let dup = ins[..i]
+                .iter()
+                .any(|&w| self.producer[w].map(|x| x.0) == Some(p));
             (!dup).then_some(p)
         })
     }
@@ -139,8 +143,11 @@ impl Graph {
         let mut cur = start;
         loop {
             if let Some(&pos) = seen.get(&cur) {
-                let mut cycle: Vec<String> =
-                    path[pos..].iter().rev().map(|&i: &usize| nodes[i].name().to_string()).collect();
+                let mut cycle: Vec<String> = path[pos..]
+                    .iter()
+                    .rev()
+                    .map(|&i: &usize| nodes[i].name().to_string())
+                    .collect();
                 cycle.push(cycle[0].clone());
                 return cycle;
             }
@@ -156,7 +163,9 @@ impl Graph {
     fn check_types(&self, nodes: &[Node]) -> Result<()> {
         for (ni, node) in nodes.iter().enumerate() {
             for (pi, &v) in self.node_inputs[ni].iter().enumerate() {
-                let Some((prod, pos)) = self.producer[v] else { continue };
+                let Some((prod, pos)) = self.producer[v] else {
+                    continue;
+                };
                 let want = &node.params()[pi].ty;
                 let have = &nodes[prod].outputs()[pos].ty;
                 if let (Some(a), Some(b)) = (want.type_id(), have.type_id()) {

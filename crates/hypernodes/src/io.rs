@@ -27,18 +27,24 @@ pub struct Outputs {
 
 impl std::fmt::Debug for Outputs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.entries.iter().map(|(n, _)| n)).finish()
+        f.debug_list()
+            .entries(self.entries.iter().map(|(n, _)| n))
+            .finish()
     }
 }
 
 impl Outputs {
-    pub(crate) fn from_entries(entries: Vec<(Arc<str>, Value)>) -> Self {
+    /// Outputs from `(name, value)` pairs.
+    pub fn from_pairs(entries: Vec<(Arc<str>, Value)>) -> Self {
         Outputs { entries }
     }
 
     /// The value named `name`.
     pub fn value(&self, name: &str) -> Option<&Value> {
-        self.entries.iter().find(|(n, _)| &**n == name).map(|(_, v)| v)
+        self.entries
+            .iter()
+            .find(|(n, _)| &**n == name)
+            .map(|(_, v)| v)
     }
 
     /// The value named `name` as a `T` (`None` when absent or of another type).

@@ -49,10 +49,16 @@ pub fn expand(
             if lists.iter().any(|l| l.len() != n) {
                 return Err(Error::Map(MapError::LengthMismatch {
                     pipeline: pipeline.to_string(),
-                    lengths: names.iter().cloned().zip(lists.iter().map(Vec::len)).collect(),
+                    lengths: names
+                        .iter()
+                        .cloned()
+                        .zip(lists.iter().map(Vec::len))
+                        .collect(),
                 }));
             }
-            Ok((0..n).map(|i| lists.iter().map(|l| l[i].clone()).collect()).collect())
+            Ok((0..n)
+                .map(|i| lists.iter().map(|l| l[i].clone()).collect())
+                .collect())
         }
         MapMode::Product => {
             let total: usize = lists.iter().map(Vec::len).product();

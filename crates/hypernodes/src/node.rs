@@ -15,18 +15,30 @@ pub struct Port {
     pub name: Arc<str>,
     /// The type of its values.
     pub ty: Arc<dyn ValueType>,
+    /// The value used when a root input is neither given nor bound (a parameter's default).
+    pub default: Option<Value>,
 }
 
 impl Port {
     /// A port named `name` holding values of type `ty`.
     pub fn new(name: impl Into<Arc<str>>, ty: Arc<dyn ValueType>) -> Self {
-        Port { name: name.into(), ty }
+        Port {
+            name: name.into(),
+            ty,
+            default: None,
+        }
+    }
+
+    /// The same port with a default value.
+    pub fn with_default(mut self, default: Value) -> Self {
+        self.default = Some(default);
+        self
     }
 }
 
 /// The callable behind a function node. Fronts implement it: Rust functions via `#[node]`,
 /// Python callables in the binding crate.
-pub trait NodeFn: Send + Sync + 'static {
+pub trait NodeFn: std::any::Any + Send + Sync {
     /// Calls the function with one value per parameter, in parameter order, and returns one value per
     /// declared output (a single-output node returns one value).
     fn call(&self, args: Vec<Value>) -> std::result::Result<Vec<Value>, BoxError>;
@@ -171,7 +183,8 @@ impl Node {
         &self.inner.name
     }
 
-    pub(crate) fn name_arc(&self) -> &Arc<str> {
+    /// The node's name, shared.
+    pub fn name_arc(&self) -> &Arc<str> {
         &self.inner.name
     }
 

@@ -59,7 +59,10 @@ impl std::fmt::Debug for Pipeline {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Pipeline")
             .field("name", &self.name())
-            .field("nodes", &self.inner.nodes.iter().map(Node::name).collect::<Vec<_>>())
+            .field(
+                "nodes",
+                &self.inner.nodes.iter().map(Node::name).collect::<Vec<_>>(),
+            )
             .finish()
     }
 }
@@ -85,7 +88,11 @@ impl Pipeline {
         let full_plan = Arc::new(Plan {
             nodes: graph.order.clone(),
             inputs: graph.root_inputs.clone(),
-            outputs: graph.order.iter().flat_map(|&n| graph.node_outputs[n].iter().copied()).collect(),
+            outputs: graph
+                .order
+                .iter()
+                .flat_map(|&n| graph.node_outputs[n].iter().copied())
+                .collect(),
         });
         Ok(Pipeline {
             inner: Arc::new(PipelineInner {
@@ -114,7 +121,11 @@ impl Pipeline {
 
     /// The same pipeline under another name.
     pub fn with_name(&self, name: impl Into<Arc<str>>) -> Pipeline {
-        self.derive(name.into(), self.inner.bound.clone(), self.inner.executor.clone())
+        self.derive(
+            name.into(),
+            self.inner.bound.clone(),
+            self.inner.executor.clone(),
+        )
     }
 
     /// The same pipeline with its own executor (`None`: inherit the enclosing one).
@@ -152,15 +163,29 @@ impl Pipeline {
         &self.inner.bound
     }
 
-    /// Required root inputs (those not bound), sorted.
+    /// Required root inputs (neither bound nor defaulted), sorted.
     pub fn inputs(&self) -> Vec<String> {
         self.unbound_inputs(&self.inner.full_plan)
+            .into_iter()
+            .filter(|n| self.input_default(n).is_none())
+            .collect()
+    }
+
+    /// Root inputs that are not bound but have a default, sorted.
+    pub fn optional_inputs(&self) -> Vec<String> {
+        self.unbound_inputs(&self.inner.full_plan)
+            .into_iter()
+            .filter(|n| self.input_default(n).is_some())
+            .collect()
     }
 
     /// Every root input, bound or not, sorted.
     pub fn all_inputs(&self) -> Vec<String> {
         let g = &self.inner.graph;
-        g.root_inputs.iter().map(|&v| g.names[v].to_string()).collect()
+        g.root_inputs
+            .iter()
+            .map(|&v| g.names[v].to_string())
+            .collect()
     }
 
     fn unbound_inputs(&self, plan: &Plan) -> Vec<String> {
@@ -176,7 +201,12 @@ impl Pipeline {
     /// Every output name, in pipeline order.
     pub fn outputs(&self) -> Vec<String> {
         let g = &self.inner.graph;
-        self.inner.full_plan.outputs.iter().map(|&v| g.names[v].to_string()).collect()
+        self.inner
+            .full_plan
+            .outputs
+            .iter()
+            .map(|&v| g.names[v].to_string())
+            .collect()
     }
 
     /// A new pipeline with `values` bound to inputs (overridable by run inputs).
@@ -214,17 +244,25 @@ impl Pipeline {
         }
     }
 
+    /// The port of a root input's first consumer (its type and default).
+    fn input_port(&self, name: &str) -> Option<&Port> {
+        let g = &self.inner.graph;
+        let v = *g.ids.get(name)?;
+        let n = *g.consumers[v].first()?;
+        let pos = g.node_inputs[n].iter().position(|&w| w == v)?;
+        Some(&self.inner.nodes[n].params()[pos])
+    }
+
     /// The port type of a root input: that of its first consumer.
     pub fn input_type(&self, name: &str) -> Arc<dyn ValueType> {
-        let g = &self.inner.graph;
-        g.ids
-            .get(name)
-            .and_then(|&v| {
-                let n = *g.consumers[v].first()?;
-                let pos = g.node_inputs[n].iter().position(|&w| w == v)?;
-                Some(self.inner.nodes[n].params()[pos].ty.clone())
-            })
+        self.input_port(name)
+            .map(|p| p.ty.clone())
             .unwrap_or_else(|| Arc::new(AnyType))
+    }
+
+    /// The default of a root input: that of its first consumer, if any.
+    pub fn input_default(&self, name: &str) -> Option<&Value> {
+        self.input_port(name)?.default.as_ref()
     }
 
     /// The port type of an output: that of its producer.
@@ -244,7 +282,13 @@ impl Pipeline {
         let Some(selected) = output_name else {
             return Ok(self.inner.full_plan.clone());
         };
-        if let Some(p) = self.inner.plans.read().expect("plan cache poisoned").get(selected) {
+        if let Some(p) = self
+            .inner
+            .plans
+            .read()
+            .expect("plan cache poisoned")
+            .get(selected)
+        {
             return Ok(p.clone());
         }
         let plan = Arc::new(self.build_plan(selected)?);
@@ -262,7 +306,10 @@ impl Pipeline {
         let mut needed = vec![false; self.inner.nodes.len()];
         let mut stack = Vec::new();
         for name in selected {
-            let producer = g.ids.get(name.as_str()).and_then(|&v| g.producer[v].map(|p| (v, p.0)));
+            let producer = g
+                .ids
+                .get(name.as_str())
+                .and_then(|&v| g.producer[v].map(|p| (v, p.0)));
             let Some((v, n)) = producer else {
                 return Err(Error::UnknownOutput {
                     pipeline: self.name().to_string(),
@@ -289,7 +336,11 @@ impl Pipeline {
             .collect();
         inputs.sort_by(|&a, &b| g.names[a].cmp(&g.names[b]));
         inputs.dedup();
-        Ok(Plan { nodes, inputs, outputs })
+        Ok(Plan {
+            nodes,
+            inputs,
+            outputs,
+        })
     }
 
     /// Fills the value slots of a run with its root inputs (given ones first, then bound ones).
@@ -308,7 +359,11 @@ impl Pipeline {
             if later.iter().any(|l| l == name) {
                 continue;
             }
-            match inputs.get(name).or_else(|| self.inner.bound.get(name)) {
+            let found = inputs
+                .get(name)
+                .or_else(|| self.inner.bound.get(name))
+                .or_else(|| self.input_default(name));
+            match found {
                 Some(val) => slots[v] = Some(val.clone()),
                 None => missing.push(name.to_string()),
             }
@@ -372,24 +427,30 @@ impl Pipeline {
 
     /// Wraps the pipeline as a node of another pipeline.
     pub fn as_node(&self, spec: AsNode) -> Result<Node> {
-        let fail = |msg: String| Error::Config(format!("as_node of pipeline '{}': {msg}", self.name()));
-        let (selected, exposed): (Option<Vec<String>>, Vec<(String, String)>) = match &spec.output_mapping {
-            Some(m) => {
-                let all = self.outputs();
-                for inner in m.keys() {
-                    if !all.contains(inner) {
-                        return Err(Error::UnknownOutput {
-                            pipeline: self.name().to_string(),
-                            requested: inner.clone(),
-                            available: all,
-                        });
+        let fail =
+            |msg: String| Error::Config(format!("as_node of pipeline '{}': {msg}", self.name()));
+        let (selected, exposed): (Option<Vec<String>>, Vec<(String, String)>) =
+            match &spec.output_mapping {
+                Some(m) => {
+                    let all = self.outputs();
+                    for inner in m.keys() {
+                        if !all.contains(inner) {
+                            return Err(Error::UnknownOutput {
+                                pipeline: self.name().to_string(),
+                                requested: inner.clone(),
+                                available: all,
+                            });
+                        }
                     }
+                    let pairs: Vec<(String, String)> =
+                        m.iter().map(|(i, o)| (i.clone(), o.clone())).collect();
+                    (Some(pairs.iter().map(|p| p.0.clone()).collect()), pairs)
                 }
-                let pairs: Vec<(String, String)> = m.iter().map(|(i, o)| (i.clone(), o.clone())).collect();
-                (Some(pairs.iter().map(|p| p.0.clone()).collect()), pairs)
-            }
-            None => (None, self.outputs().into_iter().map(|o| (o.clone(), o)).collect()),
-        };
+                None => (
+                    None,
+                    self.outputs().into_iter().map(|o| (o.clone(), o)).collect(),
+                ),
+            };
         let plan = self.plan(selected.as_deref())?;
         let needed = self.unbound_inputs(&plan);
         let all_inputs = self.all_inputs();
@@ -403,7 +464,9 @@ impl Pipeline {
                 });
             }
             if outer_of.insert(inner.as_str(), outer.as_str()).is_some() {
-                return Err(fail(format!("two outer names map to the inner input '{inner}'")));
+                return Err(fail(format!(
+                    "two outer names map to the inner input '{inner}'"
+                )));
             }
         }
         let mut params = Vec::new();
@@ -414,7 +477,9 @@ impl Pipeline {
             if spec.map_over.iter().any(|m| m == outer) {
                 ty = ty.list_type();
             }
-            params.push(Port::new(outer, ty));
+            let mut port = Port::new(outer, ty);
+            port.default = self.input_default(inner).cloned();
+            params.push(port);
             inner_inputs.push(Arc::<str>::from(inner.as_str()));
         }
         for m in &spec.map_over {
@@ -440,7 +505,10 @@ impl Pipeline {
             .map_over
             .iter()
             .map(|o| {
-                let i = params.iter().position(|p| &*p.name == o.as_str()).expect("checked above");
+                let i = params
+                    .iter()
+                    .position(|p| &*p.name == o.as_str())
+                    .expect("checked above");
                 inner_inputs[i].to_string()
             })
             .collect();

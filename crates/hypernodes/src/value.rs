@@ -63,7 +63,10 @@ impl<T: Clone + Send + Sync + 'static> ValueType for Typed<T> {
         Err(format!("expected a Vec<{}>", std::any::type_name::<T>()))
     }
     fn collect(&self, items: Vec<Value>) -> Value {
-        let typed: Option<Vec<T>> = items.iter().map(|v| v.downcast_ref::<T>().cloned()).collect();
+        let typed: Option<Vec<T>> = items
+            .iter()
+            .map(|v| v.downcast_ref::<T>().cloned())
+            .collect();
         match typed {
             Some(v) => value(v),
             None => value(items),

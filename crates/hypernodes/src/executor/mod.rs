@@ -14,9 +14,14 @@ use crate::map::MapMode;
 use crate::pipeline::Pipeline;
 
 /// Runs and maps pipelines. `run` and `map` have the same shape; `map` adds `map_over` and `map_mode`.
-pub trait Executor: Send + Sync + 'static {
+pub trait Executor: std::any::Any + Send + Sync {
     /// Runs `pipeline` once. `output_name` limits what runs and what is returned.
-    fn run(&self, pipeline: &Pipeline, inputs: Inputs, output_name: Option<&[String]>) -> Result<Outputs> {
+    fn run(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        output_name: Option<&[String]>,
+    ) -> Result<Outputs> {
         let ctx = Context::root(pipeline, self.shared());
         self.run_in(pipeline, inputs, output_name, &ctx)
     }
@@ -69,7 +74,11 @@ fn effective(pipeline: &Pipeline, inherited: Option<&Arc<dyn Executor>>) -> Arc<
 }
 
 /// Runs a root pipeline with its own executor or the default one.
-pub(crate) fn run_root(pipeline: &Pipeline, inputs: Inputs, output_name: Option<&[String]>) -> Result<Outputs> {
+pub(crate) fn run_root(
+    pipeline: &Pipeline,
+    inputs: Inputs,
+    output_name: Option<&[String]>,
+) -> Result<Outputs> {
     let exec = effective(pipeline, None);
     let ctx = Context::root(pipeline, exec.clone());
     exec.run_in(pipeline, inputs, output_name, &ctx)

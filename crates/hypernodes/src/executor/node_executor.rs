@@ -65,9 +65,15 @@ pub struct NodeExecutor {
 
 impl NodeExecutor {
     /// An executor with the given modes; `max_workers` must be at least 1 when given.
-    pub fn new(node_execution: Mode, map_execution: Mode, max_workers: Option<usize>) -> Result<Self> {
+    pub fn new(
+        node_execution: Mode,
+        map_execution: Mode,
+        max_workers: Option<usize>,
+    ) -> Result<Self> {
         if max_workers == Some(0) {
-            return Err(Error::Config("max_workers must be at least 1, got 0".into()));
+            return Err(Error::Config(
+                "max_workers must be at least 1, got 0".into(),
+            ));
         }
         Ok(NodeExecutor {
             node_execution,
@@ -98,13 +104,23 @@ impl NodeExecutor {
     }
 
     /// Executes a plan whose root inputs are in `slots`.
-    fn execute(&self, pipeline: &Pipeline, plan: &Plan, mut slots: Vec<Option<Value>>, ctx: &Context) -> Result<Outputs> {
+    fn execute(
+        &self,
+        pipeline: &Pipeline,
+        plan: &Plan,
+        mut slots: Vec<Option<Value>>,
+        ctx: &Context,
+    ) -> Result<Outputs> {
         let g = pipeline.graph();
         let nodes = pipeline.nodes();
         for &n in &plan.nodes {
             let args = g.node_inputs[n]
                 .iter()
-                .map(|&v| slots[v].clone().expect("a node's inputs are ready before it runs"))
+                .map(|&v| {
+                    slots[v]
+                        .clone()
+                        .expect("a node's inputs are ready before it runs")
+                })
                 .collect();
             let outs = call_node(&nodes[n], args, ctx)?;
             for (&v, val) in g.node_outputs[n].iter().zip(outs) {
@@ -120,7 +136,13 @@ impl Executor for NodeExecutor {
         Arc::new(self.clone())
     }
 
-    fn run_in(&self, pipeline: &Pipeline, inputs: Inputs, output_name: Option<&[String]>, ctx: &Context) -> Result<Outputs> {
+    fn run_in(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        output_name: Option<&[String]>,
+        ctx: &Context,
+    ) -> Result<Outputs> {
         let plan = pipeline.plan(output_name)?;
         let slots = pipeline.input_slots(&plan, &inputs, &[])?;
         self.execute(pipeline, &plan, slots, ctx)
@@ -141,7 +163,12 @@ impl Executor for NodeExecutor {
         let g = pipeline.graph();
         let ids: Vec<Option<usize>> = map_over
             .iter()
-            .map(|n| g.ids.get(n.as_str()).copied().filter(|v| plan.inputs.contains(v)))
+            .map(|n| {
+                g.ids
+                    .get(n.as_str())
+                    .copied()
+                    .filter(|v| plan.inputs.contains(v))
+            })
             .collect();
         let item_ctx = ctx.map_item();
         items

@@ -1,0 +1,222 @@
+//! Executors seen from Python: `NodeExecutor` (the engine's own) and any Python object with `run` and
+//! `map` methods (a framework executor such as `hypernodes.daft.DaftExecutor`).
+
+use std::sync::Arc;
+
+use hypernodes::context::Context;
+use hypernodes::{Executor, Inputs, MapMode, Mode, NodeExecutor, Outputs, Pipeline};
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
+
+use crate::errors::to_pyerr;
+use crate::pipeline::PyPipeline;
+use crate::values::{to_py, to_value};
+
+/// Runs pipelines node by node. `node_execution` governs the nodes of one run, `map_execution` the
+/// items of one map: "sequential", "threaded", "async" or "parallel". `max_workers` defaults to the
+/// number of CPUs.
+#[pyclass(name = "NodeExecutor", module = "hypernodes", frozen)]
+pub struct PyNodeExecutor {
+    pub core: NodeExecutor,
+}
+
+#[pymethods]
+impl PyNodeExecutor {
+    #[new]
+    #[pyo3(signature = (node_execution="sequential", map_execution="sequential", max_workers=None))]
+    fn new(node_execution: &str, map_execution: &str, max_workers: Option<i64>) -> PyResult<Self> {
+        let node: Mode = node_execution.parse().map_err(to_pyerr)?;
+        let map: Mode = map_execution.parse().map_err(to_pyerr)?;
+        let workers = match max_workers {
+            Some(n) if n < 1 => {
+                return Err(crate::errors::config_error(format!(
+                    "max_workers must be at least 1, got {n}"
+                )))
+            }
+            Some(n) => Some(n as usize),
+            None => None,
+        };
+        let core = NodeExecutor::new(node, map, workers).map_err(to_pyerr)?;
+        Ok(PyNodeExecutor { core })
+    }
+
+    /// How the nodes of one run execute.
+    #[getter]
+    fn node_execution(&self) -> &'static str {
+        self.core.node_execution().as_str()
+    }
+
+    /// How the items of one map execute.
+    #[getter]
+    fn map_execution(&self) -> &'static str {
+        self.core.map_execution().as_str()
+    }
+
+    /// The worker bound in effect.
+    #[getter]
+    fn max_workers(&self) -> usize {
+        self.core.max_workers()
+    }
+
+    /// Runs `pipeline` once; returns every output (or those named by `output_name`).
+    #[pyo3(signature = (pipeline, inputs, output_name=None))]
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        pipeline: &PyPipeline,
+        inputs: &Bound<'py, PyDict>,
+        output_name: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let selected = crate::pipeline::names_arg(output_name)?;
+        let inputs = crate::pipeline::inputs_arg(inputs)?;
+        let out = self
+            .core
+            .run(&pipeline.core, inputs, selected.as_deref())
+            .map_err(to_pyerr)?;
+        crate::pipeline::outputs_to_dict(py, &out)
+    }
+
+    /// Maps `pipeline` over the inputs named in `map_over`; returns one dict per item, in order.
+    #[pyo3(signature = (pipeline, inputs, map_over, map_mode="zip", output_name=None))]
+    fn map<'py>(
+        &self,
+        py: Python<'py>,
+        pipeline: &PyPipeline,
+        inputs: &Bound<'py, PyDict>,
+        map_over: &Bound<'py, PyAny>,
+        map_mode: &str,
+        output_name: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+        let selected = crate::pipeline::names_arg(output_name)?;
+        let map_over = crate::pipeline::names_arg(Some(map_over))?.unwrap_or_default();
+        let mode: MapMode = map_mode.parse().map_err(to_pyerr)?;
+        let inputs = crate::pipeline::inputs_arg(inputs)?;
+        let out = self
+            .core
+            .map(&pipeline.core, inputs, &map_over, mode, selected.as_deref())
+            .map_err(to_pyerr)?;
+        crate::pipeline::results_to_list(py, &out)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "NodeExecutor(node_execution={:?}, map_execution={:?}, max_workers={})",
+            self.node_execution(),
+            self.map_execution(),
+            self.max_workers()
+        )
+    }
+}
+
+/// A Python object with `run(pipeline, inputs, output_name=None)` and
+/// `map(pipeline, inputs, map_over, map_mode="zip", output_name=None)`, used as an executor.
+pub struct PyExecutor {
+    pub obj: Py<PyAny>,
+}
+
+impl PyExecutor {
+    fn call(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        map: Option<(&[String], MapMode)>,
+        output_name: Option<&[String]>,
+    ) -> hypernodes::Result<Vec<Outputs>> {
+        Python::attach(|py| -> PyResult<Vec<Outputs>> {
+            let p = Py::new(
+                py,
+                PyPipeline {
+                    core: pipeline.clone(),
+                },
+            )?;
+            let d = PyDict::new(py);
+            for (k, v) in &inputs {
+                d.set_item(k, to_py(py, v))?;
+            }
+            let kwargs = PyDict::new(py);
+            kwargs.set_item("output_name", output_name.map(|o| o.to_vec()))?;
+            let obj = self.obj.bind(py);
+            match map {
+                None => {
+                    let r = obj.call_method("run", (p, d), Some(&kwargs))?;
+                    Ok(vec![dict_to_outputs(&r)?])
+                }
+                Some((over, mode)) => {
+                    kwargs.set_item("map_mode", mode.as_str())?;
+                    let r = obj.call_method("map", (p, d, over.to_vec()), Some(&kwargs))?;
+                    r.try_iter()?.map(|item| dict_to_outputs(&item?)).collect()
+                }
+            }
+        })
+        .map_err(|e| hypernodes::Error::Node {
+            node: format!("<executor of {}>", pipeline.name()),
+            path: vec![pipeline.name().to_string()],
+            source: Box::new(e),
+        })
+    }
+}
+
+fn dict_to_outputs(obj: &Bound<'_, PyAny>) -> PyResult<Outputs> {
+    let d = obj.cast::<PyDict>()?;
+    let mut entries = Vec::with_capacity(d.len());
+    for (k, v) in d.iter() {
+        let k: String = k.extract()?;
+        entries.push((Arc::<str>::from(k), to_value(v)));
+    }
+    Ok(Outputs::from_pairs(entries))
+}
+
+impl Executor for PyExecutor {
+    fn shared(&self) -> Arc<dyn Executor> {
+        Python::attach(|py| {
+            Arc::new(PyExecutor {
+                obj: self.obj.clone_ref(py),
+            }) as Arc<dyn Executor>
+        })
+    }
+
+    fn run_in(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        output_name: Option<&[String]>,
+        _ctx: &Context,
+    ) -> hypernodes::Result<Outputs> {
+        Ok(self.call(pipeline, inputs, None, output_name)?.remove(0))
+    }
+
+    fn map_in(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        map_over: &[String],
+        map_mode: MapMode,
+        output_name: Option<&[String]>,
+        _ctx: &Context,
+    ) -> hypernodes::Result<Vec<Outputs>> {
+        self.call(pipeline, inputs, Some((map_over, map_mode)), output_name)
+    }
+}
+
+/// The engine executor for a Python executor argument (`None`: inherit).
+pub fn executor_arg(obj: Option<&Bound<'_, PyAny>>) -> Option<Arc<dyn Executor>> {
+    let obj = obj.filter(|o| !o.is_none())?;
+    if let Ok(ne) = obj.cast::<PyNodeExecutor>() {
+        return Some(Arc::new(ne.get().core.clone()));
+    }
+    Some(Arc::new(PyExecutor {
+        obj: obj.clone().unbind(),
+    }))
+}
+
+/// The Python object for an engine executor.
+pub fn executor_to_py(py: Python<'_>, exec: &Arc<dyn Executor>) -> PyResult<Py<PyAny>> {
+    let any: &dyn std::any::Any = exec.as_ref();
+    if let Some(ne) = any.downcast_ref::<NodeExecutor>() {
+        return Ok(Py::new(py, PyNodeExecutor { core: ne.clone() })?.into_any());
+    }
+    if let Some(pe) = any.downcast_ref::<PyExecutor>() {
+        return Ok(pe.obj.clone_ref(py));
+    }
+    Ok(py.None())
+}

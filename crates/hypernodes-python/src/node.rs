@@ -1,0 +1,199 @@
+//! Python callables as engine nodes, and the `Node` class users get from `@node`.
+
+use std::sync::Arc;
+
+use hypernodes::{BoxError, Node, NodeFn, NodeKind, Port, Value};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+
+use crate::errors::{config_error, to_pyerr};
+use crate::values::{to_py, to_value, PyAnyType};
+
+/// A Python function called with one positional argument per parameter.
+pub struct PyNodeFn {
+    /// The user's function.
+    pub func: Py<PyAny>,
+    /// Whether it is an `async def` function (its coroutine is awaited).
+    pub is_async: bool,
+    /// Whether the node declares several outputs (the returned tuple is unpacked).
+    pub multi: bool,
+}
+
+impl PyNodeFn {
+    fn call_py<'py>(&self, py: Python<'py>, args: &[Value]) -> PyResult<Bound<'py, PyAny>> {
+        let args = PyTuple::new(py, args.iter().map(|v| to_py(py, v)))?;
+        let mut out = self.func.bind(py).call1(args)?;
+        if self.is_async {
+            out = py
+                .import("hypernodes._aio")?
+                .getattr("run_coroutine")?
+                .call1((out,))?;
+        }
+        Ok(out)
+    }
+}
+
+impl NodeFn for PyNodeFn {
+    fn call(&self, args: Vec<Value>) -> Result<Vec<Value>, BoxError> {
+        Python::attach(|py| {
+            let out = self.call_py(py, &args)?;
+            if !self.multi {
+                return Ok(vec![to_value(out)]);
+            }
+            if let Ok(t) = out.cast::<PyTuple>() {
+                return Ok(t.iter().map(to_value).collect());
+            }
+            if let Ok(l) = out.cast::<PyList>() {
+                return Ok(l.iter().map(to_value).collect());
+            }
+            Ok(vec![to_value(out)])
+        })
+        .map_err(|e: PyErr| Box::new(e) as BoxError)
+    }
+}
+
+/// A step of a pipeline: a function (from `@node`) or a nested pipeline (from `Pipeline.as_node`).
+#[pyclass(name = "Node", module = "hypernodes", frozen)]
+pub struct PyNode {
+    pub core: Node,
+}
+
+#[pymethods]
+impl PyNode {
+    /// Makes a node; users call `hypernodes.node` instead.
+    #[new]
+    #[pyo3(signature = (func, name, params, outputs, defaults, cache=true, version=None, is_async=false, multi=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        func: Bound<'_, PyAny>,
+        name: String,
+        params: Vec<String>,
+        outputs: Vec<String>,
+        defaults: Bound<'_, pyo3::types::PyDict>,
+        cache: bool,
+        version: Option<String>,
+        is_async: bool,
+        multi: bool,
+    ) -> PyResult<Self> {
+        let mut ports = Vec::with_capacity(params.len());
+        for p in &params {
+            let mut port = Port::new(p.as_str(), PyAnyType::arc());
+            if let Some(d) = defaults.get_item(p)? {
+                port = port.with_default(to_value(d));
+            }
+            ports.push(port);
+        }
+        let outs = outputs
+            .iter()
+            .map(|o| Port::new(o.as_str(), PyAnyType::arc()))
+            .collect();
+        let f = PyNodeFn {
+            func: func.unbind(),
+            is_async,
+            multi,
+        };
+        let mut core = Node::from_fn(name, ports, outs, Arc::new(f)).map_err(to_pyerr)?;
+        core = core.with_cache(cache);
+        if let Some(v) = version {
+            core = core.with_version(v);
+        }
+        Ok(PyNode { core })
+    }
+
+    /// The node's name.
+    #[getter]
+    fn name(&self) -> &str {
+        self.core.name()
+    }
+
+    /// Parameter names, in call order.
+    #[getter]
+    fn inputs(&self) -> Vec<String> {
+        self.core.param_names().map(String::from).collect()
+    }
+
+    /// Output names: a str for a single-output function node, else a tuple of str.
+    #[getter]
+    fn output_name<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let names: Vec<&str> = self.core.output_names().collect();
+        if names.len() == 1 && matches!(self.core.kind(), NodeKind::Func(_)) {
+            return Ok(pyo3::types::PyString::new(py, names[0]).into_any());
+        }
+        Ok(PyTuple::new(py, names)?.into_any())
+    }
+
+    /// Output names as a tuple.
+    #[getter]
+    fn outputs(&self) -> Vec<String> {
+        self.core.output_names().map(String::from).collect()
+    }
+
+    /// Whether results are cached.
+    #[getter]
+    fn cache(&self) -> bool {
+        self.core.cache()
+    }
+
+    /// The pinned code version, if any.
+    #[getter]
+    fn version(&self) -> Option<String> {
+        self.core.version().map(String::from)
+    }
+
+    /// The wrapped function (None for a pipeline node).
+    #[getter]
+    fn func(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        match self.core.kind() {
+            NodeKind::Func(f) => as_py_fn(f.as_ref()).map(|f| f.func.clone_ref(py)),
+            NodeKind::Pipeline(_) => None,
+        }
+    }
+
+    /// Whether this node wraps a pipeline.
+    #[getter]
+    fn is_pipeline(&self) -> bool {
+        matches!(self.core.kind(), NodeKind::Pipeline(_))
+    }
+
+    /// The wrapped pipeline (None for a function node).
+    #[getter]
+    fn pipeline(&self) -> Option<crate::pipeline::PyPipeline> {
+        match self.core.kind() {
+            NodeKind::Pipeline(pn) => Some(crate::pipeline::PyPipeline {
+                core: pn.pipeline.clone(),
+            }),
+            NodeKind::Func(_) => None,
+        }
+    }
+
+    /// Calls the function directly (a decorated function stays usable as a function).
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__<'py>(
+        &self,
+        py: Python<'py>,
+        args: Bound<'py, PyTuple>,
+        kwargs: Option<Bound<'py, pyo3::types::PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        match self.func(py) {
+            Some(f) => f.bind(py).call(args, kwargs.as_ref()),
+            None => Err(config_error(format!(
+                "node '{}' wraps a pipeline; run the pipeline instead of calling the node",
+                self.core.name()
+            ))),
+        }
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "Node(name={:?}, inputs={:?}, outputs={:?})",
+            self.core.name(),
+            self.inputs(),
+            self.outputs()
+        )
+    }
+}
+
+/// The Python function behind a node, when the node is a Python function node.
+pub fn as_py_fn(f: &dyn NodeFn) -> Option<&PyNodeFn> {
+    (f as &dyn std::any::Any).downcast_ref::<PyNodeFn>()
+}

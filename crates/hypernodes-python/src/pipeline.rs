@@ -1,0 +1,262 @@
+//! The `Pipeline` class: a thin wrapper over the engine's pipeline.
+
+use std::collections::BTreeMap;
+
+use hypernodes::{AsNode, Inputs, MapMode, Node, Outputs, Pipeline};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
+
+use crate::errors::{config_error, to_pyerr};
+use crate::executor::{executor_arg, executor_to_py};
+use crate::node::PyNode;
+use crate::values::{to_py, to_value};
+
+/// An immutable DAG of nodes wired by name. Run it once (`run`), over lists (`map`), or nest it in
+/// another pipeline (`as_node`).
+#[pyclass(name = "Pipeline", module = "hypernodes", frozen)]
+pub struct PyPipeline {
+    pub core: Pipeline,
+}
+
+/// A `str | list[str] | tuple[str] | None` argument as names.
+pub fn names_arg(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<String>>> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Some(vec![s.to_str()?.to_owned()]));
+    }
+    let names: Vec<String> = obj
+        .try_iter()
+        .and_then(|it| it.map(|x| x?.extract::<String>()).collect())
+        .map_err(|_| config_error(format!("expected a name or a list of names, got {obj}")))?;
+    Ok(Some(names))
+}
+
+/// An `inputs` dict as engine inputs.
+pub fn inputs_arg(d: &Bound<'_, PyDict>) -> PyResult<Inputs> {
+    let mut inputs = Inputs::with_capacity(d.len());
+    for (k, v) in d.iter() {
+        let key = k
+            .cast::<PyString>()
+            .map_err(|_| config_error(format!("input names must be str, got {k:?}")))?;
+        inputs.insert(key.to_str()?.to_owned(), to_value(v));
+    }
+    Ok(inputs)
+}
+
+/// One run's outputs as a dict.
+pub fn outputs_to_dict<'py>(py: Python<'py>, out: &Outputs) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in out.iter() {
+        d.set_item(PyString::new(py, k), to_py(py, v))?;
+    }
+    Ok(d)
+}
+
+/// A map's results as a list of dicts.
+pub fn results_to_list<'py>(py: Python<'py>, out: &[Outputs]) -> PyResult<Bound<'py, PyList>> {
+    let dicts = out
+        .iter()
+        .map(|o| outputs_to_dict(py, o))
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, dicts)
+}
+
+fn node_arg(i: usize, obj: &Bound<'_, PyAny>) -> PyResult<Node> {
+    if let Ok(n) = obj.cast::<PyNode>() {
+        return Ok(n.get().core.clone());
+    }
+    if let Ok(p) = obj.cast::<PyPipeline>() {
+        return p.get().core.as_node(AsNode::default()).map_err(to_pyerr);
+    }
+    let what = obj
+        .getattr("__name__")
+        .map(|n| format!("'{n}'"))
+        .unwrap_or_else(|_| format!("{obj:?}"));
+    Err(config_error(format!(
+        "nodes[{i}] ({what}) is not a node: decorate functions with @node or pass a Pipeline"
+    )))
+}
+
+fn map_arg(obj: Option<&Bound<'_, PyDict>>) -> PyResult<BTreeMap<String, String>> {
+    let mut m = BTreeMap::new();
+    if let Some(d) = obj {
+        for (k, v) in d.iter() {
+            m.insert(k.extract()?, v.extract()?);
+        }
+    }
+    Ok(m)
+}
+
+#[pymethods]
+impl PyPipeline {
+    #[new]
+    #[pyo3(signature = (nodes, name=None, executor=None, cache=None, callbacks=None))]
+    fn new(
+        nodes: &Bound<'_, PyAny>,
+        name: Option<String>,
+        executor: Option<&Bound<'_, PyAny>>,
+        cache: Option<&Bound<'_, PyAny>>,
+        callbacks: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let _ = (cache, callbacks);
+        let nodes = nodes
+            .try_iter()?
+            .enumerate()
+            .map(|(i, n)| node_arg(i, &n?))
+            .collect::<PyResult<Vec<_>>>()?;
+        let mut core = Pipeline::new(nodes).map_err(to_pyerr)?;
+        if let Some(n) = name {
+            core = core.with_name(n);
+        }
+        if let Some(e) = executor_arg(executor) {
+            core = core.with_executor(Some(e));
+        }
+        Ok(PyPipeline { core })
+    }
+
+    /// The pipeline's name (a deterministic default when not given).
+    #[getter]
+    fn name(&self) -> &str {
+        self.core.name()
+    }
+
+    /// The nodes, sorted by name.
+    #[getter]
+    fn nodes(&self) -> Vec<PyNode> {
+        self.core
+            .nodes()
+            .iter()
+            .map(|n| PyNode { core: n.clone() })
+            .collect()
+    }
+
+    /// Required root inputs (not bound, no default), sorted.
+    #[getter]
+    fn inputs(&self) -> Vec<String> {
+        self.core.inputs()
+    }
+
+    /// Root inputs that have a default and are not bound, sorted.
+    #[getter]
+    fn optional_inputs(&self) -> Vec<String> {
+        self.core.optional_inputs()
+    }
+
+    /// Every output name, in pipeline order.
+    #[getter]
+    fn outputs(&self) -> Vec<String> {
+        self.core.outputs()
+    }
+
+    /// The values bound with `bind`.
+    #[getter]
+    fn bound<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (k, v) in self.core.bound() {
+            d.set_item(k, to_py(py, v))?;
+        }
+        Ok(d)
+    }
+
+    /// The executor set on this pipeline (None: inherited).
+    #[getter]
+    fn executor(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        self.core
+            .executor()
+            .map(|e| executor_to_py(py, e))
+            .transpose()
+    }
+
+    /// Runs the pipeline once. Returns every output of every node that ran, or only those named by
+    /// `output_name` (a name or a list); only the inputs the selected part needs are required.
+    #[pyo3(signature = (inputs=None, output_name=None))]
+    fn run<'py>(
+        &self,
+        py: Python<'py>,
+        inputs: Option<&Bound<'py, PyDict>>,
+        output_name: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let selected = names_arg(output_name)?;
+        let inputs = match inputs {
+            Some(d) => inputs_arg(d)?,
+            None => Inputs::new(),
+        };
+        let out = self
+            .core
+            .run(inputs, selected.as_deref())
+            .map_err(to_pyerr)?;
+        outputs_to_dict(py, &out)
+    }
+
+    /// Runs the pipeline once per item of the lists named in `map_over` ("zip": element-wise,
+    /// "product": every combination); other inputs are broadcast. Returns a list of dicts in order.
+    #[pyo3(signature = (inputs, map_over, map_mode="zip", output_name=None))]
+    fn map<'py>(
+        &self,
+        py: Python<'py>,
+        inputs: &Bound<'py, PyDict>,
+        map_over: &Bound<'py, PyAny>,
+        map_mode: &str,
+        output_name: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let selected = names_arg(output_name)?;
+        let map_over = names_arg(Some(map_over))?.unwrap_or_default();
+        let mode: MapMode = map_mode.parse().map_err(to_pyerr)?;
+        let inputs = inputs_arg(inputs)?;
+        let out = self
+            .core
+            .map(inputs, &map_over, mode, selected.as_deref())
+            .map_err(to_pyerr)?;
+        results_to_list(py, &out)
+    }
+
+    /// Wraps the pipeline as a node. `input_mapping` is `{outer: inner}`, `output_mapping` is
+    /// `{inner: outer}` (only mapped outputs are exposed and computed), `map_over` names outer inputs.
+    #[pyo3(signature = (name=None, input_mapping=None, output_mapping=None, map_over=None, map_mode="zip", cache=true))]
+    fn as_node(
+        &self,
+        name: Option<String>,
+        input_mapping: Option<&Bound<'_, PyDict>>,
+        output_mapping: Option<&Bound<'_, PyDict>>,
+        map_over: Option<&Bound<'_, PyAny>>,
+        map_mode: &str,
+        cache: bool,
+    ) -> PyResult<PyNode> {
+        let spec = AsNode {
+            name,
+            input_mapping: map_arg(input_mapping)?,
+            output_mapping: output_mapping.map(|m| map_arg(Some(m))).transpose()?,
+            map_over: names_arg(map_over)?.unwrap_or_default(),
+            map_mode: map_mode.parse().map_err(to_pyerr)?,
+            cache: Some(cache),
+        };
+        let core = self.core.as_node(spec).map_err(to_pyerr)?;
+        Ok(PyNode { core })
+    }
+
+    /// A new pipeline with values bound to inputs (run inputs still override them).
+    #[pyo3(signature = (**values))]
+    fn bind(&self, values: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let vals = match values {
+            Some(d) => inputs_arg(d)?,
+            None => Inputs::new(),
+        };
+        let core = self.core.bind(vals).map_err(to_pyerr)?;
+        Ok(PyPipeline { core })
+    }
+
+    /// A new pipeline without the named bound values (all of them when no name is given).
+    #[pyo3(signature = (*names))]
+    fn unbind(&self, names: &Bound<'_, PyTuple>) -> PyResult<Self> {
+        let names: Vec<String> = names.extract()?;
+        let core = self.core.unbind(&names).map_err(to_pyerr)?;
+        Ok(PyPipeline { core })
+    }
+
+    fn __repr__(&self) -> String {
+        let nodes: Vec<&str> = self.core.nodes().iter().map(|n| n.name()).collect();
+        format!("Pipeline(name={:?}, nodes={:?})", self.core.name(), nodes)
+    }
+}

@@ -1,0 +1,89 @@
+//! Python objects as engine values: stored untouched (identity kept), split and collected as lists.
+
+use std::any::TypeId;
+use std::sync::Arc;
+
+use hypernodes::{Value, ValueType};
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyDict, PyList, PySequence, PyString, PyTuple};
+
+/// Wraps a Python object as an engine value (no copy, no conversion).
+pub fn to_value(obj: Bound<'_, PyAny>) -> Value {
+    Arc::new(obj.unbind())
+}
+
+/// The Python object inside an engine value.
+pub fn to_py<'py>(py: Python<'py>, v: &Value) -> Bound<'py, PyAny> {
+    match v.downcast_ref::<Py<PyAny>>() {
+        Some(obj) => obj.bind(py).clone(),
+        None => match v.downcast_ref::<Vec<Value>>() {
+            Some(items) => PyList::new(py, items.iter().map(|i| to_py(py, i)))
+                .expect("building a list cannot fail")
+                .into_any(),
+            None => py.None().into_bound(py),
+        },
+    }
+}
+
+/// The port type of every Python node: any object; lists are Python sequences.
+pub struct PyAnyType;
+
+impl PyAnyType {
+    /// The shared descriptor.
+    pub fn arc() -> Arc<dyn ValueType> {
+        Arc::new(PyAnyType)
+    }
+}
+
+/// Splits a Python sequence into its items; str, bytes and dict are not lists of items.
+pub fn split_sequence(obj: &Bound<'_, PyAny>) -> Result<Vec<Value>, String> {
+    if let Ok(l) = obj.cast::<PyList>() {
+        return Ok(l.iter().map(to_value).collect());
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return Ok(t.iter().map(to_value).collect());
+    }
+    let tname = obj
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into());
+    if obj.is_instance_of::<PyString>()
+        || obj.is_instance_of::<PyBytes>()
+        || obj.is_instance_of::<PyByteArray>()
+        || obj.is_instance_of::<PyDict>()
+    {
+        return Err(format!(
+            "got a {tname}; pass a list, tuple or other sequence of items"
+        ));
+    }
+    let seq = obj
+        .cast::<PySequence>()
+        .map_err(|_| format!("got a {tname}, which is not a sequence"))?;
+    let n = seq.len().map_err(|e| e.to_string())?;
+    (0..n)
+        .map(|i| seq.get_item(i).map(to_value).map_err(|e| e.to_string()))
+        .collect()
+}
+
+impl ValueType for PyAnyType {
+    fn type_id(&self) -> Option<TypeId> {
+        None
+    }
+    fn type_name(&self) -> &str {
+        "object"
+    }
+    fn split(&self, list: &Value) -> Result<Vec<Value>, String> {
+        Python::attach(|py| split_sequence(&to_py(py, list)))
+    }
+    fn collect(&self, items: Vec<Value>) -> Value {
+        Python::attach(|py| {
+            let list = PyList::new(py, items.iter().map(|v| to_py(py, v)))
+                .expect("building a list cannot fail");
+            to_value(list.into_any())
+        })
+    }
+    fn list_type(&self) -> Arc<dyn ValueType> {
+        PyAnyType::arc()
+    }
+}

@@ -1,0 +1,67 @@
+"""The ``@node`` decorator: turns a plain (or ``async def``) function into a pipeline node."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable, Sequence
+
+from hypernodes._core import Node
+from hypernodes.errors import ConfigurationError
+
+
+def _signature(func: Callable[..., Any], name: str) -> tuple[list[str], dict[str, Any]]:
+    params: list[str] = []
+    defaults: dict[str, Any] = {}
+    for p in inspect.signature(func).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            raise ConfigurationError(
+                f"node '{name}': *args and **kwargs cannot be wired; name every parameter"
+            )
+        if p.kind is p.POSITIONAL_ONLY or p.kind is p.KEYWORD_ONLY:
+            if p.kind is p.KEYWORD_ONLY:
+                raise ConfigurationError(
+                    f"node '{name}': keyword-only parameter '{p.name}' is not supported"
+                )
+        params.append(p.name)
+        if p.default is not p.empty:
+            defaults[p.name] = p.default
+    return params, defaults
+
+
+def node(
+    func: Callable[..., Any] | None = None,
+    *,
+    output_name: str | Sequence[str] | None = None,
+    cache: bool = True,
+    version: str | None = None,
+    name: str | None = None,
+) -> Any:
+    """Declares a node. ``output_name`` is a str, or a tuple of str for a function returning a
+    tuple; it defaults to the function's name. ``cache=False`` never caches this node;
+    ``version`` pins the code version used in cache keys. Usable as ``@node`` or ``@node(...)``.
+    """
+
+    def wrap(f: Callable[..., Any]) -> Node:
+        if isinstance(f, Node):
+            raise ConfigurationError(f"'{f.name}' is already a node")
+        if not callable(f):
+            raise ConfigurationError(f"@node needs a function, got {f!r}")
+        node_name = name or getattr(f, "__name__", None) or type(f).__name__
+        if output_name is None:
+            outputs, multi = [node_name], False
+        elif isinstance(output_name, str):
+            outputs, multi = [output_name], False
+        else:
+            outputs, multi = list(output_name), True
+            if not outputs or not all(isinstance(o, str) for o in outputs):
+                raise ConfigurationError(
+                    f"node '{node_name}': output_name must be a str or a tuple of str"
+                )
+        params, defaults = _signature(f, node_name)
+        is_async = inspect.iscoroutinefunction(f)
+        n = Node(f, node_name, params, outputs, defaults, cache, version, is_async, multi)
+        return n
+
+    if func is not None:
+        return wrap(func)
+    return wrap
