@@ -1,0 +1,22 @@
+"""Shared helpers for the HyperNodes pytest suite."""
+
+from __future__ import annotations
+
+import pytest
+
+
+class Calls(list):
+    """A list of node names in the order the nodes were called, with a per-name counter."""
+
+    def count_of(self, name: str) -> int:
+        return sum(1 for c in self if c == name)
+
+
+@pytest.fixture
+def calls() -> Calls:
+    return Calls()
+
+
+def notes_of(exc: BaseException) -> list[str]:
+    """The notes ``add_note`` attached to an exception."""
+    return list(getattr(exc, "__notes__", []) or [])
