@@ -1,0 +1,75 @@
+# Shared by scripts/example.sh, scripts/test.sh and .ci/run (sourced, not run).
+#
+# Makes the project's own virtual environment (.venv at the repo root, or $HYPERNODES_VENV), installs
+# maturin and any extra packages into it, and builds the Rust extension into it once, in release mode.
+# Needs only Rust (cargo), Python 3.11+ with pip (and venv), and a C compiler on the machine.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${HYPERNODES_VENV:-$ROOT/.venv}"
+VPY="$VENV/bin/python"
+
+say() { printf '==> %s\n' "$*" >&2; }
+
+pick_python() {
+    # Prefer an explicit $PYTHON, then python3.11, then any python3 that is at least 3.11.
+    local cand
+    for cand in "${PYTHON:-}" python3.11 python3.12 python3.13 python3; do
+        [ -n "$cand" ] || continue
+        if command -v "$cand" >/dev/null 2>&1 &&
+            "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+            echo "$cand"
+            return 0
+        fi
+    done
+    echo "error: needs Python 3.11 or newer (set PYTHON=/path/to/python3.11)" >&2
+    return 1
+}
+
+# ensure_venv [pip packages...]: creates the venv if absent, installs maturin and the packages.
+ensure_venv() {
+    if [ ! -x "$VPY" ]; then
+        local py
+        py="$(pick_python)"
+        say "creating virtual environment $VENV with $py"
+        "$py" -m venv "$VENV"
+    fi
+    say "installing build tools${*:+ and $*} into $VENV"
+    "$VPY" -m pip install --quiet --disable-pip-version-check "maturin>=1.7,<2" "$@"
+}
+
+# build [--extras=...]: builds hypernodes (Rust engine + PyO3 binding, release) into the venv.
+build() {
+    say "building hypernodes (release) into $VENV"
+    (
+        cd "$ROOT"
+        export VIRTUAL_ENV="$VENV"
+        export PATH="$VENV/bin:$PATH"
+        "$VENV/bin/maturin" develop --release --quiet "$@"
+    )
+}
+
+# step NAME CMD...: runs one step, timing it; a failure is recorded and the run goes on.
+# finish WHO: exits non-zero, listing the failed steps, if any step failed.
+FAILED_STEPS=()
+step() {
+    local name="$1"
+    shift
+    say "$name"
+    local start=$SECONDS rc=0
+    "$@" || rc=$?
+    if [ "$rc" -eq 0 ]; then
+        say "$name: ok ($((SECONDS - start)) s)"
+    else
+        say "$name: FAILED (exit $rc, $((SECONDS - start)) s)"
+        FAILED_STEPS+=("$name")
+    fi
+}
+finish() {
+    if [ "${#FAILED_STEPS[@]}" -gt 0 ]; then
+        printf '%s: FAILED steps:' "$1" >&2
+        printf ' [%s]' "${FAILED_STEPS[@]}" >&2
+        printf '\n' >&2
+        exit 1
+    fi
+    say "$1: every step succeeded"
+}

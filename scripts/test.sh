@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Builds everything and runs every test: the Rust test suites (cargo test), the runnable Python
+# examples as smoke tests, and the pytest suite (python/tests).
+#
+#   ./scripts/test.sh               # any arguments are passed to pytest
+#
+# Makes ./.venv if absent and installs the test dependencies into it. Exits non-zero if any step
+# fails; every step runs even after an earlier one failed, and the failures are listed at the end.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
+cd "$ROOT"
+
+ensure_venv pytest numpy "pydantic>=2" ruff cloudpickle tqdm
+build
+
+# Python examples that need nothing beyond hypernodes (modal_example.py needs Modal: not run here).
+step "example quickstart.py" "$VPY" examples/python/quickstart.py
+step "example stdlib_stats.py" "$VPY" examples/python/stdlib_stats.py
+
+# hypernodes-python has no Rust tests and links libpython only as an extension module: excluded.
+step "cargo test" cargo test --workspace --exclude hypernodes-python --quiet
+
+step "pytest" "$VPY" -m pytest -q python/tests "$@"
+
+finish scripts/test.sh
