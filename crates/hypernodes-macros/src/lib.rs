@@ -17,9 +17,11 @@ use syn::{
 
 /// Declares a function as a HyperNodes node.
 ///
-/// The function stays as it is (still callable directly). Beside it the attribute emits a module of
-/// the same name, with the function's visibility, whose `node()` returns the [`Node`]:
-/// `Pipeline::new([double::node(), divmod::node()])`. Parameters are wired by name: a parameter takes
+/// The function stays as it is (still callable directly). Beside it the attribute emits a handle of
+/// the same name in the type namespace (an empty braced struct, so it does not clash with the
+/// function), with the function's visibility, whose `node()` returns a fresh [`Node`]:
+/// `Pipeline::new([double::node(), divmod::node()])`. This works for functions declared in a module
+/// and inside a block (e.g. in a test function) alike. Parameters are wired by name: a parameter takes
 /// the output of the same name (or a root input of the run). Their names and types are recorded, so a
 /// consumer whose parameter type differs from its producer's output type is an error when the
 /// pipeline is built.
@@ -30,8 +32,9 @@ use syn::{
 ///   (written out, e.g. `-> (i64, i64)` or `-> Result<(i64, i64), E>`), one output per element;
 /// - `name = "node_name"`: the node's name (default: the function's name);
 /// - `cache = false`: do not cache this node's results (cached by default);
-/// - `version = "v2"`: pin the code version used in cache keys (default: a hash of the function's
-///   tokens, so editing the function invalidates its cache entries).
+/// - `version = "v2"`: pin the code version used in cache keys (default: the node's code identity,
+///   the function's tokens without comments, whitespace or attributes, so editing the function
+///   invalidates its cache entries).
 ///
 /// A function returning `Result<T, E>` (any type whose last path segment is `Result`, so
 /// `io::Result<T>` and `anyhow::Result<T>` too) is fallible: `Ok(T)` gives the outputs, `Err(e)` becomes
@@ -40,10 +43,8 @@ use syn::{
 ///
 /// Parameter and output types must be `Clone + Send + Sync + 'static` (values are shared between
 /// nodes; a node receives a clone). Parameters must be plain identifiers (`x: i64`, `mut x: i64`).
-/// Generic, `async`, `unsafe` functions and methods are not supported.
-///
-/// The function must be an item of a module (not a local item inside a function body), since the
-/// generated module reaches it as `super::name`.
+/// Generic, `async`, `unsafe` functions and methods are not supported (compile errors), nor are
+/// functions named like a primitive type (`fn str(..)`), whose handle would shadow the type.
 ///
 /// # Example
 ///
@@ -344,6 +345,20 @@ fn expand(attr: TokenStream2, func: &ItemFn) -> syn::Result<TokenStream2> {
 
     let fn_ident = &sig.ident;
     let fn_name = fn_ident.unraw().to_string();
+    const PRIMITIVES: [&str; 17] = [
+        "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32",
+        "i64", "i128", "isize", "f32", "f64",
+    ];
+    if PRIMITIVES.contains(&fn_name.as_str()) {
+        return Err(Error::new_spanned(
+            fn_ident,
+            format!(
+                "a node function cannot be named `{fn_name}`: its `{fn_name}::node()` handle would \
+                 shadow the primitive type; rename the function (the node and output names can \
+                 stay `{fn_name}` with `name = ..` and `output = ..`)"
+            ),
+        ));
+    }
 
     // Parameters: names and types.
     let mut param_names = Vec::new();
@@ -466,7 +481,7 @@ fn expand(attr: TokenStream2, func: &ItemFn) -> syn::Result<TokenStream2> {
                 };
             }
         });
-    let call = quote!(super::#fn_ident(#(#arg_vars),*));
+    let call = quote!(#fn_ident(#(#arg_vars),*));
     let call = if fallible {
         // Spanned on the return type, so that an error type without `Into<BoxError>` is reported there.
         quote_spanned! {ret_ty.span()=>
@@ -508,56 +523,64 @@ fn expand(attr: TokenStream2, func: &ItemFn) -> syn::Result<TokenStream2> {
     };
 
     let vis = &func.vis;
-    let cfgs = func.attrs.iter().filter(|a| a.path().is_ident("cfg"));
-    let mod_doc = format!("The HyperNodes node of [`fn@{fn_name}`] (`#[node]`).");
+    let cfgs: Vec<_> = func
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("cfg"))
+        .collect();
+    let type_doc = format!(
+        "The HyperNodes node of [`fn@{fn_name}`] (declared with `#[node]`): build it with `{fn_name}::node()`."
+    );
     let node_doc = format!(
         "The node `{node_name}`: takes ({}), gives ({}).",
         param_names.join(", "),
         output_names.join(", ")
     );
-    let mod_ident = fn_ident;
+    // The handle `double::node()` is a braced struct named like the function: braced structs live only
+    // in the type namespace, so it does not clash with the function, and its impls resolve names in the
+    // function's own scope (they work for functions declared inside a block too).
     Ok(quote! {
         #(#cfgs)*
-        #[doc = #mod_doc]
-        #[allow(unused_imports, non_snake_case, clippy::all)]
-        #vis mod #mod_ident {
-            use super::*;
+        #[doc = #type_doc]
+        #[allow(non_camel_case_types, clippy::all)]
+        #vis struct #fn_ident {}
 
-            #[doc(hidden)]
-            pub struct __HnFn;
-
-            impl #hn::NodeFn for __HnFn {
-                fn call(
-                    &self,
-                    __hn_args: ::std::vec::Vec<#hn::Value>,
-                ) -> ::core::result::Result<::std::vec::Vec<#hn::Value>, #hn::BoxError> {
-                    if __hn_args.len() != #n_params {
-                        return ::core::result::Result::Err(::std::boxed::Box::new(
-                            #hn::Error::Config(::std::format!(
-                                "node '{}' takes {} arguments, got {}",
-                                #node_name,
-                                #n_params,
-                                __hn_args.len()
-                            )),
-                        ));
-                    }
-                    #(#unpack)*
-                    let __hn_ret = #call;
-                    #wrap
+        #(#cfgs)*
+        impl #hn::NodeFn for #fn_ident {
+            fn call(
+                &self,
+                __hn_args: ::std::vec::Vec<#hn::Value>,
+            ) -> ::core::result::Result<::std::vec::Vec<#hn::Value>, #hn::BoxError> {
+                if __hn_args.len() != #n_params {
+                    return ::core::result::Result::Err(::std::boxed::Box::new(
+                        #hn::Error::Config(::std::format!(
+                            "node '{}' takes {} arguments, got {}",
+                            #node_name,
+                            #n_params,
+                            __hn_args.len()
+                        )),
+                    ));
                 }
-
-                fn code_identity(&self) -> ::std::vec::Vec<u8> {
-                    ::std::vec::Vec::from(#code.as_bytes())
-                }
+                #(#unpack)*
+                let __hn_ret = #call;
+                #wrap
             }
 
+            fn code_identity(&self) -> ::std::vec::Vec<u8> {
+                ::std::vec::Vec::from(#code.as_bytes())
+            }
+        }
+
+        #(#cfgs)*
+        #[allow(clippy::all)]
+        impl #fn_ident {
             #[doc = #node_doc]
-            pub fn node() -> #hn::Node {
+            #vis fn node() -> #hn::Node {
                 #hn::Node::new(
                     #node_name,
                     ::std::vec![#(#param_ports),*],
                     ::std::vec![#(#output_ports),*],
-                    __HnFn,
+                    #fn_ident {},
                 )
                 .expect("#[node] checks names at compile time")
                 #with_cache
