@@ -31,6 +31,10 @@ pub fn to_pyerr(err: Error) -> PyErr {
                 Err(other) => raise(py, "HyperNodesError", format!("{other}\n  {note}")),
             }
         }
+        Error::Foreign(source) => match source.downcast::<PyErr>() {
+            Ok(pyerr) => *pyerr,
+            Err(other) => raise(py, "HyperNodesError", other.to_string()),
+        },
         other => {
             let class = match &other {
                 Error::DuplicateOutput { .. } | Error::DuplicateNode(_) => "DependencyError",
@@ -43,7 +47,7 @@ pub fn to_pyerr(err: Error) -> PyErr {
                 Error::Map(MapError::NotASequence { .. }) => "MapInputTypeError",
                 Error::Map(_) => "MapInputError",
                 Error::Config(_) => "ConfigurationError",
-                Error::Node { .. } => unreachable!("handled above"),
+                Error::Node { .. } | Error::Foreign(_) => unreachable!("handled above"),
             };
             raise(py, class, other.to_string())
         }

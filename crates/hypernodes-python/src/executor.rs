@@ -36,8 +36,18 @@ impl PyNodeExecutor {
             Some(n) => Some(n as usize),
             None => None,
         };
-        let core = NodeExecutor::new(node, map, workers).map_err(to_pyerr)?;
+        let mut core = NodeExecutor::new(node, map, workers).map_err(to_pyerr)?;
+        if node == Mode::Parallel || map == Mode::Parallel {
+            core = core.with_offload(Arc::new(ProcessOffload { node_execution: node }));
+        }
         Ok(PyNodeExecutor { core })
+    }
+
+    /// Pickles the executor as its settings.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, pyo3::types::PyTuple>)> {
+        let cls = py.get_type::<PyNodeExecutor>().into_any();
+        let args = (self.node_execution(), self.map_execution(), self.core.max_workers_setting()).into_pyobject(py)?;
+        Ok((cls, args))
     }
 
     /// How the nodes of one run execute.
@@ -50,6 +60,12 @@ impl PyNodeExecutor {
     #[getter]
     fn map_execution(&self) -> &'static str {
         self.core.map_execution().as_str()
+    }
+
+    /// The worker bound as given (None: the number of CPUs).
+    #[getter]
+    fn max_workers_setting(&self) -> Option<usize> {
+        self.core.max_workers_setting()
     }
 
     /// The worker bound in effect.
@@ -219,4 +235,78 @@ pub fn executor_to_py(py: Python<'_>, exec: &Arc<dyn Executor>) -> PyResult<Py<P
         return Ok(pe.obj.clone_ref(py));
     }
     Ok(py.None())
+}
+
+/// The "parallel" mode in Python: worker processes (see `hypernodes._parallel`).
+struct ProcessOffload {
+    node_execution: Mode,
+}
+
+fn foreign(e: PyErr) -> hypernodes::Error {
+    hypernodes::Error::Foreign(Box::new(e))
+}
+
+impl hypernodes::Offload for ProcessOffload {
+    fn map(
+        &self,
+        pipeline: &Pipeline,
+        inputs: &Inputs,
+        map_over: &[String],
+        mode: MapMode,
+        output_name: Option<&[String]>,
+        workers: usize,
+        _ctx: &Context,
+    ) -> hypernodes::Result<Vec<Outputs>> {
+        // The items run in processes with the engine's nodes sequential or as set; nested offloads
+        // would start pools from workers, so nodes stay in the worker when nodes are "parallel" too.
+        let node_mode = match self.node_execution {
+            Mode::Parallel => Mode::Sequential,
+            m => m,
+        };
+        Python::attach(|py| -> PyResult<Vec<Outputs>> {
+            let d = PyDict::new(py);
+            for (k, v) in inputs {
+                d.set_item(k, to_py(py, v))?;
+            }
+            let p = Py::new(py, PyPipeline { core: pipeline.clone() })?;
+            let out = py.import("hypernodes._parallel")?.getattr("map_items")?.call1((
+                p,
+                d,
+                map_over.to_vec(),
+                mode.as_str(),
+                output_name.map(|o| o.to_vec()),
+                workers,
+                node_mode.as_str(),
+            ))?;
+            out.try_iter()?.map(|item| dict_to_outputs(&item?)).collect()
+        })
+        .map_err(foreign)
+    }
+
+    fn call_node(&self, node: &hypernodes::Node, args: Vec<hypernodes::Value>, workers: usize, ctx: &Context) -> hypernodes::Result<Vec<hypernodes::Value>> {
+        Python::attach(|py| -> PyResult<Vec<hypernodes::Value>> {
+            let multi = match node.kind() {
+                hypernodes::NodeKind::Func(f) => crate::node::as_py_fn(f.as_ref()).is_some_and(|f| f.multi),
+                _ => false,
+            };
+            let n = Py::new(py, crate::node::PyNode { core: node.clone() })?;
+            let args: Vec<Bound<'_, PyAny>> = args.iter().map(|v| to_py(py, v)).collect();
+            let out = py.import("hypernodes._parallel")?.getattr("call_node")?.call1((n, args, workers))?;
+            Ok(crate::node::unpack(out, multi))
+        })
+        .map_err(|e| hypernodes::Error::Node {
+            node: node.name().to_string(),
+            path: ctx.path_strings(),
+            source: Box::new(e),
+        })
+    }
+
+    fn check(&self, pipeline: &Pipeline) -> hypernodes::Result<()> {
+        Python::attach(|py| -> PyResult<Option<String>> {
+            let p = Py::new(py, PyPipeline { core: pipeline.clone() })?;
+            py.import("hypernodes._parallel")?.getattr("check_picklable")?.call1((p,))?.extract()
+        })
+        .map_err(foreign)?
+        .map_or(Ok(()), |reason| Err(hypernodes::Error::Config(reason)))
+    }
 }

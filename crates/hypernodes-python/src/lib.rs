@@ -9,9 +9,32 @@ mod values;
 
 use pyo3::prelude::*;
 
+extern "C" {
+    /// Whether this thread holds the interpreter lock (CPython API, present since 3.4).
+    fn PyGILState_Check() -> std::os::raw::c_int;
+}
+
+/// Moves the engine's waiting closure into `detach`; it runs on this same thread.
+struct AssertSend<'a>(&'a mut dyn FnMut());
+// SAFETY: `detach` runs the closure on the calling thread; it never crosses threads.
+unsafe impl Send for AssertSend<'_> {}
+
 /// The compiled core of the `hypernodes` package.
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // The engine waits on worker threads that call Python: let them take the interpreter lock.
+    hypernodes::executor::set_blocking_hook(|f| {
+        // SAFETY: PyGILState_Check only reads the current thread's state.
+        if unsafe { PyGILState_Check() } == 1 {
+            let f = AssertSend(f);
+            Python::attach(|py| py.detach(move || {
+                let f = f;
+                (f.0)()
+            }));
+        } else {
+            f();
+        }
+    });
     m.add_class::<node::PyNode>()?;
     m.add_class::<pipeline::PyPipeline>()?;
     m.add_class::<executor::PyNodeExecutor>()?;

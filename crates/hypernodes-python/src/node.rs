@@ -33,22 +33,23 @@ impl PyNodeFn {
     }
 }
 
+/// A function's return value as node outputs: a multi-output node's tuple (or list) is unpacked.
+pub fn unpack(out: Bound<'_, PyAny>, multi: bool) -> Vec<Value> {
+    if multi {
+        if let Ok(t) = out.cast::<PyTuple>() {
+            return t.iter().map(to_value).collect();
+        }
+        if let Ok(l) = out.cast::<PyList>() {
+            return l.iter().map(to_value).collect();
+        }
+    }
+    vec![to_value(out)]
+}
+
 impl NodeFn for PyNodeFn {
     fn call(&self, args: Vec<Value>) -> Result<Vec<Value>, BoxError> {
-        Python::attach(|py| {
-            let out = self.call_py(py, &args)?;
-            if !self.multi {
-                return Ok(vec![to_value(out)]);
-            }
-            if let Ok(t) = out.cast::<PyTuple>() {
-                return Ok(t.iter().map(to_value).collect());
-            }
-            if let Ok(l) = out.cast::<PyList>() {
-                return Ok(l.iter().map(to_value).collect());
-            }
-            Ok(vec![to_value(out)])
-        })
-        .map_err(|e: PyErr| Box::new(e) as BoxError)
+        Python::attach(|py| Ok(unpack(self.call_py(py, &args)?, self.multi)))
+            .map_err(|e: PyErr| Box::new(e) as BoxError)
     }
 }
 
@@ -180,6 +181,52 @@ impl PyNode {
                 "node '{}' wraps a pipeline; run the pipeline instead of calling the node",
                 self.core.name()
             ))),
+        }
+    }
+
+    /// Pickles the node as configuration: its function (by cloudpickle) and settings.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let m = py.import("hypernodes._pickle")?;
+        match self.core.kind() {
+            NodeKind::Func(f) => {
+                let f = as_py_fn(f.as_ref()).ok_or_else(|| config_error("only Python nodes can be pickled"))?;
+                let defaults = pyo3::types::PyDict::new(py);
+                for p in self.core.params() {
+                    if let Some(d) = &p.default {
+                        defaults.set_item(&*p.name, to_py(py, d))?;
+                    }
+                }
+                let args = (
+                    f.func.clone_ref(py),
+                    self.core.name(),
+                    self.inputs(),
+                    self.outputs(),
+                    defaults,
+                    self.core.cache(),
+                    self.version(),
+                    f.is_async,
+                    f.multi,
+                )
+                    .into_pyobject(py)?;
+                Ok((m.getattr("rebuild_node")?, args))
+            }
+            NodeKind::Pipeline(pn) => {
+                let spec = &pn.spec;
+                let pipeline = crate::pipeline::PyPipeline {
+                    core: pn.pipeline.clone(),
+                };
+                let args = (
+                    pipeline,
+                    self.core.name(),
+                    spec.input_mapping.clone(),
+                    spec.output_mapping.clone(),
+                    spec.map_over.clone(),
+                    spec.map_mode.as_str(),
+                    self.core.cache(),
+                )
+                    .into_pyobject(py)?;
+                Ok((m.getattr("rebuild_pipeline_node")?, args))
+            }
         }
     }
 

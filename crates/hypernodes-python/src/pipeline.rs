@@ -255,6 +255,13 @@ impl PyPipeline {
         Ok(PyPipeline { core })
     }
 
+    /// Pickles the pipeline as configuration (nodes, name, executor, bound values), never as state.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+        let m = py.import("hypernodes._pickle")?;
+        let args = (self.nodes(), self.core.name(), self.executor(py)?, self.bound(py)?).into_pyobject(py)?;
+        Ok((m.getattr("rebuild_pipeline")?, args))
+    }
+
     fn __repr__(&self) -> String {
         let nodes: Vec<&str> = self.core.nodes().iter().map(|n| n.name()).collect();
         format!("Pipeline(name={:?}, nodes={:?})", self.core.name(), nodes)

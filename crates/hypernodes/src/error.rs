@@ -102,6 +102,9 @@ pub enum Error {
     /// Invalid configuration (executor, node or pipeline settings).
     #[error("{0}")]
     Config(String),
+    /// An error raised elsewhere (a worker process, a framework executor) that already names its node.
+    #[error("{0}")]
+    Foreign(BoxError),
     /// A node's function failed.
     #[error("{source}\n  in node '{node}' of pipeline '{}'", .path.join(" > "))]
     Node {

@@ -20,7 +20,7 @@ pub mod pipeline;
 pub mod value;
 
 pub use error::{BoxError, Error, MapError, Result};
-pub use executor::{Executor, Mode, NodeExecutor};
+pub use executor::{Executor, Mode, NodeExecutor, Offload};
 pub use hypernodes_macros::node;
 pub use io::{Inputs, Outputs};
 pub use map::MapMode;

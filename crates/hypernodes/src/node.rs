@@ -68,10 +68,12 @@ pub struct PipelineNode {
     pub inner_outputs: Vec<Arc<str>>,
     /// Only these inner outputs are computed (`None`: all of them).
     pub selected: Option<Vec<String>>,
-    /// Outer names of the parameters mapped over (empty: run once).
+    /// Inner names of the inputs mapped over (empty: run once).
     pub map_over: Vec<String>,
     /// How mapped parameters combine.
     pub map_mode: MapMode,
+    /// The settings the node was made with (to rebuild it elsewhere).
+    pub spec: crate::pipeline::AsNode,
 }
 
 /// What a node runs.

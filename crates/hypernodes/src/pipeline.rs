@@ -519,6 +519,7 @@ impl Pipeline {
             selected,
             map_over: map_over_inner,
             map_mode: spec.map_mode,
+            spec: spec.clone(),
         }));
         let name: Arc<str> = spec.name.as_deref().unwrap_or(self.name()).into();
         let node = Node::from_parts(name, params, outputs, kind)?;

@@ -1,11 +1,17 @@
 //! Executors decide how a pipeline runs. [`NodeExecutor`] walks the graph node by node; a framework
 //! executor (Daft, in the Python package) receives the whole pipeline. Both implement [`Executor`].
 
+mod blocking;
+mod items;
 mod node_executor;
+mod offload;
+mod schedule;
 
 use std::sync::Arc;
 
-pub use node_executor::{Mode, NodeExecutor};
+pub use blocking::set_blocking_hook;
+pub use node_executor::{cpu_count, Mode, NodeExecutor};
+pub use offload::Offload;
 
 use crate::context::Context;
 use crate::error::Result;

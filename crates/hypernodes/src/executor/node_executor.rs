@@ -1,15 +1,22 @@
 //! The node-by-node executor: walks the graph, calling each node, with configurable concurrency for
-//! the nodes of one run and for the items of one map.
+//! the nodes of one run (`node_execution`) and for the items of one map (`map_execution`).
+//!
+//! Nested maps share the workers by a fixed rule unless the nested pipeline sets its own executor:
+//! a map at depth 0 uses `min(max_workers, items)` workers, at depth 1 `min(isqrt(max_workers) or 1,
+//! items)`, deeper maps run sequentially.
 
 use std::str::FromStr;
 use std::sync::Arc;
 
 use crate::context::Context;
 use crate::error::{Error, Result};
-use crate::executor::Executor;
+use crate::executor::blocking::blocking;
+use crate::executor::offload::Offload;
+use crate::executor::{items, schedule, Executor};
 use crate::invoke::{call_node, collect_outputs};
 use crate::io::{Inputs, Outputs};
 use crate::map::MapMode;
+use crate::node::Node;
 use crate::pipeline::{Pipeline, Plan};
 use crate::value::Value;
 
@@ -21,7 +28,7 @@ pub enum Mode {
     Sequential,
     /// On a thread pool.
     Threaded,
-    /// As async tasks.
+    /// As async tasks (Python: coroutines on an asyncio loop; other nodes on threads).
     Async,
     /// In parallel (Rust: rayon; Python: worker processes).
     Parallel,
@@ -56,30 +63,47 @@ impl FromStr for Mode {
 
 /// Walks a pipeline node by node. `node_execution` governs the nodes of one run, `map_execution` the
 /// items of one map; `max_workers` bounds both (default: the number of CPUs).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct NodeExecutor {
     node_execution: Mode,
     map_execution: Mode,
     max_workers: Option<usize>,
+    offload: Option<Arc<dyn Offload>>,
+}
+
+impl std::fmt::Debug for NodeExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeExecutor")
+            .field("node_execution", &self.node_execution)
+            .field("map_execution", &self.map_execution)
+            .field("max_workers", &self.max_workers())
+            .finish()
+    }
+}
+
+/// The number of CPUs of this machine.
+pub fn cpu_count() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 impl NodeExecutor {
     /// An executor with the given modes; `max_workers` must be at least 1 when given.
-    pub fn new(
-        node_execution: Mode,
-        map_execution: Mode,
-        max_workers: Option<usize>,
-    ) -> Result<Self> {
+    pub fn new(node_execution: Mode, map_execution: Mode, max_workers: Option<usize>) -> Result<Self> {
         if max_workers == Some(0) {
-            return Err(Error::Config(
-                "max_workers must be at least 1, got 0".into(),
-            ));
+            return Err(Error::Config("max_workers must be at least 1, got 0".into()));
         }
         Ok(NodeExecutor {
             node_execution,
             map_execution,
             max_workers,
+            offload: None,
         })
+    }
+
+    /// The same executor running its "parallel" work through `offload` instead of rayon.
+    pub fn with_offload(mut self, offload: Arc<dyn Offload>) -> Self {
+        self.offload = Some(offload);
+        self
     }
 
     /// The mode of the nodes of one run.
@@ -94,8 +118,7 @@ impl NodeExecutor {
 
     /// The worker bound (the number of CPUs when not set).
     pub fn max_workers(&self) -> usize {
-        self.max_workers
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        self.max_workers.unwrap_or_else(cpu_count)
     }
 
     /// The worker bound as given (`None`: not set).
@@ -103,29 +126,44 @@ impl NodeExecutor {
         self.max_workers
     }
 
+    /// Workers for a map of `items` items at the context's map depth (the nesting rule above).
+    pub fn map_workers(&self, items: usize, ctx: &Context) -> usize {
+        let max = self.max_workers();
+        let depth = if ctx.own_executor { 0 } else { ctx.map_depth };
+        let w = match depth {
+            0 => max,
+            1 => max.isqrt().max(1),
+            _ => 1,
+        };
+        w.min(items).max(1)
+    }
+
+    fn call(&self, node: &Node, args: Vec<Value>, ctx: &Context) -> Result<Vec<Value>> {
+        match (&self.offload, self.node_execution, node.kind()) {
+            (Some(off), Mode::Parallel, crate::node::NodeKind::Func(_)) => off.call_node(node, args, self.max_workers(), ctx),
+            _ => call_node(node, args, ctx),
+        }
+    }
+
     /// Executes a plan whose root inputs are in `slots`.
-    fn execute(
-        &self,
-        pipeline: &Pipeline,
-        plan: &Plan,
-        mut slots: Vec<Option<Value>>,
-        ctx: &Context,
-    ) -> Result<Outputs> {
-        let g = pipeline.graph();
-        let nodes = pipeline.nodes();
-        for &n in &plan.nodes {
-            let args = g.node_inputs[n]
-                .iter()
-                .map(|&v| {
-                    slots[v]
-                        .clone()
-                        .expect("a node's inputs are ready before it runs")
-                })
-                .collect();
-            let outs = call_node(&nodes[n], args, ctx)?;
-            for (&v, val) in g.node_outputs[n].iter().zip(outs) {
-                slots[v] = Some(val);
+    fn execute(&self, pipeline: &Pipeline, plan: &Plan, mut slots: Vec<Option<Value>>, ctx: &Context) -> Result<Outputs> {
+        let workers = self.max_workers().min(plan.nodes.len());
+        if self.node_execution == Mode::Sequential || workers <= 1 {
+            let g = pipeline.graph();
+            let nodes = pipeline.nodes();
+            for &n in &plan.nodes {
+                let args = g.node_inputs[n]
+                    .iter()
+                    .map(|&v| slots[v].clone().expect("a node's inputs are ready before it runs"))
+                    .collect();
+                let outs = self.call(&nodes[n], args, ctx)?;
+                for (&v, val) in g.node_outputs[n].iter().zip(outs) {
+                    slots[v] = Some(val);
+                }
             }
+        } else {
+            let call = |node: &Node, args: Vec<Value>, ctx: &Context| self.call(node, args, ctx);
+            slots = blocking(|| schedule::run_concurrent(pipeline, plan, slots, ctx, workers, &call))?;
         }
         Ok(collect_outputs(pipeline, plan, &mut slots))
     }
@@ -136,15 +174,12 @@ impl Executor for NodeExecutor {
         Arc::new(self.clone())
     }
 
-    fn run_in(
-        &self,
-        pipeline: &Pipeline,
-        inputs: Inputs,
-        output_name: Option<&[String]>,
-        ctx: &Context,
-    ) -> Result<Outputs> {
+    fn run_in(&self, pipeline: &Pipeline, inputs: Inputs, output_name: Option<&[String]>, ctx: &Context) -> Result<Outputs> {
         let plan = pipeline.plan(output_name)?;
         let slots = pipeline.input_slots(&plan, &inputs, &[])?;
+        if let (Some(off), Mode::Parallel) = (&self.offload, self.node_execution) {
+            off.check(pipeline)?;
+        }
         self.execute(pipeline, &plan, slots, ctx)
     }
 
@@ -160,28 +195,33 @@ impl Executor for NodeExecutor {
         let plan = pipeline.plan(output_name)?;
         let items = pipeline.map_items(&inputs, map_over, map_mode)?;
         let base = pipeline.input_slots(&plan, &inputs, map_over)?;
+        let workers = self.map_workers(items.len(), ctx);
+        if let (Some(off), Mode::Parallel) = (&self.offload, self.map_execution) {
+            if workers > 1 {
+                off.check(pipeline)?;
+                return off.map(pipeline, &inputs, map_over, map_mode, output_name, workers, ctx);
+            }
+        }
         let g = pipeline.graph();
         let ids: Vec<Option<usize>> = map_over
             .iter()
-            .map(|n| {
-                g.ids
-                    .get(n.as_str())
-                    .copied()
-                    .filter(|v| plan.inputs.contains(v))
-            })
+            .map(|n| g.ids.get(n.as_str()).copied().filter(|v| plan.inputs.contains(v)))
             .collect();
         let item_ctx = ctx.map_item();
-        items
-            .into_iter()
-            .map(|values| {
-                let mut slots = base.clone();
-                for (id, v) in ids.iter().zip(values) {
-                    if let Some(id) = id {
-                        slots[*id] = Some(v);
-                    }
+        let run_item = |i: usize| {
+            let mut slots = base.clone();
+            for (id, v) in ids.iter().zip(&items[i]) {
+                if let Some(id) = id {
+                    slots[*id] = Some(v.clone());
                 }
-                self.execute(pipeline, &plan, slots, &item_ctx)
-            })
-            .collect()
+            }
+            self.execute(pipeline, &plan, slots, &item_ctx)
+        };
+        match self.map_execution {
+            _ if workers <= 1 => (0..items.len()).map(run_item).collect(),
+            Mode::Sequential => (0..items.len()).map(run_item).collect(),
+            Mode::Threaded | Mode::Async => blocking(|| items::on_threads(items.len(), workers, &run_item)),
+            Mode::Parallel => blocking(|| items::on_rayon(items.len(), workers, &run_item)),
+        }
     }
 }

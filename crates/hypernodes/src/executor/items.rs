@@ -1,0 +1,95 @@
+//! Concurrent execution of a map's items: at most `workers` at a time, results kept in item order.
+//! After an item fails no new item starts, and the error of the first failing item (in item order) is
+//! returned.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use crate::error::Result;
+
+/// Runs `f` for each index in `0..n` on `workers` scoped threads.
+pub(crate) fn on_threads<T: Send>(n: usize, workers: usize, f: &(dyn Fn(usize) -> Result<T> + Sync)) -> Result<Vec<T>> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let results: Vec<Mutex<Option<Result<T>>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..workers.clamp(1, n.max(1)) {
+            s.spawn(|| loop {
+                if failed.load(Ordering::Relaxed) {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let r = f(i);
+                if r.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                *results[i].lock().expect("result slot poisoned") = Some(r);
+            });
+        }
+    });
+    gather(results)
+}
+
+fn gather<T>(results: Vec<Mutex<Option<Result<T>>>>) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(results.len());
+    let mut first_err = None;
+    for r in results {
+        match r.into_inner().expect("result slot poisoned") {
+            Some(Ok(v)) => out.push(v),
+            Some(Err(e)) => {
+                first_err.get_or_insert(e);
+            }
+            None => {}
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+fn rayon_pool(workers: usize) -> Arc<rayon::ThreadPool> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS.get_or_init(Default::default).lock().expect("pool table poisoned");
+    pools
+        .entry(workers)
+        .or_insert_with(|| {
+            Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(workers)
+                    .thread_name(|i| format!("hypernodes-rayon-{i}"))
+                    .build()
+                    .expect("a rayon pool can be built"),
+            )
+        })
+        .clone()
+}
+
+/// Runs `f` for each index in `0..n` on a rayon pool of `workers` threads (reused across calls).
+pub(crate) fn on_rayon<T: Send>(n: usize, workers: usize, f: &(dyn Fn(usize) -> Result<T> + Sync)) -> Result<Vec<T>> {
+    let failed = AtomicBool::new(false);
+    let pool = rayon_pool(workers.max(1));
+    let results: Vec<Mutex<Option<Result<T>>>> = pool.install(|| {
+        (0..n)
+            .into_par_iter()
+            .with_max_len(1)
+            .map(|i| {
+                if failed.load(Ordering::Relaxed) {
+                    return Mutex::new(None);
+                }
+                let r = f(i);
+                if r.is_err() {
+                    failed.store(true, Ordering::Relaxed);
+                }
+                Mutex::new(Some(r))
+            })
+            .collect()
+    });
+    gather(results)
+}

@@ -1,0 +1,106 @@
+//! Eager concurrent execution of one run's nodes: a node starts as soon as its inputs exist (no
+//! level-by-level barrier), at most `workers` at a time, ready nodes started in name order.
+
+use std::collections::BTreeSet;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+use crate::context::Context;
+use crate::error::Result;
+use crate::node::Node;
+use crate::pipeline::{Pipeline, Plan};
+use crate::value::Value;
+
+/// Calls one node (in a worker thread).
+pub(crate) type CallNode<'a> = dyn Fn(&Node, Vec<Value>, &Context) -> Result<Vec<Value>> + Sync + 'a;
+
+type Job = (usize, Vec<Value>);
+
+/// Executes `plan`'s nodes on `workers` threads; returns the filled slots or the first error (by
+/// completion) after every started node has finished.
+pub(crate) fn run_concurrent(
+    pipeline: &Pipeline,
+    plan: &Plan,
+    mut slots: Vec<Option<Value>>,
+    ctx: &Context,
+    workers: usize,
+    call: &CallNode<'_>,
+) -> Result<Vec<Option<Value>>> {
+    let g = pipeline.graph();
+    let nodes = pipeline.nodes();
+    let in_plan: Vec<bool> = {
+        let mut v = vec![false; nodes.len()];
+        plan.nodes.iter().for_each(|&n| v[n] = true);
+        v
+    };
+    let mut waiting: Vec<usize> = (0..nodes.len())
+        .map(|n| if in_plan[n] { g.upstream(n).count() } else { 0 })
+        .collect();
+    let mut ready: BTreeSet<usize> = plan.nodes.iter().copied().filter(|&n| waiting[n] == 0).collect();
+    let workers = workers.max(1).min(plan.nodes.len().max(1));
+    let (job_tx, job_rx) = mpsc::channel::<Job>();
+    let job_rx = Arc::new(Mutex::new(job_rx));
+    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Vec<Value>>)>();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let job_rx = job_rx.clone();
+            let done_tx = done_tx.clone();
+            s.spawn(move || loop {
+                let job = job_rx.lock().expect("job queue poisoned").recv();
+                let Ok((n, args)) = job else { break };
+                let res = call(&nodes[n], args, ctx);
+                if done_tx.send((n, res)).is_err() {
+                    break;
+                }
+            });
+        }
+        drop(done_tx);
+        let mut running = 0usize;
+        let mut first_error = None;
+        loop {
+            if first_error.is_none() {
+                while let Some(n) = ready.pop_first() {
+                    let args = g.node_inputs[n]
+                        .iter()
+                        .map(|&v| slots[v].clone().expect("a node's inputs are ready before it runs"))
+                        .collect();
+                    job_tx.send((n, args)).expect("workers are alive while jobs remain");
+                    running += 1;
+                }
+            }
+            if running == 0 {
+                break;
+            }
+            let (n, res) = done_rx.recv().expect("a running node reports back");
+            running -= 1;
+            match res {
+                Ok(outs) => {
+                    for (&v, val) in g.node_outputs[n].iter().zip(outs) {
+                        slots[v] = Some(val);
+                    }
+                    let mut downstream: Vec<usize> = g.node_outputs[n]
+                        .iter()
+                        .flat_map(|&v| g.consumers[v].iter().copied())
+                        .filter(|&c| in_plan[c])
+                        .collect();
+                    downstream.sort_unstable();
+                    downstream.dedup();
+                    for c in downstream {
+                        waiting[c] -= 1;
+                        if waiting[c] == 0 {
+                            ready.insert(c);
+                        }
+                    }
+                }
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        drop(job_tx);
+        match first_error {
+            Some(e) => Err(e),
+            None => Ok(slots),
+        }
+    })
+}

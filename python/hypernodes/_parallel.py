@@ -1,0 +1,178 @@
+"""The "parallel" mode of NodeExecutor in Python: worker processes.
+
+Pipelines and items travel by cloudpickle (functions defined in ``__main__``, in a notebook or inside
+another function included). Maps go in chunks; workers are reused across calls; results come back in
+item order. A failing item raises in the caller with its original type, and the pool stays usable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import multiprocessing
+import sys
+import threading
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+import cloudpickle
+
+_lock = threading.Lock()
+_pools: dict[int, ProcessPoolExecutor] = {}
+_worker_pipelines: dict[str, Any] = {}
+
+
+@contextlib.contextmanager
+def _main_hidden():
+    """Keeps spawned workers from re-running the caller's ``__main__`` script: everything they need
+    arrives by cloudpickle, so they never import it."""
+    main = sys.modules.get("__main__")
+    saved = {k: getattr(main, k) for k in ("__file__", "__spec__") if hasattr(main, k)}
+    try:
+        for k in saved:
+            if k == "__file__":
+                delattr(main, k)
+            else:
+                setattr(main, k, None)
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(main, k, v)
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    pool = _pools.get(workers)
+    if pool is None:
+        pool = ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        )
+        _pools[workers] = pool
+    return pool
+
+
+def _submit(workers: int, fn, *args):
+    with _lock, _main_hidden():
+        try:
+            return _pool(workers).submit(fn, *args)
+        except BrokenProcessPool:
+            _pools.pop(workers, None)
+            return _pool(workers).submit(fn, *args)
+
+
+def shutdown() -> None:
+    """Stops every worker process (they are restarted on the next parallel call)."""
+    with _lock:
+        for pool in _pools.values():
+            pool.shutdown(wait=True, cancel_futures=True)
+        _pools.clear()
+
+
+def _reraise(result: tuple[str, bytes]) -> Any:
+    status, payload = result
+    value = cloudpickle.loads(payload)
+    if status == "error":
+        raise value
+    return value
+
+
+def check_picklable(pipeline: Any) -> str | None:
+    """Returns why the pipeline cannot be sent to a worker process (naming the node), or None."""
+    for n in pipeline.nodes:
+        if n.is_pipeline:
+            reason = check_picklable(n.pipeline)
+            if reason:
+                return reason
+            continue
+        try:
+            cloudpickle.dumps(n.func)
+        except Exception as exc:  # noqa: BLE001 - any pickling failure is reported
+            return (
+                f"node '{n.name}' of pipeline '{pipeline.name}' cannot be sent to a worker "
+                f"process: its function cannot be pickled ({type(exc).__name__}: {exc})"
+            )
+    for name, value in pipeline.bound.items():
+        try:
+            cloudpickle.dumps(value)
+        except Exception as exc:  # noqa: BLE001
+            return (
+                f"bound input '{name}' of pipeline '{pipeline.name}' cannot be sent to a worker "
+                f"process ({type(exc).__name__}: {exc})"
+            )
+    return None
+
+
+def _run_chunk(key: str, blob: bytes | None, payload: bytes) -> tuple[str, bytes]:
+    from hypernodes import NodeExecutor
+
+    try:
+        pipeline = _worker_pipelines.get(key)
+        if pipeline is None:
+            if blob is None:
+                return ("missing", b"")
+            pipeline = cloudpickle.loads(blob)
+            _worker_pipelines.clear()
+            _worker_pipelines[key] = pipeline
+        inputs, map_over, output_name, node_execution = cloudpickle.loads(payload)
+        executor = NodeExecutor(node_execution=node_execution, map_execution="sequential")
+        out = executor.map(pipeline, inputs, map_over, "zip", output_name)
+        return ("ok", cloudpickle.dumps(out))
+    except BaseException as exc:  # noqa: BLE001 - sent back to the caller
+        return ("error", cloudpickle.dumps(exc))
+
+
+def map_items(
+    pipeline: Any,
+    inputs: dict[str, Any],
+    map_over: list[str],
+    map_mode: str,
+    output_name: list[str] | None,
+    workers: int,
+    node_execution: str,
+) -> list[dict[str, Any]]:
+    """Maps ``pipeline`` over ``map_over`` in worker processes; one dict per item, in order."""
+    lists = [list(inputs[name]) for name in map_over]
+    if map_mode == "product":
+        combos = list(itertools.product(*lists))
+        lists = [[c[i] for c in combos] for i in range(len(map_over))]
+    n = len(lists[0]) if lists else 0
+    if n == 0:
+        return []
+    blob = cloudpickle.dumps(pipeline)
+    key = hashlib.blake2b(blob, digest_size=16).hexdigest()
+    chunk = max(1, -(-n // (workers * 4)))
+    futures = []
+    for start in range(0, n, chunk):
+        part = dict(inputs)
+        for name, values in zip(map_over, lists):
+            part[name] = values[start : start + chunk]
+        payload = cloudpickle.dumps((part, map_over, output_name, node_execution))
+        futures.append((payload, _submit(workers, _run_chunk, key, blob, payload)))
+    results: list[dict[str, Any]] = []
+    for _payload, fut in futures:
+        results.extend(_reraise(fut.result()))
+    return results
+
+
+def _call_node(blob: bytes, args: list[Any]) -> tuple[str, bytes]:
+    try:
+        node = cloudpickle.loads(blob)
+        out = node.func(*cloudpickle.loads(args))
+        if hasattr(out, "__await__"):
+            from hypernodes._aio import run_coroutine
+
+            out = run_coroutine(out)
+        return ("ok", cloudpickle.dumps(out))
+    except BaseException as exc:  # noqa: BLE001 - sent back to the caller
+        return ("error", cloudpickle.dumps(exc))
+
+
+def call_node(node: Any, args: list[Any], workers: int) -> Any:
+    """Calls one function node in a worker process and returns what the function returned."""
+    fut = _submit(workers, _call_node, cloudpickle.dumps(node), cloudpickle.dumps(args))
+    return _reraise(fut.result())
+
+
+
+__all__ = ["call_node", "check_picklable", "map_items", "shutdown"]

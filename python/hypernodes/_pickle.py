@@ -1,0 +1,33 @@
+"""Rebuilding nodes, pipelines and executors from their pickled configuration.
+
+Pipelines pickle as configuration (functions, names, mappings, bound values, settings), never as
+materialized state, so shipping one to another process or machine carries nothing live.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def rebuild_node(func, name, params, outputs, defaults, cache, version, is_async, multi):
+    from hypernodes._core import Node
+
+    return Node(func, name, params, outputs, defaults, cache, version, is_async, multi)
+
+
+def rebuild_pipeline_node(pipeline, name, input_mapping, output_mapping, map_over, map_mode, cache):
+    return pipeline.as_node(
+        name=name,
+        input_mapping=input_mapping,
+        output_mapping=output_mapping,
+        map_over=map_over or None,
+        map_mode=map_mode,
+        cache=cache,
+    )
+
+
+def rebuild_pipeline(nodes, name, executor, bound, settings: dict[str, Any] | None = None):
+    from hypernodes._core import Pipeline
+
+    p = Pipeline(nodes=nodes, name=name, executor=executor, **(settings or {}))
+    return p.bind(**bound) if bound else p
