@@ -15,8 +15,3 @@ class Calls(list):
 @pytest.fixture
 def calls() -> Calls:
     return Calls()
-
-
-def notes_of(exc: BaseException) -> list[str]:
-    """The notes ``add_note`` attached to an exception."""
-    return list(getattr(exc, "__notes__", []) or [])

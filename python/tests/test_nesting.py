@@ -166,6 +166,15 @@ def test_selecting_a_nested_output_from_outer(calls):
     assert "unrelated" not in calls
 
 
+def test_selection_reaches_into_nested_pipeline(calls):
+    # run's output_name limits what runs, also inside a nested pipeline node: selecting
+    # 'n_chars' needs only count_chars, not clean/count_words
+    inner = _text_pipeline(calls)
+    outer = Pipeline([inner.as_node(name="step")], name="outer")
+    assert outer.run({"text": "a b"}, output_name="n_chars") == {"n_chars": 3}
+    assert calls == ["count_chars"]
+
+
 def test_unknown_input_mapping_name(calls):
     inner = _text_pipeline(calls)
     with pytest.raises(UnknownInputError) as info:
@@ -194,6 +203,12 @@ def test_as_node_unknown_map_mode(calls):
     with pytest.raises(MapInputError) as info:
         inner.as_node(map_over="text", map_mode="sideways")
     assert "sideways" in str(info.value)
+
+
+def test_as_node_cache_flag(calls):
+    inner = _text_pipeline(calls)
+    assert inner.as_node(name="cached").cache is True
+    assert inner.as_node(name="uncached", cache=False).cache is False
 
 
 def test_inner_optional_inputs_stay_optional(calls):

@@ -1,0 +1,260 @@
+"""Errors: the exception hierarchy, and node exceptions reaching the caller with their original
+type plus a note naming the node and the pipeline path."""
+
+from __future__ import annotations
+
+import hypernodes
+import pytest
+from hypernodes import (
+    ConfigurationError,
+    CycleError,
+    DependencyError,
+    HyperNodesError,
+    MapInputError,
+    MapInputTypeError,
+    MissingInputError,
+    OutputArityError,
+    Pipeline,
+    UnknownInputError,
+    UnknownOutputError,
+    node,
+)
+
+
+def notes_of(exc: BaseException) -> list[str]:
+    """The notes ``add_note`` attached to an exception."""
+    return list(getattr(exc, "__notes__", []) or [])
+
+
+class DomainError(Exception):
+    """A user's own exception type."""
+
+    def __init__(self, message, code):
+        super().__init__(message, code)
+        self.code = code
+
+
+# ---------------------------------------------------------------- hierarchy
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        CycleError,
+        DependencyError,
+        MissingInputError,
+        UnknownOutputError,
+        UnknownInputError,
+        OutputArityError,
+        MapInputError,
+        MapInputTypeError,
+        ConfigurationError,
+    ],
+)
+def test_every_error_is_a_hypernodes_error_and_value_error(cls):
+    assert issubclass(cls, HyperNodesError)
+    assert issubclass(cls, ValueError)
+
+
+def test_map_input_type_error_is_also_type_error():
+    assert issubclass(MapInputTypeError, MapInputError)
+    assert issubclass(MapInputTypeError, TypeError)
+
+
+def test_design_exports():
+    for name in ("HyperNodesError", "CycleError", "DependencyError", "MissingInputError"):
+        assert hasattr(hypernodes, name)
+
+
+# ---------------------------------------------------------------- node exceptions
+
+
+def test_node_exception_keeps_type_message_and_gains_note():
+    @node(output_name="y")
+    def boom(x):
+        raise DomainError("it broke", 42)
+
+    p = Pipeline([boom], name="pipe_one")
+    with pytest.raises(DomainError) as info:
+        p.run({"x": 1})
+    err = info.value
+    assert type(err) is DomainError
+    assert err.code == 42
+    assert err.args == ("it broke", 42)
+    notes = notes_of(err)
+    assert len(notes) == 1
+    assert "boom" in notes[0]
+    assert "pipe_one" in notes[0]
+
+
+@pytest.mark.parametrize("exc_type", [KeyError, ZeroDivisionError, TypeError, RuntimeError])
+def test_builtin_exception_types_are_kept(exc_type):
+    @node(output_name="y")
+    def failing(x):
+        raise exc_type("nope")
+
+    with pytest.raises(exc_type) as info:
+        Pipeline([failing], name="builtin_pipe").run({"x": 1})
+    assert type(info.value) is exc_type
+    assert any("failing" in n and "builtin_pipe" in n for n in notes_of(info.value))
+
+
+def test_value_error_from_node_is_not_turned_into_hypernodes_error():
+    @node(output_name="y")
+    def parse(text):
+        return int(text)
+
+    with pytest.raises(ValueError) as info:
+        Pipeline([parse]).run({"text": "abc"})
+    assert type(info.value) is ValueError
+    assert not isinstance(info.value, HyperNodesError)
+
+
+def test_note_names_the_failing_node_not_its_neighbours():
+    @node(output_name="a")
+    def ok_first(x):
+        return x
+
+    @node(output_name="b")
+    def the_failing_one(a):
+        raise RuntimeError("bad")
+
+    @node(output_name="c")
+    def never_reached(b):
+        return b
+
+    with pytest.raises(RuntimeError) as info:
+        Pipeline([never_reached, the_failing_one, ok_first], name="chain").run({"x": 1})
+    notes = notes_of(info.value)
+    assert len(notes) == 1
+    assert "the_failing_one" in notes[0]
+    assert "ok_first" not in notes[0]
+    assert "never_reached" not in notes[0]
+
+
+def test_note_uses_node_name_override():
+    @node(output_name="y", name="custom_node_name")
+    def f(x):
+        raise RuntimeError("x")
+
+    with pytest.raises(RuntimeError) as info:
+        Pipeline([f], name="p").run({"x": 1})
+    assert "custom_node_name" in notes_of(info.value)[0]
+
+
+def test_downstream_nodes_do_not_run_after_failure():
+    calls = []
+
+    @node(output_name="a")
+    def fails(x):
+        calls.append("fails")
+        raise RuntimeError("stop")
+
+    @node(output_name="b")
+    def after(a):
+        calls.append("after")
+        return a
+
+    with pytest.raises(RuntimeError):
+        Pipeline([after, fails]).run({"x": 1})
+    assert calls == ["fails"]
+
+
+def test_pipeline_usable_after_a_node_failure():
+    @node(output_name="y")
+    def sometimes(x):
+        if x < 0:
+            raise ValueError("negative")
+        return x * 2
+
+    p = Pipeline([sometimes], name="reuse")
+    with pytest.raises(ValueError):
+        p.run({"x": -1})
+    assert p.run({"x": 3}) == {"y": 6}
+
+
+def test_nested_exception_note_has_pipeline_path():
+    @node(output_name="y")
+    def boom(x):
+        raise DomainError("deep failure", 7)
+
+    inner = Pipeline([boom], name="inner")
+    outer = Pipeline([inner.as_node()], name="outer")
+    with pytest.raises(DomainError) as info:
+        outer.run({"x": 1})
+    notes = notes_of(info.value)
+    assert len(notes) == 1
+    note = notes[0]
+    assert "boom" in note
+    assert "outer > inner" in note
+    assert info.value.code == 7
+
+
+def test_nested_exception_path_at_depth_three():
+    @node(output_name="y")
+    def deepest_boom(x):
+        raise KeyError("k")
+
+    lvl3 = Pipeline([deepest_boom], name="lvl3")
+    lvl2 = Pipeline([lvl3.as_node(name="lvl3_node")], name="lvl2")
+    lvl1 = Pipeline([lvl2.as_node(name="lvl2_node")], name="lvl1")
+    with pytest.raises(KeyError) as info:
+        lvl1.run({"x": 1})
+    notes = notes_of(info.value)
+    assert len(notes) == 1
+    assert "deepest_boom" in notes[0]
+    assert "lvl1 > lvl2 > lvl3" in notes[0]
+
+
+def test_nested_exception_with_mappings_and_map_over():
+    @node(output_name="y")
+    def picky(item):
+        if item == "bad":
+            raise LookupError("bad item")
+        return item
+
+    inner = Pipeline([picky], name="picker")
+    n = inner.as_node(input_mapping={"items": "item"}, output_mapping={"y": "ys"}, map_over="items")
+    outer = Pipeline([n], name="batch")
+    with pytest.raises(LookupError) as info:
+        outer.run({"items": ["ok", "bad"]})
+    notes = notes_of(info.value)
+    assert any("picky" in n and "batch > picker" in n for n in notes)
+
+
+def test_map_exception_note():
+    @node(output_name="y")
+    def map_boom(x):
+        if x == 3:
+            raise ArithmeticError("three")
+        return x
+
+    with pytest.raises(ArithmeticError) as info:
+        Pipeline([map_boom], name="mapper").map({"x": [1, 2, 3]}, map_over="x")
+    notes = notes_of(info.value)
+    assert any("map_boom" in n and "mapper" in n for n in notes)
+
+
+def test_existing_notes_are_kept():
+    @node(output_name="y")
+    def annotated(x):
+        err = RuntimeError("with note")
+        err.add_note("user note")
+        raise err
+
+    with pytest.raises(RuntimeError) as info:
+        Pipeline([annotated], name="np").run({"x": 1})
+    notes = notes_of(info.value)
+    assert "user note" in notes
+    assert any("annotated" in n for n in notes)
+
+
+def test_original_traceback_is_kept():
+    @node(output_name="y")
+    def raise_here(x):
+        raise RuntimeError("from user code")
+
+    with pytest.raises(RuntimeError) as info:
+        Pipeline([raise_here]).run({"x": 1})
+    frames = [tb.name for tb in info.traceback]
+    assert "raise_here" in frames
