@@ -275,6 +275,20 @@ def test_executor_property():
     assert ex.map_execution == "sequential"
 
 
+def test_pipeline_is_immutable():
+    @node(output_name="y")
+    def f(x):
+        return x
+
+    p = Pipeline([f], name="fixed")
+    with pytest.raises(AttributeError):
+        p.name = "changed"
+    assert p.name == "fixed"
+    nodes = p.nodes
+    nodes.clear()
+    assert [n.name for n in p.nodes] == ["f"]
+
+
 def test_empty_pipeline_runs_to_empty_result():
     p = Pipeline([])
     assert p.inputs == []
