@@ -37,15 +37,22 @@ ensure_venv() {
     "$VPY" -m pip install --quiet --disable-pip-version-check "maturin>=1.7,<2" "$@"
 }
 
-# build [--extras=...]: builds hypernodes (Rust engine + PyO3 binding, release) into the venv.
+# build [maturin args...]: builds hypernodes (Rust engine + PyO3 binding, release) into the venv,
+# as an editable install of python/hypernodes. The log is kept in $VENV/build.log, shown on failure.
 build() {
-    say "building hypernodes (release) into $VENV"
-    (
+    local log="$VENV/build.log" start=$SECONDS
+    say "building hypernodes (release) into $VENV (a few minutes the first time; log: $log)"
+    if ! (
         cd "$ROOT"
         export VIRTUAL_ENV="$VENV"
         export PATH="$VENV/bin:$PATH"
-        "$VENV/bin/maturin" develop --release --quiet "$@"
-    )
+        "$VENV/bin/maturin" develop --release "$@"
+    ) >"$log" 2>&1; then
+        tail -n 60 "$log" >&2
+        echo "error: the build failed (full log: $log)" >&2
+        return 1
+    fi
+    say "built in $((SECONDS - start)) s"
 }
 
 # step NAME CMD...: runs one step, timing it; a failure is recorded and the run goes on.
