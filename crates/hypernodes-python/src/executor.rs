@@ -38,15 +38,25 @@ impl PyNodeExecutor {
         };
         let mut core = NodeExecutor::new(node, map, workers).map_err(to_pyerr)?;
         if node == Mode::Parallel || map == Mode::Parallel {
-            core = core.with_offload(Arc::new(ProcessOffload { node_execution: node }));
+            core = core.with_offload(Arc::new(ProcessOffload {
+                node_execution: node,
+            }));
         }
         Ok(PyNodeExecutor { core })
     }
 
     /// Pickles the executor as its settings.
-    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, pyo3::types::PyTuple>)> {
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, pyo3::types::PyTuple>)> {
         let cls = py.get_type::<PyNodeExecutor>().into_any();
-        let args = (self.node_execution(), self.map_execution(), self.core.max_workers_setting()).into_pyobject(py)?;
+        let args = (
+            self.node_execution(),
+            self.map_execution(),
+            self.core.max_workers_setting(),
+        )
+            .into_pyobject(py)?;
         Ok((cls, args))
     }
 
@@ -268,30 +278,51 @@ impl hypernodes::Offload for ProcessOffload {
             for (k, v) in inputs {
                 d.set_item(k, to_py(py, v))?;
             }
-            let p = Py::new(py, PyPipeline { core: pipeline.clone() })?;
-            let out = py.import("hypernodes._parallel")?.getattr("map_items")?.call1((
-                p,
-                d,
-                map_over.to_vec(),
-                mode.as_str(),
-                output_name.map(|o| o.to_vec()),
-                workers,
-                node_mode.as_str(),
-            ))?;
-            out.try_iter()?.map(|item| dict_to_outputs(&item?)).collect()
+            let p = Py::new(
+                py,
+                PyPipeline {
+                    core: pipeline.clone(),
+                },
+            )?;
+            let out = py
+                .import("hypernodes._parallel")?
+                .getattr("map_items")?
+                .call1((
+                    p,
+                    d,
+                    map_over.to_vec(),
+                    mode.as_str(),
+                    output_name.map(|o| o.to_vec()),
+                    workers,
+                    node_mode.as_str(),
+                ))?;
+            out.try_iter()?
+                .map(|item| dict_to_outputs(&item?))
+                .collect()
         })
         .map_err(foreign)
     }
 
-    fn call_node(&self, node: &hypernodes::Node, args: Vec<hypernodes::Value>, workers: usize, ctx: &Context) -> hypernodes::Result<Vec<hypernodes::Value>> {
+    fn call_node(
+        &self,
+        node: &hypernodes::Node,
+        args: Vec<hypernodes::Value>,
+        workers: usize,
+        ctx: &Context,
+    ) -> hypernodes::Result<Vec<hypernodes::Value>> {
         Python::attach(|py| -> PyResult<Vec<hypernodes::Value>> {
             let multi = match node.kind() {
-                hypernodes::NodeKind::Func(f) => crate::node::as_py_fn(f.as_ref()).is_some_and(|f| f.multi),
+                hypernodes::NodeKind::Func(f) => {
+                    crate::node::as_py_fn(f.as_ref()).is_some_and(|f| f.multi)
+                }
                 _ => false,
             };
             let n = Py::new(py, crate::node::PyNode { core: node.clone() })?;
             let args: Vec<Bound<'_, PyAny>> = args.iter().map(|v| to_py(py, v)).collect();
-            let out = py.import("hypernodes._parallel")?.getattr("call_node")?.call1((n, args, workers))?;
+            let out = py
+                .import("hypernodes._parallel")?
+                .getattr("call_node")?
+                .call1((n, args, workers))?;
             Ok(crate::node::unpack(out, multi))
         })
         .map_err(|e| hypernodes::Error::Node {
@@ -303,8 +334,16 @@ impl hypernodes::Offload for ProcessOffload {
 
     fn check(&self, pipeline: &Pipeline) -> hypernodes::Result<()> {
         Python::attach(|py| -> PyResult<Option<String>> {
-            let p = Py::new(py, PyPipeline { core: pipeline.clone() })?;
-            py.import("hypernodes._parallel")?.getattr("check_picklable")?.call1((p,))?.extract()
+            let p = Py::new(
+                py,
+                PyPipeline {
+                    core: pipeline.clone(),
+                },
+            )?;
+            py.import("hypernodes._parallel")?
+                .getattr("check_picklable")?
+                .call1((p,))?
+                .extract()
         })
         .map_err(foreign)?
         .map_or(Ok(()), |reason| Err(hypernodes::Error::Config(reason)))

@@ -27,10 +27,12 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         // SAFETY: PyGILState_Check only reads the current thread's state.
         if unsafe { PyGILState_Check() } == 1 {
             let f = AssertSend(f);
-            Python::attach(|py| py.detach(move || {
-                let f = f;
-                (f.0)()
-            }));
+            Python::attach(|py| {
+                py.detach(move || {
+                    let f = f;
+                    (f.0)()
+                })
+            });
         } else {
             f();
         }

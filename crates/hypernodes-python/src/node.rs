@@ -185,11 +185,15 @@ impl PyNode {
     }
 
     /// Pickles the node as configuration: its function (by cloudpickle) and settings.
-    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let m = py.import("hypernodes._pickle")?;
         match self.core.kind() {
             NodeKind::Func(f) => {
-                let f = as_py_fn(f.as_ref()).ok_or_else(|| config_error("only Python nodes can be pickled"))?;
+                let f = as_py_fn(f.as_ref())
+                    .ok_or_else(|| config_error("only Python nodes can be pickled"))?;
                 let defaults = pyo3::types::PyDict::new(py);
                 for p in self.core.params() {
                     if let Some(d) = &p.default {

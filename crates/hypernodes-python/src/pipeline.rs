@@ -256,9 +256,18 @@ impl PyPipeline {
     }
 
     /// Pickles the pipeline as configuration (nodes, name, executor, bound values), never as state.
-    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
+    fn __reduce__<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let m = py.import("hypernodes._pickle")?;
-        let args = (self.nodes(), self.core.name(), self.executor(py)?, self.bound(py)?).into_pyobject(py)?;
+        let args = (
+            self.nodes(),
+            self.core.name(),
+            self.executor(py)?,
+            self.bound(py)?,
+        )
+            .into_pyobject(py)?;
         Ok((m.getattr("rebuild_pipeline")?, args))
     }
 

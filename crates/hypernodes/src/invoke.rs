@@ -2,15 +2,23 @@
 //! arity check and the error that names the node and the pipeline path.
 
 use crate::context::Context;
-use crate::error::{Error, Result};
+use crate::error::{Error, MapError, Result};
 use crate::executor;
 use crate::io::{Inputs, Outputs};
+
 use crate::node::{Node, NodeKind, PipelineNode};
 use crate::pipeline::{Pipeline, Plan};
 use crate::value::Value;
 
-/// Calls node `n` of `pipeline` with its arguments (in parameter order) and returns its outputs.
-pub fn call_node(node: &Node, args: Vec<Value>, ctx: &Context) -> Result<Vec<Value>> {
+/// Calls a node with its arguments (in parameter order) and returns its outputs. `wanted` lists the
+/// output positions needed (`None`: all); a pipeline node computes only those and returns a
+/// placeholder for the others.
+pub fn call_node(
+    node: &Node,
+    args: Vec<Value>,
+    wanted: Option<&[usize]>,
+    ctx: &Context,
+) -> Result<Vec<Value>> {
     let outs = match node.kind() {
         NodeKind::Func(f) => f
             .call(args)
@@ -22,7 +30,7 @@ pub fn call_node(node: &Node, args: Vec<Value>, ctx: &Context) -> Result<Vec<Val
                     source,
                 },
             })?,
-        NodeKind::Pipeline(pn) => call_pipeline(node, pn, args, ctx)?,
+        NodeKind::Pipeline(pn) => call_pipeline(node, pn, args, wanted, ctx)?,
     };
     if outs.len() != node.outputs().len() {
         return Err(Error::Arity {
@@ -39,6 +47,7 @@ fn call_pipeline(
     node: &Node,
     pn: &PipelineNode,
     args: Vec<Value>,
+    wanted: Option<&[usize]>,
     ctx: &Context,
 ) -> Result<Vec<Value>> {
     let inputs: Inputs = pn
@@ -47,10 +56,27 @@ fn call_pipeline(
         .map(|n| n.to_string())
         .zip(args)
         .collect();
-    let selected = pn.selected.as_deref();
+    let narrowed: Option<Vec<String>> = wanted.map(|ps| {
+        ps.iter()
+            .map(|&p| pn.inner_outputs[p].to_string())
+            .collect()
+    });
+    let selected = narrowed.as_deref().or(pn.selected.as_deref());
+    let is_wanted = |pos: usize| wanted.is_none_or(|ps| ps.contains(&pos));
     if pn.map_over.is_empty() {
         let outs = executor::run_nested(&pn.pipeline, inputs, selected, ctx)?;
-        return Ok(pick(pn, &outs));
+        return Ok(pn
+            .inner_outputs
+            .iter()
+            .enumerate()
+            .map(|(pos, name)| match is_wanted(pos) {
+                true => outs
+                    .value(name)
+                    .expect("a nested run returns every selected output")
+                    .clone(),
+                false => unused(),
+            })
+            .collect());
     }
     let results = executor::map_nested(
         &pn.pipeline,
@@ -59,12 +85,16 @@ fn call_pipeline(
         pn.map_mode,
         selected,
         ctx,
-    )?;
-    let _ = node;
+    )
+    .map_err(|e| outer_names(node, pn, e))?;
     Ok(pn
         .inner_outputs
         .iter()
-        .map(|name| {
+        .enumerate()
+        .map(|(pos, name)| {
+            if !is_wanted(pos) {
+                return unused();
+            }
             let items: Vec<Value> = results
                 .iter()
                 .map(|o| {
@@ -78,15 +108,40 @@ fn call_pipeline(
         .collect())
 }
 
-fn pick(pn: &PipelineNode, outs: &Outputs) -> Vec<Value> {
-    pn.inner_outputs
-        .iter()
-        .map(|name| {
-            outs.value(name)
-                .expect("a nested run returns every selected output")
-                .clone()
-        })
-        .collect()
+/// The placeholder of an output nobody reads.
+fn unused() -> Value {
+    crate::value::value(())
+}
+
+/// Rewrites a map error of a pipeline node in the names the user wrote (outer inputs, the node).
+fn outer_names(node: &Node, pn: &PipelineNode, err: Error) -> Error {
+    let outer = |inner: &str| -> String {
+        pn.inner_inputs
+            .iter()
+            .position(|i| &**i == inner)
+            .map_or_else(|| inner.to_string(), |i| node.params()[i].name.to_string())
+    };
+    let place = format!("node '{}'", node.name());
+    match err {
+        Error::Map(MapError::AbsentInput { name, .. }) => Error::Map(MapError::AbsentInput {
+            pipeline: place,
+            name: outer(&name),
+        }),
+        Error::Map(MapError::NotASequence { name, reason, .. }) => {
+            Error::Map(MapError::NotASequence {
+                pipeline: place,
+                name: outer(&name),
+                reason,
+            })
+        }
+        Error::Map(MapError::LengthMismatch { lengths, .. }) => {
+            Error::Map(MapError::LengthMismatch {
+                pipeline: place,
+                lengths: lengths.into_iter().map(|(n, l)| (outer(&n), l)).collect(),
+            })
+        }
+        other => other,
+    }
 }
 
 /// Gathers the outputs a plan returns from the filled value slots.

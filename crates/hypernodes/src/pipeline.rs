@@ -20,6 +20,16 @@ pub struct Plan {
     pub inputs: Vec<usize>,
     /// Value ids returned, in pipeline order (or in the order requested).
     pub outputs: Vec<usize>,
+    /// Nodes of which only some outputs are needed: node index -> needed output positions.
+    /// A pipeline node computes only those (its other outputs are never read).
+    pub narrowed: HashMap<usize, Vec<usize>>,
+}
+
+impl Plan {
+    /// The output positions of node `n` that this plan needs (`None`: all of them).
+    pub fn wanted(&self, n: usize) -> Option<&[usize]> {
+        self.narrowed.get(&n).map(Vec::as_slice)
+    }
 }
 
 /// How a pipeline node is made from a pipeline (see [`Pipeline::as_node`]).
@@ -93,6 +103,7 @@ impl Pipeline {
                 .iter()
                 .flat_map(|&n| graph.node_outputs[n].iter().copied())
                 .collect(),
+            narrowed: HashMap::new(),
         });
         Ok(Pipeline {
             inner: Arc::new(PipelineInner {
@@ -336,10 +347,24 @@ impl Pipeline {
             .collect();
         inputs.sort_by(|&a, &b| g.names[a].cmp(&g.names[b]));
         inputs.dedup();
+        let mut narrowed = HashMap::new();
+        for &n in &nodes {
+            let outs = &g.node_outputs[n];
+            let used: Vec<usize> = (0..outs.len())
+                .filter(|&pos| {
+                    let v = outs[pos];
+                    outputs.contains(&v) || g.consumers[v].iter().any(|&c| needed[c])
+                })
+                .collect();
+            if used.len() < outs.len() {
+                narrowed.insert(n, used);
+            }
+        }
         Ok(Plan {
             nodes,
             inputs,
             outputs,
+            narrowed,
         })
     }
 

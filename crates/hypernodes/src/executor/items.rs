@@ -2,16 +2,20 @@
 //! After an item fails no new item starts, and the error of the first failing item (in item order) is
 //! returned.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::collections::HashMap;
 
 use rayon::prelude::*;
 
 use crate::error::Result;
 
 /// Runs `f` for each index in `0..n` on `workers` scoped threads.
-pub(crate) fn on_threads<T: Send>(n: usize, workers: usize, f: &(dyn Fn(usize) -> Result<T> + Sync)) -> Result<Vec<T>> {
+pub(crate) fn on_threads<T: Send>(
+    n: usize,
+    workers: usize,
+    f: &(dyn Fn(usize) -> Result<T> + Sync),
+) -> Result<Vec<T>> {
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Vec<Mutex<Option<Result<T>>>> = (0..n).map(|_| Mutex::new(None)).collect();
@@ -56,7 +60,10 @@ fn gather<T>(results: Vec<Mutex<Option<Result<T>>>>) -> Result<Vec<T>> {
 
 fn rayon_pool(workers: usize) -> Arc<rayon::ThreadPool> {
     static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
-    let mut pools = POOLS.get_or_init(Default::default).lock().expect("pool table poisoned");
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("pool table poisoned");
     pools
         .entry(workers)
         .or_insert_with(|| {
@@ -72,7 +79,11 @@ fn rayon_pool(workers: usize) -> Arc<rayon::ThreadPool> {
 }
 
 /// Runs `f` for each index in `0..n` on a rayon pool of `workers` threads (reused across calls).
-pub(crate) fn on_rayon<T: Send>(n: usize, workers: usize, f: &(dyn Fn(usize) -> Result<T> + Sync)) -> Result<Vec<T>> {
+pub(crate) fn on_rayon<T: Send>(
+    n: usize,
+    workers: usize,
+    f: &(dyn Fn(usize) -> Result<T> + Sync),
+) -> Result<Vec<T>> {
     let failed = AtomicBool::new(false);
     let pool = rayon_pool(workers.max(1));
     let results: Vec<Mutex<Option<Result<T>>>> = pool.install(|| {

@@ -88,9 +88,15 @@ pub fn cpu_count() -> usize {
 
 impl NodeExecutor {
     /// An executor with the given modes; `max_workers` must be at least 1 when given.
-    pub fn new(node_execution: Mode, map_execution: Mode, max_workers: Option<usize>) -> Result<Self> {
+    pub fn new(
+        node_execution: Mode,
+        map_execution: Mode,
+        max_workers: Option<usize>,
+    ) -> Result<Self> {
         if max_workers == Some(0) {
-            return Err(Error::Config("max_workers must be at least 1, got 0".into()));
+            return Err(Error::Config(
+                "max_workers must be at least 1, got 0".into(),
+            ));
         }
         Ok(NodeExecutor {
             node_execution,
@@ -138,15 +144,29 @@ impl NodeExecutor {
         w.min(items).max(1)
     }
 
-    fn call(&self, node: &Node, args: Vec<Value>, ctx: &Context) -> Result<Vec<Value>> {
+    fn call(
+        &self,
+        node: &Node,
+        args: Vec<Value>,
+        wanted: Option<&[usize]>,
+        ctx: &Context,
+    ) -> Result<Vec<Value>> {
         match (&self.offload, self.node_execution, node.kind()) {
-            (Some(off), Mode::Parallel, crate::node::NodeKind::Func(_)) => off.call_node(node, args, self.max_workers(), ctx),
-            _ => call_node(node, args, ctx),
+            (Some(off), Mode::Parallel, crate::node::NodeKind::Func(_)) => {
+                off.call_node(node, args, self.max_workers(), ctx)
+            }
+            _ => call_node(node, args, wanted, ctx),
         }
     }
 
     /// Executes a plan whose root inputs are in `slots`.
-    fn execute(&self, pipeline: &Pipeline, plan: &Plan, mut slots: Vec<Option<Value>>, ctx: &Context) -> Result<Outputs> {
+    fn execute(
+        &self,
+        pipeline: &Pipeline,
+        plan: &Plan,
+        mut slots: Vec<Option<Value>>,
+        ctx: &Context,
+    ) -> Result<Outputs> {
         let workers = self.max_workers().min(plan.nodes.len());
         if self.node_execution == Mode::Sequential || workers <= 1 {
             let g = pipeline.graph();
@@ -154,16 +174,24 @@ impl NodeExecutor {
             for &n in &plan.nodes {
                 let args = g.node_inputs[n]
                     .iter()
-                    .map(|&v| slots[v].clone().expect("a node's inputs are ready before it runs"))
+                    .map(|&v| {
+                        slots[v]
+                            .clone()
+                            .expect("a node's inputs are ready before it runs")
+                    })
                     .collect();
-                let outs = self.call(&nodes[n], args, ctx)?;
+                let outs = self.call(&nodes[n], args, plan.wanted(n), ctx)?;
                 for (&v, val) in g.node_outputs[n].iter().zip(outs) {
                     slots[v] = Some(val);
                 }
             }
         } else {
-            let call = |node: &Node, args: Vec<Value>, ctx: &Context| self.call(node, args, ctx);
-            slots = blocking(|| schedule::run_concurrent(pipeline, plan, slots, ctx, workers, &call))?;
+            let nodes = pipeline.nodes();
+            let call = |n: usize, args: Vec<Value>, ctx: &Context| {
+                self.call(&nodes[n], args, plan.wanted(n), ctx)
+            };
+            slots =
+                blocking(|| schedule::run_concurrent(pipeline, plan, slots, ctx, workers, &call))?;
         }
         Ok(collect_outputs(pipeline, plan, &mut slots))
     }
@@ -174,7 +202,13 @@ impl Executor for NodeExecutor {
         Arc::new(self.clone())
     }
 
-    fn run_in(&self, pipeline: &Pipeline, inputs: Inputs, output_name: Option<&[String]>, ctx: &Context) -> Result<Outputs> {
+    fn run_in(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        output_name: Option<&[String]>,
+        ctx: &Context,
+    ) -> Result<Outputs> {
         let plan = pipeline.plan(output_name)?;
         let slots = pipeline.input_slots(&plan, &inputs, &[])?;
         if let (Some(off), Mode::Parallel) = (&self.offload, self.node_execution) {
@@ -199,13 +233,26 @@ impl Executor for NodeExecutor {
         if let (Some(off), Mode::Parallel) = (&self.offload, self.map_execution) {
             if workers > 1 {
                 off.check(pipeline)?;
-                return off.map(pipeline, &inputs, map_over, map_mode, output_name, workers, ctx);
+                return off.map(
+                    pipeline,
+                    &inputs,
+                    map_over,
+                    map_mode,
+                    output_name,
+                    workers,
+                    ctx,
+                );
             }
         }
         let g = pipeline.graph();
         let ids: Vec<Option<usize>> = map_over
             .iter()
-            .map(|n| g.ids.get(n.as_str()).copied().filter(|v| plan.inputs.contains(v)))
+            .map(|n| {
+                g.ids
+                    .get(n.as_str())
+                    .copied()
+                    .filter(|v| plan.inputs.contains(v))
+            })
             .collect();
         let item_ctx = ctx.map_item();
         let run_item = |i: usize| {
@@ -220,7 +267,9 @@ impl Executor for NodeExecutor {
         match self.map_execution {
             _ if workers <= 1 => (0..items.len()).map(run_item).collect(),
             Mode::Sequential => (0..items.len()).map(run_item).collect(),
-            Mode::Threaded | Mode::Async => blocking(|| items::on_threads(items.len(), workers, &run_item)),
+            Mode::Threaded | Mode::Async => {
+                blocking(|| items::on_threads(items.len(), workers, &run_item))
+            }
             Mode::Parallel => blocking(|| items::on_rayon(items.len(), workers, &run_item)),
         }
     }

@@ -26,7 +26,13 @@ pub trait Offload: Send + Sync + 'static {
     ) -> Result<Vec<Outputs>>;
 
     /// Calls one node with its arguments, with at most `workers` workers busy at once.
-    fn call_node(&self, node: &Node, args: Vec<Value>, workers: usize, ctx: &Context) -> Result<Vec<Value>>;
+    fn call_node(
+        &self,
+        node: &Node,
+        args: Vec<Value>,
+        workers: usize,
+        ctx: &Context,
+    ) -> Result<Vec<Value>>;
 
     /// Checks, before any work starts, that the pipeline can be sent to the workers.
     fn check(&self, pipeline: &Pipeline) -> Result<()>;

@@ -7,12 +7,12 @@ use std::sync::{Arc, Mutex};
 
 use crate::context::Context;
 use crate::error::Result;
-use crate::node::Node;
 use crate::pipeline::{Pipeline, Plan};
 use crate::value::Value;
 
-/// Calls one node (in a worker thread).
-pub(crate) type CallNode<'a> = dyn Fn(&Node, Vec<Value>, &Context) -> Result<Vec<Value>> + Sync + 'a;
+/// Calls one node, by index (in a worker thread).
+pub(crate) type CallNode<'a> =
+    dyn Fn(usize, Vec<Value>, &Context) -> Result<Vec<Value>> + Sync + 'a;
 
 type Job = (usize, Vec<Value>);
 
@@ -36,7 +36,12 @@ pub(crate) fn run_concurrent(
     let mut waiting: Vec<usize> = (0..nodes.len())
         .map(|n| if in_plan[n] { g.upstream(n).count() } else { 0 })
         .collect();
-    let mut ready: BTreeSet<usize> = plan.nodes.iter().copied().filter(|&n| waiting[n] == 0).collect();
+    let mut ready: BTreeSet<usize> = plan
+        .nodes
+        .iter()
+        .copied()
+        .filter(|&n| waiting[n] == 0)
+        .collect();
     let workers = workers.max(1).min(plan.nodes.len().max(1));
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let job_rx = Arc::new(Mutex::new(job_rx));
@@ -48,7 +53,7 @@ pub(crate) fn run_concurrent(
             s.spawn(move || loop {
                 let job = job_rx.lock().expect("job queue poisoned").recv();
                 let Ok((n, args)) = job else { break };
-                let res = call(&nodes[n], args, ctx);
+                let res = call(n, args, ctx);
                 if done_tx.send((n, res)).is_err() {
                     break;
                 }
@@ -62,9 +67,15 @@ pub(crate) fn run_concurrent(
                 while let Some(n) = ready.pop_first() {
                     let args = g.node_inputs[n]
                         .iter()
-                        .map(|&v| slots[v].clone().expect("a node's inputs are ready before it runs"))
+                        .map(|&v| {
+                            slots[v]
+                                .clone()
+                                .expect("a node's inputs are ready before it runs")
+                        })
                         .collect();
-                    job_tx.send((n, args)).expect("workers are alive while jobs remain");
+                    job_tx
+                        .send((n, args))
+                        .expect("workers are alive while jobs remain");
                     running += 1;
                 }
             }
