@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from typing import Any
 
 RUN_GOAL_RATIO = 10.0  # Python: at least 10x less overhead than every peer
@@ -27,6 +28,10 @@ def fmt_time(s: float | None) -> str:
         if a >= scale:
             return f"{s / scale:.3g} {unit}"
     return f"{s / 1e-9:.3g} ns"
+
+
+def verdict(ok: bool | None) -> str:
+    return "not measured" if ok is None else ("MET" if ok else "NOT MET")
 
 
 def _get(d: dict[str, Any] | None, *path: str) -> Any:
@@ -116,11 +121,13 @@ def render_python(doc: dict[str, Any], notes: list[str]) -> list[str]:
                 row.append("n/a")
         goal = ""
         if kind == "overhead":
-            ok = bool(ratios) and all(r is not None and r >= RUN_GOAL_RATIO for r in ratios)
-            goal = f"≥{RUN_GOAL_RATIO:.0f}x less than every peer: " + ("MET" if ok else "NOT MET")
+            ok = None
+            if ratios and all(r is not None for r in ratios):
+                ok = all(r >= RUN_GOAL_RATIO for r in ratios)
+            goal = f"≥{RUN_GOAL_RATIO:.0f}x less than every peer: " + verdict(ok)
         elif kind == "build":
-            ok = mine is not None and mine < BUILD_GOAL_S
-            goal = f"< {BUILD_GOAL_S:.0f} s: " + ("MET" if ok else "NOT MET")
+            ok = None if mine is None else mine < BUILD_GOAL_S
+            goal = f"< {BUILD_GOAL_S:.0f} s: " + verdict(ok)
         row.append(goal)
         rows.append(row)
     for p in [ours, *peers]:
@@ -156,13 +163,11 @@ def render_rust(doc: dict[str, Any], notes: list[str]) -> list[str]:
         v = _get(doc, *path)
         goal = ""
         if kind == "overhead" and path[0] == "run":
-            goal = f"< {fmt_time(RUST_NODE_GOAL_S)}: " + (
-                "MET" if v is not None and v < RUST_NODE_GOAL_S else "NOT MET"
+            goal = f"< {fmt_time(RUST_NODE_GOAL_S)}: " + verdict(
+                None if v is None else v < RUST_NODE_GOAL_S
             )
         elif kind == "build":
-            goal = f"< {BUILD_GOAL_S:.0f} s: " + (
-                "MET" if v is not None and v < BUILD_GOAL_S else "NOT MET"
-            )
+            goal = f"< {BUILD_GOAL_S:.0f} s: " + verdict(None if v is None else v < BUILD_GOAL_S)
         rows.append([label, fmt_time(v) if "error" not in doc else "error", goal])
     return _table(["Rust", "this project", "goal"], rows)
 
@@ -183,7 +188,7 @@ def render(py: dict[str, Any] | None, rust: dict[str, Any] | None) -> str:
     if rust is not None:
         out += render_rust(rust, notes)
         out.append("")
-    out += notes
+    out += [textwrap.fill(n, width=100, subsequent_indent="  ") for n in notes]
     return "\n".join(out).rstrip() + "\n"
 
 
