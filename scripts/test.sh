@@ -10,7 +10,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 cd "$ROOT"
 
-ensure_venv pytest numpy "pydantic>=2" ruff cloudpickle tqdm
+ensure_venv pytest numpy "pydantic>=2" "ruff>=0.17,<0.18" cloudpickle tqdm
 build
 
 # Python examples that need nothing beyond hypernodes (modal_example.py needs Modal: not run here).
