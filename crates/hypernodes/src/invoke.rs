@@ -1,6 +1,11 @@
 //! Calling one node: a function with its arguments, or a nested pipeline (run or mapped), with the
 //! arity check and the error that names the node and the pipeline path.
 
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::cache::{node_key, output_key, Key};
+use crate::callbacks::Event;
 use crate::context::Context;
 use crate::error::{Error, MapError, Result};
 use crate::executor;
@@ -23,14 +28,32 @@ pub fn call_node(
         NodeKind::Func(f) => f
             .call(args)
             .map_err(|source| match source.downcast::<Error>() {
-                Ok(inner) => *inner,
+                Ok(inner) => match *inner {
+                    Error::BadArgument { param, message, .. } => Error::BadArgument {
+                        node: node.name().to_string(),
+                        param,
+                        message,
+                    },
+                    other => other,
+                },
                 Err(source) => Error::Node {
                     node: node.name().to_string(),
                     path: ctx.path_strings(),
                     source,
                 },
             })?,
-        NodeKind::Pipeline(pn) => call_pipeline(node, pn, args, wanted, ctx)?,
+        NodeKind::Pipeline(pn) => {
+            let (parent, child) = (ctx.pipeline(), pn.pipeline.name());
+            ctx.emit(Event::NestedStart { parent, child });
+            let t = Instant::now();
+            let outs = call_pipeline(node, pn, args, wanted, ctx)?;
+            ctx.emit(Event::NestedEnd {
+                parent,
+                child,
+                duration: t.elapsed(),
+            });
+            outs
+        }
     };
     if outs.len() != node.outputs().len() {
         return Err(Error::Arity {
@@ -145,17 +168,148 @@ fn outer_names(node: &Node, pn: &PipelineNode, err: Error) -> Error {
 }
 
 /// Gathers the outputs a plan returns from the filled value slots.
-pub fn collect_outputs(pipeline: &Pipeline, plan: &Plan, slots: &mut [Option<Value>]) -> Outputs {
+pub fn collect_outputs(pipeline: &Pipeline, plan: &Plan, slots: &[Option<Slot>]) -> Outputs {
     let g = pipeline.graph();
     Outputs::from_pairs(
         plan.outputs
             .iter()
             .map(|&v| {
-                (
-                    g.names[v].clone(),
-                    slots[v].clone().expect("every planned output is computed"),
-                )
+                let slot = slots[v].as_ref().expect("every planned output is computed");
+                (g.names[v].clone(), slot.value.clone())
             })
             .collect(),
     )
+}
+
+/// A value with its cache key (when a cache is in effect and the value could be keyed).
+#[derive(Clone)]
+pub struct Slot {
+    /// The value.
+    pub value: Value,
+    /// Its Merkle key.
+    pub key: Option<Key>,
+}
+
+/// Named values for an event.
+fn named(names: impl Iterator<Item = Arc<str>>, values: &[Value]) -> Vec<(Arc<str>, Value)> {
+    names.zip(values.iter().cloned()).collect()
+}
+
+fn is_wanted(wanted: Option<&[usize]>, pos: usize) -> bool {
+    wanted.is_none_or(|w| w.contains(&pos))
+}
+
+/// How [`step`] calls a node on a miss: `(node, args, wanted outputs, context)`.
+pub type CallFn<'a> =
+    dyn Fn(&Node, Vec<Value>, Option<&[usize]>, &Context) -> Result<Vec<Value>> + 'a;
+
+/// Runs one node with the cache and callbacks in effect: a cache hit returns stored outputs (and
+/// fires `NodeCached`); a miss calls `call`, fires `NodeStart`/`NodeEnd` (or `Error`) and stores the
+/// outputs. Output keys are derived from the node's key, or hashed from the values when the node is
+/// not cached, so downstream nodes can still hit.
+pub fn step(
+    node: &Node,
+    args: Vec<Slot>,
+    wanted: Option<&[usize]>,
+    ctx: &Context,
+    call: &CallFn<'_>,
+) -> Result<Vec<Slot>> {
+    let outputs = node.outputs();
+    let cache = ctx.cache.as_ref().filter(|_| node.cache());
+    let key = cache.and_then(|_| {
+        let identity = crate::cache::keys_node_identity(node)?;
+        let inputs: Option<Vec<Key>> = args.iter().map(|s| s.key).collect();
+        Some(node_key(&identity, &inputs?, wanted))
+    });
+    let types: Vec<_> = outputs
+        .iter()
+        .enumerate()
+        .filter(|(p, _)| is_wanted(wanted, *p))
+        .map(|(_, o)| o.ty.clone())
+        .collect();
+    if let (Some(c), Some(k)) = (cache, key) {
+        if let Some(stored) = c.get(&k, &types) {
+            let mut stored = stored.into_iter();
+            let values: Vec<Value> = (0..outputs.len())
+                .map(|p| match is_wanted(wanted, p) {
+                    true => stored.next().unwrap_or_else(unused),
+                    false => unused(),
+                })
+                .collect();
+            let signature = blake3::Hash::from_bytes(k).to_hex();
+            ctx.emit(Event::NodeCached {
+                node: node.name(),
+                signature: signature.as_str(),
+            });
+            return Ok(values
+                .into_iter()
+                .enumerate()
+                .map(|(p, value)| Slot {
+                    value,
+                    key: Some(output_key(&k, p)),
+                })
+                .collect());
+        }
+    }
+    ctx.note_miss();
+    let values: Vec<Value> = args.into_iter().map(|s| s.value).collect();
+    if ctx.observed() {
+        let inputs = named(node.params().iter().map(|p| p.name.clone()), &values);
+        ctx.emit(Event::NodeStart {
+            node: node.name(),
+            inputs: &inputs,
+        });
+    }
+    let t = Instant::now();
+    let outs = match call(node, values, wanted, ctx) {
+        Ok(o) => o,
+        Err(e) => {
+            ctx.emit(Event::Error {
+                node: node.name(),
+                error: &e,
+            });
+            return Err(e);
+        }
+    };
+    if ctx.observed() {
+        let named_outs: Vec<(Arc<str>, Value)> = outputs
+            .iter()
+            .zip(&outs)
+            .enumerate()
+            .filter(|(p, _)| is_wanted(wanted, *p))
+            .map(|(_, (o, v))| (o.name.clone(), v.clone()))
+            .collect();
+        ctx.emit(Event::NodeEnd {
+            node: node.name(),
+            outputs: &named_outs,
+            duration: t.elapsed(),
+        });
+    }
+    if let (Some(c), Some(k)) = (cache, key) {
+        let kept: Vec<Value> = outs
+            .iter()
+            .enumerate()
+            .filter(|(p, _)| is_wanted(wanted, *p))
+            .map(|(_, v)| v.clone())
+            .collect();
+        if let Err(msg) = c.put(&k, &kept, &types) {
+            crate::warn::warn_once(
+                node.name(),
+                &format!("node '{}': result not cached: {msg}", node.name()),
+            );
+        }
+    }
+    let keyed = ctx.cache.is_some();
+    Ok(outs
+        .into_iter()
+        .enumerate()
+        .map(|(p, value)| {
+            let key = match key {
+                Some(k) => Some(output_key(&k, p)),
+                None if keyed && is_wanted(wanted, p) => outputs[p].ty.hash(&value).ok(),
+                None => None,
+            };
+            Slot { value, key }
+        })
+        .collect())
 }

@@ -8,6 +8,10 @@
 //! The engine knows nothing of any host language: values are [`Value`]s and functions are
 //! [`NodeFn`]s, which fronts (Rust through `#[node]`, Python through the binding crate) implement.
 
+extern crate self as hypernodes;
+
+pub mod cache;
+pub mod callbacks;
 pub mod context;
 pub mod error;
 pub mod executor;
@@ -17,13 +21,18 @@ pub mod io;
 pub mod map;
 pub mod node;
 pub mod pipeline;
+pub mod serde_types;
 pub mod value;
+pub mod warn;
 
+pub use cache::{Cache, DiskCache, MemoryCache};
+pub use callbacks::{Callback, Callbacks, Event};
 pub use error::{BoxError, Error, MapError, Result};
 pub use executor::{Executor, Mode, NodeExecutor, Offload};
 pub use hypernodes_macros::node;
 pub use io::{Inputs, Outputs};
 pub use map::MapMode;
 pub use node::{Node, NodeFn, NodeKind, PipelineNode, Port};
-pub use pipeline::{AsNode, Pipeline, Plan};
+pub use pipeline::{AsNode, Pipeline, Plan, Setting, Settings};
+pub use serde_types::register_cacheable;
 pub use value::{value, AnyType, Typed, Value, ValueType};

@@ -1,7 +1,10 @@
 //! Pipelines: a validated set of nodes, their bound values and their run settings.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
+
+use crate::cache::{Cache, Key};
+use crate::callbacks::Callbacks;
 
 use crate::error::{Error, MapError, Result};
 use crate::executor::{self, Executor};
@@ -49,14 +52,38 @@ pub struct AsNode {
     pub cache: Option<bool>,
 }
 
+/// A per-pipeline setting: inherited from the enclosing pipeline, switched off, or set.
+#[derive(Clone, Default)]
+pub enum Setting<T> {
+    /// Use the enclosing pipeline's (the root's default when there is none).
+    #[default]
+    Inherit,
+    /// Off for this pipeline and below (unless a nested pipeline sets its own).
+    Off,
+    /// Set here.
+    On(T),
+}
+
+/// How a pipeline runs: executor, cache and callbacks (each inherited when not set).
+#[derive(Clone, Default)]
+pub struct Settings {
+    /// The executor (`None`: inherited).
+    pub executor: Option<Arc<dyn Executor>>,
+    /// The cache.
+    pub cache: Setting<Arc<dyn Cache>>,
+    /// The callbacks.
+    pub callbacks: Setting<Arc<Callbacks>>,
+}
+
 struct PipelineInner {
     name: Arc<str>,
-    nodes: Vec<Node>,
-    graph: Graph,
+    nodes: Arc<[Node]>,
+    graph: Arc<Graph>,
     bound: BTreeMap<String, Value>,
-    executor: Option<Arc<dyn Executor>>,
+    settings: Settings,
     full_plan: Arc<Plan>,
     plans: RwLock<HashMap<Vec<String>, Arc<Plan>>>,
+    identity: OnceLock<Option<Key>>,
 }
 
 /// An immutable, validated DAG of nodes. Cheap to clone (shared).
@@ -83,18 +110,24 @@ impl Pipeline {
     pub fn new(nodes: impl IntoIterator<Item = Node>) -> Result<Pipeline> {
         let mut nodes: Vec<Node> = nodes.into_iter().collect();
         nodes.sort_by(|a, b| a.name().cmp(b.name()));
-        let graph = Graph::build(&nodes)?;
+        let graph = Arc::new(Graph::build(&nodes)?);
         let name = default_name(&nodes);
-        Self::assemble(name, nodes, graph, BTreeMap::new(), None)
+        Ok(Self::assemble(
+            name,
+            nodes.into(),
+            graph,
+            BTreeMap::new(),
+            Settings::default(),
+        ))
     }
 
     fn assemble(
         name: Arc<str>,
-        nodes: Vec<Node>,
-        graph: Graph,
+        nodes: Arc<[Node]>,
+        graph: Arc<Graph>,
         bound: BTreeMap<String, Value>,
-        executor: Option<Arc<dyn Executor>>,
-    ) -> Result<Pipeline> {
+        settings: Settings,
+    ) -> Pipeline {
         let full_plan = Arc::new(Plan {
             nodes: graph.order.clone(),
             inputs: graph.root_inputs.clone(),
@@ -105,29 +138,34 @@ impl Pipeline {
                 .collect(),
             narrowed: HashMap::new(),
         });
-        Ok(Pipeline {
+        Pipeline {
             inner: Arc::new(PipelineInner {
                 name,
                 nodes,
                 graph,
                 bound,
-                executor,
+                settings,
                 full_plan,
                 plans: RwLock::new(HashMap::new()),
+                identity: OnceLock::new(),
             }),
-        })
+        }
     }
 
-    /// A copy with some fields changed; the graph is shared in spirit but rebuilt cheaply.
+    /// A copy with some fields changed; nodes and graph are shared.
     fn derive(
         &self,
         name: Arc<str>,
         bound: BTreeMap<String, Value>,
-        executor: Option<Arc<dyn Executor>>,
+        settings: Settings,
     ) -> Pipeline {
-        let graph = Graph::build(&self.inner.nodes).expect("an already valid graph stays valid");
-        Self::assemble(name, self.inner.nodes.clone(), graph, bound, executor)
-            .expect("an already valid pipeline stays valid")
+        Self::assemble(
+            name,
+            self.inner.nodes.clone(),
+            self.inner.graph.clone(),
+            bound,
+            settings,
+        )
     }
 
     /// The same pipeline under another name.
@@ -135,13 +173,50 @@ impl Pipeline {
         self.derive(
             name.into(),
             self.inner.bound.clone(),
-            self.inner.executor.clone(),
+            self.inner.settings.clone(),
         )
     }
 
     /// The same pipeline with its own executor (`None`: inherit the enclosing one).
     pub fn with_executor(&self, executor: Option<Arc<dyn Executor>>) -> Pipeline {
-        self.derive(self.inner.name.clone(), self.inner.bound.clone(), executor)
+        let settings = Settings {
+            executor,
+            ..self.inner.settings.clone()
+        };
+        self.derive(self.inner.name.clone(), self.inner.bound.clone(), settings)
+    }
+
+    /// The same pipeline with another cache setting.
+    pub fn with_cache(&self, cache: Setting<Arc<dyn Cache>>) -> Pipeline {
+        let settings = Settings {
+            cache,
+            ..self.inner.settings.clone()
+        };
+        self.derive(self.inner.name.clone(), self.inner.bound.clone(), settings)
+    }
+
+    /// The same pipeline with another callbacks setting.
+    pub fn with_callbacks(&self, callbacks: Setting<Arc<Callbacks>>) -> Pipeline {
+        let settings = Settings {
+            callbacks,
+            ..self.inner.settings.clone()
+        };
+        self.derive(self.inner.name.clone(), self.inner.bound.clone(), settings)
+    }
+
+    /// The cache setting.
+    pub fn cache_setting(&self) -> &Setting<Arc<dyn Cache>> {
+        &self.inner.settings.cache
+    }
+
+    /// The callbacks setting.
+    pub fn callbacks_setting(&self) -> &Setting<Arc<Callbacks>> {
+        &self.inner.settings.callbacks
+    }
+
+    /// Memoizes the pipeline's cache identity.
+    pub(crate) fn identity_memo(&self, f: impl FnOnce() -> Option<Key>) -> Option<Key> {
+        *self.inner.identity.get_or_init(f)
     }
 
     /// The pipeline's name (a deterministic default derived from its nodes when not set).
@@ -166,7 +241,7 @@ impl Pipeline {
 
     /// The executor set on this pipeline, if any.
     pub fn executor(&self) -> Option<&Arc<dyn Executor>> {
-        self.inner.executor.as_ref()
+        self.inner.settings.executor.as_ref()
     }
 
     /// Values bound to inputs.
@@ -227,7 +302,7 @@ impl Pipeline {
             self.check_input(&k)?;
             bound.insert(k, v);
         }
-        Ok(self.derive(self.inner.name.clone(), bound, self.inner.executor.clone()))
+        Ok(self.derive(self.inner.name.clone(), bound, self.inner.settings.clone()))
     }
 
     /// A new pipeline with the given bound values removed (all of them when `names` is empty).
@@ -240,7 +315,7 @@ impl Pipeline {
             self.check_input(n.as_ref())?;
             bound.remove(n.as_ref());
         }
-        Ok(self.derive(self.inner.name.clone(), bound, self.inner.executor.clone()))
+        Ok(self.derive(self.inner.name.clone(), bound, self.inner.settings.clone()))
     }
 
     fn check_input(&self, name: &str) -> Result<()> {
@@ -416,7 +491,7 @@ impl Pipeline {
         }
         let mut lists = Vec::with_capacity(map_over.len());
         for name in map_over {
-            let Some(list) = inputs.get(name) else {
+            let Some(list) = inputs.get(name).or_else(|| self.inner.bound.get(name)) else {
                 return Err(Error::Map(MapError::AbsentInput {
                     pipeline: self.name().to_string(),
                     name: name.clone(),

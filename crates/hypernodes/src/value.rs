@@ -28,6 +28,30 @@ pub trait ValueType: Send + Sync + 'static {
     fn collect(&self, items: Vec<Value>) -> Value;
     /// The type of a list of these values (the port type of a mapped input or output).
     fn list_type(&self) -> Arc<dyn ValueType>;
+    /// A canonical hash of a value, equal for equal values across processes and runs.
+    fn hash(&self, v: &Value) -> Result<[u8; 32], String> {
+        let _ = v;
+        Err(format!(
+            "values of type {} cannot be hashed",
+            self.type_name()
+        ))
+    }
+    /// Encodes a value for a disk cache.
+    fn encode(&self, v: &Value) -> Result<Vec<u8>, String> {
+        let _ = v;
+        Err(format!(
+            "values of type {} cannot be stored",
+            self.type_name()
+        ))
+    }
+    /// Decodes a value encoded by [`ValueType::encode`].
+    fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
+        let _ = bytes;
+        Err(format!(
+            "values of type {} cannot be read back",
+            self.type_name()
+        ))
+    }
 }
 
 impl fmt::Debug for dyn ValueType {
@@ -73,10 +97,66 @@ impl<T: Clone + Send + Sync + 'static> ValueType for Typed<T> {
         }
     }
     fn list_type(&self) -> Arc<dyn ValueType> {
+        Arc::new(TypedList::<T>(std::marker::PhantomData))
+    }
+    fn hash(&self, v: &Value) -> Result<[u8; 32], String> {
+        crate::serde_types::hash::<T>(v)
+    }
+    fn encode(&self, v: &Value) -> Result<Vec<u8>, String> {
+        crate::serde_types::encode::<T>(v)
+    }
+    fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
+        crate::serde_types::decode::<T>(bytes)
+    }
+}
+
+/// The type `Vec<T>` of a mapped port whose items are `T`: lists of it are `Vec<Vec<T>>`. Its own list
+/// type is erased (see [`ListOf`]) so that the types stay finite.
+struct TypedList<T>(std::marker::PhantomData<fn() -> T>);
+
+impl<T: Clone + Send + Sync + 'static> ValueType for TypedList<T> {
+    fn type_id(&self) -> Option<TypeId> {
+        Some(TypeId::of::<Vec<T>>())
+    }
+    fn type_name(&self) -> &str {
+        std::any::type_name::<Vec<T>>()
+    }
+    fn split(&self, list: &Value) -> Result<Vec<Value>, String> {
+        if let Some(v) = list.downcast_ref::<Vec<Vec<T>>>() {
+            return Ok(v.iter().map(|x| value(x.clone())).collect());
+        }
+        if let Some(v) = list.downcast_ref::<Vec<Value>>() {
+            return Ok(v.clone());
+        }
+        Err(format!(
+            "expected a Vec<Vec<{}>>",
+            std::any::type_name::<T>()
+        ))
+    }
+    fn collect(&self, items: Vec<Value>) -> Value {
+        let typed: Option<Vec<Vec<T>>> = items
+            .iter()
+            .map(|v| v.downcast_ref::<Vec<T>>().cloned())
+            .collect();
+        match typed {
+            Some(v) => value(v),
+            None => value(items),
+        }
+    }
+    fn list_type(&self) -> Arc<dyn ValueType> {
         Arc::new(ListOf {
-            id: TypeId::of::<Vec<T>>(),
-            name: std::any::type_name::<Vec<T>>().to_string(),
+            id: TypeId::of::<Vec<Vec<T>>>(),
+            name: std::any::type_name::<Vec<Vec<T>>>().to_string(),
         })
+    }
+    fn hash(&self, v: &Value) -> Result<[u8; 32], String> {
+        crate::serde_types::hash::<Vec<T>>(v)
+    }
+    fn encode(&self, v: &Value) -> Result<Vec<u8>, String> {
+        crate::serde_types::encode::<Vec<T>>(v)
+    }
+    fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
+        crate::serde_types::decode::<Vec<T>>(bytes)
     }
 }
 

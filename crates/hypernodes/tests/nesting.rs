@@ -446,7 +446,6 @@ fn a_mapped_pipeline_node_in_product_mode() {
 /// only splits `Vec<Value>`, so mapping a pipeline over an input that feeds a mapped pipeline node
 /// rejects the natural `Vec<Vec<String>>`. See the report of the tests' author.
 #[test]
-#[ignore = "engine bug: ListOf::split rejects Vec<Vec<T>> (value.rs)"]
 fn a_mapped_pipeline_node_inside_a_mapped_run() {
     // The outer pipeline is itself mapped over several word lists.
     let mapped = per_word()
@@ -537,7 +536,6 @@ fn maps_nested_two_levels_deep() {
 /// `Vec<Vec<T>>` with the `TypeId` of `Vec<Value>`, so a consumer taking `Vec<Vec<usize>>` is rejected
 /// at build with a mismatch between two identically named types.
 #[test]
-#[ignore = "engine bug: two levels of mapped outputs give Vec<Value>, not Vec<Vec<T>> (value.rs)"]
 fn lists_of_lists_from_nested_maps_are_typed() {
     let docs_node = per_doc()
         .as_node(AsNode {

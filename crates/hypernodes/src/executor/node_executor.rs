@@ -13,7 +13,10 @@ use crate::error::{Error, Result};
 use crate::executor::blocking::blocking;
 use crate::executor::offload::Offload;
 use crate::executor::{items, schedule, Executor};
-use crate::invoke::{call_node, collect_outputs};
+use std::time::Instant;
+
+use crate::callbacks::Event;
+use crate::invoke::{call_node, collect_outputs, step, Slot};
 use crate::io::{Inputs, Outputs};
 use crate::map::MapMode;
 use crate::node::Node;
@@ -159,18 +162,44 @@ impl NodeExecutor {
         }
     }
 
-    /// Executes a plan whose root inputs are in `slots`.
+    /// Runs node `n` of a plan with the cache and callbacks in effect.
+    fn step(
+        &self,
+        pipeline: &Pipeline,
+        plan: &Plan,
+        n: usize,
+        args: Vec<Slot>,
+        ctx: &Context,
+    ) -> Result<Vec<Slot>> {
+        let call = |node: &Node, args: Vec<Value>, wanted: Option<&[usize]>, ctx: &Context| {
+            self.call(node, args, wanted, ctx)
+        };
+        step(&pipeline.nodes()[n], args, plan.wanted(n), ctx, &call)
+    }
+
+    /// Executes a plan whose root inputs are in `slots`, firing the pipeline's start and end events.
     fn execute(
         &self,
         pipeline: &Pipeline,
         plan: &Plan,
-        mut slots: Vec<Option<Value>>,
+        mut slots: Vec<Option<Slot>>,
         ctx: &Context,
     ) -> Result<Outputs> {
+        let g = pipeline.graph();
+        if ctx.observed() {
+            let inputs: Vec<(Arc<str>, Value)> = plan
+                .inputs
+                .iter()
+                .filter_map(|&v| Some((g.names[v].clone(), slots[v].as_ref()?.value.clone())))
+                .collect();
+            ctx.emit(Event::PipelineStart {
+                pipeline: pipeline.name(),
+                inputs: &inputs,
+            });
+        }
+        let t = Instant::now();
         let workers = self.max_workers().min(plan.nodes.len());
         if self.node_execution == Mode::Sequential || workers <= 1 {
-            let g = pipeline.graph();
-            let nodes = pipeline.nodes();
             for &n in &plan.nodes {
                 let args = g.node_inputs[n]
                     .iter()
@@ -180,20 +209,54 @@ impl NodeExecutor {
                             .expect("a node's inputs are ready before it runs")
                     })
                     .collect();
-                let outs = self.call(&nodes[n], args, plan.wanted(n), ctx)?;
+                let outs = self.step(pipeline, plan, n, args, ctx)?;
                 for (&v, val) in g.node_outputs[n].iter().zip(outs) {
                     slots[v] = Some(val);
                 }
             }
         } else {
-            let nodes = pipeline.nodes();
-            let call = |n: usize, args: Vec<Value>, ctx: &Context| {
-                self.call(&nodes[n], args, plan.wanted(n), ctx)
-            };
+            let call =
+                |n: usize, args: Vec<Slot>, ctx: &Context| self.step(pipeline, plan, n, args, ctx);
             slots =
                 blocking(|| schedule::run_concurrent(pipeline, plan, slots, ctx, workers, &call))?;
         }
-        Ok(collect_outputs(pipeline, plan, &mut slots))
+        let out = collect_outputs(pipeline, plan, &slots);
+        if ctx.observed() {
+            let named: Vec<(Arc<str>, Value)> =
+                out.iter().map(|(n, v)| (n.clone(), v.clone())).collect();
+            ctx.emit(Event::PipelineEnd {
+                pipeline: pipeline.name(),
+                outputs: &named,
+                duration: t.elapsed(),
+            });
+        }
+        Ok(out)
+    }
+
+    /// The root-input slots of a run, keyed by value when a cache is in effect.
+    fn slots(
+        &self,
+        pipeline: &Pipeline,
+        plan: &Plan,
+        inputs: &Inputs,
+        later: &[String],
+        ctx: &Context,
+    ) -> Result<Vec<Option<Slot>>> {
+        let values = pipeline.input_slots(plan, inputs, later)?;
+        let g = pipeline.graph();
+        Ok(values
+            .into_iter()
+            .enumerate()
+            .map(|(v, value)| {
+                value.map(|value| Slot {
+                    key: ctx
+                        .cache
+                        .as_ref()
+                        .and_then(|_| pipeline.input_type(&g.names[v]).hash(&value).ok()),
+                    value,
+                })
+            })
+            .collect())
     }
 }
 
@@ -210,7 +273,7 @@ impl Executor for NodeExecutor {
         ctx: &Context,
     ) -> Result<Outputs> {
         let plan = pipeline.plan(output_name)?;
-        let slots = pipeline.input_slots(&plan, &inputs, &[])?;
+        let slots = self.slots(pipeline, &plan, &inputs, &[], ctx)?;
         if let (Some(off), Mode::Parallel) = (&self.offload, self.node_execution) {
             off.check(pipeline)?;
         }
@@ -228,7 +291,7 @@ impl Executor for NodeExecutor {
     ) -> Result<Vec<Outputs>> {
         let plan = pipeline.plan(output_name)?;
         let items = pipeline.map_items(&inputs, map_over, map_mode)?;
-        let base = pipeline.input_slots(&plan, &inputs, map_over)?;
+        let base = self.slots(pipeline, &plan, &inputs, map_over, ctx)?;
         let workers = self.map_workers(items.len(), ctx);
         if let (Some(off), Mode::Parallel) = (&self.offload, self.map_execution) {
             if workers > 1 {
@@ -254,23 +317,54 @@ impl Executor for NodeExecutor {
                     .filter(|v| plan.inputs.contains(v))
             })
             .collect();
-        let item_ctx = ctx.map_item();
+        let types: Vec<_> = map_over.iter().map(|n| pipeline.input_type(n)).collect();
+        ctx.emit(Event::MapStart { total: items.len() });
+        let t = Instant::now();
         let run_item = |i: usize| {
+            let item_ctx = ctx.map_item();
+            item_ctx.emit(Event::MapItemStart { index: i });
+            let ti = Instant::now();
             let mut slots = base.clone();
-            for (id, v) in ids.iter().zip(&items[i]) {
+            let mut sig = crate::cache::KeyHasher::new();
+            for ((id, v), ty) in ids.iter().zip(&items[i]).zip(&types) {
                 if let Some(id) = id {
-                    slots[*id] = Some(v.clone());
+                    let key = ctx.cache.as_ref().and_then(|_| ty.hash(v).ok());
+                    if let Some(k) = &key {
+                        sig.field("item", k);
+                    }
+                    slots[*id] = Some(Slot {
+                        key,
+                        value: v.clone(),
+                    });
                 }
             }
-            self.execute(pipeline, &plan, slots, &item_ctx)
+            let out = self.execute(pipeline, &plan, slots, &item_ctx)?;
+            item_ctx.emit(Event::MapItemEnd {
+                index: i,
+                duration: ti.elapsed(),
+            });
+            if ctx.cache.is_some() && item_ctx.all_hits() {
+                let signature = blake3::Hash::from_bytes(sig.finish()).to_hex();
+                item_ctx.emit(Event::MapItemCached {
+                    index: i,
+                    signature: signature.as_str(),
+                });
+            }
+            Ok(out)
         };
-        match self.map_execution {
+        let results = match self.map_execution {
             _ if workers <= 1 => (0..items.len()).map(run_item).collect(),
             Mode::Sequential => (0..items.len()).map(run_item).collect(),
             Mode::Threaded | Mode::Async => {
                 blocking(|| items::on_threads(items.len(), workers, &run_item))
             }
             Mode::Parallel => blocking(|| items::on_rayon(items.len(), workers, &run_item)),
+        };
+        if results.is_ok() {
+            ctx.emit(Event::MapEnd {
+                duration: t.elapsed(),
+            });
         }
+        results
     }
 }

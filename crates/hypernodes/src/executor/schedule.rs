@@ -7,25 +7,24 @@ use std::sync::{Arc, Mutex};
 
 use crate::context::Context;
 use crate::error::Result;
+use crate::invoke::Slot;
 use crate::pipeline::{Pipeline, Plan};
-use crate::value::Value;
 
 /// Calls one node, by index (in a worker thread).
-pub(crate) type CallNode<'a> =
-    dyn Fn(usize, Vec<Value>, &Context) -> Result<Vec<Value>> + Sync + 'a;
+pub(crate) type CallNode<'a> = dyn Fn(usize, Vec<Slot>, &Context) -> Result<Vec<Slot>> + Sync + 'a;
 
-type Job = (usize, Vec<Value>);
+type Job = (usize, Vec<Slot>);
 
 /// Executes `plan`'s nodes on `workers` threads; returns the filled slots or the first error (by
 /// completion) after every started node has finished.
 pub(crate) fn run_concurrent(
     pipeline: &Pipeline,
     plan: &Plan,
-    mut slots: Vec<Option<Value>>,
+    mut slots: Vec<Option<Slot>>,
     ctx: &Context,
     workers: usize,
     call: &CallNode<'_>,
-) -> Result<Vec<Option<Value>>> {
+) -> Result<Vec<Option<Slot>>> {
     let g = pipeline.graph();
     let nodes = pipeline.nodes();
     let in_plan: Vec<bool> = {
@@ -45,7 +44,7 @@ pub(crate) fn run_concurrent(
     let workers = workers.max(1).min(plan.nodes.len().max(1));
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let job_rx = Arc::new(Mutex::new(job_rx));
-    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Vec<Value>>)>();
+    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Vec<Slot>>)>();
     std::thread::scope(|s| {
         for _ in 0..workers {
             let job_rx = job_rx.clone();

@@ -1,0 +1,115 @@
+//! Cache keys: blake3 over tagged fields. A node's key covers its name, code identity, output names,
+//! the keys of its inputs and (for a pipeline node) the inner pipeline, its mappings, map settings and
+//! the outputs requested, so no change to any of them can return a stale result.
+
+use crate::node::{Node, NodeKind};
+use crate::pipeline::Pipeline;
+
+/// A cache key (a blake3 digest).
+pub type Key = [u8; 32];
+
+/// A blake3 hasher with length-prefixed, tagged fields (no two field sequences share an encoding).
+pub struct KeyHasher(blake3::Hasher);
+
+impl Default for KeyHasher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl KeyHasher {
+    /// A fresh hasher.
+    pub fn new() -> Self {
+        KeyHasher(blake3::Hasher::new())
+    }
+
+    /// Adds one tagged field.
+    pub fn field(&mut self, tag: &str, bytes: &[u8]) -> &mut Self {
+        self.0.update(&(tag.len() as u64).to_le_bytes());
+        self.0.update(tag.as_bytes());
+        self.0.update(&(bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+        self
+    }
+
+    /// The key.
+    pub fn finish(&self) -> Key {
+        *self.0.finalize().as_bytes()
+    }
+}
+
+/// The identity of a node's code: its pinned version, its function's code identity, or (for a pipeline
+/// node) the inner pipeline's identity plus its mappings and map settings. `None` when a bound value of
+/// an inner pipeline cannot be hashed.
+pub fn node_identity(node: &Node) -> Option<Key> {
+    let mut h = KeyHasher::new();
+    h.field("name", node.name().as_bytes());
+    for p in node.params() {
+        h.field("param", p.name.as_bytes());
+    }
+    for o in node.outputs() {
+        h.field("output", o.name.as_bytes());
+    }
+    if let Some(v) = node.version() {
+        h.field("version", v.as_bytes());
+        return Some(h.finish());
+    }
+    match node.kind() {
+        NodeKind::Func(f) => {
+            h.field("code", &f.code_identity());
+        }
+        NodeKind::Pipeline(pn) => {
+            h.field("pipeline", &pipeline_identity(&pn.pipeline)?);
+            for (i, o) in pn.inner_inputs.iter().zip(node.params()) {
+                h.field("in", i.as_bytes()).field("as", o.name.as_bytes());
+            }
+            for o in &pn.inner_outputs {
+                h.field("out", o.as_bytes());
+            }
+            for m in &pn.map_over {
+                h.field("map_over", m.as_bytes());
+            }
+            h.field("map_mode", pn.map_mode.as_str().as_bytes());
+        }
+    }
+    Some(h.finish())
+}
+
+/// The identity of a whole pipeline: every node's identity and cache flag, and its bound values.
+pub fn pipeline_identity(pipeline: &Pipeline) -> Option<Key> {
+    pipeline.identity_memo(|| {
+        let mut h = KeyHasher::new();
+        for n in pipeline.nodes() {
+            h.field("node", &node_identity(n)?);
+            h.field("cache", &[n.cache() as u8]);
+        }
+        for (name, v) in pipeline.bound() {
+            let key = pipeline.input_type(name).hash(v).ok()?;
+            h.field("bound", name.as_bytes()).field("value", &key);
+        }
+        Some(h.finish())
+    })
+}
+
+/// A node's key for one call: its identity, the keys of its inputs, and the outputs requested.
+pub fn node_key(identity: &Key, input_keys: &[Key], wanted: Option<&[usize]>) -> Key {
+    let mut h = KeyHasher::new();
+    h.field("identity", identity);
+    for k in input_keys {
+        h.field("input", k);
+    }
+    if let Some(w) = wanted {
+        for p in w {
+            h.field("wanted", &(*p as u64).to_le_bytes());
+        }
+    }
+    h.finish()
+}
+
+/// The key of output `pos` of a node call with key `node`.
+pub fn output_key(node: &Key, pos: usize) -> Key {
+    let mut h = KeyHasher::new();
+    h.field("of", node)
+        .field("pos", &(pos as u64).to_le_bytes());
+    h.finish()
+}

@@ -1,0 +1,58 @@
+//! An in-process cache holding the values themselves (no encoding).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use super::{Cache, Key};
+use crate::value::{Value, ValueType};
+
+/// Keeps node results in memory for the life of the process (or of this object).
+#[derive(Default)]
+pub struct MemoryCache {
+    entries: RwLock<HashMap<Key, Vec<Value>>>,
+}
+
+impl MemoryCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The number of entries.
+    pub fn len(&self) -> usize {
+        self.entries.read().expect("cache lock poisoned").len()
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Removes every entry.
+    pub fn clear(&self) {
+        self.entries.write().expect("cache lock poisoned").clear();
+    }
+}
+
+impl Cache for MemoryCache {
+    fn get(&self, key: &Key, _types: &[Arc<dyn ValueType>]) -> Option<Vec<Value>> {
+        self.entries
+            .read()
+            .expect("cache lock poisoned")
+            .get(key)
+            .cloned()
+    }
+
+    fn put(
+        &self,
+        key: &Key,
+        values: &[Value],
+        _types: &[Arc<dyn ValueType>],
+    ) -> Result<(), String> {
+        self.entries
+            .write()
+            .expect("cache lock poisoned")
+            .insert(*key, values.to_vec());
+        Ok(())
+    }
+}

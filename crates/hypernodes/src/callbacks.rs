@@ -1,0 +1,154 @@
+//! Callbacks: observers of runs, maps, nodes and cache hits. Events are delivered one at a time per
+//! list of callbacks (never concurrently into one callback), in the caller's process.
+//!
+//! Order (sequential; other modes keep each pipeline's and each item's own order):
+//! run: `PipelineStart → (NodeStart → NodeEnd | NodeCached | NodeStart → Error) per node → PipelineEnd`;
+//! a nested pipeline node: `NodeStart → NestedStart → inner events → NestedEnd → NodeEnd`;
+//! map: `MapStart → per item (MapItemStart → the item's run events → MapItemEnd → MapItemCached when
+//! every node of the item was a hit) → MapEnd`.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::context::Context;
+use crate::error::Error;
+use crate::value::Value;
+
+/// Named values attached to an event.
+pub type Named<'a> = &'a [(Arc<str>, Value)];
+
+/// Something that happened during a run.
+pub enum Event<'a> {
+    /// A pipeline run starts.
+    PipelineStart {
+        /// The pipeline's name.
+        pipeline: &'a str,
+        /// Its inputs.
+        inputs: Named<'a>,
+    },
+    /// A pipeline run ended.
+    PipelineEnd {
+        /// The pipeline's name.
+        pipeline: &'a str,
+        /// Its outputs.
+        outputs: Named<'a>,
+        /// Wall time.
+        duration: Duration,
+    },
+    /// A node is about to be computed.
+    NodeStart {
+        /// The node's name.
+        node: &'a str,
+        /// Its arguments by parameter name.
+        inputs: Named<'a>,
+    },
+    /// A node was computed.
+    NodeEnd {
+        /// The node's name.
+        node: &'a str,
+        /// Its outputs by name.
+        outputs: Named<'a>,
+        /// Wall time.
+        duration: Duration,
+    },
+    /// A node's outputs came from the cache.
+    NodeCached {
+        /// The node's name.
+        node: &'a str,
+        /// The cache key (hex).
+        signature: &'a str,
+    },
+    /// A node failed.
+    Error {
+        /// The node's name.
+        node: &'a str,
+        /// The error.
+        error: &'a Error,
+    },
+    /// A nested pipeline starts.
+    NestedStart {
+        /// The enclosing pipeline's name.
+        parent: &'a str,
+        /// The nested pipeline's name.
+        child: &'a str,
+    },
+    /// A nested pipeline ended.
+    NestedEnd {
+        /// The enclosing pipeline's name.
+        parent: &'a str,
+        /// The nested pipeline's name.
+        child: &'a str,
+        /// Wall time.
+        duration: Duration,
+    },
+    /// A map starts.
+    MapStart {
+        /// The number of items.
+        total: usize,
+    },
+    /// A map ended.
+    MapEnd {
+        /// Wall time.
+        duration: Duration,
+    },
+    /// An item of a map starts.
+    MapItemStart {
+        /// The item's index.
+        index: usize,
+    },
+    /// An item of a map ended.
+    MapItemEnd {
+        /// The item's index.
+        index: usize,
+        /// Wall time.
+        duration: Duration,
+    },
+    /// Every node of an item was a cache hit.
+    MapItemCached {
+        /// The item's index.
+        index: usize,
+        /// A digest of the item's node keys (hex).
+        signature: &'a str,
+    },
+}
+
+/// Receives events. Implementations override what they need.
+pub trait Callback: std::any::Any + Send + Sync {
+    /// Called for every event, with the context of the pipeline it belongs to.
+    fn on_event(&self, event: &Event<'_>, ctx: &Context);
+}
+
+/// The callbacks in effect for a pipeline, delivering each event to all of them under one lock.
+#[derive(Default)]
+pub struct Callbacks {
+    list: Vec<Arc<dyn Callback>>,
+    lock: Mutex<()>,
+}
+
+impl Callbacks {
+    /// A list of callbacks.
+    pub fn new(list: Vec<Arc<dyn Callback>>) -> Self {
+        Callbacks {
+            list,
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// The callbacks.
+    pub fn list(&self) -> &[Arc<dyn Callback>] {
+        &self.list
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    /// Delivers one event to every callback.
+    pub fn emit(&self, event: &Event<'_>, ctx: &Context) {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        for cb in &self.list {
+            cb.on_event(event, ctx);
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! Hashing and storing typed Rust values with serde. A type becomes cacheable by registering it once
+//! with [`register_cacheable`]; common types (integers, floats, bool, String, and Vecs of them) are
+//! registered already. Values are hashed as their type name plus their JSON encoding.
+
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::value::{value, Value};
+
+type EncodeFn = fn(&Value) -> Result<Vec<u8>, String>;
+type DecodeFn = fn(&[u8]) -> Result<Value, String>;
+
+fn registry() -> &'static RwLock<HashMap<TypeId, (EncodeFn, DecodeFn)>> {
+    static R: OnceLock<RwLock<HashMap<TypeId, (EncodeFn, DecodeFn)>>> = OnceLock::new();
+    R.get_or_init(|| {
+        let mut m = HashMap::new();
+        macro_rules! builtin {
+            ($($t:ty),*) => {$(
+                m.insert(TypeId::of::<$t>(), (enc::<$t> as EncodeFn, dec::<$t> as DecodeFn));
+                m.insert(TypeId::of::<Vec<$t>>(), (enc::<Vec<$t>> as EncodeFn, dec::<Vec<$t>> as DecodeFn));
+            )*};
+        }
+        builtin!(i8, i16, i32, i64, u8, u16, u32, u64, usize, isize, f32, f64, bool, String, char, ());
+        RwLock::new(m)
+    })
+}
+
+fn enc<T: Serialize + 'static>(v: &Value) -> Result<Vec<u8>, String> {
+    let t = v
+        .downcast_ref::<T>()
+        .ok_or_else(|| format!("expected a {}", std::any::type_name::<T>()))?;
+    serde_json::to_vec(t).map_err(|e| e.to_string())
+}
+
+fn dec<T: DeserializeOwned + Send + Sync + 'static>(b: &[u8]) -> Result<Value, String> {
+    serde_json::from_slice::<T>(b)
+        .map(value)
+        .map_err(|e| e.to_string())
+}
+
+/// Makes values of `T` hashable and storable in a disk cache.
+pub fn register_cacheable<T: Serialize + DeserializeOwned + Send + Sync + 'static>() {
+    registry()
+        .write()
+        .expect("type registry poisoned")
+        .insert(TypeId::of::<T>(), (enc::<T>, dec::<T>));
+}
+
+fn lookup<T: 'static>() -> Result<(EncodeFn, DecodeFn), String> {
+    registry()
+        .read()
+        .expect("type registry poisoned")
+        .get(&TypeId::of::<T>())
+        .copied()
+        .ok_or_else(|| {
+            format!(
+                "{} is not cacheable: call hypernodes::register_cacheable::<{}>() once",
+                std::any::type_name::<T>(),
+                std::any::type_name::<T>()
+            )
+        })
+}
+
+pub(crate) fn hash<T: 'static>(v: &Value) -> Result<[u8; 32], String> {
+    let bytes = (lookup::<T>()?.0)(v)?;
+    let mut h = blake3::Hasher::new();
+    h.update(std::any::type_name::<T>().as_bytes());
+    h.update(&[0]);
+    h.update(&bytes);
+    Ok(*h.finalize().as_bytes())
+}
+
+pub(crate) fn encode<T: 'static>(v: &Value) -> Result<Vec<u8>, String> {
+    (lookup::<T>()?.0)(v)
+}
+
+pub(crate) fn decode<T: 'static>(b: &[u8]) -> Result<Value, String> {
+    (lookup::<T>()?.1)(b)
+}
