@@ -1,0 +1,987 @@
+//! `NodeExecutor`'s execution modes: every combination of `node_execution` x `map_execution` gives
+//! the results of sequential execution (content and order) on a diamond, zip and product maps and
+//! nested maps; threaded nodes overlap; concurrency is bounded by `max_workers` (and reaches it);
+//! nested maps share workers by the documented rule unless the nested pipeline has its own
+//! executor; the first failing item (by index) is the error; bad settings are rejected.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hypernodes::context::Context;
+use hypernodes::{
+    inputs, value, AsNode, BoxError, Error, Executor, MapMode, Mode, Node, NodeExecutor, Outputs,
+    Pipeline, Port, Typed, Value,
+};
+
+const MODES: [Mode; 4] = [
+    Mode::Sequential,
+    Mode::Threaded,
+    Mode::Async,
+    Mode::Parallel,
+];
+
+/// Tests of this file run one at a time: they measure concurrency and timings, and "parallel" maps
+/// share rayon pools (one per worker count) across the process.
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn s(names: &[&str]) -> Vec<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+fn mapping(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+fn arg(v: &Value) -> i64 {
+    *v.downcast_ref::<i64>().expect("an i64 argument")
+}
+
+/// A node taking `i64` parameters and giving one `i64` output computed by `f`.
+fn int_node(
+    name: &str,
+    params: &[&str],
+    output: &str,
+    f: impl Fn(&[i64]) -> i64 + Send + Sync + 'static,
+) -> Node {
+    Node::new(
+        name,
+        params
+            .iter()
+            .map(|p| Port::new(*p, Typed::<i64>::arc()))
+            .collect(),
+        vec![Port::new(output, Typed::<i64>::arc())],
+        move |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+            let xs: Vec<i64> = args.iter().map(arg).collect();
+            Ok(vec![value(f(&xs))])
+        },
+    )
+    .expect("a valid node")
+}
+
+/// A readable, comparable form of a run's outputs, in output order.
+fn shown(out: &Outputs) -> Vec<(String, String)> {
+    out.iter()
+        .map(|(k, v)| {
+            let text = if let Some(i) = v.downcast_ref::<i64>() {
+                i.to_string()
+            } else if let Some(l) = v.downcast_ref::<Vec<i64>>() {
+                format!("{l:?}")
+            } else {
+                panic!("output '{k}' has an unexpected type")
+            };
+            (k.to_string(), text)
+        })
+        .collect()
+}
+
+fn shown_all(outs: &[Outputs]) -> Vec<Vec<(String, String)>> {
+    outs.iter().map(shown).collect()
+}
+
+fn int(out: &Outputs, name: &str) -> i64 {
+    *out.get::<i64>(name)
+        .unwrap_or_else(|| panic!("no i64 output '{name}' in {out:?}"))
+}
+
+fn ex(node: Mode, map: Mode, workers: usize) -> NodeExecutor {
+    NodeExecutor::new(node, map, Some(workers)).expect("valid settings")
+}
+
+fn combos() -> Vec<(Mode, Mode)> {
+    MODES
+        .iter()
+        .flat_map(|&n| MODES.iter().map(move |&m| (n, m)))
+        .collect()
+}
+
+// ------------------------------------------------------------------------------ pipelines
+
+/// x, k -> a -> (b, c) -> d -> (q, r). Node `a` sleeps longer for lower x so that concurrent items
+/// finish out of order.
+fn diamond() -> Pipeline {
+    let start = int_node("start", &["x", "k"], "a", |v| {
+        std::thread::sleep(Duration::from_millis(2 * (3 - v[0].rem_euclid(4)) as u64));
+        v[0] + v[1]
+    });
+    let left = int_node("left", &["a"], "b", |v| v[0] * 2);
+    let right = int_node("right", &["a"], "c", |v| v[0] * 3);
+    let join = int_node("join", &["b", "c"], "d", |v| v[0] + v[1]);
+    let split = Node::new(
+        "split",
+        vec![Port::new("d", Typed::<i64>::arc())],
+        vec![
+            Port::new("q", Typed::<i64>::arc()),
+            Port::new("r", Typed::<i64>::arc()),
+        ],
+        |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+            let d = arg(&args[0]);
+            Ok(vec![value(d.div_euclid(7)), value(d.rem_euclid(7))])
+        },
+    )
+    .unwrap();
+    Pipeline::new([split, join, right, left, start])
+        .unwrap()
+        .with_name("diamond")
+}
+
+fn d_of(x: i64, k: i64) -> i64 {
+    5 * (x + k)
+}
+
+/// n -> xs = [n, n+1, n+2] -> (diamond mapped over xs, k broadcast) -> ds -> total.
+fn nested() -> Pipeline {
+    nested_with(diamond())
+}
+
+fn nested_with(inner: Pipeline) -> Pipeline {
+    let make_xs = Node::new(
+        "make_xs",
+        vec![Port::new("n", Typed::<i64>::arc())],
+        vec![Port::new("xs", Typed::<Vec<i64>>::arc())],
+        |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+            let n = arg(&args[0]);
+            Ok(vec![value(vec![n, n + 1, n + 2])])
+        },
+    )
+    .unwrap();
+    let total = Node::new(
+        "total",
+        vec![Port::new("ds", Typed::<Vec<i64>>::arc())],
+        vec![Port::new("total", Typed::<i64>::arc())],
+        |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+            Ok(vec![value(
+                args[0]
+                    .downcast_ref::<Vec<i64>>()
+                    .unwrap()
+                    .iter()
+                    .sum::<i64>(),
+            )])
+        },
+    )
+    .unwrap();
+    let inner = inner
+        .as_node(AsNode {
+            name: Some("inner_map".into()),
+            input_mapping: mapping(&[("xs", "x")]),
+            output_mapping: Some(mapping(&[("d", "ds"), ("q", "qs")])),
+            map_over: s(&["xs"]),
+            ..AsNode::default()
+        })
+        .unwrap();
+    Pipeline::new([total, inner, make_xs])
+        .unwrap()
+        .with_name("outer")
+}
+
+// ------------------------------------------------------------------------ identical results
+
+#[test]
+fn diamond_run_same_in_every_mode_combination() {
+    let _serial = serial();
+    let seq = NodeExecutor::default();
+    let expected = seq
+        .run(&diamond(), inputs! {"x" => 4_i64, "k" => 1_i64}, None)
+        .unwrap();
+    assert_eq!(int(&expected, "d"), 25);
+    assert_eq!((int(&expected, "q"), int(&expected, "r")), (3, 4));
+    let selected = s(&["q", "b"]);
+    let expected_sel = seq
+        .run(
+            &diamond(),
+            inputs! {"x" => 4_i64, "k" => 1_i64},
+            Some(&selected),
+        )
+        .unwrap();
+    assert_eq!(shown(&expected_sel).len(), 2);
+    for (n, m) in combos() {
+        let e = ex(n, m, 2);
+        let got = e
+            .run(&diamond(), inputs! {"x" => 4_i64, "k" => 1_i64}, None)
+            .unwrap();
+        assert_eq!(shown(&got), shown(&expected), "{n:?}/{m:?}");
+        let p = diamond().with_executor(Some(Arc::new(e.clone())));
+        let got = p.run(inputs! {"x" => 4_i64, "k" => 1_i64}, None).unwrap();
+        assert_eq!(
+            shown(&got),
+            shown(&expected),
+            "{n:?}/{m:?} (pipeline's own executor)"
+        );
+        let got = p
+            .run(inputs! {"x" => 4_i64, "k" => 1_i64}, Some(&selected))
+            .unwrap();
+        assert_eq!(
+            shown(&got),
+            shown(&expected_sel),
+            "{n:?}/{m:?} (selected outputs)"
+        );
+    }
+}
+
+#[test]
+fn zip_and_product_maps_same_in_every_mode_combination() {
+    let _serial = serial();
+    let seq = NodeExecutor::default();
+    let zip_inputs = || inputs! {"x" => vec![7_i64, 6, 5, 4, 3, 2, 1, 0], "k" => vec![0_i64, 10, 20, 30, 40, 50, 60, 70]};
+    let prod_inputs = || inputs! {"x" => vec![3_i64, 1, 2], "k" => vec![100_i64, 0]};
+    let over = s(&["x", "k"]);
+    let rev = s(&["k", "x"]);
+    let selected = s(&["r", "c"]);
+    let zip = seq
+        .map(&diamond(), zip_inputs(), &over, MapMode::Zip, None)
+        .unwrap();
+    let ds: Vec<i64> = zip.iter().map(|o| int(o, "d")).collect();
+    assert_eq!(ds, (0..8).map(|i| d_of(7 - i, 10 * i)).collect::<Vec<_>>());
+    let prod = seq
+        .map(&diamond(), prod_inputs(), &over, MapMode::Product, None)
+        .unwrap();
+    let a: Vec<i64> = prod.iter().map(|o| int(o, "a")).collect();
+    assert_eq!(a, [103, 3, 101, 1, 102, 2]);
+    let prod_rev = seq
+        .map(&diamond(), prod_inputs(), &rev, MapMode::Product, None)
+        .unwrap();
+    let a: Vec<i64> = prod_rev.iter().map(|o| int(o, "a")).collect();
+    assert_eq!(a, [103, 101, 102, 3, 1, 2]);
+    let zip_sel = seq
+        .map(
+            &diamond(),
+            zip_inputs(),
+            &over,
+            MapMode::Zip,
+            Some(&selected),
+        )
+        .unwrap();
+
+    for (n, m) in combos() {
+        let e = ex(n, m, 2);
+        let got = e
+            .map(&diamond(), zip_inputs(), &over, MapMode::Zip, None)
+            .unwrap();
+        assert_eq!(shown_all(&got), shown_all(&zip), "zip {n:?}/{m:?}");
+        let got = e
+            .map(&diamond(), prod_inputs(), &over, MapMode::Product, None)
+            .unwrap();
+        assert_eq!(shown_all(&got), shown_all(&prod), "product {n:?}/{m:?}");
+        let p = diamond().with_executor(Some(Arc::new(e.clone())));
+        let got = p.map(prod_inputs(), &rev, MapMode::Product, None).unwrap();
+        assert_eq!(
+            shown_all(&got),
+            shown_all(&prod_rev),
+            "product k,x {n:?}/{m:?}"
+        );
+        let got = p
+            .map(zip_inputs(), &over, MapMode::Zip, Some(&selected))
+            .unwrap();
+        assert_eq!(
+            shown_all(&got),
+            shown_all(&zip_sel),
+            "zip selected {n:?}/{m:?}"
+        );
+        let empty = e
+            .map(
+                &diamond(),
+                inputs! {"x" => Vec::<i64>::new(), "k" => 1_i64},
+                &s(&["x"]),
+                MapMode::Zip,
+                None,
+            )
+            .unwrap();
+        assert!(empty.is_empty());
+    }
+}
+
+#[test]
+fn nested_maps_same_in_every_mode_combination() {
+    let _serial = serial();
+    let seq = NodeExecutor::default();
+    let ns = || inputs! {"n" => vec![3_i64, 0, 2, 1, 5], "k" => 1_i64};
+    let over = s(&["n"]);
+    let expected = seq.map(&nested(), ns(), &over, MapMode::Zip, None).unwrap();
+    let totals: Vec<i64> = expected.iter().map(|o| int(o, "total")).collect();
+    assert_eq!(
+        totals,
+        [3_i64, 0, 2, 1, 5]
+            .iter()
+            .map(|&n| (0..3).map(|i| d_of(n + i, 1)).sum())
+            .collect::<Vec<i64>>()
+    );
+    assert_eq!(
+        expected[0].get::<Vec<i64>>("ds"),
+        Some(&vec![d_of(3, 1), d_of(4, 1), d_of(5, 1)])
+    );
+    let run_expected = seq
+        .run(&nested(), inputs! {"n" => 4_i64, "k" => 0_i64}, None)
+        .unwrap();
+    for (n, m) in combos() {
+        let e = ex(n, m, 4);
+        let got = e.map(&nested(), ns(), &over, MapMode::Zip, None).unwrap();
+        assert_eq!(
+            shown_all(&got),
+            shown_all(&expected),
+            "nested map {n:?}/{m:?}"
+        );
+        let p = nested().with_executor(Some(Arc::new(e.clone())));
+        let got = p.map(ns(), &over, MapMode::Zip, None).unwrap();
+        assert_eq!(
+            shown_all(&got),
+            shown_all(&expected),
+            "nested map, own executor {n:?}/{m:?}"
+        );
+        let got = p.run(inputs! {"n" => 4_i64, "k" => 0_i64}, None).unwrap();
+        assert_eq!(shown(&got), shown(&run_expected), "nested run {n:?}/{m:?}");
+        // the inner pipeline with its own executor (these modes) inside a threaded outer map
+        let inner = diamond().with_executor(Some(Arc::new(e.clone())));
+        let outer = nested_with(inner);
+        let got = ex(Mode::Threaded, Mode::Threaded, 2)
+            .map(&outer, ns(), &over, MapMode::Zip, None)
+            .unwrap();
+        assert_eq!(
+            shown_all(&got),
+            shown_all(&expected),
+            "inner own executor {n:?}/{m:?}"
+        );
+    }
+}
+
+// ------------------------------------------------------------------------------ concurrency
+
+/// Counts the calls active at once and remembers the peak.
+#[derive(Default)]
+struct Gauge {
+    active: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl Gauge {
+    fn hold(&self, d: Duration) {
+        let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        std::thread::sleep(d);
+        self.active.fetch_sub(1, Ordering::SeqCst);
+    }
+    fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+/// An independent node n{i}: x -> o{i}, sleeping `ms` while counted by `gauge`.
+fn sleeper(i: i64, gauge: &Arc<Gauge>, ms: u64) -> Node {
+    let gauge = gauge.clone();
+    int_node(&format!("n{i}"), &["x"], &format!("o{i}"), move |v| {
+        gauge.hold(Duration::from_millis(ms));
+        v[0] + i
+    })
+}
+
+#[test]
+fn two_sleeping_nodes_overlap_unless_sequential() {
+    let _serial = serial();
+    for mode in MODES {
+        let gauge = Arc::new(Gauge::default());
+        let p = Pipeline::new([sleeper(0, &gauge, 300), sleeper(1, &gauge, 300)]).unwrap();
+        let t0 = Instant::now();
+        let out = ex(mode, Mode::Sequential, 4)
+            .run(&p, inputs! {"x" => 1_i64}, None)
+            .unwrap();
+        let wall = t0.elapsed();
+        assert_eq!((int(&out, "o0"), int(&out, "o1")), (1, 2));
+        if mode == Mode::Sequential {
+            assert!(wall >= Duration::from_millis(590), "{mode:?}: {wall:?}");
+            assert_eq!(gauge.peak(), 1);
+        } else {
+            assert!(
+                wall < Duration::from_millis(500),
+                "{mode:?} nodes did not overlap: {wall:?}"
+            );
+            assert_eq!(gauge.peak(), 2, "{mode:?}");
+        }
+    }
+}
+
+#[test]
+fn node_peak_reaches_and_never_exceeds_max_workers() {
+    let _serial = serial();
+    for mode in [Mode::Threaded, Mode::Async, Mode::Parallel] {
+        for workers in [2, 3] {
+            let gauge = Arc::new(Gauge::default());
+            let p = Pipeline::new((0..7).map(|i| sleeper(i, &gauge, 40))).unwrap();
+            let out = ex(mode, Mode::Sequential, workers)
+                .run(&p, inputs! {"x" => 0_i64}, None)
+                .unwrap();
+            assert_eq!(out.len(), 7);
+            assert_eq!(gauge.peak(), workers, "{mode:?} at {workers} workers");
+        }
+    }
+}
+
+#[test]
+fn map_peak_reaches_and_never_exceeds_max_workers() {
+    let _serial = serial();
+    for mode in [Mode::Threaded, Mode::Async, Mode::Parallel] {
+        for workers in [2, 3, 8] {
+            let gauge = Arc::new(Gauge::default());
+            let p = Pipeline::new([sleeper(0, &gauge, 40)]).unwrap();
+            let xs: Vec<i64> = (0..16).collect();
+            let t0 = Instant::now();
+            let out = ex(Mode::Sequential, mode, workers)
+                .map(
+                    &p,
+                    inputs! {"x" => xs.clone()},
+                    &s(&["x"]),
+                    MapMode::Zip,
+                    None,
+                )
+                .unwrap();
+            let wall = t0.elapsed();
+            assert_eq!(out.iter().map(|o| int(o, "o0")).collect::<Vec<_>>(), xs);
+            assert_eq!(gauge.peak(), workers, "{mode:?} at {workers} workers");
+            // 16 items x 40 ms: sequential would take 640 ms
+            assert!(
+                wall < Duration::from_millis(500),
+                "{mode:?} at {workers}: {wall:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn sequential_map_runs_one_item_at_a_time() {
+    let _serial = serial();
+    let gauge = Arc::new(Gauge::default());
+    let p = Pipeline::new([sleeper(0, &gauge, 5)]).unwrap();
+    ex(Mode::Threaded, Mode::Sequential, 8)
+        .map(
+            &p,
+            inputs! {"x" => vec![1_i64, 2, 3, 4]},
+            &s(&["x"]),
+            MapMode::Zip,
+            None,
+        )
+        .unwrap();
+    assert_eq!(gauge.peak(), 1);
+}
+
+#[test]
+fn nodes_start_eagerly_without_a_level_barrier() {
+    let _serial = serial();
+    let log = Arc::new(Mutex::new(Vec::<&'static str>::new()));
+    let l = log.clone();
+    let slow = int_node("slow", &["x"], "s", move |v| {
+        std::thread::sleep(Duration::from_millis(300));
+        l.lock().unwrap().push("slow done");
+        v[0]
+    });
+    let l = log.clone();
+    let fast = int_node("fast", &["x"], "f", move |v| {
+        l.lock().unwrap().push("fast done");
+        v[0]
+    });
+    let l = log.clone();
+    let after_fast = int_node("after_fast", &["f"], "af", move |v| {
+        l.lock().unwrap().push("after_fast");
+        v[0]
+    });
+    let l = log.clone();
+    let after_slow = int_node("after_slow", &["s"], "as", move |v| {
+        l.lock().unwrap().push("after_slow");
+        v[0]
+    });
+    let p = Pipeline::new([slow, fast, after_fast, after_slow]).unwrap();
+    ex(Mode::Threaded, Mode::Sequential, 2)
+        .run(&p, inputs! {"x" => 1_i64}, None)
+        .unwrap();
+    let log = log.lock().unwrap().clone();
+    let at = |e: &str| log.iter().position(|x| *x == e).unwrap();
+    assert!(at("after_fast") < at("slow done"), "{log:?}");
+    assert!(at("slow done") < at("after_slow"), "{log:?}");
+}
+
+// ------------------------------------------------------------------------ nested worker rule
+
+/// One gauge per group (outer item).
+#[derive(Default)]
+struct Gauges(Mutex<HashMap<i64, Arc<Gauge>>>);
+
+impl Gauges {
+    fn get(&self, group: i64) -> Arc<Gauge> {
+        self.0.lock().unwrap().entry(group).or_default().clone()
+    }
+    fn peaks(&self) -> BTreeMap<i64, usize> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, g)| (*k, g.peak()))
+            .collect()
+    }
+}
+
+/// inner: (x, group) -> y, counted per group. Mapped over x, exposing ys.
+fn counted_inner(gauges: &Arc<Gauges>, ms: u64, own: Option<NodeExecutor>) -> Node {
+    let g = gauges.clone();
+    let work = int_node("work", &["x", "group"], "y", move |v| {
+        g.get(v[1]).hold(Duration::from_millis(ms));
+        v[0] * 10
+    });
+    let inner = Pipeline::new([work]).unwrap().with_name("inner");
+    let inner = match own {
+        Some(e) => inner.with_executor(Some(Arc::new(e))),
+        None => inner,
+    };
+    inner
+        .as_node(AsNode {
+            name: Some("inner_map".into()),
+            output_mapping: Some(mapping(&[("y", "ys")])),
+            map_over: s(&["x"]),
+            ..AsNode::default()
+        })
+        .unwrap()
+}
+
+/// group -> x = [0, 1, ..., n-1]
+fn items_node(n: i64) -> Node {
+    Node::new(
+        "items",
+        vec![Port::new("group", Typed::<i64>::arc())],
+        vec![Port::new("x", Typed::<Vec<i64>>::arc())],
+        move |_args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+            Ok(vec![value((0..n).collect::<Vec<i64>>())])
+        },
+    )
+    .unwrap()
+}
+
+#[test]
+fn nested_map_at_depth_1_gets_isqrt_workers() {
+    let _serial = serial();
+    for mode in [Mode::Threaded, Mode::Async, Mode::Parallel] {
+        let gauges = Arc::new(Gauges::default());
+        let p = Pipeline::new([items_node(6), counted_inner(&gauges, 40, None)]).unwrap();
+        let out = ex(Mode::Sequential, mode, 4)
+            .map(
+                &p,
+                inputs! {"group" => vec![0_i64, 1, 2]},
+                &s(&["group"]),
+                MapMode::Zip,
+                None,
+            )
+            .unwrap();
+        for o in &out {
+            assert_eq!(o.get::<Vec<i64>>("ys"), Some(&vec![0, 10, 20, 30, 40, 50]));
+        }
+        assert_eq!(
+            gauges.peaks(),
+            BTreeMap::from([(0, 2), (1, 2), (2, 2)]),
+            "{mode:?}"
+        );
+    }
+}
+
+#[test]
+fn nested_map_with_its_own_executor_gets_exactly_its_workers() {
+    let _serial = serial();
+    for mode in [Mode::Threaded, Mode::Async, Mode::Parallel] {
+        let gauges = Arc::new(Gauges::default());
+        let own = ex(Mode::Sequential, mode, 4);
+        let p = Pipeline::new([items_node(8), counted_inner(&gauges, 40, Some(own))]).unwrap();
+        ex(Mode::Sequential, mode, 4)
+            .map(
+                &p,
+                inputs! {"group" => vec![0_i64, 1]},
+                &s(&["group"]),
+                MapMode::Zip,
+                None,
+            )
+            .unwrap();
+        assert_eq!(gauges.peaks(), BTreeMap::from([(0, 4), (1, 4)]), "{mode:?}");
+    }
+}
+
+#[test]
+fn nested_map_at_depth_0_gets_all_workers() {
+    let _serial = serial();
+    let gauges = Arc::new(Gauges::default());
+    let p = Pipeline::new([counted_inner(&gauges, 40, None)]).unwrap();
+    let out = ex(Mode::Sequential, Mode::Threaded, 4)
+        .run(
+            &p,
+            inputs! {"x" => (0..8).collect::<Vec<i64>>(), "group" => 7_i64},
+            None,
+        )
+        .unwrap();
+    assert_eq!(out.get::<Vec<i64>>("ys").map(Vec::len), Some(8));
+    assert_eq!(gauges.peaks(), BTreeMap::from([(7, 4)]));
+}
+
+#[test]
+fn nested_map_at_depth_2_runs_sequentially() {
+    let _serial = serial();
+    let gauges = Arc::new(Gauges::default());
+    // middle: sub -> group = 10 * outer + sub; items(group) -> x; inner mapped over x.
+    let label = int_node("label", &["outer_id", "sub"], "group", |v| 10 * v[0] + v[1]);
+    let middle = Pipeline::new([label, items_node(4), counted_inner(&gauges, 20, None)])
+        .unwrap()
+        .with_name("middle")
+        .as_node(AsNode {
+            name: Some("middle_map".into()),
+            output_mapping: Some(mapping(&[("ys", "yss")])),
+            map_over: s(&["sub"]),
+            ..AsNode::default()
+        })
+        .unwrap();
+    let subs = Node::new(
+        "subs",
+        vec![Port::new("outer_id", Typed::<i64>::arc())],
+        vec![Port::new("sub", Typed::<Vec<i64>>::arc())],
+        |_a: Vec<Value>| -> Result<Vec<Value>, BoxError> { Ok(vec![value(vec![0_i64, 1])]) },
+    )
+    .unwrap();
+    let p = Pipeline::new([subs, middle]).unwrap();
+    ex(Mode::Sequential, Mode::Threaded, 4)
+        .map(
+            &p,
+            inputs! {"outer_id" => vec![1_i64, 2]},
+            &s(&["outer_id"]),
+            MapMode::Zip,
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        gauges.peaks(),
+        BTreeMap::from([(10, 1), (11, 1), (20, 1), (21, 1)])
+    );
+}
+
+#[test]
+fn map_workers_follow_the_rule() {
+    let _serial = serial();
+    let p = diamond();
+    for (max, items, depth0, depth1) in [
+        (9, 100, 9, 3),
+        (9, 2, 2, 2),
+        (4, 100, 4, 2),
+        (3, 100, 3, 1),
+        (1, 5, 1, 1),
+        (16, 3, 3, 3),
+    ] {
+        let e = ex(Mode::Sequential, Mode::Threaded, max);
+        let root = Context::root(&p, e.shared());
+        let inherited = |c: &Context| c.nested(&p, e.shared(), false);
+        let own = |c: &Context| c.nested(&p, e.shared(), true);
+        let d1 = inherited(&root.map_item());
+        let d2 = inherited(&d1.map_item());
+        assert_eq!(
+            e.map_workers(items, &root),
+            depth0,
+            "max {max}, {items} items, depth 0"
+        );
+        assert_eq!(
+            e.map_workers(items, &inherited(&root)),
+            depth0,
+            "max {max}, nested run, depth 0"
+        );
+        assert_eq!(
+            e.map_workers(items, &d1),
+            depth1,
+            "max {max}, {items} items, depth 1"
+        );
+        assert_eq!(e.map_workers(items, &d2), 1, "max {max}, depth 2");
+        assert_eq!(
+            e.map_workers(items, &own(&d2.map_item())),
+            depth0,
+            "own executor, depth 3"
+        );
+    }
+    let e = ex(Mode::Sequential, Mode::Threaded, 4);
+    assert_eq!(e.map_workers(0, &Context::root(&p, e.shared())), 1);
+}
+
+// ----------------------------------------------------------------------------------- errors
+
+#[derive(Debug)]
+struct ItemError(i64);
+
+impl std::fmt::Display for ItemError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "item {} failed", self.0)
+    }
+}
+
+impl std::error::Error for ItemError {}
+
+/// Fails for x in `bad`: every item first sleeps 50 ms (so that all have started), item 2 then
+/// sleeps 100 ms more, so item 5 fails first in time but item 2 comes first by index.
+fn checker(bad: &'static [i64]) -> Pipeline {
+    let node = Node::new(
+        "checker",
+        vec![Port::new("x", Typed::<i64>::arc())],
+        vec![Port::new("y", Typed::<i64>::arc())],
+        move |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+            let x = arg(&args[0]);
+            std::thread::sleep(Duration::from_millis(if x == 2 { 150 } else { 50 }));
+            if bad.contains(&x) {
+                return Err(Box::new(ItemError(x)));
+            }
+            Ok(vec![value(x)])
+        },
+    )
+    .unwrap();
+    Pipeline::new([node]).unwrap().with_name("checking")
+}
+
+#[test]
+fn the_first_failing_item_by_index_is_the_error() {
+    let _serial = serial();
+    for mode in MODES {
+        let err = ex(Mode::Sequential, mode, 6)
+            .map(
+                &checker(&[2, 5]),
+                inputs! {"x" => (0..6).collect::<Vec<i64>>()},
+                &s(&["x"]),
+                MapMode::Zip,
+                None,
+            )
+            .unwrap_err();
+        match &err {
+            Error::Node { node, path, source } => {
+                assert_eq!(node, "checker", "{mode:?}");
+                assert_eq!(path, &s(&["checking"]), "{mode:?}");
+                let item = source
+                    .downcast_ref::<ItemError>()
+                    .expect("the node's own error");
+                assert_eq!(item.0, 2, "{mode:?}: {err}");
+            }
+            other => panic!("{mode:?}: expected a node error, got {other:?}"),
+        }
+        assert!(err.to_string().contains("item 2 failed"), "{err}");
+        assert!(err.to_string().contains("checker"), "{err}");
+        // the executor stays usable
+        let ok = ex(Mode::Sequential, mode, 6)
+            .map(
+                &checker(&[]),
+                inputs! {"x" => vec![0_i64, 1]},
+                &s(&["x"]),
+                MapMode::Zip,
+                None,
+            )
+            .unwrap();
+        assert_eq!(ok.iter().map(|o| int(o, "y")).collect::<Vec<_>>(), [0, 1]);
+    }
+}
+
+#[test]
+fn an_error_in_a_concurrent_node_is_returned() {
+    let _serial = serial();
+    for mode in MODES {
+        let bad = int_node("ok", &["x"], "a", |v| v[0]);
+        let failing = Node::new(
+            "boom",
+            vec![Port::new("x", Typed::<i64>::arc())],
+            vec![Port::new("b", Typed::<i64>::arc())],
+            |_a: Vec<Value>| -> Result<Vec<Value>, BoxError> { Err(Box::new(ItemError(-1))) },
+        )
+        .unwrap();
+        let p = Pipeline::new([bad, failing]).unwrap().with_name("two");
+        let err = ex(mode, Mode::Sequential, 4)
+            .run(&p, inputs! {"x" => 1_i64}, None)
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Node { node, .. } if node == "boom"),
+            "{mode:?}: {err:?}"
+        );
+    }
+}
+
+#[test]
+fn a_failing_item_stops_new_items_from_starting() {
+    let _serial = serial();
+    let started = Arc::new(AtomicUsize::new(0));
+    let st = started.clone();
+    let node = Node::new(
+        "early_fail",
+        vec![Port::new("x", Typed::<i64>::arc())],
+        vec![Port::new("y", Typed::<i64>::arc())],
+        move |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+            st.fetch_add(1, Ordering::SeqCst);
+            let x = arg(&args[0]);
+            if x == 0 {
+                return Err(Box::new(ItemError(0)));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            Ok(vec![value(x)])
+        },
+    )
+    .unwrap();
+    let p = Pipeline::new([node]).unwrap();
+    for mode in MODES {
+        started.store(0, Ordering::SeqCst);
+        let res = ex(Mode::Sequential, mode, 2).map(
+            &p,
+            inputs! {"x" => (0..40).collect::<Vec<i64>>()},
+            &s(&["x"]),
+            MapMode::Zip,
+            None,
+        );
+        assert!(res.is_err());
+        assert!(
+            started.load(Ordering::SeqCst) < 10,
+            "{mode:?}: {} items started",
+            started.load(Ordering::SeqCst)
+        );
+    }
+}
+
+// --------------------------------------------------------------------------------- settings
+
+#[test]
+fn modes_parse_from_their_names_and_back() {
+    let _serial = serial();
+    for mode in MODES {
+        assert_eq!(mode.as_str().parse::<Mode>().unwrap(), mode);
+    }
+    assert_eq!("sequential".parse::<Mode>().unwrap(), Mode::Sequential);
+    assert_eq!("threaded".parse::<Mode>().unwrap(), Mode::Threaded);
+    assert_eq!("async".parse::<Mode>().unwrap(), Mode::Async);
+    assert_eq!("parallel".parse::<Mode>().unwrap(), Mode::Parallel);
+    assert_eq!(Mode::default(), Mode::Sequential);
+}
+
+#[test]
+fn unknown_modes_are_rejected() {
+    let _serial = serial();
+    for bad in [
+        "",
+        "threads",
+        "rayon",
+        "tokio",
+        "multiprocessing",
+        "Threaded ",
+    ] {
+        match bad.parse::<Mode>() {
+            Err(Error::Config(msg)) => {
+                assert!(msg.contains(&format!("'{bad}'")), "{msg}");
+                assert!(
+                    msg.contains("sequential") && msg.contains("parallel"),
+                    "{msg}"
+                );
+            }
+            other => panic!("'{bad}': expected a configuration error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn max_workers_zero_is_rejected() {
+    let _serial = serial();
+    for (n, m) in combos() {
+        match NodeExecutor::new(n, m, Some(0)) {
+            Err(Error::Config(msg)) => assert!(msg.contains("max_workers"), "{msg}"),
+            other => panic!("expected a configuration error, got {other:?}"),
+        }
+    }
+    let one = NodeExecutor::new(Mode::Threaded, Mode::Parallel, Some(1)).unwrap();
+    assert_eq!(one.max_workers(), 1);
+    assert_eq!(
+        (one.node_execution(), one.map_execution()),
+        (Mode::Threaded, Mode::Parallel)
+    );
+}
+
+#[test]
+fn max_workers_defaults_to_the_cpu_count() {
+    let _serial = serial();
+    let e = NodeExecutor::new(Mode::Threaded, Mode::Threaded, None).unwrap();
+    assert_eq!(e.max_workers_setting(), None);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert_eq!(e.max_workers(), cpus);
+    assert_eq!(hypernodes::executor::cpu_count(), cpus);
+    assert_eq!(NodeExecutor::default().max_workers(), cpus);
+}
+
+#[test]
+fn executor_is_usable_as_a_trait_object() {
+    let _serial = serial();
+    let shared: Arc<dyn Executor> = Arc::new(ex(Mode::Threaded, Mode::Parallel, 2));
+    let out = shared
+        .map(
+            &diamond(),
+            inputs! {"x" => vec![1_i64, 2], "k" => 0_i64},
+            &s(&["x"]),
+            MapMode::Zip,
+            Some(&s(&["d"])),
+        )
+        .unwrap();
+    assert_eq!(out.iter().map(|o| int(o, "d")).collect::<Vec<_>>(), [5, 10]);
+    assert_eq!(
+        shown(
+            &shared
+                .run(
+                    &diamond(),
+                    inputs! {"x" => 2_i64, "k" => 1_i64},
+                    Some(&s(&["q"]))
+                )
+                .unwrap()
+        ),
+        [("q".to_string(), "2".to_string())]
+    );
+}
+
+#[test]
+fn outer_items_in_flight_stay_bounded_when_inner_maps_have_their_own_executor() {
+    let _serial = serial();
+    let active: Arc<Mutex<BTreeMap<i64, usize>>> = Arc::default();
+    let peak = Arc::new(AtomicUsize::new(0));
+    let (a, pk) = (active.clone(), peak.clone());
+    let work = int_node("work", &["x", "group"], "y", move |v| {
+        {
+            let mut m = a.lock().unwrap();
+            *m.entry(v[1]).or_default() += 1;
+            let groups = m.values().filter(|c| **c > 0).count();
+            pk.fetch_max(groups, Ordering::SeqCst);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+        *a.lock().unwrap().get_mut(&v[1]).unwrap() -= 1;
+        v[0]
+    });
+    for (outer_mode, inner_mode) in [
+        (Mode::Parallel, Mode::Parallel),
+        (Mode::Threaded, Mode::Parallel),
+        (Mode::Parallel, Mode::Threaded),
+    ] {
+        peak.store(0, Ordering::SeqCst);
+        let inner = Pipeline::new([work.clone()])
+            .unwrap()
+            .with_name("inner")
+            .with_executor(Some(Arc::new(ex(Mode::Sequential, inner_mode, 3))))
+            .as_node(AsNode {
+                name: Some("inner_map".into()),
+                output_mapping: Some(mapping(&[("y", "ys")])),
+                map_over: s(&["x"]),
+                ..AsNode::default()
+            })
+            .unwrap();
+        let p = Pipeline::new([items_node(6), inner]).unwrap();
+        ex(Mode::Sequential, outer_mode, 2)
+            .map(
+                &p,
+                inputs! {"group" => (0..8).collect::<Vec<i64>>()},
+                &s(&["group"]),
+                MapMode::Zip,
+                None,
+            )
+            .unwrap();
+        // the outer map has 2 workers: at most 2 outer items (groups) have inner work in flight
+        assert_eq!(
+            peak.load(Ordering::SeqCst),
+            2,
+            "{outer_mode:?}/{inner_mode:?}"
+        );
+    }
+}

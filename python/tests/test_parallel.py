@@ -1,0 +1,460 @@
+"""The "parallel" execution mode in Python: worker processes. Work really runs in other processes,
+at most max_workers at once, with the workers reused across calls; functions defined in the test
+module or inside a test travel by cloudpickle; a failing item raises in the caller with its original
+type and the node's name, and the pool stays usable; a function that cannot be pickled is rejected
+before any work starts."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import pytest
+from hypernodes import ConfigurationError, NodeExecutor, Pipeline, node
+
+WORKERS = 2
+
+
+class ItemFailed(Exception):
+    """A custom exception raised inside worker processes."""
+
+    def __init__(self, message: str, index: int) -> None:
+        super().__init__(message, index)
+        self.index = index
+
+
+@node(output_name="span")
+def timed_work(x, seconds):
+    """Returns (pid, start, end, x) after sleeping: enough to see which process ran it and when."""
+    t0 = time.time()
+    time.sleep(seconds)
+    return (os.getpid(), t0, time.time(), x)
+
+
+@node(output_name="y")
+def fail_on(x, bad):
+    if x in bad:
+        raise ItemFailed(f"item {x} failed", x)
+    return x * 2
+
+
+@node(output_name="pid_a")
+def pid_a(x, seconds):
+    time.sleep(seconds)
+    return os.getpid()
+
+
+@node(output_name="pid_b")
+def pid_b(x, seconds):
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def _peak(spans) -> int:
+    """The largest number of (start, end) intervals open at one instant."""
+    events = sorted([(s, 1) for _, s, _, _ in spans] + [(e, -1) for _, _, e, _ in spans])
+    active = peak = 0
+    for _, step in events:  # at a tie the end (-1) sorts first: touching intervals do not overlap
+        active += step
+        peak = max(peak, active)
+    return peak
+
+
+@pytest.fixture(scope="module", autouse=True)
+def warm_pool():
+    """Starts both worker processes once (spawning costs ~0.5 s each), so timings below measure
+    running, not starting."""
+    ex = NodeExecutor(map_execution="parallel", max_workers=WORKERS)
+    ex.map(Pipeline([timed_work]), {"x": list(range(4)), "seconds": 0.3}, "x")
+
+
+def _map_spans(n, seconds, workers=WORKERS):
+    ex = NodeExecutor(map_execution="parallel", max_workers=workers)
+    out = ex.map(
+        Pipeline([timed_work], name="timed"), {"x": list(range(n)), "seconds": seconds}, "x"
+    )
+    return [r["span"] for r in out]
+
+
+# ---------------------------------------------------------------- processes, order, bounds
+
+
+def test_map_items_run_in_other_processes_in_order():
+    spans = _map_spans(6, 0.2)
+    assert [x for *_, x in spans] == list(range(6))
+    pids = {pid for pid, *_ in spans}
+    assert os.getpid() not in pids
+    assert len(pids) > 1, "only one worker process was used"
+
+
+def test_map_peak_reaches_and_never_exceeds_max_workers():
+    spans = _map_spans(6, 0.25)
+    assert _peak(spans) == WORKERS
+    assert len({pid for pid, *_ in spans}) <= WORKERS
+
+
+def test_map_overlaps_in_time():
+    t0 = time.perf_counter()
+    _map_spans(4, 0.3)
+    wall = time.perf_counter() - t0
+    assert wall < 1.0, f"4 x 0.3 s on {WORKERS} workers took {wall:.2f}s"
+
+
+def test_workers_are_reused_across_calls():
+    first = {pid for pid, *_ in _map_spans(4, 0.15)}
+    second = {pid for pid, *_ in _map_spans(4, 0.15)}
+    assert len(first | second) <= WORKERS
+    assert first & second
+
+
+def test_many_items_come_back_in_order():
+    """More items than workers x 4: the map goes in chunks, results still in item order."""
+
+    @node(output_name="y")
+    def square(x):
+        return x * x
+
+    out = NodeExecutor(map_execution="parallel", max_workers=WORKERS).map(
+        Pipeline([square]), {"x": list(range(50))}, "x"
+    )
+    assert out == [{"y": x * x} for x in range(50)]
+
+
+def test_parallel_nodes_run_in_other_processes_and_overlap():
+    ex = NodeExecutor(node_execution="parallel", max_workers=WORKERS)
+    p = Pipeline([pid_a, pid_b], name="two_procs", executor=ex)
+    t0 = time.perf_counter()
+    out = p.run({"x": 1, "seconds": 0.3})
+    wall = time.perf_counter() - t0
+    assert os.getpid() not in (out["pid_a"], out["pid_b"])
+    assert out["pid_a"] != out["pid_b"]
+    assert wall < 0.55, f"parallel nodes did not overlap: {wall:.2f}s"
+
+
+def test_parallel_map_with_parallel_nodes():
+    ex = NodeExecutor(node_execution="parallel", map_execution="parallel", max_workers=WORKERS)
+    p = Pipeline([pid_a, pid_b, fail_on], name="both_parallel", executor=ex)
+    out = p.map({"x": [1, 2, 3], "seconds": 0.0, "bad": ()}, map_over="x", output_name="y")
+    assert out == [{"y": 2}, {"y": 4}, {"y": 6}]
+    pids = p.map({"x": [1, 2], "seconds": 0.05, "bad": ()}, "x", output_name="pid_a")
+    assert os.getpid() not in {r["pid_a"] for r in pids}
+
+
+def test_nested_pipeline_with_its_own_parallel_executor():
+    inner = Pipeline(
+        [timed_work],
+        name="inner_parallel",
+        executor=NodeExecutor(map_execution="parallel", max_workers=WORKERS),
+    ).as_node(name="spans", output_mapping={"span": "spans"}, map_over="x")
+
+    @node(output_name="pids")
+    def pids(spans):
+        return sorted({s[0] for s in spans})
+
+    out = Pipeline([inner, pids], name="outer_seq").run({"x": [0, 1, 2, 3], "seconds": 0.1})
+    assert [s[3] for s in out["spans"]] == [0, 1, 2, 3]
+    assert os.getpid() not in out["pids"]
+
+
+def test_bound_values_travel_with_the_pipeline():
+    @node(output_name="y")
+    def affine(x, a, b):
+        return (a * x + b, os.getpid())
+
+    p = Pipeline([affine], name="bound").bind(a=3, b=-1)
+    ex = NodeExecutor(map_execution="parallel", node_execution="parallel", max_workers=WORKERS)
+    out = ex.map(p, {"x": [1, 2, 3, 4]}, "x")
+    assert [r["y"][0] for r in out] == [2, 5, 8, 11]
+    assert os.getpid() not in {r["y"][1] for r in out}
+    assert ex.run(p, {"x": 10})["y"][0] == 29
+
+
+# ---------------------------------------------------------------- functions defined in a test
+
+
+def test_closure_over_local_values_travels_to_workers():
+    table = {"a": 1, "b": 20}
+    offset = 300
+
+    @node(output_name="y")
+    def lookup(key):
+        return (table[key] + offset, os.getpid())
+
+    helper_calls = []
+
+    def helper(v):  # a local function called by a local node
+        helper_calls.append(v)
+        return -v
+
+    @node(output_name="z")
+    def negate(y):
+        return helper(y[0])
+
+    ex = NodeExecutor(map_execution="parallel", max_workers=WORKERS)
+    out = Pipeline([lookup, negate], name="closures", executor=ex).map(
+        {"key": ["a", "b", "a", "b"]}, map_over="key"
+    )
+    assert [r["z"] for r in out] == [-301, -320, -301, -320]
+    assert os.getpid() not in {r["y"][1] for r in out}
+    assert helper_calls == []  # the calls happened in the workers, on copies
+
+
+# ---------------------------------------------------------------- errors
+
+
+def test_worker_error_keeps_type_and_names_the_node_and_pool_stays_usable():
+    ex = NodeExecutor(map_execution="parallel", max_workers=WORKERS)
+    p = Pipeline([fail_on], name="failing", executor=ex)
+    with pytest.raises(ItemFailed) as info:
+        p.map({"x": [0, 1, 2, 3], "bad": {2}}, map_over="x")
+    assert type(info.value) is ItemFailed
+    assert info.value.index == 2
+    assert "item 2 failed" in str(info.value)
+    notes = getattr(info.value, "__notes__", [])
+    assert any("fail_on" in n for n in notes), notes
+    # the pool is still usable
+    assert p.map({"x": [5, 6, 7], "bad": set()}, map_over="x") == [{"y": 10}, {"y": 12}, {"y": 14}]
+    spans = _map_spans(4, 0.05)
+    assert os.getpid() not in {pid for pid, *_ in spans}
+
+
+def test_first_failing_item_by_index_is_raised():
+    ex = NodeExecutor(map_execution="parallel", max_workers=WORKERS)
+    p = Pipeline([fail_on], name="failing", executor=ex)
+    with pytest.raises(ItemFailed) as info:
+        p.map({"x": list(range(8)), "bad": {3, 6}}, map_over="x")
+    assert info.value.index == 3
+
+
+def test_parallel_node_error_keeps_type_and_names_the_node():
+    ex = NodeExecutor(node_execution="parallel", max_workers=WORKERS)
+    p = Pipeline([fail_on], name="failing_node", executor=ex)
+    with pytest.raises(ItemFailed) as info:
+        p.run({"x": 4, "bad": {4}})
+    assert info.value.index == 4
+    assert any("fail_on" in n for n in getattr(info.value, "__notes__", []))
+    assert p.run({"x": 3, "bad": {4}}) == {"y": 6}
+
+
+def test_error_in_a_nested_pipeline_in_a_worker_names_the_node():
+    inner = Pipeline([fail_on], name="inner_failing").as_node(
+        name="inner_map", output_mapping={"y": "ys"}, map_over="x"
+    )
+
+    @node(output_name="x")
+    def items(n):
+        return list(range(n))
+
+    ex = NodeExecutor(map_execution="parallel", max_workers=WORKERS)
+    p = Pipeline([items, inner], name="outer_failing", executor=ex)
+    assert p.map({"n": [1, 2], "bad": {5}}, "n", output_name="ys") == [{"ys": [0]}, {"ys": [0, 2]}]
+    with pytest.raises(ItemFailed) as info:
+        p.map({"n": [1, 3, 2], "bad": {2}}, "n")
+    notes = " ".join(getattr(info.value, "__notes__", []))
+    assert "fail_on" in notes
+
+
+# ---------------------------------------------------------------- unpicklable functions
+
+
+def _unpicklable_pipeline(marker_path, executor):
+    lock = threading.Lock()
+
+    @node(output_name="marked")
+    def mark(x):
+        with open(marker_path, "a") as fh:
+            fh.write(f"{x}\n")
+        return x
+
+    @node(output_name="guarded")
+    def guarded(marked):
+        with lock:  # closes over a lock: cannot be pickled
+            return marked + 1
+
+    return Pipeline([mark, guarded], name="unpicklable", executor=executor)
+
+
+def test_unpicklable_function_rejected_before_any_map_work(tmp_path):
+    marker = tmp_path / "ran.txt"
+    ex = NodeExecutor(map_execution="parallel", max_workers=WORKERS)
+    p = _unpicklable_pipeline(str(marker), ex)
+    with pytest.raises(ConfigurationError) as info:
+        p.map({"x": [1, 2, 3, 4]}, map_over="x")
+    msg = str(info.value)
+    assert "guarded" in msg
+    assert "pickle" in msg.lower()
+    assert not marker.exists(), "work started before the pickling check"
+
+
+def test_unpicklable_function_rejected_before_any_node_work(tmp_path):
+    marker = tmp_path / "ran.txt"
+    ex = NodeExecutor(node_execution="parallel", max_workers=WORKERS)
+    p = _unpicklable_pipeline(str(marker), ex)
+    with pytest.raises(ConfigurationError) as info:
+        p.run({"x": 1})
+    assert "guarded" in str(info.value)
+    assert not marker.exists(), "work started before the pickling check"
+
+
+def test_unpicklable_function_rejected_before_any_work_in_a_map_with_parallel_nodes(tmp_path):
+    """node_execution="parallel" in a map (items sequential): the check still comes first."""
+    marker = tmp_path / "ran.txt"
+    ex = NodeExecutor(node_execution="parallel", map_execution="sequential", max_workers=WORKERS)
+    p = _unpicklable_pipeline(str(marker), ex)
+    with pytest.raises(ConfigurationError) as info:
+        p.map({"x": [1, 2, 3]}, map_over="x")
+    assert "guarded" in str(info.value)
+    assert not marker.exists(), "work started before the pickling check"
+
+
+@pytest.mark.parametrize(("items", "workers"), [(1, 2), (3, 1)], ids=["one-item", "one-worker"])
+def test_unpicklable_function_rejected_whatever_the_number_of_items(tmp_path, items, workers):
+    """ "parallel" with a function that cannot be pickled fails the same way whether the map has one
+    item (or one worker) or many: the outcome must not depend on the data's size."""
+    marker = tmp_path / "ran.txt"
+    ex = NodeExecutor(map_execution="parallel", max_workers=workers)
+    p = _unpicklable_pipeline(str(marker), ex)
+    with pytest.raises(ConfigurationError) as info:
+        p.map({"x": list(range(items))}, map_over="x")
+    assert "guarded" in str(info.value)
+    assert not marker.exists(), "work started before the pickling check"
+
+
+def test_unpicklable_function_in_a_nested_pipeline_rejected_before_any_work(tmp_path):
+    marker = tmp_path / "ran.txt"
+    inner = _unpicklable_pipeline(str(marker), None).as_node(name="inner_unpicklable")
+
+    @node(output_name="x")
+    def first(seed):
+        with open(marker, "a") as fh:
+            fh.write("first\n")
+        return seed
+
+    ex = NodeExecutor(map_execution="parallel", max_workers=WORKERS)
+    p = Pipeline([first, inner], name="outer_unpicklable", executor=ex)
+    with pytest.raises(ConfigurationError) as info:
+        p.map({"seed": [1, 2, 3]}, map_over="seed")
+    assert "guarded" in str(info.value)
+    assert not marker.exists(), "work started before the pickling check"
+
+
+def test_unpicklable_function_is_fine_in_other_modes(tmp_path):
+    marker = tmp_path / "ran.txt"
+    ex = NodeExecutor(node_execution="threaded", map_execution="threaded", max_workers=WORKERS)
+    p = _unpicklable_pipeline(str(marker), ex)
+    assert p.map({"x": [1, 2]}, map_over="x", output_name="guarded") == [
+        {"guarded": 2},
+        {"guarded": 3},
+    ]
+    assert marker.exists()
+
+
+# ---------------------------------------------------------------- more bounds and reuse
+
+
+def test_parallel_node_peak_reaches_and_never_exceeds_max_workers():
+    def spanner(i):
+        def f(x, seconds):
+            t0 = time.time()
+            time.sleep(seconds)
+            return (os.getpid(), t0, time.time(), i)
+
+        return node(f, output_name=f"span{i}", name=f"spanner{i}")
+
+    ex = NodeExecutor(node_execution="parallel", max_workers=WORKERS)
+    out = Pipeline([spanner(i) for i in range(5)], name="five", executor=ex).run(
+        {"x": 0, "seconds": 0.15}
+    )
+    spans = [out[f"span{i}"] for i in range(5)]
+    assert os.getpid() not in {s[0] for s in spans}
+    assert _peak(spans) == WORKERS
+
+
+def test_pool_is_reused_whatever_the_number_of_items():
+    """One executor with max_workers=3 mapping 2, then 3, then 2 items: the worker processes are
+    reused, so no more than 3 distinct processes ever run its items."""
+    seen = set()
+    for n in (2, 3, 2):
+        seen |= {pid for pid, *_ in _map_spans(n, 0.2, workers=3)}
+    assert len(seen) <= 3, f"{len(seen)} worker processes for max_workers=3"
+
+
+# ---------------------------------------------------------------- scripts (__main__)
+
+_MAIN_SCRIPT = """
+import os
+from hypernodes import NodeExecutor, Pipeline, node
+
+
+class MainError(Exception):
+    pass
+
+
+@node(output_name="y")
+def triple(x):
+    if x < 0:
+        raise MainError(f"negative {x}")
+    return (x * 3, os.getpid())
+
+
+# No `if __name__ == "__main__":` guard: the workers must not re-run this script.
+ex = NodeExecutor(node_execution="parallel", map_execution="parallel", max_workers=2)
+p = Pipeline([triple], name="main_pipe", executor=ex)
+out = p.map({"x": [1, 2, 3, 4]}, map_over="x")
+assert [r["y"][0] for r in out] == [3, 6, 9, 12], out
+assert os.getpid() not in {r["y"][1] for r in out}
+assert p.run({"x": 5})["y"][1] != os.getpid()
+try:
+    p.map({"x": [1, -2]}, map_over="x")
+except MainError as e:
+    assert "triple" in " ".join(e.__notes__)
+else:
+    raise AssertionError("no error")
+print("OK", flush=True)
+"""
+
+_CRASH_SCRIPT = """
+import os
+from hypernodes import NodeExecutor, Pipeline, node
+
+
+@node(output_name="y")
+def crash(x):
+    if x == 1:
+        os._exit(3)
+    return x
+
+
+p = Pipeline([crash], executor=NodeExecutor(map_execution="parallel", max_workers=2))
+try:
+    p.map({"x": [0, 1, 2]}, map_over="x")
+except Exception as e:
+    print("raised", type(e).__name__, flush=True)
+assert p.map({"x": [0, 2, 4]}, map_over="x") == [{"y": 0}, {"y": 2}, {"y": 4}]
+print("OK", flush=True)
+"""
+
+
+def _run_script(tmp_path, text, timeout=60):
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(text)
+    return subprocess.run(
+        [sys.executable, str(script)], check=False, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_functions_defined_in_a_main_script(tmp_path):
+    res = _run_script(tmp_path, _MAIN_SCRIPT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().endswith("OK")
+
+
+def test_a_crashed_worker_raises_and_later_maps_work(tmp_path):
+    res = _run_script(tmp_path, _CRASH_SCRIPT)
+    assert res.returncode == 0, res.stderr
+    assert "raised" in res.stdout
+    assert res.stdout.strip().endswith("OK")
