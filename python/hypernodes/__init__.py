@@ -5,9 +5,11 @@ wired by matching parameter names to output names. Run once, map over lists, nes
 and pick how it runs with an executor.
 """
 
-from hypernodes._core import Node, NodeExecutor, Pipeline
+from hypernodes._core import DiskCache, MemoryCache, Node, NodeExecutor, Pipeline
+from hypernodes.callbacks import Callback, CallbackContext
 from hypernodes.decorators import node
 from hypernodes.errors import (
+    CacheWarning,
     ConfigurationError,
     CycleError,
     DependencyError,
@@ -21,12 +23,17 @@ from hypernodes.errors import (
 )
 
 __all__ = [
+    "CacheWarning",
+    "Callback",
+    "CallbackContext",
     "ConfigurationError",
     "CycleError",
     "DependencyError",
+    "DiskCache",
     "HyperNodesError",
     "MapInputError",
     "MapInputTypeError",
+    "MemoryCache",
     "MissingInputError",
     "Node",
     "NodeExecutor",

@@ -114,10 +114,17 @@ def _run_chunk(key: str, blob: bytes | None, payload: bytes) -> tuple[str, bytes
             pipeline = cloudpickle.loads(blob)
             _worker_pipelines.clear()
             _worker_pipelines[key] = pipeline
-        inputs, map_over, output_name, node_execution = cloudpickle.loads(payload)
+        inputs, map_over, output_name, node_execution, observe = cloudpickle.loads(payload)
         executor = NodeExecutor(node_execution=node_execution, map_execution="sequential")
-        out = executor.map(pipeline, inputs, map_over, "zip", output_name)
-        return ("ok", cloudpickle.dumps(out))
+        recorder = _make_recorder_class()()
+        run = pipeline
+        if observe:
+            from hypernodes._pickle import rebuild_pipeline
+
+            settings = {"cache": pipeline.cache, "callbacks": [recorder]}
+            run = rebuild_pipeline(pipeline.nodes, pipeline.name, None, pipeline.bound, settings)
+        out = executor.map(run, inputs, map_over, "zip", output_name)
+        return ("ok", cloudpickle.dumps((out, recorder.events)))
     except BaseException as exc:  # noqa: BLE001 - sent back to the caller
         return ("error", cloudpickle.dumps(exc))
 
@@ -129,16 +136,28 @@ def map_items(
     map_mode: str,
     output_name: list[str] | None,
     workers: int,
+    pool_size: int,
     node_execution: str,
-) -> list[dict[str, Any]]:
-    """Maps ``pipeline`` over ``map_over`` in worker processes; one dict per item, in order."""
+    cache: Any = None,
+    observe: bool = False,
+) -> tuple[list[dict[str, Any]], list[tuple[str, tuple, list[str]]]]:
+    """Maps ``pipeline`` over ``map_over`` in the pool of ``pool_size`` worker processes, in chunks
+    sized for ``workers`` busy workers. Returns one dict per item, in order,
+    and (when ``observe``) the callback events the items raised, to be replayed in the caller:
+    ``(hook, args, hierarchy_path)`` with item indices counted over the whole map."""
+    from hypernodes._pickle import rebuild_pipeline
+
+    # Workers run with the cache in effect here (a DiskCache travels as its path) and record events
+    # instead of calling the caller's callbacks.
+    settings = {"cache": cache if cache is not None else False, "callbacks": []}
+    pipeline = rebuild_pipeline(pipeline.nodes, pipeline.name, None, pipeline.bound, settings)
     lists = [list(inputs[name]) for name in map_over]
     if map_mode == "product":
         combos = list(itertools.product(*lists))
         lists = [[c[i] for c in combos] for i in range(len(map_over))]
     n = len(lists[0]) if lists else 0
     if n == 0:
-        return []
+        return [], []
     blob = cloudpickle.dumps(pipeline)
     key = hashlib.blake2b(blob, digest_size=16).hexdigest()
     chunk = max(1, -(-n // (workers * 4)))
@@ -147,12 +166,51 @@ def map_items(
         part = dict(inputs)
         for name, values in zip(map_over, lists):
             part[name] = values[start : start + chunk]
-        payload = cloudpickle.dumps((part, map_over, output_name, node_execution))
-        futures.append((payload, _submit(workers, _run_chunk, key, blob, payload)))
+        payload = cloudpickle.dumps((part, map_over, output_name, node_execution, observe))
+        futures.append((start, _submit(pool_size, _run_chunk, key, blob, payload)))
     results: list[dict[str, Any]] = []
-    for _payload, fut in futures:
-        results.extend(_reraise(fut.result()))
-    return results
+    events: list[tuple[str, tuple, list[str]]] = []
+    for start, fut in futures:
+        out, chunk_events = _reraise(fut.result())
+        results.extend(out)
+        for hook, args, path in chunk_events:
+            if len(path) == 1 and hook in ("on_map_start", "on_map_end"):
+                continue  # the caller reports the whole map once
+            if len(path) == 1 and hook.startswith("on_map_item"):
+                args = (args[0] + start, *args[1:])
+            events.append((hook, args, path))
+    return results, events
+
+
+class _Recorder:
+    """Records callback events in a worker process, for replay in the caller's process."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, tuple, list[str]]] = []
+
+    def __getattr__(self, hook: str):
+        if not hook.startswith("on_"):
+            raise AttributeError(hook)
+
+        def record(*args):
+            *payload, ctx = args
+            self.events.append((hook, tuple(payload), list(ctx.hierarchy_path)))
+
+        return record
+
+
+def _make_recorder_class():
+    from hypernodes.callbacks import Callback
+
+    class Recorder(_Recorder, Callback):
+        """A Callback that records events (hooks resolved by _Recorder.__getattr__ first)."""
+
+        def __getattribute__(self, name):
+            if name.startswith("on_"):
+                return _Recorder.__getattr__(self, name)
+            return object.__getattribute__(self, name)
+
+    return Recorder
 
 
 def _call_node(blob: bytes, args: list[Any]) -> tuple[str, bytes]:
@@ -172,7 +230,6 @@ def call_node(node: Any, args: list[Any], workers: int) -> Any:
     """Calls one function node in a worker process and returns what the function returned."""
     fut = _submit(workers, _call_node, cloudpickle.dumps(node), cloudpickle.dumps(args))
     return _reraise(fut.result())
-
 
 
 __all__ = ["call_node", "check_picklable", "map_items", "shutdown"]

@@ -9,10 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 
-def rebuild_node(func, name, params, outputs, defaults, cache, version, is_async, multi):
+def rebuild_node(
+    func, name, params, outputs, defaults, cache, version, is_async, multi, identity=None
+):
     from hypernodes._core import Node
 
-    return Node(func, name, params, outputs, defaults, cache, version, is_async, multi)
+    # `identity` is the code identity computed where the node was pickled: the source may not be
+    # readable in the receiving process, and the cache keys must agree on both sides.
+    return Node(func, name, params, outputs, defaults, cache, version, is_async, multi, identity)
 
 
 def rebuild_pipeline_node(pipeline, name, input_mapping, output_mapping, map_over, map_mode, cache):

@@ -93,7 +93,9 @@ class Callback:
 _dispatch_lock = threading.RLock()
 
 
-def _dispatch(callbacks: list[Callback], ctx: CallbackContext, path: list[str], hook: str, args: tuple) -> None:
+def _dispatch(
+    callbacks: list[Callback], ctx: CallbackContext, path: list[str], hook: str, args: tuple
+) -> None:
     """Delivers one event to every callback, one event at a time."""
     with _dispatch_lock:
         ctx.hierarchy_path = path

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from hypernodes._core import Node
 from hypernodes.errors import ConfigurationError
@@ -17,11 +18,10 @@ def _signature(func: Callable[..., Any], name: str) -> tuple[list[str], dict[str
             raise ConfigurationError(
                 f"node '{name}': *args and **kwargs cannot be wired; name every parameter"
             )
-        if p.kind is p.POSITIONAL_ONLY or p.kind is p.KEYWORD_ONLY:
-            if p.kind is p.KEYWORD_ONLY:
-                raise ConfigurationError(
-                    f"node '{name}': keyword-only parameter '{p.name}' is not supported"
-                )
+        if p.kind is p.KEYWORD_ONLY:
+            raise ConfigurationError(
+                f"node '{name}': keyword-only parameter '{p.name}' is not supported"
+            )
         params.append(p.name)
         if p.default is not p.empty:
             defaults[p.name] = p.default

@@ -41,7 +41,12 @@ class ConfigurationError(HyperNodesError, ValueError):
     """A constructor or method got an invalid setting."""
 
 
+class CacheWarning(UserWarning):
+    """A cache entry was unreadable (recomputed) or a result could not be stored."""
+
+
 __all__ = [
+    "CacheWarning",
     "ConfigurationError",
     "CycleError",
     "DependencyError",

@@ -38,8 +38,10 @@ impl PyNodeExecutor {
         };
         let mut core = NodeExecutor::new(node, map, workers).map_err(to_pyerr)?;
         if node == Mode::Parallel || map == Mode::Parallel {
+            let pool_size = core.max_workers();
             core = core.with_offload(Arc::new(ProcessOffload {
                 node_execution: node,
+                pool_size,
             }));
         }
         Ok(PyNodeExecutor { core })
@@ -147,6 +149,7 @@ impl PyExecutor {
         inputs: Inputs,
         map: Option<(&[String], MapMode)>,
         output_name: Option<&[String]>,
+        ctx: &Context,
     ) -> hypernodes::Result<Vec<Outputs>> {
         Python::attach(|py| -> PyResult<Vec<Outputs>> {
             let p = Py::new(
@@ -161,6 +164,8 @@ impl PyExecutor {
             }
             let kwargs = PyDict::new(py);
             kwargs.set_item("output_name", output_name.map(|o| o.to_vec()))?;
+            let run_ctx = crate::framework::PyRunContext { ctx: ctx.clone() };
+            kwargs.set_item("_ctx", Py::new(py, run_ctx)?)?;
             let obj = self.obj.bind(py);
             match map {
                 None => {
@@ -174,11 +179,8 @@ impl PyExecutor {
                 }
             }
         })
-        .map_err(|e| hypernodes::Error::Node {
-            node: format!("<executor of {}>", pipeline.name()),
-            path: vec![pipeline.name().to_string()],
-            source: Box::new(e),
-        })
+        // A framework executor reports node errors itself (original type, note naming the node).
+        .map_err(foreign)
     }
 }
 
@@ -206,9 +208,11 @@ impl Executor for PyExecutor {
         pipeline: &Pipeline,
         inputs: Inputs,
         output_name: Option<&[String]>,
-        _ctx: &Context,
+        ctx: &Context,
     ) -> hypernodes::Result<Outputs> {
-        Ok(self.call(pipeline, inputs, None, output_name)?.remove(0))
+        Ok(self
+            .call(pipeline, inputs, None, output_name, ctx)?
+            .remove(0))
     }
 
     fn map_in(
@@ -218,9 +222,15 @@ impl Executor for PyExecutor {
         map_over: &[String],
         map_mode: MapMode,
         output_name: Option<&[String]>,
-        _ctx: &Context,
+        ctx: &Context,
     ) -> hypernodes::Result<Vec<Outputs>> {
-        self.call(pipeline, inputs, Some((map_over, map_mode)), output_name)
+        self.call(
+            pipeline,
+            inputs,
+            Some((map_over, map_mode)),
+            output_name,
+            ctx,
+        )
     }
 }
 
@@ -250,6 +260,8 @@ pub fn executor_to_py(py: Python<'_>, exec: &Arc<dyn Executor>) -> PyResult<Py<P
 /// The "parallel" mode in Python: worker processes (see `hypernodes._parallel`).
 struct ProcessOffload {
     node_execution: Mode,
+    /// Worker processes in the pool (the executor's `max_workers`), reused across calls.
+    pool_size: usize,
 }
 
 fn foreign(e: PyErr) -> hypernodes::Error {
@@ -265,7 +277,7 @@ impl hypernodes::Offload for ProcessOffload {
         mode: MapMode,
         output_name: Option<&[String]>,
         workers: usize,
-        _ctx: &Context,
+        ctx: &Context,
     ) -> hypernodes::Result<Vec<Outputs>> {
         // The items run in processes with the engine's nodes sequential or as set; nested offloads
         // would start pools from workers, so nodes stay in the worker when nodes are "parallel" too.
@@ -284,19 +296,31 @@ impl hypernodes::Offload for ProcessOffload {
                     core: pipeline.clone(),
                 },
             )?;
+            let cache = match &ctx.cache {
+                Some(c) => crate::cache::cache_to_py(py, c)?,
+                None => py.None(),
+            };
+            let args = (
+                p,
+                d,
+                map_over.to_vec(),
+                mode.as_str(),
+                output_name.map(|o| o.to_vec()),
+                workers,
+                self.pool_size,
+                node_mode.as_str(),
+                cache,
+                ctx.observed(),
+            );
             let out = py
                 .import("hypernodes._parallel")?
                 .getattr("map_items")?
-                .call1((
-                    p,
-                    d,
-                    map_over.to_vec(),
-                    mode.as_str(),
-                    output_name.map(|o| o.to_vec()),
-                    workers,
-                    node_mode.as_str(),
-                ))?;
-            out.try_iter()?
+                .call1(args)?;
+            let (results, events): (Bound<'_, PyAny>, Bound<'_, pyo3::types::PyList>) =
+                out.extract()?;
+            crate::callbacks::replay(py, ctx, &events)?;
+            results
+                .try_iter()?
                 .map(|item| dict_to_outputs(&item?))
                 .collect()
         })

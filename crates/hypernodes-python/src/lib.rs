@@ -1,8 +1,12 @@
 //! Python bindings of HyperNodes, built by maturin into `hypernodes._core`. Thin: each class wraps an
 //! engine object, and Python values pass through untouched.
 
+mod cache;
+mod callbacks;
 mod errors;
 mod executor;
+mod framework;
+mod hashing;
 mod node;
 mod pipeline;
 mod values;
@@ -37,8 +41,32 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
             f();
         }
     });
+    hypernodes::warn::set_warning_hook(|msg| {
+        Python::attach(|py| {
+            let category = py
+                .import("hypernodes.errors")
+                .and_then(|m| m.getattr("CacheWarning"));
+            if let Ok(category) = category {
+                let msg = std::ffi::CString::new(msg.replace('\0', " ")).unwrap_or_default();
+                if let Err(e) = PyErr::warn(py, &category, &msg, 1) {
+                    e.write_unraisable(py, None);
+                }
+            }
+        })
+    });
     m.add_class::<node::PyNode>()?;
+    m.add_class::<framework::PyRunContext>()?;
+    m.add_function(wrap_pyfunction!(framework::node_identity, m)?)?;
+    m.add_function(wrap_pyfunction!(framework::value_key, m)?)?;
+    m.add_function(wrap_pyfunction!(framework::call_key, m)?)?;
+    m.add_function(wrap_pyfunction!(framework::out_key, m)?)?;
+    m.add_function(wrap_pyfunction!(framework::cache_get, m)?)?;
+    m.add_function(wrap_pyfunction!(framework::cache_put, m)?)?;
+    m.add_function(wrap_pyfunction!(framework::cache_is_off, m)?)?;
+    m.add_class::<cache::PyMemoryCache>()?;
+    m.add_class::<cache::PyDiskCache>()?;
     m.add_class::<pipeline::PyPipeline>()?;
     m.add_class::<executor::PyNodeExecutor>()?;
+    m.add_function(wrap_pyfunction!(hashing::hash_value, m)?)?;
     Ok(())
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use hypernodes::{BoxError, Node, NodeFn, NodeKind, Port, Value};
 use pyo3::prelude::*;
-use pyo3::types::{PyList, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::errors::{config_error, to_pyerr};
 use crate::values::{to_py, to_value, PyAnyType};
@@ -17,6 +17,8 @@ pub struct PyNodeFn {
     pub is_async: bool,
     /// Whether the node declares several outputs (the returned tuple is unpacked).
     pub multi: bool,
+    /// The function's code identity, computed on first use (normalized source + closure values).
+    pub identity: std::sync::OnceLock<Vec<u8>>,
 }
 
 impl PyNodeFn {
@@ -51,6 +53,26 @@ impl NodeFn for PyNodeFn {
         Python::attach(|py| Ok(unpack(self.call_py(py, &args)?, self.multi)))
             .map_err(|e: PyErr| Box::new(e) as BoxError)
     }
+
+    fn code_identity(&self) -> Vec<u8> {
+        self.identity
+            .get_or_init(|| {
+                Python::attach(|py| {
+                    let f = self.func.bind(py);
+                    py.import("hypernodes._code")
+                        .and_then(|m| m.getattr("code_identity")?.call1((f,)))
+                        .and_then(|b| b.extract::<Vec<u8>>())
+                        .unwrap_or_else(|e| {
+                            let name = qualified_name(f);
+                            hypernodes::warn::warn(&format!(
+                                "cannot read the code of {name}: {e}; caching it by name only"
+                            ));
+                            name.into_bytes()
+                        })
+                })
+            })
+            .clone()
+    }
 }
 
 /// A step of a pipeline: a function (from `@node`) or a nested pipeline (from `Pipeline.as_node`).
@@ -63,7 +85,7 @@ pub struct PyNode {
 impl PyNode {
     /// Makes a node; users call `hypernodes.node` instead.
     #[new]
-    #[pyo3(signature = (func, name, params, outputs, defaults, cache=true, version=None, is_async=false, multi=false))]
+    #[pyo3(signature = (func, name, params, outputs, defaults, cache=true, version=None, is_async=false, multi=false, identity=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         func: Bound<'_, PyAny>,
@@ -75,6 +97,7 @@ impl PyNode {
         version: Option<String>,
         is_async: bool,
         multi: bool,
+        identity: Option<Vec<u8>>,
     ) -> PyResult<Self> {
         let mut ports = Vec::with_capacity(params.len());
         for p in &params {
@@ -92,7 +115,12 @@ impl PyNode {
             func: func.unbind(),
             is_async,
             multi,
+            identity: std::sync::OnceLock::new(),
         };
+        if let Some(id) = identity {
+            // carried over from the process that pickled the node, so keys agree across processes
+            let _ = f.identity.set(id);
+        }
         let mut core = Node::from_fn(name, ports, outs, Arc::new(f)).map_err(to_pyerr)?;
         core = core.with_cache(cache);
         if let Some(v) = version {
@@ -210,6 +238,7 @@ impl PyNode {
                     self.version(),
                     f.is_async,
                     f.multi,
+                    PyBytes::new(py, &f.code_identity()),
                 )
                     .into_pyobject(py)?;
                 Ok((m.getattr("rebuild_node")?, args))
@@ -242,6 +271,16 @@ impl PyNode {
             self.outputs()
         )
     }
+}
+
+/// `module.qualname` of a callable (no memory address).
+fn qualified_name(f: &Bound<'_, PyAny>) -> String {
+    let part = |attr: &str| {
+        f.getattr(attr)
+            .and_then(|v| v.extract::<String>())
+            .unwrap_or_else(|_| "?".to_string())
+    };
+    format!("{}.{}", part("__module__"), part("__qualname__"))
 }
 
 /// The Python function behind a node, when the node is a Python function node.

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use hypernodes::{AsNode, Inputs, MapMode, Node, Outputs, Pipeline};
+use std::sync::Arc;
+
+use hypernodes::{AsNode, Callbacks, Inputs, MapMode, Node, Outputs, Pipeline, Setting};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
@@ -100,7 +102,6 @@ impl PyPipeline {
         cache: Option<&Bound<'_, PyAny>>,
         callbacks: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let _ = (cache, callbacks);
         let nodes = nodes
             .try_iter()?
             .enumerate()
@@ -112,6 +113,42 @@ impl PyPipeline {
         }
         if let Some(e) = executor_arg(executor) {
             core = core.with_executor(Some(e));
+        }
+        if let Some(c) = cache.filter(|c| !c.is_none()) {
+            let setting = if c.is_instance_of::<pyo3::types::PyBool>() {
+                if c.extract::<bool>()? {
+                    return Err(config_error(
+                        "cache=True is ambiguous: pass MemoryCache() or DiskCache(path)",
+                    ));
+                }
+                Setting::Off
+            } else {
+                Setting::On(crate::cache::cache_arg(c)?)
+            };
+            core = core.with_cache(setting);
+        }
+        if let Some(cbs) = callbacks.filter(|c| !c.is_none()) {
+            let list = PyList::new(cbs.py(), cbs.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+            let setting = if list.is_empty() {
+                Setting::Off
+            } else {
+                let base = cbs
+                    .py()
+                    .import("hypernodes.callbacks")?
+                    .getattr("Callback")?;
+                for (i, cb) in list.iter().enumerate() {
+                    if !cb.is_instance(&base)? {
+                        return Err(config_error(format!(
+                            "callbacks[{i}] ({cb}) is not a hypernodes.Callback"
+                        )));
+                    }
+                }
+                let py_cbs = crate::callbacks::PyCallbacks {
+                    list: list.unbind(),
+                };
+                Setting::On(Arc::new(Callbacks::new(vec![Arc::new(py_cbs)])))
+            };
+            core = core.with_callbacks(setting);
         }
         Ok(PyPipeline { core })
     }
@@ -158,6 +195,37 @@ impl PyPipeline {
             d.set_item(k, to_py(py, v))?;
         }
         Ok(d)
+    }
+
+    /// The cache set on this pipeline: a cache, False (off here and below) or None (inherited).
+    #[getter]
+    fn cache(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(match self.core.cache_setting() {
+            Setting::Inherit => py.None(),
+            Setting::Off => false.into_pyobject(py)?.to_owned().into_any().unbind(),
+            Setting::On(c) => crate::cache::cache_to_py(py, c)?,
+        })
+    }
+
+    /// The callbacks set on this pipeline: a list ([] = off here and below) or None (inherited).
+    #[getter]
+    fn callbacks(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(match self.core.callbacks_setting() {
+            Setting::Inherit => py.None(),
+            Setting::Off => PyList::empty(py).into_any().unbind(),
+            Setting::On(c) => {
+                let out = PyList::empty(py);
+                for cb in c.list() {
+                    let any: &dyn std::any::Any = cb.as_ref();
+                    if let Some(p) = any.downcast_ref::<crate::callbacks::PyCallbacks>() {
+                        for item in p.list.bind(py).iter() {
+                            out.append(item)?;
+                        }
+                    }
+                }
+                out.into_any().unbind()
+            }
+        })
     }
 
     /// The executor set on this pipeline (None: inherited).
@@ -261,11 +329,15 @@ impl PyPipeline {
         py: Python<'py>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
         let m = py.import("hypernodes._pickle")?;
+        let settings = PyDict::new(py);
+        settings.set_item("cache", self.cache(py)?)?;
+        settings.set_item("callbacks", self.callbacks(py)?)?;
         let args = (
             self.nodes(),
             self.core.name(),
             self.executor(py)?,
             self.bound(py)?,
+            settings,
         )
             .into_pyobject(py)?;
         Ok((m.getattr("rebuild_pipeline")?, args))

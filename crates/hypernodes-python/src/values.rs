@@ -86,4 +86,34 @@ impl ValueType for PyAnyType {
     fn list_type(&self) -> Arc<dyn ValueType> {
         PyAnyType::arc()
     }
+    fn hash(&self, v: &Value) -> Result<[u8; 32], String> {
+        Python::attach(|py| crate::hashing::hash_obj(&to_py(py, v)).map_err(|e| e.to_string()))
+    }
+    fn encode(&self, v: &Value) -> Result<Vec<u8>, String> {
+        Python::attach(|py| {
+            let store = py.import("hypernodes._store")?;
+            let b = store.getattr("dumps")?.call1((to_py(py, v),))?;
+            Ok::<_, PyErr>(b.cast::<pyo3::types::PyBytes>()?.as_bytes().to_vec())
+        })
+        .map_err(|e| {
+            let tname = Python::attach(|py| {
+                to_py(py, v)
+                    .get_type()
+                    .name()
+                    .map(|n| n.to_string())
+                    .unwrap_or_default()
+            });
+            format!("a value of type {tname} cannot be pickled ({e})")
+        })
+    }
+    fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
+        Python::attach(|py| {
+            let store = py.import("hypernodes._store")?;
+            let obj = store
+                .getattr("loads")?
+                .call1((pyo3::types::PyBytes::new(py, bytes),))?;
+            Ok::<_, PyErr>(to_value(obj))
+        })
+        .map_err(|e| e.to_string())
+    }
 }

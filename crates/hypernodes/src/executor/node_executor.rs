@@ -86,7 +86,9 @@ impl std::fmt::Debug for NodeExecutor {
 
 /// The number of CPUs of this machine.
 pub fn cpu_count() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
+    // read once: available_parallelism() reads cgroup files on every call
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 impl NodeExecutor {
@@ -198,8 +200,11 @@ impl NodeExecutor {
             });
         }
         let t = Instant::now();
-        let workers = self.max_workers().min(plan.nodes.len());
-        if self.node_execution == Mode::Sequential || workers <= 1 {
+        let workers = match self.node_execution {
+            Mode::Sequential => 1,
+            _ => self.max_workers().min(plan.nodes.len()),
+        };
+        if workers <= 1 {
             for &n in &plan.nodes {
                 let args = g.node_inputs[n]
                     .iter()
@@ -293,10 +298,14 @@ impl Executor for NodeExecutor {
         let items = pipeline.map_items(&inputs, map_over, map_mode)?;
         let base = self.slots(pipeline, &plan, &inputs, map_over, ctx)?;
         let workers = self.map_workers(items.len(), ctx);
-        if let (Some(off), Mode::Parallel) = (&self.offload, self.map_execution) {
-            if workers > 1 {
+        if let Some(off) = &self.offload {
+            if self.map_execution == Mode::Parallel || self.node_execution == Mode::Parallel {
                 off.check(pipeline)?;
-                return off.map(
+            }
+            if self.map_execution == Mode::Parallel {
+                ctx.emit(Event::MapStart { total: items.len() });
+                let t = Instant::now();
+                let out = off.map(
                     pipeline,
                     &inputs,
                     map_over,
@@ -304,7 +313,11 @@ impl Executor for NodeExecutor {
                     output_name,
                     workers,
                     ctx,
-                );
+                )?;
+                ctx.emit(Event::MapEnd {
+                    duration: t.elapsed(),
+                });
+                return Ok(out);
             }
         }
         let g = pipeline.graph();

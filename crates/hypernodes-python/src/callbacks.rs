@@ -1,0 +1,163 @@
+//! Python callbacks: one engine callback that delivers each event to a list of `hypernodes.Callback`
+//! objects through `hypernodes.callbacks._dispatch`, with one `CallbackContext` per root run.
+
+use std::sync::Arc;
+
+use hypernodes::context::Context;
+use hypernodes::{Callback, Error, Event, Value};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+
+use crate::values::to_py;
+
+/// The Python callbacks of a pipeline.
+pub struct PyCallbacks {
+    pub list: Py<PyList>,
+}
+
+fn named<'py>(py: Python<'py>, items: &[(Arc<str>, Value)]) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in items {
+        d.set_item(&**k, to_py(py, v))?;
+    }
+    Ok(d)
+}
+
+fn error_obj<'py>(py: Python<'py>, e: &Error) -> Bound<'py, PyAny> {
+    if let Some(src) = e.node_source() {
+        if let Some(pyerr) = src.downcast_ref::<PyErr>() {
+            return pyerr.value(py).clone().into_any();
+        }
+    }
+    let msg = e.to_string();
+    py.import("hypernodes.errors")
+        .and_then(|m| m.getattr("HyperNodesError")?.call1((msg,)))
+        .unwrap_or_else(|_| py.None().into_bound(py))
+}
+
+fn event_args<'py>(
+    py: Python<'py>,
+    event: &Event<'_>,
+) -> PyResult<(&'static str, Bound<'py, PyTuple>)> {
+    let secs = |d: &std::time::Duration| d.as_secs_f64();
+    Ok(match event {
+        Event::PipelineStart { pipeline, inputs } => (
+            "on_pipeline_start",
+            (*pipeline, named(py, inputs)?).into_pyobject(py)?,
+        ),
+        Event::PipelineEnd {
+            pipeline,
+            outputs,
+            duration,
+        } => (
+            "on_pipeline_end",
+            (*pipeline, named(py, outputs)?, secs(duration)).into_pyobject(py)?,
+        ),
+        Event::NodeStart { node, inputs } => (
+            "on_node_start",
+            (*node, named(py, inputs)?).into_pyobject(py)?,
+        ),
+        Event::NodeEnd {
+            node,
+            outputs,
+            duration,
+        } => (
+            "on_node_end",
+            (*node, named(py, outputs)?, secs(duration)).into_pyobject(py)?,
+        ),
+        Event::NodeCached { node, signature } => {
+            ("on_node_cached", (*node, *signature).into_pyobject(py)?)
+        }
+        Event::Error { node, error } => {
+            ("on_error", (*node, error_obj(py, error)).into_pyobject(py)?)
+        }
+        Event::NestedStart { parent, child } => (
+            "on_nested_pipeline_start",
+            (*parent, *child).into_pyobject(py)?,
+        ),
+        Event::NestedEnd {
+            parent,
+            child,
+            duration,
+        } => (
+            "on_nested_pipeline_end",
+            (*parent, *child, secs(duration)).into_pyobject(py)?,
+        ),
+        Event::MapStart { total } => ("on_map_start", (*total,).into_pyobject(py)?),
+        Event::MapEnd { duration } => ("on_map_end", (secs(duration),).into_pyobject(py)?),
+        Event::MapItemStart { index } => ("on_map_item_start", (*index,).into_pyobject(py)?),
+        Event::MapItemEnd { index, duration } => (
+            "on_map_item_end",
+            (*index, secs(duration)).into_pyobject(py)?,
+        ),
+        Event::MapItemCached { index, signature } => (
+            "on_map_item_cached",
+            (*index, *signature).into_pyobject(py)?,
+        ),
+    })
+}
+
+impl PyCallbacks {
+    /// Delivers one event, given as a hook name and its arguments, at `path`.
+    pub fn dispatch(
+        &self,
+        py: Python<'_>,
+        ctx: &Context,
+        path: Vec<String>,
+        hook: &str,
+        args: Bound<'_, PyTuple>,
+    ) -> PyResult<()> {
+        let m = py.import("hypernodes.callbacks")?;
+        let state = ctx.run.callback_state.get_or_init(|| {
+            let obj = m
+                .getattr("CallbackContext")
+                .and_then(|c| c.call0())
+                .map(|o| o.unbind())
+                .unwrap_or_else(|_| py.None());
+            Arc::new(obj)
+        });
+        let cbctx = state
+            .downcast_ref::<Py<PyAny>>()
+            .map(|o| o.bind(py).clone())
+            .unwrap_or_else(|| py.None().into_bound(py));
+        m.getattr("_dispatch")?
+            .call1((self.list.bind(py), cbctx, path, hook, args))?;
+        Ok(())
+    }
+}
+
+impl Callback for PyCallbacks {
+    fn on_event(&self, event: &Event<'_>, ctx: &Context) {
+        Python::attach(|py| {
+            let run = || -> PyResult<()> {
+                let (hook, args) = event_args(py, event)?;
+                self.dispatch(py, ctx, ctx.path_strings(), hook, args)
+            };
+            if let Err(e) = run() {
+                e.write_unraisable(py, None);
+            }
+        })
+    }
+}
+
+/// Replays events recorded in worker processes (`(hook, args, path)` with paths rooted at the mapped
+/// pipeline) into the callbacks in effect at `ctx`.
+pub fn replay(py: Python<'_>, ctx: &Context, events: &Bound<'_, PyList>) -> PyResult<()> {
+    let Some(cbs) = &ctx.callbacks else {
+        return Ok(());
+    };
+    let prefix: Vec<String> = ctx.path_strings()[..ctx.path.len() - 1].to_vec();
+    for cb in cbs.list() {
+        let any: &dyn std::any::Any = cb.as_ref();
+        let Some(p) = any.downcast_ref::<PyCallbacks>() else {
+            continue;
+        };
+        for ev in events.iter() {
+            let (hook, args, rel): (String, Bound<'_, PyTuple>, Vec<String>) = ev.extract()?;
+            let mut path = prefix.clone();
+            path.extend(rel);
+            p.dispatch(py, ctx, path, &hook, args)?;
+        }
+    }
+    Ok(())
+}
