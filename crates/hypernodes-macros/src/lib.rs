@@ -43,7 +43,9 @@ use syn::{
 ///
 /// Parameter and output types must be `Clone + Send + Sync + 'static` (values are shared between
 /// nodes; a node receives a clone). Parameters must be plain identifiers (`x: i64`, `mut x: i64`).
-/// Generic, `async`, `unsafe` functions and methods are not supported (compile errors), nor are
+/// An `async fn` node is awaited on the engine's tokio runtime by the thread that runs it (so under
+/// "async" or "threaded" execution up to `max_workers` of them make progress together); its future
+/// must be `Send`. Generic, `unsafe` functions and methods are not supported (compile errors), nor are
 /// functions named like a primitive type (`fn str(..)`), whose handle would shadow the type.
 ///
 /// # Example
@@ -324,12 +326,6 @@ fn check_type(ty: &Type, what: &str) -> syn::Result<()> {
 fn expand(attr: TokenStream2, func: &ItemFn) -> syn::Result<TokenStream2> {
     let args = parse_args(attr)?;
     let sig = &func.sig;
-    if let Some(a) = &sig.asyncness {
-        return Err(Error::new_spanned(
-            a,
-            "async nodes are supported in a later version",
-        ));
-    }
     if let Some(u) = &sig.unsafety {
         return Err(Error::new_spanned(u, "a node function cannot be `unsafe`"));
     }
@@ -481,7 +477,11 @@ fn expand(attr: TokenStream2, func: &ItemFn) -> syn::Result<TokenStream2> {
                 };
             }
         });
-    let call = quote!(#fn_ident(#(#arg_vars),*));
+    let call = match sig.asyncness {
+        // an `async fn` node is driven on the engine's tokio runtime by the thread that runs it
+        Some(_) => quote!(#hn::executor::block_on(#fn_ident(#(#arg_vars),*))),
+        None => quote!(#fn_ident(#(#arg_vars),*)),
+    };
     let call = if fallible {
         // Spanned on the return type, so that an error type without `Into<BoxError>` is reported there.
         quote_spanned! {ret_ty.span()=>

@@ -5,6 +5,7 @@ mod blocking;
 mod items;
 mod node_executor;
 mod offload;
+mod runtime;
 mod schedule;
 
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use std::sync::Arc;
 pub use blocking::set_blocking_hook;
 pub use node_executor::{cpu_count, Mode, NodeExecutor};
 pub use offload::Offload;
+pub use runtime::block_on;
 
 use crate::context::Context;
 use crate::error::Result;
