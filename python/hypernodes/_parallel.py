@@ -19,6 +19,8 @@ from typing import Any
 
 import cloudpickle
 
+from hypernodes._core import MemoryCache
+
 _lock = threading.Lock()
 _pools: dict[int, ProcessPoolExecutor] = {}
 _worker_pipelines: dict[str, Any] = {}
@@ -114,7 +116,11 @@ def _run_chunk(key: str, blob: bytes | None, payload: bytes) -> tuple[str, bytes
             pipeline = cloudpickle.loads(blob)
             _worker_pipelines.clear()
             _worker_pipelines[key] = pipeline
-        inputs, map_over, output_name, node_execution, observe = cloudpickle.loads(payload)
+        inputs, map_over, output_name, node_execution, observe, seed = cloudpickle.loads(payload)
+        memory = pipeline.cache if seed is not None else None
+        if memory is not None:
+            memory.clear()
+            memory._merge(seed)
         executor = NodeExecutor(node_execution=node_execution, map_execution="sequential")
         recorder = _make_recorder_class()()
         run = pipeline
@@ -124,7 +130,10 @@ def _run_chunk(key: str, blob: bytes | None, payload: bytes) -> tuple[str, bytes
             settings = {"cache": pipeline.cache, "callbacks": [recorder]}
             run = rebuild_pipeline(pipeline.nodes, pipeline.name, None, pipeline.bound, settings)
         out = executor.map(run, inputs, map_over, "zip", output_name)
-        return ("ok", cloudpickle.dumps((out, recorder.events)))
+        fresh = {}
+        if memory is not None:
+            fresh = {k: v for k, v in memory._export().items() if k not in seed}
+        return ("ok", cloudpickle.dumps((out, recorder.events, fresh)))
     except BaseException as exc:  # noqa: BLE001 - sent back to the caller
         return ("error", cloudpickle.dumps(exc))
 
@@ -158,6 +167,9 @@ def map_items(
     n = len(lists[0]) if lists else 0
     if n == 0:
         return [], []
+    # A MemoryCache lives in this process: its entries travel to the workers with each chunk and
+    # the entries the workers add come back and are merged (use a DiskCache for large caches).
+    seed = cache._export() if isinstance(cache, MemoryCache) else None
     blob = cloudpickle.dumps(pipeline)
     key = hashlib.blake2b(blob, digest_size=16).hexdigest()
     chunk = max(1, -(-n // (workers * 4)))
@@ -166,12 +178,14 @@ def map_items(
         part = dict(inputs)
         for name, values in zip(map_over, lists):
             part[name] = values[start : start + chunk]
-        payload = cloudpickle.dumps((part, map_over, output_name, node_execution, observe))
+        payload = cloudpickle.dumps((part, map_over, output_name, node_execution, observe, seed))
         futures.append((start, _submit(pool_size, _run_chunk, key, blob, payload)))
     results: list[dict[str, Any]] = []
     events: list[tuple[str, tuple, list[str]]] = []
     for start, fut in futures:
-        out, chunk_events = _reraise(fut.result())
+        out, chunk_events, fresh = _reraise(fut.result())
+        if fresh:
+            cache._merge(fresh)
         results.extend(out)
         for hook, args, path in chunk_events:
             if len(path) == 1 and hook in ("on_map_start", "on_map_end"):

@@ -32,6 +32,35 @@ impl PyMemoryCache {
         self.inner.clear()
     }
 
+    /// Every entry as `{key: [values]}` (used to ship the cache to worker processes).
+    fn _export<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let d = pyo3::types::PyDict::new(py);
+        for (k, vals) in self.inner.entries() {
+            let vals =
+                pyo3::types::PyList::new(py, vals.iter().map(|v| crate::values::to_py(py, v)))?;
+            d.set_item(pyo3::types::PyBytes::new(py, &k), vals)?;
+        }
+        Ok(d)
+    }
+
+    /// Adds entries exported by `_export` (from worker processes); existing keys are kept.
+    fn _merge(&self, entries: &Bound<'_, pyo3::types::PyDict>) -> PyResult<()> {
+        let mut out = Vec::with_capacity(entries.len());
+        for (k, vals) in entries.iter() {
+            let key: [u8; 32] = k
+                .extract::<Vec<u8>>()?
+                .try_into()
+                .map_err(|_| pyo3::exceptions::PyValueError::new_err("a cache key is 32 bytes"))?;
+            let vals: Vec<_> = vals
+                .try_iter()?
+                .map(|v| v.map(crate::values::to_value))
+                .collect::<PyResult<_>>()?;
+            out.push((key, vals));
+        }
+        self.inner.extend(out);
+        Ok(())
+    }
+
     fn __reduce__<'py>(
         &self,
         py: Python<'py>,

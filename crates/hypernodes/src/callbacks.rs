@@ -8,7 +8,7 @@
 //! every node of the item was a hit) → MapEnd`.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::context::Context;
 use crate::error::Error;
@@ -150,5 +150,20 @@ impl Callbacks {
         for cb in &self.list {
             cb.on_event(event, ctx);
         }
+    }
+}
+
+/// Measures a duration only when a callback listens (reading the clock costs a syscall per node).
+pub struct Stopwatch(Option<Instant>);
+
+impl Stopwatch {
+    /// Starts when `ctx` has callbacks.
+    pub fn start(ctx: &Context) -> Self {
+        Stopwatch(ctx.observed().then(Instant::now))
+    }
+
+    /// The time since the start (zero when nobody listens).
+    pub fn elapsed(&self) -> Duration {
+        self.0.map_or(Duration::ZERO, |t| t.elapsed())
     }
 }

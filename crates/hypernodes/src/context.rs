@@ -22,7 +22,7 @@ pub struct RunState {
 #[derive(Clone)]
 pub struct Context {
     /// Pipeline names from the root to the current pipeline.
-    pub path: Vec<Arc<str>>,
+    pub path: Arc<[Arc<str>]>,
     /// The executor in effect (inherited by nested pipelines without their own).
     pub executor: Arc<dyn Executor>,
     /// The cache in effect, if any.
@@ -51,7 +51,7 @@ impl Context {
     /// The context of a root pipeline.
     pub fn root(pipeline: &Pipeline, executor: Arc<dyn Executor>) -> Context {
         Context {
-            path: vec![pipeline.name_arc().clone()],
+            path: Arc::from([pipeline.name_arc().clone()]),
             executor,
             cache: pick(pipeline.cache_setting(), None),
             callbacks: pick(pipeline.callbacks_setting(), None).filter(|c| !c.is_empty()),
@@ -64,8 +64,12 @@ impl Context {
 
     /// The context of a pipeline nested in this one.
     pub fn nested(&self, pipeline: &Pipeline, executor: Arc<dyn Executor>, own: bool) -> Context {
-        let mut path = self.path.clone();
-        path.push(pipeline.name_arc().clone());
+        let path: Arc<[Arc<str>]> = self
+            .path
+            .iter()
+            .cloned()
+            .chain([pipeline.name_arc().clone()])
+            .collect();
         Context {
             path,
             executor,

@@ -2,10 +2,9 @@
 //! arity check and the error that names the node and the pipeline path.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::cache::{node_key, output_key, Key};
-use crate::callbacks::Event;
+use crate::callbacks::{Event, Stopwatch};
 use crate::context::Context;
 use crate::error::{Error, MapError, Result};
 use crate::executor;
@@ -45,7 +44,7 @@ pub fn call_node(
         NodeKind::Pipeline(pn) => {
             let (parent, child) = (ctx.pipeline(), pn.pipeline.name());
             ctx.emit(Event::NestedStart { parent, child });
-            let t = Instant::now();
+            let t = Stopwatch::start(ctx);
             let outs = call_pipeline(node, pn, args, wanted, ctx)?;
             ctx.emit(Event::NestedEnd {
                 parent,
@@ -215,18 +214,24 @@ pub fn step(
     call: &CallFn<'_>,
 ) -> Result<Vec<Slot>> {
     let outputs = node.outputs();
-    let cache = ctx.cache.as_ref().filter(|_| node.cache());
+    // A pipeline node whose pipeline switched caching off is not cached as a whole either.
+    let inner_off = matches!(node.kind(), NodeKind::Pipeline(pn)
+        if matches!(pn.pipeline.cache_setting(), crate::pipeline::Setting::Off));
+    let cache = ctx.cache.as_ref().filter(|_| node.cache() && !inner_off);
     let key = cache.and_then(|_| {
         let identity = crate::cache::keys_node_identity(node)?;
         let inputs: Option<Vec<Key>> = args.iter().map(|s| s.key).collect();
         Some(node_key(&identity, &inputs?, wanted))
     });
-    let types: Vec<_> = outputs
-        .iter()
-        .enumerate()
-        .filter(|(p, _)| is_wanted(wanted, *p))
-        .map(|(_, o)| o.ty.clone())
-        .collect();
+    let types: Vec<_> = match key {
+        Some(_) => outputs
+            .iter()
+            .enumerate()
+            .filter(|(p, _)| is_wanted(wanted, *p))
+            .map(|(_, o)| o.ty.clone())
+            .collect(),
+        None => Vec::new(),
+    };
     if let (Some(c), Some(k)) = (cache, key) {
         if let Some(stored) = c.get(&k, &types) {
             let mut stored = stored.into_iter();
@@ -260,7 +265,7 @@ pub fn step(
             inputs: &inputs,
         });
     }
-    let t = Instant::now();
+    let t = Stopwatch::start(ctx);
     let outs = match call(node, values, wanted, ctx) {
         Ok(o) => o,
         Err(e) => {

@@ -28,6 +28,20 @@ impl MemoryCache {
         self.len() == 0
     }
 
+    /// A copy of every entry (to ship them to worker processes).
+    pub fn entries(&self) -> Vec<(Key, Vec<Value>)> {
+        let map = self.entries.read().expect("cache lock poisoned");
+        map.iter().map(|(k, v)| (*k, v.clone())).collect()
+    }
+
+    /// Adds entries (from worker processes); existing keys keep their values.
+    pub fn extend(&self, entries: impl IntoIterator<Item = (Key, Vec<Value>)>) {
+        let mut map = self.entries.write().expect("cache lock poisoned");
+        for (k, v) in entries {
+            map.entry(k).or_insert(v);
+        }
+    }
+
     /// Removes every entry.
     pub fn clear(&self) {
         self.entries.write().expect("cache lock poisoned").clear();

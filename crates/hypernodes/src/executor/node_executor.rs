@@ -13,9 +13,8 @@ use crate::error::{Error, Result};
 use crate::executor::blocking::blocking;
 use crate::executor::offload::Offload;
 use crate::executor::{items, schedule, Executor};
-use std::time::Instant;
 
-use crate::callbacks::Event;
+use crate::callbacks::{Event, Stopwatch};
 use crate::invoke::{call_node, collect_outputs, step, Slot};
 use crate::io::{Inputs, Outputs};
 use crate::map::MapMode;
@@ -199,7 +198,7 @@ impl NodeExecutor {
                 inputs: &inputs,
             });
         }
-        let t = Instant::now();
+        let t = Stopwatch::start(ctx);
         let workers = match self.node_execution {
             Mode::Sequential => 1,
             _ => self.max_workers().min(plan.nodes.len()),
@@ -304,7 +303,7 @@ impl Executor for NodeExecutor {
             }
             if self.map_execution == Mode::Parallel {
                 ctx.emit(Event::MapStart { total: items.len() });
-                let t = Instant::now();
+                let t = Stopwatch::start(ctx);
                 let out = off.map(
                     pipeline,
                     &inputs,
@@ -332,11 +331,11 @@ impl Executor for NodeExecutor {
             .collect();
         let types: Vec<_> = map_over.iter().map(|n| pipeline.input_type(n)).collect();
         ctx.emit(Event::MapStart { total: items.len() });
-        let t = Instant::now();
+        let t = Stopwatch::start(ctx);
         let run_item = |i: usize| {
             let item_ctx = ctx.map_item();
             item_ctx.emit(Event::MapItemStart { index: i });
-            let ti = Instant::now();
+            let ti = Stopwatch::start(&item_ctx);
             let mut slots = base.clone();
             let mut sig = crate::cache::KeyHasher::new();
             for ((id, v), ty) in ids.iter().zip(&items[i]).zip(&types) {
