@@ -343,6 +343,18 @@ impl PyPipeline {
         Ok((m.getattr("rebuild_pipeline")?, args))
     }
 
+    /// The graph as Graphviz DOT: a `graphviz.Source` when graphviz is installed, else a str.
+    /// Nested pipelines are drawn as clusters down to `depth` levels; `filename` saves it.
+    #[pyo3(signature = (filename=None, depth=1))]
+    fn visualize<'py>(
+        slf: &Bound<'py, Self>,
+        filename: Option<String>,
+        depth: usize,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let m = slf.py().import("hypernodes._viz")?;
+        m.getattr("visualize")?.call1((slf, filename, depth))
+    }
+
     fn __repr__(&self) -> String {
         let nodes: Vec<&str> = self.core.nodes().iter().map(|n| n.name()).collect();
         format!("Pipeline(name={:?}, nodes={:?})", self.core.name(), nodes)
