@@ -13,6 +13,7 @@ import itertools
 import multiprocessing
 import sys
 import threading
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -116,7 +117,10 @@ def _run_chunk(key: str, blob: bytes | None, payload: bytes) -> tuple[str, bytes
             pipeline = cloudpickle.loads(blob)
             _worker_pipelines.clear()
             _worker_pipelines[key] = pipeline
-        inputs, map_over, output_name, node_execution, observe, seed = cloudpickle.loads(payload)
+        inputs, map_over, output_name, node_execution, observe, seed_blob = cloudpickle.loads(
+            payload
+        )
+        seed = cloudpickle.loads(seed_blob)
         memory = pipeline.cache if seed is not None else None
         if memory is not None:
             memory.clear()
@@ -136,6 +140,30 @@ def _run_chunk(key: str, blob: bytes | None, payload: bytes) -> tuple[str, bytes
         return ("ok", cloudpickle.dumps((out, recorder.events, fresh)))
     except BaseException as exc:  # noqa: BLE001 - sent back to the caller
         return ("error", cloudpickle.dumps(exc))
+
+
+def _memory_seed(cache: Any) -> dict[bytes, list[Any]]:
+    """The entries of a MemoryCache that can travel to worker processes (others are recomputed
+    there, with one warning)."""
+    seed: dict[bytes, list[Any]] = {}
+    skipped = 0
+    for key, values in cache._export().items():
+        try:
+            cloudpickle.dumps(values)
+        except Exception:  # noqa: BLE001 - any value that cannot travel stays behind
+            skipped += 1
+            continue
+        seed[key] = values
+    if skipped:
+        from hypernodes.errors import CacheWarning
+
+        warnings.warn(
+            f"{skipped} MemoryCache entries cannot be sent to worker processes (not picklable); "
+            "the workers recompute them",
+            CacheWarning,
+            stacklevel=2,
+        )
+    return seed
 
 
 def map_items(
@@ -169,7 +197,8 @@ def map_items(
         return [], []
     # A MemoryCache lives in this process: its entries travel to the workers with each chunk and
     # the entries the workers add come back and are merged (use a DiskCache for large caches).
-    seed = cache._export() if isinstance(cache, MemoryCache) else None
+    seed = _memory_seed(cache) if isinstance(cache, MemoryCache) else None
+    seed_blob = cloudpickle.dumps(seed)
     blob = cloudpickle.dumps(pipeline)
     key = hashlib.blake2b(blob, digest_size=16).hexdigest()
     chunk = max(1, -(-n // (workers * 4)))
@@ -178,7 +207,9 @@ def map_items(
         part = dict(inputs)
         for name, values in zip(map_over, lists):
             part[name] = values[start : start + chunk]
-        payload = cloudpickle.dumps((part, map_over, output_name, node_execution, observe, seed))
+        payload = cloudpickle.dumps(
+            (part, map_over, output_name, node_execution, observe, seed_blob)
+        )
         futures.append((start, _submit(pool_size, _run_chunk, key, blob, payload)))
     results: list[dict[str, Any]] = []
     events: list[tuple[str, tuple, list[str]]] = []
