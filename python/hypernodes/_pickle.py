@@ -14,6 +14,10 @@ def rebuild_node(
 ):
     from hypernodes._core import Node
 
+    if isinstance(func, bytes):  # pickled by value with cloudpickle
+        import cloudpickle
+
+        func = cloudpickle.loads(func)
     # `identity` is the code identity computed where the node was pickled: the source may not be
     # readable in the receiving process, and the cache keys must agree on both sides.
     return Node(func, name, params, outputs, defaults, cache, version, is_async, multi, identity)

@@ -229,7 +229,11 @@ impl PyNode {
                     }
                 }
                 let args = (
-                    f.func.clone_ref(py),
+                    // by value (cloudpickle): the module attribute of a decorated function is the
+                    // Node, so plain pickle could not find the function by reference
+                    py.import("cloudpickle")?
+                        .getattr("dumps")?
+                        .call1((f.func.bind(py),))?,
                     self.core.name(),
                     self.inputs(),
                     self.outputs(),
