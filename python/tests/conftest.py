@@ -15,3 +15,16 @@ class Calls(list):
 @pytest.fixture
 def calls() -> Calls:
     return Calls()
+
+
+@pytest.fixture(params=["node", "daft"])
+def executor(request):
+    """Each executor the conformance tests run against: NodeExecutor, then DaftExecutor (which needs
+    the 'daft' extra: a missing Daft fails these tests, it never skips them)."""
+    if request.param == "node":
+        from hypernodes import NodeExecutor
+
+        return NodeExecutor()
+    from hypernodes.daft import DaftExecutor
+
+    return DaftExecutor()

@@ -20,7 +20,7 @@ def _pipeline(calls):
     return Pipeline([scale, add], name="arith")
 
 
-def test_bind_returns_a_new_pipeline_and_original_is_unchanged(calls):
+def test_bind_returns_a_new_pipeline_and_original_is_unchanged(executor, calls):
     p = _pipeline(calls)
     q = p.bind(a=1)
     assert q is not p
@@ -30,49 +30,49 @@ def test_bind_returns_a_new_pipeline_and_original_is_unchanged(calls):
     assert q.inputs == ["b"]
     assert dict(q.bound) == {"a": 1}
     with pytest.raises(MissingInputError):
-        p.run({"b": 2})
+        executor.run(p, {"b": 2})
 
 
-def test_bound_value_is_used_in_run(calls):
+def test_bound_value_is_used_in_run(executor, calls):
     q = _pipeline(calls).bind(a=10)
-    assert q.run({"b": 5}) == {"total": 15, "scaled": 15}
+    assert executor.run(q, {"b": 5}) == {"total": 15, "scaled": 15}
 
 
-def test_run_inputs_override_bound_values(calls):
+def test_run_inputs_override_bound_values(executor, calls):
     q = _pipeline(calls).bind(a=10, b=20)
     assert q.inputs == []
-    assert q.run({}) == {"total": 30, "scaled": 30}
-    assert q.run({"a": 1}) == {"total": 21, "scaled": 21}
-    assert q.run({"a": 1, "b": 2}) == {"total": 3, "scaled": 3}
+    assert executor.run(q, {}) == {"total": 30, "scaled": 30}
+    assert executor.run(q, {"a": 1}) == {"total": 21, "scaled": 21}
+    assert executor.run(q, {"a": 1, "b": 2}) == {"total": 3, "scaled": 3}
     # the override does not stick
-    assert q.run({})["total"] == 30
+    assert executor.run(q, {})["total"] == 30
 
 
-def test_bind_multiple_and_chained(calls):
+def test_bind_multiple_and_chained(executor, calls):
     p = _pipeline(calls)
     q = p.bind(a=1).bind(b=2)
     assert q.inputs == []
     assert dict(q.bound) == {"a": 1, "b": 2}
-    assert q.run()["total"] == 3
+    assert executor.run(q, {})["total"] == 3
 
 
-def test_rebinding_replaces_value(calls):
+def test_rebinding_replaces_value(executor, calls):
     q = _pipeline(calls).bind(a=1).bind(a=100)
     assert dict(q.bound)["a"] == 100
-    assert q.run({"b": 0})["total"] == 100
+    assert executor.run(q, {"b": 0})["total"] == 100
 
 
-def test_bind_optional_input_overrides_default(calls):
+def test_bind_optional_input_overrides_default(executor, calls):
     p = _pipeline(calls)
     assert "factor" in p.optional_inputs
     q = p.bind(factor=3)
     assert "factor" not in q.optional_inputs
     assert "factor" not in q.inputs
-    assert q.run({"a": 1, "b": 1})["scaled"] == 6
-    assert p.run({"a": 1, "b": 1})["scaled"] == 2
+    assert executor.run(q, {"a": 1, "b": 1})["scaled"] == 6
+    assert executor.run(p, {"a": 1, "b": 1})["scaled"] == 2
 
 
-def test_unbind_returns_new_pipeline_and_restores_input(calls):
+def test_unbind_returns_new_pipeline_and_restores_input(executor, calls):
     p = _pipeline(calls)
     q = p.bind(a=1, b=2)
     r = q.unbind("a")
@@ -83,9 +83,9 @@ def test_unbind_returns_new_pipeline_and_restores_input(calls):
     assert q.inputs == []
     assert dict(q.bound) == {"a": 1, "b": 2}
     with pytest.raises(MissingInputError) as info:
-        r.run({})
+        executor.run(r, {})
     assert "a" in str(info.value)
-    assert r.run({"a": 5})["total"] == 7
+    assert executor.run(r, {"a": 5})["total"] == 7
 
 
 def test_unbind_several_names(calls):
@@ -118,7 +118,7 @@ def test_bind_does_not_change_outputs(calls):
     assert sorted(p.bind(a=1).outputs) == sorted(p.outputs)
 
 
-def test_bound_object_identity(calls):
+def test_bound_object_identity(executor, calls):
     obj = object()
     received = []
 
@@ -129,23 +129,23 @@ def test_bound_object_identity(calls):
 
     q = Pipeline([same]).bind(x=obj)
     assert q.bound["x"] is obj
-    assert q.run()["same"] is obj
+    assert executor.run(q, {})["same"] is obj
     assert received[0] is obj
 
 
-def test_bound_value_broadcast_in_map(calls):
+def test_bound_value_broadcast_in_map(executor, calls):
     q = _pipeline(calls).bind(b=100)
-    out = q.map({"a": [1, 2, 3]}, map_over="a", output_name="total")
+    out = executor.map(q, {"a": [1, 2, 3]}, map_over="a", output_name="total")
     assert out == [{"total": 101}, {"total": 102}, {"total": 103}]
 
 
-def test_bound_value_can_be_mapped_over_when_overridden(calls):
+def test_bound_value_can_be_mapped_over_when_overridden(executor, calls):
     q = _pipeline(calls).bind(a=0, b=100)
-    out = q.map({"a": [1, 2]}, map_over="a", output_name="total")
+    out = executor.map(q, {"a": [1, 2]}, map_over="a", output_name="total")
     assert out == [{"total": 101}, {"total": 102}]
 
 
-def test_bound_inner_pipeline_in_nesting(calls):
+def test_bound_inner_pipeline_in_nesting(executor, calls):
     inner = _pipeline(calls).bind(b=1000)
 
     @node(output_name="shown")
@@ -154,7 +154,7 @@ def test_bound_inner_pipeline_in_nesting(calls):
 
     outer = Pipeline([show, inner.as_node(name="arith_node")], name="outer")
     assert outer.inputs == ["a"]
-    assert outer.run({"a": 1}) == {"total": 1001, "scaled": 1001, "shown": "=1001"}
+    assert executor.run(outer, {"a": 1}) == {"total": 1001, "scaled": 1001, "shown": "=1001"}
 
 
 def test_rebinding_inner_pipeline_changes_nested_result(calls):
@@ -165,10 +165,10 @@ def test_rebinding_inner_pipeline_changes_nested_result(calls):
     assert Pipeline([n2]).run({"a": 10}) == {"t": 12}
 
 
-def test_bind_outer_pipeline_feeds_nested(calls):
+def test_bind_outer_pipeline_feeds_nested(executor, calls):
     inner = _pipeline(calls)
     outer = Pipeline([inner.as_node(name="n", input_mapping={"outer_a": "a"})], name="o")
     bound = outer.bind(outer_a=5, b=6)
     assert bound.inputs == []
-    assert bound.run()["total"] == 11
+    assert executor.run(bound, {})["total"] == 11
     assert outer.inputs == ["b", "outer_a"]

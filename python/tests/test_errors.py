@@ -69,14 +69,14 @@ def test_design_exports():
 # ---------------------------------------------------------------- node exceptions
 
 
-def test_node_exception_keeps_type_message_and_gains_note():
+def test_node_exception_keeps_type_message_and_gains_note(executor):
     @node(output_name="y")
     def boom(x):
         raise DomainError("it broke", 42)
 
     p = Pipeline([boom], name="pipe_one")
     with pytest.raises(DomainError) as info:
-        p.run({"x": 1})
+        executor.run(p, {"x": 1})
     err = info.value
     assert type(err) is DomainError
     assert err.code == 42
@@ -160,7 +160,7 @@ def test_downstream_nodes_do_not_run_after_failure():
     assert calls == ["fails"]
 
 
-def test_pipeline_usable_after_a_node_failure():
+def test_pipeline_usable_after_a_node_failure(executor):
     @node(output_name="y")
     def sometimes(x):
         if x < 0:
@@ -169,11 +169,11 @@ def test_pipeline_usable_after_a_node_failure():
 
     p = Pipeline([sometimes], name="reuse")
     with pytest.raises(ValueError):
-        p.run({"x": -1})
-    assert p.run({"x": 3}) == {"y": 6}
+        executor.run(p, {"x": -1})
+    assert executor.run(p, {"x": 3}) == {"y": 6}
 
 
-def test_nested_exception_note_has_pipeline_path():
+def test_nested_exception_note_has_pipeline_path(executor):
     @node(output_name="y")
     def boom(x):
         raise DomainError("deep failure", 7)
@@ -181,7 +181,7 @@ def test_nested_exception_note_has_pipeline_path():
     inner = Pipeline([boom], name="inner")
     outer = Pipeline([inner.as_node()], name="outer")
     with pytest.raises(DomainError) as info:
-        outer.run({"x": 1})
+        executor.run(outer, {"x": 1})
     notes = notes_of(info.value)
     assert len(notes) == 1
     note = notes[0]
@@ -190,7 +190,7 @@ def test_nested_exception_note_has_pipeline_path():
     assert info.value.code == 7
 
 
-def test_nested_exception_path_at_depth_three():
+def test_nested_exception_path_at_depth_three(executor):
     @node(output_name="y")
     def deepest_boom(x):
         raise KeyError("k")
@@ -199,14 +199,14 @@ def test_nested_exception_path_at_depth_three():
     lvl2 = Pipeline([lvl3.as_node(name="lvl3_node")], name="lvl2")
     lvl1 = Pipeline([lvl2.as_node(name="lvl2_node")], name="lvl1")
     with pytest.raises(KeyError) as info:
-        lvl1.run({"x": 1})
+        executor.run(lvl1, {"x": 1})
     notes = notes_of(info.value)
     assert len(notes) == 1
     assert "deepest_boom" in notes[0]
     assert "lvl1 > lvl2 > lvl3" in notes[0]
 
 
-def test_nested_exception_with_mappings_and_map_over():
+def test_nested_exception_with_mappings_and_map_over(executor):
     @node(output_name="y")
     def picky(item):
         if item == "bad":
@@ -217,7 +217,7 @@ def test_nested_exception_with_mappings_and_map_over():
     n = inner.as_node(input_mapping={"items": "item"}, output_mapping={"y": "ys"}, map_over="items")
     outer = Pipeline([n], name="batch")
     with pytest.raises(LookupError) as info:
-        outer.run({"items": ["ok", "bad"]})
+        executor.run(outer, {"items": ["ok", "bad"]})
     notes = notes_of(info.value)
     assert any("picky" in n and "batch > picker" in n for n in notes)
 

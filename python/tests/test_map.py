@@ -47,9 +47,9 @@ def _scaled(calls):
 # ---------------------------------------------------------------- zip
 
 
-def test_zip_single_list(calls):
+def test_zip_single_list(executor, calls):
     p = _scaled(calls)
-    out = p.map({"x": [1, 2, 3], "factor": 10}, map_over="x")
+    out = executor.map(p, {"x": [1, 2, 3], "factor": 10}, map_over="x")
     assert out == [
         {"scaled": 10, "shifted": 10, "side": -1},
         {"scaled": 20, "shifted": 20, "side": -2},
@@ -58,28 +58,28 @@ def test_zip_single_list(calls):
     assert isinstance(out, list)
 
 
-def test_zip_is_the_default_mode(calls):
+def test_zip_is_the_default_mode(executor, calls):
     p = _pair_pipeline(calls)
-    out = p.map({"a": [1, 2], "b": ["x", "y"]}, map_over=["a", "b"])
+    out = executor.map(p, {"a": [1, 2], "b": ["x", "y"]}, map_over=["a", "b"])
     assert [r["pair"] for r in out] == [(1, "x"), (2, "y")]
 
 
-def test_zip_explicit_mode_keyword(calls):
+def test_zip_explicit_mode_keyword(executor, calls):
     p = _pair_pipeline(calls)
-    out = p.map(inputs={"a": [1, 2], "b": [3, 4]}, map_over=["a", "b"], map_mode="zip")
+    out = executor.map(p, inputs={"a": [1, 2], "b": [3, 4]}, map_over=["a", "b"], map_mode="zip")
     assert [r["pair"] for r in out] == [(1, 3), (2, 4)]
 
 
-def test_zip_results_in_item_order(calls):
+def test_zip_results_in_item_order(executor, calls):
     p = _pair_pipeline(calls)
     items = list(range(50))
-    out = p.map({"a": items, "b": items[::-1]}, map_over=["a", "b"])
+    out = executor.map(p, {"a": items, "b": items[::-1]}, map_over=["a", "b"])
     assert [r["pair"] for r in out] == list(zip(items, items[::-1]))
 
 
-def test_map_runs_each_node_once_per_item(calls):
+def test_map_runs_each_node_once_per_item(executor, calls):
     p = _scaled(calls)
-    p.map({"x": [1, 2, 3, 4], "factor": 1}, map_over="x")
+    executor.map(p, {"x": [1, 2, 3, 4], "factor": 1}, map_over="x")
     assert calls.count_of("scale") == 4
     assert calls.count_of("shift") == 4
     assert calls.count_of("side") == 4
@@ -88,9 +88,11 @@ def test_map_runs_each_node_once_per_item(calls):
 # ---------------------------------------------------------------- product
 
 
-def test_product_order_follows_map_over_last_fastest(calls):
+def test_product_order_follows_map_over_last_fastest(executor, calls):
     p = _pair_pipeline(calls)
-    out = p.map({"a": [1, 2], "b": ["x", "y", "z"]}, map_over=["a", "b"], map_mode="product")
+    out = executor.map(
+        p, {"a": [1, 2], "b": ["x", "y", "z"]}, map_over=["a", "b"], map_mode="product"
+    )
     assert [r["pair"] for r in out] == [
         (1, "x"),
         (1, "y"),
@@ -101,9 +103,11 @@ def test_product_order_follows_map_over_last_fastest(calls):
     ]
 
 
-def test_product_order_reversed_map_over(calls):
+def test_product_order_reversed_map_over(executor, calls):
     p = _pair_pipeline(calls)
-    out = p.map({"a": [1, 2], "b": ["x", "y", "z"]}, map_over=["b", "a"], map_mode="product")
+    out = executor.map(
+        p, {"a": [1, 2], "b": ["x", "y", "z"]}, map_over=["b", "a"], map_mode="product"
+    )
     assert [r["pair"] for r in out] == [
         (1, "x"),
         (2, "x"),
@@ -114,13 +118,14 @@ def test_product_order_reversed_map_over(calls):
     ]
 
 
-def test_product_three_lists(calls):
+def test_product_three_lists(executor, calls):
     @node(output_name="triple")
     def triple(p, q, r):
         return f"{p}{q}{r}"
 
     pipe = Pipeline([triple])
-    out = pipe.map(
+    out = executor.map(
+        pipe,
         {"p": ["a", "b"], "q": ["1", "2"], "r": ["x", "y"]},
         map_over=["r", "p", "q"],
         map_mode="product",
@@ -130,35 +135,37 @@ def test_product_three_lists(calls):
     assert [o["triple"] for o in out] == expected
 
 
-def test_product_different_lengths_allowed(calls):
+def test_product_different_lengths_allowed(executor, calls):
     p = _pair_pipeline(calls)
-    out = p.map({"a": [1], "b": [1, 2, 3, 4]}, map_over=["a", "b"], map_mode="product")
+    out = executor.map(p, {"a": [1], "b": [1, 2, 3, 4]}, map_over=["a", "b"], map_mode="product")
     assert len(out) == 4
     assert calls.count_of("make_pair") == 4
 
 
-def test_product_with_single_list_equals_zip(calls):
+def test_product_with_single_list_equals_zip(executor, calls):
     p = _scaled(calls)
     inputs = {"x": [3, 1, 2], "factor": 2}
-    assert p.map(inputs, map_over="x", map_mode="product") == p.map(inputs, map_over="x")
+    assert executor.map(p, inputs, map_over="x", map_mode="product") == executor.map(
+        p, inputs, map_over="x"
+    )
 
 
 # ---------------------------------------------------------------- broadcast
 
 
-def test_inputs_not_in_map_over_are_broadcast(calls):
+def test_inputs_not_in_map_over_are_broadcast(executor, calls):
     p = _scaled(calls)
-    out = p.map({"x": [1, 2], "factor": 5, "offset": 100}, map_over="x")
+    out = executor.map(p, {"x": [1, 2], "factor": 5, "offset": 100}, map_over="x")
     assert [r["shifted"] for r in out] == [105, 110]
 
 
-def test_broadcast_list_input_is_not_mapped(calls):
+def test_broadcast_list_input_is_not_mapped(executor, calls):
     @node(output_name="count")
     def count(item, shared_list):
         return (item, len(shared_list))
 
     p = Pipeline([count])
-    out = p.map({"item": ["a", "b", "c"], "shared_list": [9, 9]}, map_over="item")
+    out = executor.map(p, {"item": ["a", "b", "c"], "shared_list": [9, 9]}, map_over="item")
     assert [r["count"] for r in out] == [("a", 2), ("b", 2), ("c", 2)]
 
 
@@ -202,40 +209,40 @@ def test_mapped_item_identity_and_result_identity():
 # ---------------------------------------------------------------- output_name in map
 
 
-def test_map_output_name_str_runs_only_needed(calls):
+def test_map_output_name_str_runs_only_needed(executor, calls):
     p = _scaled(calls)
-    out = p.map({"x": [1, 2], "factor": 3}, map_over="x", output_name="side")
+    out = executor.map(p, {"x": [1, 2], "factor": 3}, map_over="x", output_name="side")
     assert out == [{"side": -1}, {"side": -2}]
     assert calls.count_of("side") == 2
     assert calls.count_of("scale") == 0
     assert calls.count_of("shift") == 0
 
 
-def test_map_output_name_list(calls):
+def test_map_output_name_list(executor, calls):
     p = _scaled(calls)
-    out = p.map({"x": [1, 2], "factor": 3}, map_over="x", output_name=["scaled", "side"])
+    out = executor.map(p, {"x": [1, 2], "factor": 3}, map_over="x", output_name=["scaled", "side"])
     assert out == [{"scaled": 3, "side": -1}, {"scaled": 6, "side": -2}]
     assert calls.count_of("shift") == 0
 
 
-def test_map_only_needed_inputs_required(calls):
+def test_map_only_needed_inputs_required(executor, calls):
     p = _scaled(calls)
     # 'side' needs only x: 'factor' is not required
-    out = p.map({"x": [1, 2]}, map_over="x", output_name="side")
+    out = executor.map(p, {"x": [1, 2]}, map_over="x", output_name="side")
     assert out == [{"side": -1}, {"side": -2}]
 
 
-def test_map_unknown_output(calls):
+def test_map_unknown_output(executor, calls):
     p = _scaled(calls)
     with pytest.raises(UnknownOutputError) as info:
-        p.map({"x": [1], "factor": 1}, map_over="x", output_name="nope_out")
+        executor.map(p, {"x": [1], "factor": 1}, map_over="x", output_name="nope_out")
     assert "scaled" in str(info.value)
 
 
-def test_map_missing_broadcast_input(calls):
+def test_map_missing_broadcast_input(executor, calls):
     p = _scaled(calls)
     with pytest.raises(MissingInputError) as info:
-        p.map({"x": [1, 2]}, map_over="x")
+        executor.map(p, {"x": [1, 2]}, map_over="x")
     assert "factor" in str(info.value)
     assert calls == []
 
@@ -243,45 +250,45 @@ def test_map_missing_broadcast_input(calls):
 # ---------------------------------------------------------------- empty lists
 
 
-def test_empty_list_gives_empty_result(calls):
+def test_empty_list_gives_empty_result(executor, calls):
     p = _scaled(calls)
-    assert p.map({"x": [], "factor": 2}, map_over="x") == []
+    assert executor.map(p, {"x": [], "factor": 2}, map_over="x") == []
     assert calls == []
 
 
-def test_empty_lists_zip(calls):
+def test_empty_lists_zip(executor, calls):
     p = _pair_pipeline(calls)
-    assert p.map({"a": [], "b": []}, map_over=["a", "b"]) == []
+    assert executor.map(p, {"a": [], "b": []}, map_over=["a", "b"]) == []
     assert calls == []
 
 
-def test_empty_list_in_product(calls):
+def test_empty_list_in_product(executor, calls):
     p = _pair_pipeline(calls)
-    assert p.map({"a": [1, 2], "b": []}, map_over=["a", "b"], map_mode="product") == []
+    assert executor.map(p, {"a": [1, 2], "b": []}, map_over=["a", "b"], map_mode="product") == []
     assert calls == []
 
 
-def test_empty_tuple_and_range(calls):
+def test_empty_tuple_and_range(executor, calls):
     p = _scaled(calls)
-    assert p.map({"x": (), "factor": 1}, map_over="x") == []
-    assert p.map({"x": range(0), "factor": 1}, map_over="x") == []
+    assert executor.map(p, {"x": (), "factor": 1}, map_over="x") == []
+    assert executor.map(p, {"x": range(0), "factor": 1}, map_over="x") == []
 
 
 # ---------------------------------------------------------------- map input errors
 
 
-def test_map_over_absent_input(calls):
+def test_map_over_absent_input(executor, calls):
     p = _scaled(calls)
     with pytest.raises(MapInputError) as info:
-        p.map({"factor": 2}, map_over="x")
+        executor.map(p, {"factor": 2}, map_over="x")
     assert "'x'" in str(info.value)
     assert calls == []
 
 
-def test_map_over_absent_input_named_in_message(calls):
+def test_map_over_absent_input_named_in_message(executor, calls):
     p = _pair_pipeline(calls)
     with pytest.raises(MapInputError) as info:
-        p.map({"a": [1], "b": [2]}, map_over=["a", "b", "ghost_input"])
+        executor.map(p, {"a": [1], "b": [2]}, map_over=["a", "b", "ghost_input"])
     assert "ghost_input" in str(info.value)
     assert calls == []
 
@@ -302,9 +309,9 @@ class _MySequence(collections.abc.Sequence):
     [[1, 2, 3], (1, 2, 3), range(1, 4), _MySequence([1, 2, 3])],
     ids=["list", "tuple", "range", "custom_sequence"],
 )
-def test_sequences_are_accepted(calls, value):
+def test_sequences_are_accepted(executor, calls, value):
     p = _scaled(calls)
-    out = p.map({"x": value, "factor": 2}, map_over="x", output_name="scaled")
+    out = executor.map(p, {"x": value, "factor": 2}, map_over="x", output_name="scaled")
     assert out == [{"scaled": 2}, {"scaled": 4}, {"scaled": 6}]
 
 
@@ -326,24 +333,24 @@ def test_non_sequences_are_rejected(calls, value):
 
 
 @pytest.mark.parametrize("value", [5, "abc", b"abc", {"a": 1}], ids=["int", "str", "bytes", "dict"])
-def test_map_input_type_error_is_type_error_and_map_input_error(calls, value):
+def test_map_input_type_error_is_type_error_and_map_input_error(executor, calls, value):
     p = _scaled(calls)
     with pytest.raises(TypeError):
-        p.map({"x": value, "factor": 2}, map_over="x")
+        executor.map(p, {"x": value, "factor": 2}, map_over="x")
     with pytest.raises(MapInputError):
-        p.map({"x": value, "factor": 2}, map_over="x")
+        executor.map(p, {"x": value, "factor": 2}, map_over="x")
     with pytest.raises(HyperNodesError):
-        p.map({"x": value, "factor": 2}, map_over="x")
+        executor.map(p, {"x": value, "factor": 2}, map_over="x")
 
 
-def test_non_sequence_rejected_in_product_too(calls):
+def test_non_sequence_rejected_in_product_too(executor, calls):
     p = _pair_pipeline(calls)
     with pytest.raises(MapInputTypeError) as info:
-        p.map({"a": [1, 2], "b": "xy"}, map_over=["a", "b"], map_mode="product")
+        executor.map(p, {"a": [1, 2], "b": "xy"}, map_over=["a", "b"], map_mode="product")
     assert "b" in str(info.value)
 
 
-def test_zip_length_mismatch_lists_all_lengths(calls):
+def test_zip_length_mismatch_lists_all_lengths(executor, calls):
     @node(output_name="t")
     def f(first_list, second_list, third_list):
         calls.append("f")
@@ -351,7 +358,8 @@ def test_zip_length_mismatch_lists_all_lengths(calls):
 
     p = Pipeline([f])
     with pytest.raises(MapInputError) as info:
-        p.map(
+        executor.map(
+            p,
             {"first_list": [1, 2], "second_list": [1, 2, 3], "third_list": [1, 2, 3, 4, 5]},
             map_over=["first_list", "second_list", "third_list"],
         )
@@ -363,31 +371,31 @@ def test_zip_length_mismatch_lists_all_lengths(calls):
     assert calls == []
 
 
-def test_zip_length_mismatch_is_value_error(calls):
+def test_zip_length_mismatch_is_value_error(executor, calls):
     p = _pair_pipeline(calls)
     with pytest.raises(ValueError):
-        p.map({"a": [1], "b": [1, 2]}, map_over=["a", "b"])
+        executor.map(p, {"a": [1], "b": [1, 2]}, map_over=["a", "b"])
 
 
-def test_zip_length_mismatch_with_empty_list(calls):
+def test_zip_length_mismatch_with_empty_list(executor, calls):
     p = _pair_pipeline(calls)
     with pytest.raises(MapInputError) as info:
-        p.map({"a": [], "b": [1, 2, 3]}, map_over=["a", "b"])
+        executor.map(p, {"a": [], "b": [1, 2, 3]}, map_over=["a", "b"])
     assert "0" in str(info.value) and "3" in str(info.value)
 
 
-def test_unknown_map_mode(calls):
+def test_unknown_map_mode(executor, calls):
     p = _pair_pipeline(calls)
     with pytest.raises(MapInputError) as info:
-        p.map({"a": [1], "b": [2]}, map_over=["a", "b"], map_mode="diagonal")
+        executor.map(p, {"a": [1], "b": [2]}, map_over=["a", "b"], map_mode="diagonal")
     assert "diagonal" in str(info.value)
     assert calls == []
 
 
-def test_unknown_map_mode_is_value_error(calls):
+def test_unknown_map_mode_is_value_error(executor, calls):
     p = _pair_pipeline(calls)
     with pytest.raises(ValueError):
-        p.map({"a": [1], "b": [2]}, map_over=["a", "b"], map_mode="ZIPPY")
+        executor.map(p, {"a": [1], "b": [2]}, map_over=["a", "b"], map_mode="ZIPPY")
 
 
 def test_map_node_exception_keeps_type():

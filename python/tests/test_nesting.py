@@ -52,7 +52,7 @@ def test_as_node_is_a_pipeline_node(calls):
     assert sorted(n.outputs) == ["cleaned", "n_chars", "n_words"]
 
 
-def test_nested_without_mapping_exposes_all_outputs_in_run_result(calls):
+def test_nested_without_mapping_exposes_all_outputs_in_run_result(executor, calls):
     inner = _text_pipeline(calls)
 
     @node(output_name="summary")
@@ -61,7 +61,7 @@ def test_nested_without_mapping_exposes_all_outputs_in_run_result(calls):
 
     outer = Pipeline([summarize, inner.as_node(name="text_step")], name="outer")
     assert outer.inputs == ["text"]
-    out = outer.run({"text": " Hello World "})
+    out = executor.run(outer, {"text": " Hello World "})
     assert out == {
         "cleaned": "hello world",
         "n_words": 2,
@@ -70,32 +70,32 @@ def test_nested_without_mapping_exposes_all_outputs_in_run_result(calls):
     }
 
 
-def test_input_mapping_outer_to_inner(calls):
+def test_input_mapping_outer_to_inner(executor, calls):
     inner = _text_pipeline(calls)
     n = inner.as_node(name="step", input_mapping={"document": "text"})
     assert list(n.inputs) == ["document"]
     outer = Pipeline([n], name="outer")
     assert outer.inputs == ["document"]
-    out = outer.run({"document": "A B C"})
+    out = executor.run(outer, {"document": "A B C"})
     assert out["n_words"] == 3
     assert out["cleaned"] == "a b c"
 
 
-def test_input_mapping_requires_outer_name(calls):
+def test_input_mapping_requires_outer_name(executor, calls):
     inner = _text_pipeline(calls)
     outer = Pipeline([inner.as_node(name="step", input_mapping={"document": "text"})])
     with pytest.raises(HyperNodesError) as info:
-        outer.run({"text": "a b"})
+        executor.run(outer, {"text": "a b"})
     assert "document" in str(info.value)
 
 
-def test_output_mapping_exposes_and_computes_only_mapped_outputs(calls):
+def test_output_mapping_exposes_and_computes_only_mapped_outputs(executor, calls):
     inner = _text_pipeline(calls)
     n = inner.as_node(name="step", output_mapping={"n_chars": "length"})
     assert list(n.outputs) == ["length"]
     outer = Pipeline([n], name="outer")
     assert list(outer.outputs) == ["length"]
-    out = outer.run({"text": "abc de"})
+    out = executor.run(outer, {"text": "abc de"})
     assert out == {"length": 6}
     assert calls == ["count_chars"]
 
@@ -109,7 +109,7 @@ def test_output_mapping_of_a_deep_output_computes_its_chain_only(calls):
     assert "cleaned" not in out
 
 
-def test_output_mapping_feeds_downstream_under_outer_name(calls):
+def test_output_mapping_feeds_downstream_under_outer_name(executor, calls):
     inner = _text_pipeline(calls)
 
     @node(output_name="doubled")
@@ -119,7 +119,7 @@ def test_output_mapping_feeds_downstream_under_outer_name(calls):
     outer = Pipeline(
         [double, inner.as_node(name="step", output_mapping={"n_words": "words"})], name="outer"
     )
-    assert outer.run({"text": "one two"}) == {"words": 2, "doubled": 4}
+    assert executor.run(outer, {"text": "one two"}) == {"words": 2, "doubled": 4}
 
 
 def test_output_mapping_identity_rename(calls):
@@ -129,7 +129,7 @@ def test_output_mapping_identity_rename(calls):
     assert "count_chars" not in calls
 
 
-def test_same_inner_pipeline_used_twice_with_different_mappings(calls):
+def test_same_inner_pipeline_used_twice_with_different_mappings(executor, calls):
     inner = _text_pipeline(calls)
     title = inner.as_node(
         name="title_stats",
@@ -148,11 +148,11 @@ def test_same_inner_pipeline_used_twice_with_different_mappings(calls):
 
     outer = Pipeline([ratio, body, title], name="doc")
     assert outer.inputs == ["body", "title"]
-    out = outer.run({"title": "Big News", "body": "one two three four"})
+    out = executor.run(outer, {"title": "Big News", "body": "one two three four"})
     assert out == {"title_words": 2, "body_words": 4, "ratio": 2.0}
 
 
-def test_selecting_a_nested_output_from_outer(calls):
+def test_selecting_a_nested_output_from_outer(executor, calls):
     inner = _text_pipeline(calls)
 
     @node(output_name="unrelated")
@@ -161,17 +161,17 @@ def test_selecting_a_nested_output_from_outer(calls):
         return other
 
     outer = Pipeline([unrelated, inner.as_node(name="step")])
-    out = outer.run({"text": "a b"}, output_name="n_chars")
+    out = executor.run(outer, {"text": "a b"}, output_name="n_chars")
     assert out == {"n_chars": 3}
     assert "unrelated" not in calls
 
 
-def test_selection_reaches_into_nested_pipeline(calls):
+def test_selection_reaches_into_nested_pipeline(executor, calls):
     # run's output_name limits what runs, also inside a nested pipeline node: selecting
     # 'n_chars' needs only count_chars, not clean/count_words
     inner = _text_pipeline(calls)
     outer = Pipeline([inner.as_node(name="step")], name="outer")
-    assert outer.run({"text": "a b"}, output_name="n_chars") == {"n_chars": 3}
+    assert executor.run(outer, {"text": "a b"}, output_name="n_chars") == {"n_chars": 3}
     assert calls == ["count_chars"]
 
 
@@ -211,7 +211,7 @@ def test_as_node_cache_flag(calls):
     assert inner.as_node(name="uncached", cache=False).cache is False
 
 
-def test_inner_optional_inputs_stay_optional(calls):
+def test_inner_optional_inputs_stay_optional(executor, calls):
     @node(output_name="y")
     def f(x, k=2):
         return x * k
@@ -219,8 +219,8 @@ def test_inner_optional_inputs_stay_optional(calls):
     outer = Pipeline([Pipeline([f], name="inner").as_node(name="n")])
     assert outer.inputs == ["x"]
     assert "k" in outer.optional_inputs
-    assert outer.run({"x": 3}) == {"y": 6}
-    assert outer.run({"x": 3, "k": 5}) == {"y": 15}
+    assert executor.run(outer, {"x": 3}) == {"y": 6}
+    assert executor.run(outer, {"x": 3, "k": 5}) == {"y": 15}
 
 
 def test_two_producers_across_nesting_detected(calls):
@@ -240,7 +240,7 @@ def test_two_producers_across_nesting_detected(calls):
 # ---------------------------------------------------------------- map_over in as_node
 
 
-def test_as_node_map_over_zip_presents_lists(calls):
+def test_as_node_map_over_zip_presents_lists(executor, calls):
     inner = _text_pipeline(calls)
     n = inner.as_node(
         name="per_doc",
@@ -255,23 +255,23 @@ def test_as_node_map_over_zip_presents_lists(calls):
 
     outer = Pipeline([total, n], name="corpus")
     assert outer.inputs == ["texts"]
-    out = outer.run({"texts": ["a b", "c", "d e f"]})
+    out = executor.run(outer, {"texts": ["a b", "c", "d e f"]})
     assert out == {"word_counts": [2, 1, 3], "total": 6}
     assert calls.count_of("clean") == 3
     assert calls.count_of("count_chars") == 0
 
 
-def test_as_node_map_over_without_output_mapping_lists_every_output(calls):
+def test_as_node_map_over_without_output_mapping_lists_every_output(executor, calls):
     inner = _text_pipeline(calls)
     outer = Pipeline([inner.as_node(name="per_doc", map_over="text")])
-    out = outer.run({"text": ["A", "b c"]})
+    out = executor.run(outer, {"text": ["A", "b c"]})
     assert out == {"cleaned": ["a", "b c"], "n_words": [1, 2], "n_chars": [1, 3]}
 
 
-def test_as_node_map_over_empty_list(calls):
+def test_as_node_map_over_empty_list(executor, calls):
     inner = _text_pipeline(calls)
     outer = Pipeline([inner.as_node(name="per_doc", map_over="text")])
-    out = outer.run({"text": []})
+    out = executor.run(outer, {"text": []})
     assert out == {"cleaned": [], "n_words": [], "n_chars": []}
     assert calls == []
 
@@ -359,7 +359,7 @@ def test_as_node_map_over_product_order_follows_map_over(calls):
     assert out["pair"] == [(1, "x"), (2, "x"), (1, "y"), (2, "y")]
 
 
-def test_as_node_map_over_with_broadcast_inputs(calls):
+def test_as_node_map_over_with_broadcast_inputs(executor, calls):
     shared = {"prefix": ">"}
     received = []
 
@@ -375,7 +375,7 @@ def test_as_node_map_over_with_broadcast_inputs(calls):
     )
     outer = Pipeline([n])
     assert outer.inputs == ["items", "settings", "suffix"]
-    out = outer.run({"items": ["a", "b"], "settings": shared, "suffix": "!"})
+    out = executor.run(outer, {"items": ["a", "b"], "settings": shared, "suffix": "!"})
     assert out == {"tagged": [">a!", ">b!"]}
     assert len(received) == 2
     assert all(r is shared for r in received)
@@ -414,14 +414,14 @@ def test_as_node_map_over_mapped_list_from_upstream_node(calls):
     assert out == {"words": ["a", "bc", "d"], "upper": ["A", "BC", "D"], "joined": "A-BC-D"}
 
 
-def test_pipeline_with_map_node_can_itself_be_mapped(calls):
+def test_pipeline_with_map_node_can_itself_be_mapped(executor, calls):
     @node(output_name="sq")
     def square(v):
         return v * v
 
     per_list = Pipeline([square]).as_node(map_over="v")
     outer = Pipeline([per_list], name="lists")
-    out = outer.map({"v": [[1, 2], [3], []]}, map_over="v")
+    out = executor.map(outer, {"v": [[1, 2], [3], []]}, map_over="v")
     assert out == [{"sq": [1, 4]}, {"sq": [9]}, {"sq": []}]
 
 
@@ -494,24 +494,26 @@ def _three_levels(calls):
     return level0
 
 
-def test_depth_four_mappings(calls):
+def test_depth_four_mappings(executor, calls):
     p = _three_levels(calls)
     assert p.inputs == ["bonus", "start"]
-    out = p.run({"start": 1, "bonus": 3})
+    out = executor.run(p, {"start": 1, "bonus": 3})
     # leaf: 2; mid: 23; top: 46; root: 46.5
     assert out == {"top_val": 46, "root_val": 46.5}
     assert sorted(calls) == ["leaf", "mid", "root", "top"]
     assert "leaf_unused" not in calls
 
 
-def test_depth_four_map_at_the_root(calls):
+def test_depth_four_map_at_the_root(executor, calls):
     p = _three_levels(calls)
-    out = p.map({"start": [0, 1, 2], "bonus": 0}, map_over="start", output_name="root_val")
+    out = executor.map(
+        p, {"start": [0, 1, 2], "bonus": 0}, map_over="start", output_name="root_val"
+    )
     assert out == [{"root_val": 20.5}, {"root_val": 40.5}, {"root_val": 60.5}]
     assert calls.count_of("leaf_unused") == 0
 
 
-def test_depth_three_without_output_mapping_exposes_everything(calls):
+def test_depth_three_without_output_mapping_exposes_everything(executor, calls):
     @node(output_name="c")
     def make_c(a):
         return a + 1
@@ -525,10 +527,10 @@ def test_depth_three_without_output_mapping_exposes_everything(calls):
     top = Pipeline([middle.as_node(name="middle_node")], name="top")
     assert top.inputs == ["a"]
     assert sorted(top.outputs) == ["c", "d"]
-    assert top.run({"a": 1}) == {"c": 2, "d": 4}
+    assert executor.run(top, {"a": 1}) == {"c": 2, "d": 4}
 
 
-def test_nested_map_inside_map_inside_map(calls):
+def test_nested_map_inside_map_inside_map(executor, calls):
     @node(output_name="cell")
     def cell(v):
         calls.append("cell")
@@ -547,7 +549,7 @@ def test_nested_map_inside_map_inside_map(calls):
         map_over="grid",
     )
     top = Pipeline([grids], name="grids")
-    out = top.map({"grid": [[[1, 2], [3]], [], [[4]]]}, map_over="grid")
+    out = executor.map(top, {"grid": [[[1, 2], [3]], [], [[4]]]}, map_over="grid")
     assert out == [{"grid_out": [[2, 4], [6]]}, {"grid_out": []}, {"grid_out": [[8]]}]
     assert calls.count_of("cell") == 4
 
@@ -560,7 +562,7 @@ class Box:
         self.v = v
 
 
-def test_identity_through_nesting(calls):
+def test_identity_through_nesting(executor, calls):
     made = []
     received = []
 
@@ -579,13 +581,13 @@ def test_identity_through_nesting(calls):
         return mid_box
 
     outer = Pipeline([consume, middle.as_node()], name="outer_box")
-    out = outer.run({"v": 1})
+    out = executor.run(outer, {"v": 1})
     assert received[0] is made[0]
     assert out["mid_box"] is made[0]
     assert out["seen"] is made[0]
 
 
-def test_identity_of_outer_input_inside_nested(calls):
+def test_identity_of_outer_input_inside_nested(executor, calls):
     obj = Box(0)
     received = []
 
@@ -597,7 +599,7 @@ def test_identity_of_outer_input_inside_nested(calls):
     deep = Pipeline([f], name="deep")
     mid = Pipeline([deep.as_node(input_mapping={"mid_x": "x"})], name="mid")
     top = Pipeline([mid.as_node(input_mapping={"top_x": "mid_x"})], name="top")
-    out = top.run({"top_x": obj})
+    out = executor.run(top, {"top_x": obj})
     assert received[0] is obj
     assert out["y"] is obj
 

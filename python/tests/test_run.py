@@ -46,65 +46,65 @@ FULL = {"alpha_in": 1, "beta_in": 10, "gamma_in": 3}
 # ---------------------------------------------------------------- all outputs
 
 
-def test_run_returns_every_output_including_intermediates(calls):
+def test_run_returns_every_output_including_intermediates(executor, calls):
     p = _two_branches(calls)
-    assert p.run(FULL) == {"a1": 2, "a2": 4, "b1": 7, "joined": 11}
+    assert executor.run(p, FULL) == {"a1": 2, "a2": 4, "b1": 7, "joined": 11}
     assert sorted(calls) == ["join", "make_a1", "make_a2", "make_b1"]
 
 
-def test_run_with_keyword_arguments(calls):
+def test_run_with_keyword_arguments(executor, calls):
     p = _two_branches(calls)
-    assert p.run(inputs=FULL, output_name=None)["joined"] == 11
+    assert executor.run(p, inputs=FULL, output_name=None)["joined"] == 11
 
 
-def test_each_node_runs_once(calls):
+def test_each_node_runs_once(executor, calls):
     p = _two_branches(calls)
-    p.run(FULL)
+    executor.run(p, FULL)
     for name in ("make_a1", "make_a2", "make_b1", "join"):
         assert calls.count_of(name) == 1
 
 
-def test_run_twice_gives_same_result(calls):
+def test_run_twice_gives_same_result(executor, calls):
     p = _two_branches(calls)
-    assert p.run(FULL) == p.run(FULL)
+    assert executor.run(p, FULL) == executor.run(p, FULL)
 
 
 # ---------------------------------------------------------------- selected outputs
 
 
-def test_select_one_output_by_str_runs_only_needed_nodes(calls):
+def test_select_one_output_by_str_runs_only_needed_nodes(executor, calls):
     p = _two_branches(calls)
-    out = p.run(FULL, output_name="a2")
+    out = executor.run(p, FULL, output_name="a2")
     assert out == {"a2": 4}
     assert sorted(calls) == ["make_a1", "make_a2"]
 
 
-def test_select_list_of_outputs(calls):
+def test_select_list_of_outputs(executor, calls):
     p = _two_branches(calls)
-    out = p.run(FULL, output_name=["a1", "b1"])
+    out = executor.run(p, FULL, output_name=["a1", "b1"])
     assert out == {"a1": 2, "b1": 7}
     assert sorted(calls) == ["make_a1", "make_b1"]
 
 
-def test_select_single_item_list(calls):
+def test_select_single_item_list(executor, calls):
     p = _two_branches(calls)
-    assert p.run(FULL, output_name=["b1"]) == {"b1": 7}
+    assert executor.run(p, FULL, output_name=["b1"]) == {"b1": 7}
     assert calls == ["make_b1"]
 
 
-def test_select_final_output_runs_all_needed(calls):
+def test_select_final_output_runs_all_needed(executor, calls):
     p = _two_branches(calls)
-    assert p.run(FULL, output_name="joined") == {"joined": 11}
+    assert executor.run(p, FULL, output_name="joined") == {"joined": 11}
     assert sorted(calls) == ["join", "make_a1", "make_a2", "make_b1"]
 
 
-def test_select_intermediate_only(calls):
+def test_select_intermediate_only(executor, calls):
     p = _two_branches(calls)
-    assert p.run(FULL, output_name="a1") == {"a1": 2}
+    assert executor.run(p, FULL, output_name="a1") == {"a1": 2}
     assert calls == ["make_a1"]
 
 
-def test_selected_tuple_output_runs_node_once_and_returns_only_selected(calls):
+def test_selected_tuple_output_runs_node_once_and_returns_only_selected(executor, calls):
     @node(output_name=("q", "r"))
     def split(x):
         calls.append("split")
@@ -116,73 +116,73 @@ def test_selected_tuple_output_runs_node_once_and_returns_only_selected(calls):
         return y
 
     p = Pipeline([split, other])
-    assert p.run({"x": 10}, output_name="r") == {"r": 1}
+    assert executor.run(p, {"x": 10}, output_name="r") == {"r": 1}
     assert calls == ["split"]
 
 
-def test_only_inputs_needed_by_selection_are_required(calls):
+def test_only_inputs_needed_by_selection_are_required(executor, calls):
     p = _two_branches(calls)
     # branch A needs only alpha_in
-    assert p.run({"alpha_in": 5}, output_name="a2") == {"a2": 12}
+    assert executor.run(p, {"alpha_in": 5}, output_name="a2") == {"a2": 12}
     # branch B needs beta_in and gamma_in, not alpha_in
-    assert p.run({"beta_in": 5, "gamma_in": 1}, output_name="b1") == {"b1": 4}
+    assert executor.run(p, {"beta_in": 5, "gamma_in": 1}, output_name="b1") == {"b1": 4}
 
 
 # ---------------------------------------------------------------- missing inputs
 
 
-def test_missing_inputs_lists_all_of_them(calls):
+def test_missing_inputs_lists_all_of_them(executor, calls):
     p = _two_branches(calls)
     with pytest.raises(MissingInputError) as info:
-        p.run({})
+        executor.run(p, {})
     msg = str(info.value)
     for name in ("alpha_in", "beta_in", "gamma_in"):
         assert name in msg
     assert calls == []
 
 
-def test_missing_inputs_lists_all_when_some_given(calls):
+def test_missing_inputs_lists_all_when_some_given(executor, calls):
     p = _two_branches(calls)
     with pytest.raises(MissingInputError) as info:
-        p.run({"beta_in": 1})
+        executor.run(p, {"beta_in": 1})
     msg = str(info.value)
     assert "alpha_in" in msg
     assert "gamma_in" in msg
     assert calls == []
 
 
-def test_missing_inputs_only_those_the_selection_needs(calls):
+def test_missing_inputs_only_those_the_selection_needs(executor, calls):
     p = _two_branches(calls)
     with pytest.raises(MissingInputError) as info:
-        p.run({}, output_name="b1")
+        executor.run(p, {}, output_name="b1")
     msg = str(info.value)
     assert "beta_in" in msg
     assert "gamma_in" in msg
     assert "alpha_in" not in msg
 
 
-def test_missing_input_error_is_value_error_and_hypernodes_error(calls):
+def test_missing_input_error_is_value_error_and_hypernodes_error(executor, calls):
     p = _two_branches(calls)
     with pytest.raises(ValueError):
-        p.run({})
+        executor.run(p, {})
     with pytest.raises(HyperNodesError):
-        p.run({})
+        executor.run(p, {})
 
 
-def test_optional_input_is_not_missing():
+def test_optional_input_is_not_missing(executor):
     @node(output_name="y")
     def f(x, scale=2):
         return x * scale
 
     p = Pipeline([f])
-    assert p.run({"x": 4}) == {"y": 8}
+    assert executor.run(p, {"x": 4}) == {"y": 8}
     with pytest.raises(MissingInputError) as info:
-        p.run({})
+        executor.run(p, {})
     assert "x" in str(info.value)
     assert "scale" not in str(info.value)
 
 
-def test_producer_output_wins_over_parameter_default():
+def test_producer_output_wins_over_parameter_default(executor):
     @node(output_name="factor")
     def make_factor(base):
         return base * 100
@@ -194,16 +194,16 @@ def test_producer_output_wins_over_parameter_default():
     p = Pipeline([use, make_factor])
     assert "factor" not in p.optional_inputs
     assert "base" in p.inputs
-    assert p.run({"x": 2, "base": 3})["y"] == 600
+    assert executor.run(p, {"x": 2, "base": 3})["y"] == 600
 
 
 # ---------------------------------------------------------------- unknown outputs
 
 
-def test_unknown_output_lists_available_outputs(calls):
+def test_unknown_output_lists_available_outputs(executor, calls):
     p = _two_branches(calls)
     with pytest.raises(UnknownOutputError) as info:
-        p.run(FULL, output_name="nonexistent_output")
+        executor.run(p, FULL, output_name="nonexistent_output")
     msg = str(info.value)
     assert "nonexistent_output" in msg
     for name in ("a1", "a2", "b1", "joined"):
@@ -211,39 +211,39 @@ def test_unknown_output_lists_available_outputs(calls):
     assert calls == []
 
 
-def test_unknown_output_in_a_list(calls):
+def test_unknown_output_in_a_list(executor, calls):
     p = _two_branches(calls)
     with pytest.raises(UnknownOutputError) as info:
-        p.run(FULL, output_name=["a1", "no_such_thing"])
+        executor.run(p, FULL, output_name=["a1", "no_such_thing"])
     assert "no_such_thing" in str(info.value)
     assert "joined" in str(info.value)
     assert calls == []
 
 
-def test_unknown_output_error_is_value_error(calls):
+def test_unknown_output_error_is_value_error(executor, calls):
     p = _two_branches(calls)
     with pytest.raises(ValueError):
-        p.run(FULL, output_name="missing_out")
+        executor.run(p, FULL, output_name="missing_out")
 
 
-def test_input_name_is_not_an_output(calls):
+def test_input_name_is_not_an_output(executor, calls):
     p = _two_branches(calls)
     with pytest.raises(UnknownOutputError):
-        p.run(FULL, output_name="alpha_in")
+        executor.run(p, FULL, output_name="alpha_in")
 
 
 # ---------------------------------------------------------------- extra inputs
 
 
-def test_extra_inputs_are_ignored(calls):
+def test_extra_inputs_are_ignored(executor, calls):
     p = _two_branches(calls)
-    out = p.run({**FULL, "unused_extra": object(), "another": 5})
+    out = executor.run(p, {**FULL, "unused_extra": object(), "another": 5})
     assert out == {"a1": 2, "a2": 4, "b1": 7, "joined": 11}
 
 
-def test_extra_inputs_ignored_with_selection(calls):
+def test_extra_inputs_ignored_with_selection(executor, calls):
     p = _two_branches(calls)
-    assert p.run({"alpha_in": 0, "whatever": 1}, output_name="a1") == {"a1": 1}
+    assert executor.run(p, {"alpha_in": 0, "whatever": 1}, output_name="a1") == {"a1": 1}
 
 
 # ---------------------------------------------------------------- tuple output arity
@@ -298,7 +298,7 @@ def test_tuple_output_arity_error_is_value_error():
         Pipeline([bad]).run({"x": 1})
 
 
-def test_arity_error_in_nested_pipeline_names_the_node():
+def test_arity_error_in_nested_pipeline_names_the_node(executor):
     @node(output_name=("one", "two"))
     def deep_offender(x):
         return (x,)
@@ -306,7 +306,7 @@ def test_arity_error_in_nested_pipeline_names_the_node():
     inner = Pipeline([deep_offender], name="inner_arity")
     outer = Pipeline([inner.as_node()], name="outer_arity")
     with pytest.raises(OutputArityError) as info:
-        outer.run({"x": 1})
+        executor.run(outer, {"x": 1})
     assert "deep_offender" in str(info.value)
 
 

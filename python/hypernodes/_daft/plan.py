@@ -1,0 +1,272 @@
+"""What DaftExecutor computes, reconstructed from the pipeline as NodeExecutor plans it: the nodes a
+selection of outputs needs (in the engine's deterministic topological order), the root inputs they
+read, the output positions each node must produce, and the same argument checks and errors as the
+engine (unknown outputs, map arguments, missing inputs)."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+from hypernodes import _core
+from hypernodes.errors import (
+    MapInputError,
+    MapInputTypeError,
+    MissingInputError,
+    UnknownOutputError,
+)
+
+NO_DEFAULT = object()
+"""Marks a parameter without a default value."""
+
+
+class Spec:
+    """One node of a plan, as workers need it (picklable as configuration)."""
+
+    __slots__ = (
+        "cache",
+        "func",
+        "identity",
+        "index",
+        "inner_name",
+        "is_async",
+        "is_pipeline",
+        "multi",
+        "name",
+        "node",
+        "outputs",
+        "params",
+        "wrapper_node",
+    )
+
+    def __init__(self, index: int, node: Any) -> None:
+        self.index = index
+        self.name: str = node.name
+        self.params: list[str] = list(node.inputs)
+        self.outputs: list[str] = list(node.outputs)
+        self.cache: bool = node.cache
+        self.is_pipeline: bool = node.is_pipeline
+        self.node = node
+        self.identity: bytes | None = _core.node_identity(node)
+        self.func = None
+        self.is_async = False
+        self.multi = False
+        self.wrapper_node = None
+        self.inner_name = None
+        if self.is_pipeline:
+            _, (inner, name, imap, omap, over, mode, _cache) = node.__reduce__()
+            from hypernodes._pickle import rebuild_pipeline_node
+
+            # The copy a worker runs: the node itself is keyed and stored by the executor with its
+            # Merkle key, so the copy does not cache itself (its inner nodes still use the cache).
+            self.wrapper_node = rebuild_pipeline_node(inner, name, imap, omap, over, mode, False)
+            self.inner_name = inner.name
+        else:
+            info = _fn_info(node)
+            self.func = node.func
+            self.is_async = info[1]
+            self.multi = info[2]
+
+
+def names_arg(value: Any) -> list[str] | None:
+    """A str or a sequence of str as a list (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+_info_memo: dict[int, tuple[Any, tuple[dict[str, Any], bool, bool]]] = {}
+
+
+def _fn_info(node: Any) -> tuple[dict[str, Any], bool, bool]:
+    """A function node's parameter defaults, whether it is async, whether its outputs unpack."""
+    hit = _info_memo.get(id(node))
+    if hit is not None and hit[0] is node:
+        return hit[1]
+    args = node.__reduce__()[1]
+    info = (dict(args[4]), bool(args[7]), bool(args[8]))
+    if len(_info_memo) > 4096:
+        _info_memo.clear()
+    _info_memo[id(node)] = (node, info)
+    return info
+
+
+def _defaults(node: Any) -> dict[str, Any]:
+    if node.is_pipeline:
+        return {}
+    return _fn_info(node)[0]
+
+
+def input_default(pipeline: Any, name: str) -> Any:
+    """The default of a root input: that of its first consumer (in node order), as the engine does."""
+    for n in pipeline.nodes:
+        if name not in n.inputs:
+            continue
+        if n.is_pipeline:
+            _, (inner, _nm, imap, _om, _over, _mode, _c) = n.__reduce__()
+            return input_default(inner, (imap or {}).get(name, name))
+        return _defaults(n).get(name, NO_DEFAULT)
+    return NO_DEFAULT
+
+
+class Plan:
+    """The nodes to run (topological order), the root inputs needed (sorted), the outputs returned
+    (in order) and, per node index, the output positions needed when not all of them are."""
+
+    def __init__(self, pipeline: Any, selected: list[str] | None) -> None:
+        nodes = list(pipeline.nodes)  # sorted by name, as the engine indexes them
+        producer: dict[str, tuple[int, int]] = {}
+        for ni, n in enumerate(nodes):
+            for pos, o in enumerate(n.outputs):
+                producer[o] = (ni, pos)
+        consumers: dict[str, list[int]] = {}
+        for ni, n in enumerate(nodes):
+            for p in n.inputs:
+                consumers.setdefault(p, []).append(ni)
+
+        def upstream(ni: int) -> list[int]:
+            seen: list[int] = []
+            for p in nodes[ni].inputs:
+                if p in producer and producer[p][0] not in seen:
+                    seen.append(producer[p][0])
+            return seen
+
+        indegree = [len(upstream(i)) for i in range(len(nodes))]
+        downstream: list[list[int]] = [[] for _ in nodes]
+        for i in range(len(nodes)):
+            for u in upstream(i):
+                downstream[u].append(i)
+        ready = [i for i in range(len(nodes)) if indegree[i] == 0]
+        heapq.heapify(ready)
+        order: list[int] = []
+        while ready:
+            i = heapq.heappop(ready)
+            order.append(i)
+            for d in downstream[i]:
+                indegree[d] -= 1
+                if indegree[d] == 0:
+                    heapq.heappush(ready, d)
+
+        self.pipeline = pipeline
+        self.wanted: dict[int, list[int]] = {}
+        if selected is None:
+            self.order = order
+            self.outputs = [o for i in order for o in nodes[i].outputs]
+        else:
+            outputs: list[str] = []
+            needed = [False] * len(nodes)
+            stack: list[int] = []
+            for name in selected:
+                if name not in producer:
+                    raise UnknownOutputError(
+                        f"pipeline '{pipeline.name}' has no output '{name}'; available outputs: "
+                        + ", ".join(pipeline.outputs)
+                    )
+                if name not in outputs:
+                    outputs.append(name)
+                stack.append(producer[name][0])
+            while stack:
+                n = stack.pop()
+                if needed[n]:
+                    continue
+                needed[n] = True
+                stack.extend(upstream(n))
+            self.order = [i for i in order if needed[i]]
+            self.outputs = outputs
+            for i in self.order:
+                outs = nodes[i].outputs
+                used = [
+                    pos
+                    for pos, o in enumerate(outs)
+                    if o in outputs or any(needed[c] for c in consumers.get(o, []))
+                ]
+                if len(used) < len(outs):
+                    self.wanted[i] = used
+        self.inputs = sorted({p for i in self.order for p in nodes[i].inputs if p not in producer})
+        self.producer = producer
+        self.specs = {i: Spec(i, nodes[i]) for i in self.order}
+
+
+def split_sequence(value: Any) -> list[Any] | str:
+    """The items of a mapped value, or why it is not a list (the engine's rule)."""
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    tname = type(value).__name__
+    if isinstance(value, (str, bytes, bytearray, dict)):
+        return f"got a {tname}; pass a list, tuple or other sequence of items"
+    if not isinstance(value, Sequence):
+        try:
+            return [value[i] for i in range(len(value))]
+        except Exception:  # noqa: BLE001
+            return f"got a {tname}, which is not a sequence"
+    return list(value)
+
+
+def map_items(
+    pipeline: Any, inputs: dict[str, Any], map_over: list[str], mode: str
+) -> list[tuple[Any, ...]]:
+    """The items of a map: one tuple of values (in `map_over` order) per item."""
+    if mode not in ("zip", "product"):
+        raise MapInputError(f"unknown map_mode '{mode}': expected 'zip' or 'product'")
+    if not map_over:
+        raise MapInputError(f"map in pipeline '{pipeline.name}' needs at least one map_over input")
+    bound = pipeline.bound
+    lists = []
+    for name in map_over:
+        if name in inputs:
+            value = inputs[name]
+        elif name in bound:
+            value = bound[name]
+        else:
+            raise MapInputError(
+                f"map over '{name}' in pipeline '{pipeline.name}': '{name}' is not among the "
+                "given inputs"
+            )
+        items = split_sequence(value)
+        if isinstance(items, str):
+            raise MapInputTypeError(
+                f"map over '{name}' in pipeline '{pipeline.name}': the value is not a list "
+                f"({items})"
+            )
+        lists.append(items)
+    if mode == "zip":
+        n = len(lists[0])
+        if any(len(lst) != n for lst in lists):
+            parts = ", ".join(f"{m}={len(lst)}" for m, lst in zip(map_over, lists))
+            raise MapInputError(
+                f"zip map in pipeline '{pipeline.name}' needs lists of equal length, got {parts}"
+            )
+        return list(zip(*lists))
+    return list(itertools.product(*lists))
+
+
+def root_values(
+    pipeline: Any, plan: Plan, inputs: dict[str, Any], later: list[str]
+) -> dict[str, Any]:
+    """The root inputs of a run (given, then bound, then defaults); names in `later` are left to
+    the caller (mapped values). Every missing input is reported at once."""
+    bound = pipeline.bound
+    values: dict[str, Any] = {}
+    missing = []
+    for name in plan.inputs:
+        if name in later:
+            continue
+        if name in inputs:
+            values[name] = inputs[name]
+        elif name in bound:
+            values[name] = bound[name]
+        else:
+            d = input_default(pipeline, name)
+            if d is NO_DEFAULT:
+                missing.append(name)
+            else:
+                values[name] = d
+    if missing:
+        raise MissingInputError(
+            f"pipeline '{pipeline.name}' is missing required input(s): {', '.join(missing)}"
+        )
+    return values

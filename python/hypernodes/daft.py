@@ -1,0 +1,514 @@
+"""DaftExecutor: hands the whole pipeline to Daft, locally or on a Ray cluster.
+
+``map`` turns the items into the rows of one Daft DataFrame and every node into a Daft class UDF
+column (``@daft.cls``), so Daft plans the graph and runs rows and nodes in parallel; ``run`` is a
+one-row map. Results, cache keys and callback events are those of ``NodeExecutor``::
+
+    from hypernodes.daft import DaftExecutor
+
+    Pipeline(nodes=[...], executor=DaftExecutor())            # Daft's native runner
+    Pipeline(nodes=[...], executor=DaftExecutor(runner="ray"))  # a Ray cluster (local if no address)
+
+Needs the optional extra: ``pip install 'hypernodes[daft]'`` (``hypernodes[ray]`` for Ray).
+See ``docs/guides/choosing-an-executor.md`` for what runs where and what callbacks can see.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any
+
+from hypernodes import _core
+from hypernodes._daft import worker as _w
+from hypernodes._daft.plan import Plan, map_items, names_arg, root_values
+from hypernodes.errors import ConfigurationError
+
+try:
+    import daft as _daft
+except ImportError as _exc:  # pragma: no cover - exercised only without the extra
+    raise ImportError(
+        "hypernodes.daft needs the 'daft' package: pip install 'hypernodes[daft]'"
+    ) from _exc
+
+__all__ = ["DaftExecutor"]
+
+_RUNNERS = ("native", "ray")
+_runner_lock = threading.Lock()
+_query_lock = threading.RLock()
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return os.cpu_count() or 1
+
+
+class DaftExecutor:
+    """Runs pipelines on Daft: every node becomes a Daft UDF column over one row per map item.
+
+    - ``runner``: ``"native"`` (Daft's local multithreaded runner, the default) or ``"ray"``.
+    - ``address``: the Ray cluster to join (``"ray://host:10001"``, ``"auto"``); ``None`` joins
+      the Ray instance of this process, or starts a local one.
+    - ``use_process`` (native runner): ``True`` runs synchronous nodes in Daft's worker processes
+      (true parallelism for CPU-bound Python; values travel as pickles, so identity is not kept),
+      ``False`` runs every node in this process on Daft's threads (values untouched, identity kept),
+      ``"auto"`` (default) times the first item here and uses processes when the whole map is
+      estimated to take longer than ``process_threshold`` seconds.
+    - ``use_cache`` / ``use_callbacks``: use the pipeline's HyperNodes cache (same keys as
+      NodeExecutor) and fire its callbacks (from this process, as results arrive); ``False`` turns
+      either off for this executor.
+    - ``max_concurrency``: coroutines in flight per ``async def`` node (default 32).
+    """
+
+    process_threshold: float = 4.0
+
+    def __init__(
+        self,
+        runner: str = "native",
+        address: str | None = None,
+        use_process: bool | str = "auto",
+        use_cache: bool = True,
+        use_callbacks: bool = True,
+        max_concurrency: int | None = None,
+    ) -> None:
+        if runner not in _RUNNERS:
+            raise ConfigurationError(f"unknown Daft runner '{runner}': expected 'native' or 'ray'")
+        if use_process not in (True, False, "auto"):
+            raise ConfigurationError(
+                f"use_process must be True, False or 'auto', got {use_process!r}"
+            )
+        if address is not None and runner != "ray":
+            raise ConfigurationError("address is a Ray cluster address: use it with runner='ray'")
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        self.runner = runner
+        self.address = address
+        self.use_process = use_process
+        self.use_cache = bool(use_cache)
+        self.use_callbacks = bool(use_callbacks)
+        self.max_concurrency = max_concurrency
+
+    def __reduce__(self):
+        return (
+            DaftExecutor,
+            (
+                self.runner,
+                self.address,
+                self.use_process,
+                self.use_cache,
+                self.use_callbacks,
+                self.max_concurrency,
+            ),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"DaftExecutor(runner={self.runner!r}, address={self.address!r}, "
+            f"use_process={self.use_process!r}, use_cache={self.use_cache}, "
+            f"use_callbacks={self.use_callbacks})"
+        )
+
+    # ------------------------------------------------------------------ public API
+
+    def run(
+        self,
+        pipeline: Any,
+        inputs: dict[str, Any],
+        output_name: str | list[str] | None = None,
+        _ctx: Any = None,
+    ) -> dict[str, Any]:
+        """Runs ``pipeline`` once (a one-row Daft query); returns every output of every node that
+        ran, or those named by ``output_name``."""
+        ctx = _ctx if _ctx is not None else _core.RunContext.root(pipeline, self)
+        return _Call(self, pipeline, dict(inputs), None, "zip", output_name, ctx).execute()[0]
+
+    def map(
+        self,
+        pipeline: Any,
+        inputs: dict[str, Any],
+        map_over: str | list[str],
+        map_mode: str = "zip",
+        output_name: str | list[str] | None = None,
+        _ctx: Any = None,
+    ) -> list[dict[str, Any]]:
+        """Maps ``pipeline`` over the inputs named in ``map_over``: one Daft row per item; returns
+        one dict per item, in item order."""
+        ctx = _ctx if _ctx is not None else _core.RunContext.root(pipeline, self)
+        over = names_arg(map_over) or []
+        return _Call(self, pipeline, dict(inputs), over, map_mode, output_name, ctx).execute()
+
+    # ------------------------------------------------------------------ runner
+
+    def _ensure_runner(self) -> None:
+        from daft.runners import _get_runner
+
+        with _runner_lock:
+            current = _get_runner()
+            name = getattr(current, "name", None) if current is not None else None
+            if name is None:
+                if self.runner == "ray":
+                    _daft.set_runner_ray(address=self.address, noop_if_initialized=True)
+                else:
+                    _daft.set_runner_native()
+                return
+            if name != self.runner:
+                raise ConfigurationError(
+                    f"DaftExecutor(runner='{self.runner}'): Daft's runner is process-wide and this "
+                    f"process already runs Daft on its '{name}' runner; use one runner per process "
+                    "(start Ray work in a fresh process, or set DAFT_RUNNER before Daft first runs)"
+                )
+
+
+def _note(exc: BaseException, note: str) -> None:
+    if note not in getattr(exc, "__notes__", []):
+        exc.add_note(note)
+
+
+def _rewrite_notes(exc: BaseException, path: list[str]) -> None:
+    """Notes written in a worker name the worker's wrapper pipeline: name the caller's path."""
+    notes = getattr(exc, "__notes__", None)
+    if not notes:
+        return
+    prefix = " > ".join(path)
+    for i, n in enumerate(notes):
+        if isinstance(n, str) and f"of pipeline '{_w.WRAPPER}" in n:
+            notes[i] = n.replace(f"of pipeline '{_w.WRAPPER}", f"of pipeline '{prefix}", 1)
+
+
+class _Call:
+    """One run or map of one pipeline level by a DaftExecutor."""
+
+    def __init__(self, ex, pipeline, inputs, map_over, map_mode, output_name, ctx) -> None:
+        self.ex = ex
+        self.pipeline = pipeline
+        self.inputs = inputs
+        self.map_over = map_over
+        self.map_mode = map_mode
+        self.ctx = ctx
+        self.is_map = map_over is not None
+        if self.is_map and map_mode not in ("zip", "product"):
+            from hypernodes.errors import MapInputError
+
+            raise MapInputError(f"unknown map_mode '{map_mode}': expected 'zip' or 'product'")
+        self.plan = Plan(pipeline, names_arg(output_name))
+        self.items = map_items(pipeline, inputs, map_over, map_mode) if self.is_map else [()]
+        later = map_over if self.is_map else []
+        self.base = root_values(pipeline, self.plan, inputs, later)
+        self.cache = ctx.cache if ex.use_cache else None
+        self.keyed = self.cache is not None
+        self.observed = ex.use_callbacks and ctx.observed
+        self.mapped = [m for m in (map_over or []) if m in self.plan.inputs]
+        self.mapped_pos = [map_over.index(m) for m in self.mapped] if self.is_map else []
+
+    # ------------------------------------------------------------------ rows
+
+    def _key(self, value: Any) -> bytes | None:
+        try:
+            return _core.value_key(value)
+        except Exception:  # noqa: BLE001
+            return None
+
+    def rows(self) -> list[tuple]:
+        rows = []
+        for i, item in enumerate(self.items):
+            vals = {m: item[p] for m, p in zip(self.mapped, self.mapped_pos)}
+            keys = {m: self._key(v) for m, v in vals.items()} if self.keyed else None
+            rows.append((i, vals, keys))
+        return rows
+
+    # ------------------------------------------------------------------ jobs
+
+    def jobs(self, cache_spec: tuple | None, binary: bool) -> dict[int, _w.Job]:
+        plan = self.plan
+        bkeys = {n: self._key(v) for n, v in self.base.items()} if self.keyed else {}
+        jobs = {}
+        for i in plan.order:
+            spec = plan.specs[i]
+            sources: list[tuple] = []
+            deps: list[int] = []
+            broadcast = {}
+            for p in spec.params:
+                if p in plan.producer:
+                    ni, pos = plan.producer[p]
+                    sources.append(("node", ni, pos))
+                    if ni not in deps:
+                        deps.append(ni)
+                elif p in self.mapped:
+                    sources.append(("row", p))
+                else:
+                    sources.append(("bc", p))
+                    broadcast[p] = (self.base[p], bkeys.get(p))
+            jobs[i] = _w.Job(
+                spec,
+                sources,
+                deps,
+                broadcast,
+                plan.wanted.get(i),
+                self.keyed,
+                cache_spec,
+                self.observed,
+                binary,
+            )
+        return jobs
+
+    # ------------------------------------------------------------------ execution
+
+    def execute(self) -> list[dict[str, Any]]:
+        ctx = self.ctx
+        emit = ctx.emit if self.observed else None
+        rows = self.rows()
+        t0 = time.perf_counter()
+        if self.is_map and emit:
+            emit("on_map_start", (len(rows),))
+        results: list[dict[str, Any]] = []
+        for i, records in self._records(rows):
+            results.append(self._replay(i, rows[i], records))
+        if self.is_map and emit:
+            emit("on_map_end", (time.perf_counter() - t0,))
+        return results
+
+    def _records(self, rows: list[tuple]):
+        """Yields ``(item index, {node index: record})`` in item order."""
+        if not rows:
+            return
+        if _w.in_worker():
+            yield from self._inline(rows)
+            return
+        ex = self.ex
+        start = 0
+        use_process = ex.use_process
+        if ex.runner == "ray":
+            use_process = True
+        elif use_process == "auto":
+            use_process = False
+            if len(rows) > 1 and _cpus() > 1 and not self._all_async():
+                t = time.perf_counter()
+                first = list(self._inline(rows[:1]))
+                estimate = (time.perf_counter() - t) * (len(rows) - 1)
+                yield from first
+                start = 1
+                use_process = estimate > ex.process_threshold
+        if start < len(rows):
+            yield from self._daft(rows, start, bool(use_process))
+
+    def _all_async(self) -> bool:
+        return all(s.is_async for s in self.plan.specs.values())
+
+    def _inline(self, rows: list[tuple]):
+        """Runs rows right here, node by node, with the UDFs' own code (used inside Daft workers,
+        where starting another Daft query is not possible, and to time the first item)."""
+        jobs = self.jobs(None, False)
+        envs = {}
+        for i, job in jobs.items():
+            env = _w.Env(job)
+            env.cache = self.cache  # this process's cache object itself
+            envs[i] = env
+        for row in rows:
+            records: dict[int, tuple] = {}
+            for i in self.plan.order:
+                job = jobs[i]
+                rec = _w.run_sync(envs[i], row, [records[d] for d in job.deps])
+                records[i] = rec
+            yield row[0], records
+
+    def _daft(self, rows: list[tuple], start: int, use_process: bool):
+        ex = self.ex
+        ex._ensure_runner()
+        binary = use_process or ex.runner == "ray"
+        plan = self.plan
+        tokens: list[str] = []
+        cache_spec = None
+        if self.cache is not None:
+            if not binary:
+                tokens.append(_w.register(self.cache))
+                cache_spec = ("live", tokens[-1])
+            elif isinstance(self.cache, _core.MemoryCache):
+                cache_spec = ("seed", self.cache._export())
+            else:
+                cache_spec = ("object", self.cache)
+        jobs = self.jobs(cache_spec, binary)
+        if binary:
+            self._check_portable(jobs)
+        try:
+            part = rows[start:]
+            if binary:
+                encoded = self._encode_rows(part)
+                series = _daft.Series.from_pylist(
+                    encoded, name="row", dtype=_daft.DataType.binary()
+                )
+            else:
+                series = _daft.Series.from_pylist(part, name="row", dtype=_daft.DataType.python())
+            df = _daft.from_pydict({"row": series, "i": [r[0] for r in part]})
+            classes: dict[tuple, Any] = {}
+            conc = ex.max_concurrency or 32
+            for i in plan.order:
+                job = jobs[i]
+                spec = job.spec
+                is_async = spec.is_async and not spec.is_pipeline
+                ck = (is_async, binary, use_process)
+                cls = classes.get(ck)
+                if cls is None:
+                    cls = _w.make_udf_class(is_async, binary, use_process, conc)
+                    classes[ck] = cls
+                if binary:
+                    arg = job
+                else:
+                    tokens.append(_w.register(job))
+                    arg = tokens[-1]
+                udf = cls(arg)
+                cols = [_daft.col("row")] + [_daft.col(f"n{d}") for d in job.deps]
+                df = df.with_column(f"n{i}", udf(*cols))
+            n = len(part)
+            morsel = max(1, min(2048, -(-n // (4 * _cpus()))))
+            names = [f"n{i}" for i in plan.order]
+            with _daft.execution_config_ctx(default_morsel_size=morsel, maintain_order=True):
+                df = df.select("i", *names)
+                # Items are replayed in item order as their partitions arrive (Ray may deliver
+                # partitions out of order: they wait in `pending` until their turn).
+                pending: dict[int, dict[int, tuple]] = {}
+                position = {r[0]: k for k, r in enumerate(rows)}
+                k = start
+                for chunk in df.iter_partitions():
+                    if not hasattr(chunk, "to_pydict"):  # a Ray object reference
+                        import ray
+
+                        chunk = ray.get(chunk)
+                    data = chunk.to_pydict()
+                    cols = [data[nm] for nm in names]
+                    for idx, *vals in zip(data["i"], *cols):
+                        pending[position[idx]] = {
+                            i: (_w.loads(v) if binary else v) for i, v in zip(plan.order, vals)
+                        }
+                    while k in pending:
+                        yield rows[k][0], pending.pop(k)
+                        k += 1
+        finally:
+            for t in tokens:
+                _w.unregister(t)
+
+    def _check_portable(self, jobs: dict[int, _w.Job]) -> None:
+        """Before any work starts: everything sent to worker processes or Ray must pickle."""
+        import cloudpickle
+
+        for job in jobs.values():
+            spec = job.spec
+            try:
+                cloudpickle.dumps(spec.func if not spec.is_pipeline else spec.wrapper_node)
+            except Exception as exc:
+                what = "its function" if not spec.is_pipeline else "its pipeline"
+                raise ConfigurationError(
+                    f"node '{spec.name}' of pipeline '{self.pipeline.name}' cannot be sent to a "
+                    f"Daft worker: {what} cannot be pickled ({type(exc).__name__}: {exc}); use "
+                    "DaftExecutor(use_process=False) on the native runner"
+                ) from exc
+            for name, (value, _key) in job.broadcast.items():
+                try:
+                    cloudpickle.dumps(value)
+                except Exception as exc:
+                    raise ConfigurationError(
+                        f"input '{name}' of node '{spec.name}' in pipeline "
+                        f"'{self.pipeline.name}' cannot be sent to a Daft worker "
+                        f"({type(exc).__name__}: {exc}); use DaftExecutor(use_process=False) "
+                        "on the native runner"
+                    ) from exc
+
+    def _encode_rows(self, rows: list[tuple]) -> list[bytes]:
+        out = []
+        for row in rows:
+            try:
+                out.append(_w.dumps(row))
+            except Exception as exc:
+                bad = next((m for m, v in row[1].items() if not _picklable(v)), ", ".join(row[1]))
+                users = [s.name for s in self.plan.specs.values() if bad in s.params]
+                raise ConfigurationError(
+                    f"item {row[0]} of input '{bad}' (used by node(s) {', '.join(users)} of "
+                    f"pipeline '{self.pipeline.name}') cannot be sent to a Daft worker "
+                    f"({type(exc).__name__}: {exc}); use DaftExecutor(use_process=False) on the "
+                    "native runner"
+                ) from exc
+        return out
+
+    # ------------------------------------------------------------------ driver side
+
+    def _replay(self, index: int, row: tuple, records: dict[int, tuple]) -> dict[str, Any]:
+        """Fires one item's events in NodeExecutor's order, merges fresh cache entries, raises the
+        item's error, and returns its outputs."""
+        ctx = self.ctx
+        plan = self.plan
+        level = ctx.map_item() if self.is_map else ctx
+        emit = level.emit if self.observed else None
+        path = list(ctx.path)
+        values: dict[str, Any] = dict(self.base)
+        values.update(row[1])
+        if emit:
+            if self.is_map:
+                emit("on_map_item_start", (index,))
+            emit("on_pipeline_start", (self.pipeline.name, {n: values[n] for n in plan.inputs}))
+        all_hits = True
+        total = 0.0
+        for i in plan.order:
+            spec = plan.specs[i]
+            rec = records[i]
+            kind = rec[0]
+            if kind == "skip":  # an upstream error was raised already
+                continue
+            if kind == "hit":
+                if emit:
+                    emit("on_node_cached", (spec.name, rec[3]))
+            else:
+                all_hits = False
+                if emit:
+                    emit("on_node_start", (spec.name, {p: values[p] for p in spec.params}))
+                    if spec.is_pipeline:
+                        emit("on_nested_pipeline_start", (path[-1], spec.inner_name))
+                    for hook, args, rel in rec[4] if kind == "ok" else rec[2]:
+                        level.emit(hook, tuple(args), path + list(rel))
+                if kind == "err":
+                    self._raise(spec, rec[1], emit)
+                total += rec[3]
+                fresh = rec[5]
+                if fresh and self.cache is not None:
+                    self.cache._merge(fresh)
+                if emit:
+                    wanted = plan.wanted.get(i)
+                    outs = {
+                        o: v
+                        for p, (o, v) in enumerate(zip(spec.outputs, rec[1]))
+                        if wanted is None or p in wanted
+                    }
+                    if spec.is_pipeline:
+                        emit("on_nested_pipeline_end", (path[-1], spec.inner_name, rec[3]))
+                    emit("on_node_end", (spec.name, outs, rec[3]))
+            for o, v in zip(spec.outputs, rec[1]):
+                values[o] = v
+        out = {o: values[o] for o in plan.outputs}
+        if emit:
+            emit("on_pipeline_end", (self.pipeline.name, out, total))
+            if self.is_map:
+                emit("on_map_item_end", (index, total))
+                if self.keyed and all_hits:
+                    keys = [row[2].get(m) for m in self.mapped if row[2].get(m) is not None]
+                    emit("on_map_item_cached", (index, _core.call_key(bytes(32), keys).hex()))
+        return out
+
+    def _raise(self, spec, exc: BaseException, emit) -> None:
+        path = list(self.ctx.path)
+        _rewrite_notes(exc, path)
+        if emit:
+            emit("on_error", (spec.name, exc))
+        # As the engine: a function's own exception gains a note naming the node; the engine's errors
+        # (arity) and a nested pipeline's errors (noted where they happened) do not.
+        if not spec.is_pipeline and not getattr(exc, "_hypernodes_engine", False):
+            _note(exc, f"in node '{spec.name}' of pipeline '{' > '.join(path)}'")
+        raise exc
+
+
+def _picklable(value: Any) -> bool:
+    try:
+        _w.dumps(value)
+        return True
+    except Exception:  # noqa: BLE001
+        return False
