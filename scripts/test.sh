@@ -10,7 +10,8 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 cd "$ROOT"
 
-ensure_venv pytest numpy "pydantic>=2" "ruff>=0.17,<0.18" cloudpickle tqdm
+ensure_venv pytest numpy "pydantic>=2" "ruff>=0.17,<0.18" cloudpickle tqdm \
+    "daft[ray]>=0.7,<0.8" "ray>=2.11,<2.60" # DaftExecutor tests (native runner and a local Ray cluster)
 build
 
 # Python examples that need nothing beyond hypernodes (modal_example.py needs Modal: not run here).
