@@ -16,6 +16,7 @@ See ``docs/guides/choosing-an-executor.md`` for what runs where and what callbac
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from typing import Any
@@ -332,6 +333,13 @@ class _Call:
         jobs = self.jobs(cache_spec, binary)
         if binary:
             self._check_portable(jobs)
+        saved_path = os.environ.get("PYTHONPATH")
+        if use_process and ex.runner == "native":
+            # Daft's worker processes import what the nodes reference (functions pickle by
+            # reference when their module is importable here): give them this process's sys.path.
+            os.environ["PYTHONPATH"] = os.pathsep.join(
+                dict.fromkeys([p for p in sys.path if p and os.path.isdir(p)])
+            )
         try:
             part = rows[start:]
             if binary:
@@ -388,6 +396,10 @@ class _Call:
         finally:
             for t in tokens:
                 _w.unregister(t)
+            if saved_path is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = saved_path
 
     def _check_portable(self, jobs: dict[int, _w.Job]) -> None:
         """Before any work starts: everything sent to worker processes or Ray must pickle."""

@@ -6,6 +6,7 @@ engine (unknown outputs, map arguments, missing inputs)."""
 from __future__ import annotations
 
 import heapq
+import inspect
 import itertools
 from collections.abc import Sequence
 from typing import Any
@@ -87,8 +88,23 @@ def _fn_info(node: Any) -> tuple[dict[str, Any], bool, bool]:
     hit = _info_memo.get(id(node))
     if hit is not None and hit[0] is node:
         return hit[1]
-    args = node.__reduce__()[1]
-    info = (dict(args[4]), bool(args[7]), bool(args[8]))
+    func = node.func
+    try:
+        sig = inspect.signature(func)
+        defaults = {p.name: p.default for p in sig.parameters.values() if p.default is not p.empty}
+    except (TypeError, ValueError):
+        defaults = {}
+    multi = len(node.outputs) > 1
+    if not multi and not isinstance(node.output_name, str):
+        multi = True
+    elif not multi:
+        # a one-name tuple output (output_name=("a",)) unpacks too: only the node's pickled
+        # configuration says so (when the function cannot be pickled, it is taken as plain)
+        try:
+            multi = bool(node.__reduce__()[1][8])
+        except Exception:  # noqa: BLE001
+            multi = False
+    info = (defaults, inspect.iscoroutinefunction(func), multi)
     if len(_info_memo) > 4096:
         _info_memo.clear()
     _info_memo[id(node)] = (node, info)

@@ -258,12 +258,35 @@ def _inner_events(recorder: Any) -> list:
     return [(hook, a, path[1:]) for hook, a, path in recorder.events if len(path) > 1]
 
 
-def portable_error(exc: BaseException) -> BaseException:
-    """The exception itself if it can travel back from a worker process, else a stand-in with the
-    same message."""
+def _rebuild_error(cls: type, args: tuple, state: dict, notes: list) -> BaseException:
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(state)
+    for n in notes:
+        exc.add_note(n)
+    return exc
+
+
+class _ErrorBox:
+    """Carries an exception from a worker by its class, args and attributes (exceptions whose
+    ``__init__`` takes other arguments than ``args`` do not unpickle the usual way)."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def __reduce__(self):
+        e = self.exc
+        state = {k: v for k, v in e.__dict__.items() if k != "__notes__"}
+        return (_rebuild_error, (type(e), e.args, state, list(getattr(e, "__notes__", []))))
+
+
+def portable_error(exc: BaseException) -> Any:
+    """What travels back from a worker process for `exc`: the exception rebuilt with its own type
+    and attributes, or (when even that cannot be pickled) a stand-in with the same message."""
+    box = _ErrorBox(exc)
     try:
-        pickle.loads(dumps(exc))
-        return exc
+        pickle.loads(dumps(box))
+        return box
     except Exception:  # noqa: BLE001
         stand_in = RuntimeError(f"{type(exc).__name__}: {exc}")
         for note in getattr(exc, "__notes__", []):
@@ -323,11 +346,12 @@ def encode_record(env: Env, rec: tuple) -> Any:
     that cannot be pickled becomes an error naming the node)."""
     if not env.job.binary:
         return rec
+    if rec[0] == "err":
+        events = [(h, a, p) for h, a, p in rec[2] if _picklable(a)]
+        return dumps(("err", portable_error(rec[1]), events, rec[3]))
     try:
         return dumps(rec)
     except Exception as exc:  # noqa: BLE001
-        if rec[0] == "err":
-            return dumps(("err", portable_error(rec[1]), rec[2], rec[3]))
         from hypernodes.errors import ConfigurationError
 
         name = env.job.spec.name
@@ -337,6 +361,14 @@ def encode_record(env: Env, rec: tuple) -> Any:
             "on the native runner, or return a picklable value"
         )
         return dumps(("err", err, [], 0.0))
+
+
+def _picklable(value: Any) -> bool:
+    try:
+        dumps(value)
+        return True
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def decode(env_or_binary: Any, value: Any) -> Any:

@@ -1,0 +1,404 @@
+"""DaftExecutor beyond the shared conformance suite (conftest's `executor` fixture): cache keys shared
+with NodeExecutor, callbacks in NodeExecutor's order, worker processes, errors, async nodes,
+objects built once per worker, and configuration errors. Ray: test_daft_ray.py."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+import threading
+import time
+
+import numpy as np
+import pydantic
+import pytest
+from hypernodes import (
+    Callback,
+    ConfigurationError,
+    DiskCache,
+    MemoryCache,
+    NodeExecutor,
+    Pipeline,
+    node,
+)
+from hypernodes.daft import DaftExecutor
+
+
+class Recorder(Callback):
+    """Every event as (hook, args, hierarchy path); durations become 'T', errors their type."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def __getattribute__(self, name):
+        if not name.startswith("on_"):
+            return object.__getattribute__(self, name)
+
+        def record(*args):
+            *args, ctx = args
+            args = [
+                "T"
+                if isinstance(a, float)
+                else type(a).__name__
+                if isinstance(a, BaseException)
+                else a
+                for a in args
+            ]
+            self.events.append((name, tuple(args), tuple(ctx.hierarchy_path)))
+
+        return record
+
+
+def _counted(tmp_path):
+    """A 3-node pipeline with a nested mapped pipeline; every call appends to a file (works across
+    processes)."""
+    log = tmp_path / "calls.log"
+
+    def mark(name):
+        with open(log, "a") as f:
+            f.write(name + "\n")
+
+    @node(output_name="y")
+    def inc(x):
+        mark("inc")
+        return x + 1
+
+    @node(output_name="z", cache=False)
+    def dbl(y):
+        mark("dbl")
+        return y * 2
+
+    inner = Pipeline([inc, dbl], name="inner")
+
+    @node(output_name="total")
+    def total(zs, bonus=0):
+        mark("total")
+        return sum(zs) + bonus
+
+    @node(output_name="label")
+    def label(k):
+        mark("label")
+        return f"k={k}"
+
+    outer = Pipeline(
+        [
+            inner.as_node(
+                name="each", input_mapping={"xs": "x"}, output_mapping={"z": "zs"}, map_over="xs"
+            ),
+            total,
+            label,
+        ],
+        name="outer",
+    )
+
+    def calls():
+        return log.read_text().split() if log.exists() else []
+
+    def reset():
+        if log.exists():
+            log.unlink()
+
+    return outer, calls, reset
+
+
+INPUTS = {"xs": [[1, 2], [3], []], "k": [1, 2, 3]}
+
+
+def _with(p, **settings):
+    return Pipeline(list(p.nodes), name=p.name, **settings)
+
+
+def _strip_item_signatures(events):
+    # on_map_item_cached's signature is the one known difference (see the guide)
+    return [(h, a[:1] if h == "on_map_item_cached" else a, path) for h, a, path in events]
+
+
+# ---------------------------------------------------------------- cache keys shared
+
+
+@pytest.mark.parametrize("first,second", [("node", "daft"), ("daft", "node")])
+def test_cache_filled_by_one_executor_is_all_hits_for_the_other(tmp_path, first, second):
+    outer, calls, reset = _counted(tmp_path)
+    ex = {"node": NodeExecutor(), "daft": DaftExecutor()}
+    cache = DiskCache(tmp_path / "cache")
+    rec1, rec2 = Recorder(), Recorder()
+    a = ex[first].map(_with(outer, cache=cache, callbacks=[rec1]), INPUTS, ["xs", "k"])
+    assert sorted(set(calls())) == ["dbl", "inc", "label", "total"]
+    reset()
+    b = ex[second].map(_with(outer, cache=cache, callbacks=[rec2]), INPUTS, ["xs", "k"])
+    assert a == b
+    assert calls() == []  # no node function ran
+    cached = [e for e in rec2.events if e[0] == "on_node_cached"]
+    assert [e[1][0] for e in cached] == ["each", "label", "total"] * 3
+    assert [e[1][0] for e in rec2.events if e[0] == "on_map_item_cached"] == [0, 1, 2]
+    assert not [e for e in rec2.events if e[0] == "on_node_start"]
+
+
+def test_same_signatures_as_node_executor(tmp_path):
+    outer, _, _ = _counted(tmp_path)
+    recs = []
+    for ex in (NodeExecutor(), DaftExecutor()):
+        cache, rec = MemoryCache(), Recorder()
+        p = _with(outer, cache=cache, callbacks=[rec])
+        ex.map(p, INPUTS, ["xs", "k"])
+        ex.map(p, INPUTS, ["xs", "k"])
+        recs.append([e for e in rec.events if e[0] == "on_node_cached"])
+    assert recs[0] == recs[1] and len(recs[0]) == 9
+
+
+# ---------------------------------------------------------------- callbacks
+
+
+@pytest.mark.parametrize("cache", [None, "memory", "disk"])
+def test_events_in_node_executor_order(tmp_path, cache):
+    outer, _, _ = _counted(tmp_path)
+    runs = []
+    for i, ex in enumerate((NodeExecutor(), DaftExecutor())):
+        c = {None: False, "memory": MemoryCache(), "disk": DiskCache(tmp_path / f"c{i}")}[cache]
+        rec = Recorder()
+        p = _with(outer, cache=c, callbacks=[rec])
+        ex.map(p, INPUTS, ["xs", "k"])  # computed
+        ex.map(p, INPUTS, ["xs", "k"])  # hits when cached
+        ex.run(p, {"xs": [5], "k": 9}, output_name="total")
+        runs.append(_strip_item_signatures(rec.events))
+    assert runs[0] == runs[1]
+    hooks = {e[0] for e in runs[1]}
+    assert {"on_nested_pipeline_start", "on_map_item_start", "on_node_end"} <= hooks
+
+
+def test_use_callbacks_false_and_use_cache_false(tmp_path):
+    outer, calls, reset = _counted(tmp_path)
+    cache, rec = MemoryCache(), Recorder()
+    p = _with(outer, cache=cache, callbacks=[rec])
+    quiet = DaftExecutor(use_callbacks=False, use_cache=False)
+    quiet.map(p, INPUTS, ["xs", "k"])
+    assert rec.events == [] and len(cache) == 0
+    reset()
+    quiet.map(p, INPUTS, ["xs", "k"])
+    assert "label" in calls()  # recomputed: the cache is not used
+
+
+def test_daft_pipeline_nested_in_a_node_executor_pipeline(tmp_path):
+    @node(output_name="y")
+    def sq(x):
+        return x * x
+
+    inner_daft = Pipeline([sq], name="sqp", executor=DaftExecutor())
+    inner_node = Pipeline([sq], name="sqp")
+
+    @node(output_name="s")
+    def add(ys):
+        return sum(ys)
+
+    out = []
+    for inner in (inner_node, inner_daft):
+        rec = Recorder()
+        outer = Pipeline(
+            [
+                inner.as_node(
+                    name="m", input_mapping={"xs": "x"}, output_mapping={"y": "ys"}, map_over="xs"
+                ),
+                add,
+            ],
+            name="o",
+            callbacks=[rec],
+        )
+        res = outer.run({"xs": [1, 2, 3]})
+        out.append((res, rec.events))
+    assert out[0] == out[1]
+    assert out[1][0] == {"ys": [1, 4, 9], "s": 14}
+
+
+# ---------------------------------------------------------------- values and processes
+
+
+@dataclasses.dataclass
+class Doc:
+    text: str
+    tags: tuple
+
+
+class Model(pydantic.BaseModel):
+    name: str
+    score: float
+
+
+class Heavy:
+    """A 'model' passed as a broadcast input: each unpickling (once per worker) is logged."""
+
+    def __init__(self, log):
+        self.log = str(log)
+        self.weights = np.arange(10)
+
+    def __getstate__(self):
+        return {"log": self.log, "weights": self.weights}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        with open(self.log, "a") as f:
+            f.write(f"{os.getpid()}\n")
+
+
+@node(output_name="doc")
+def make_doc(i):
+    return Doc(f"doc {i}", ("a", str(i)))
+
+
+@node(output_name=("vec", "missing"))
+def embed(doc, model):
+    return model.weights * len(doc.text), None
+
+
+@node(output_name="meta")
+def meta(doc, vec):
+    return Model(name=doc.text, score=float(vec.sum()))
+
+
+@node(output_name="pid")
+def where(meta):
+    return os.getpid()
+
+
+def test_worker_processes_return_the_same_python_types(tmp_path):
+    log = tmp_path / "unpickled.log"
+    p = Pipeline([make_doc, embed, meta, where], name="types", cache=DiskCache(tmp_path / "c"))
+    items = {"i": list(range(40)), "model": Heavy(log)}
+    expected = NodeExecutor().map(_with(p), {"i": list(range(40)), "model": Heavy(log)}, "i")
+    log.unlink(missing_ok=True)
+    got = DaftExecutor(use_process=True).map(p, items, "i")
+    for a, b in zip(expected, got):
+        assert type(b["doc"]) is Doc and b["doc"] == a["doc"]
+        assert type(b["meta"]) is Model and b["meta"] == a["meta"]
+        assert isinstance(b["vec"], np.ndarray) and np.array_equal(a["vec"], b["vec"])
+        assert b["missing"] is None
+    assert {r["pid"] for r in got} - {os.getpid()}, "nodes ran in worker processes"
+    unpickled = log.read_text().split() if log.exists() else []
+    assert 0 < len(unpickled) <= 8, f"the broadcast model is unpickled once per worker: {unpickled}"
+
+
+def test_in_process_keeps_object_identity():
+    sentinel = object()
+
+    @node(output_name="same")
+    def passthrough(obj, i):
+        return obj
+
+    got = DaftExecutor(use_process=False).map(
+        Pipeline([passthrough]), {"obj": sentinel, "i": [1, 2]}, "i"
+    )
+    assert all(r["same"] is sentinel for r in got)
+
+
+# ---------------------------------------------------------------- errors
+
+
+class DomainError(Exception):
+    def __init__(self, msg, code):
+        super().__init__(msg)
+        self.code = code
+
+
+@pytest.mark.parametrize("use_process", [False, True])
+def test_node_exception_type_and_note_from_workers(use_process):
+    @node(output_name="y")
+    def picky(x):
+        if x == 3:
+            raise DomainError("three", 3)
+        return x
+
+    inner = Pipeline([picky], name="inner")
+    outer = Pipeline([inner.as_node(name="each", map_over="x")], name="outer")
+    with pytest.raises(DomainError) as info:
+        DaftExecutor(use_process=use_process).map(outer, {"x": [[1], [2, 3]]}, "x")
+    assert info.value.code == 3
+    assert info.value.__notes__ == ["in node 'picky' of pipeline 'outer > inner'"]
+
+
+def test_error_events_match_node_executor():
+    @node(output_name="y")
+    def fails(x):
+        if x == 1:
+            raise ValueError("one")
+        return x
+
+    @node(output_name="z")
+    def after(y):
+        return y
+
+    runs = []
+    for ex in (NodeExecutor(), DaftExecutor()):
+        rec = Recorder()
+        with pytest.raises(ValueError):
+            ex.map(Pipeline([fails, after], name="e", callbacks=[rec]), {"x": [0, 1, 2]}, "x")
+        runs.append(rec.events)
+    assert runs[0] == runs[1]
+    assert runs[1][-1][0] == "on_error"
+
+
+def test_unpicklable_function_fails_before_work_starts_naming_the_node(tmp_path):
+    lock = threading.Lock()
+    ran = tmp_path / "ran"
+
+    @node(output_name="a")
+    def first(x):
+        ran.write_text("yes")
+        return x
+
+    @node(output_name="b")
+    def locked(a):
+        with lock:
+            return a
+
+    p = Pipeline([first, locked], name="locky")
+    with pytest.raises(ConfigurationError, match="node 'locked' of pipeline 'locky'"):
+        DaftExecutor(use_process=True).map(p, {"x": [1, 2]}, "x")
+    assert not ran.exists()
+    # in this process (threads) the same pipeline runs
+    assert DaftExecutor(use_process=False).map(p, {"x": [1, 2]}, "x")[1]["b"] == 2
+
+
+def test_unpicklable_item_names_input_and_node():
+    @node(output_name="y")
+    def use(handle):
+        return 1
+
+    with pytest.raises(ConfigurationError, match="input 'handle'.*node\\(s\\) use"):
+        DaftExecutor(use_process=True).map(
+            Pipeline([use]), {"handle": [threading.Lock()]}, "handle"
+        )
+
+
+def test_configuration_errors():
+    with pytest.raises(ConfigurationError, match="unknown Daft runner"):
+        DaftExecutor(runner="spark")
+    with pytest.raises(ConfigurationError, match="use_process"):
+        DaftExecutor(use_process="sometimes")
+    with pytest.raises(ConfigurationError, match="address"):
+        DaftExecutor(address="ray://x:1")
+
+
+def test_ray_runner_in_a_native_process_is_a_clear_error():
+    DaftExecutor().run(Pipeline([make_doc]), {"i": 1})  # Daft's native runner is now set
+    with pytest.raises(ConfigurationError, match="process-wide"):
+        DaftExecutor(runner="ray").run(Pipeline([make_doc]), {"i": 1})
+
+
+# ---------------------------------------------------------------- async
+
+
+def test_async_nodes_run_concurrently_as_async_udfs():
+    @node(output_name="page")
+    async def fetch(url):
+        await asyncio.sleep(0.3)
+        return f"<{url}>"
+
+    @node(output_name="size")
+    def size(page):
+        return len(page)
+
+    p = Pipeline([fetch, size], name="web")
+    t = time.perf_counter()
+    out = DaftExecutor().map(p, {"url": [f"u{i}" for i in range(12)]}, "url")
+    assert time.perf_counter() - t < 2.5  # 12 x 0.3 s sequentially
+    assert out[3] == {"page": "<u3>", "size": 4}
