@@ -503,7 +503,7 @@ class _Call:
                 emit("on_map_item_end", (index, total))
                 if self.keyed and all_hits:
                     keys = [row[2].get(m) for m in self.mapped if row[2].get(m) is not None]
-                    emit("on_map_item_cached", (index, _core.call_key(bytes(32), keys).hex()))
+                    emit("on_map_item_cached", (index, _core.item_signature(keys)))
         return out
 
     def _raise(self, spec, exc: BaseException, emit) -> None:

@@ -150,6 +150,17 @@ pub fn call_key<'py>(
     ))
 }
 
+/// The signature `on_map_item_cached` reports for an item: a digest of its mapped inputs' keys, in
+/// `map_over` order (as `NodeExecutor` computes it).
+#[pyfunction]
+pub fn item_signature(item_keys: Vec<Vec<u8>>) -> PyResult<String> {
+    let mut h = hypernodes::cache::KeyHasher::new();
+    for k in &item_keys {
+        h.field("item", &key_arg(k)?);
+    }
+    Ok(blake3::Hash::from_bytes(h.finish()).to_hex().to_string())
+}
+
 /// The key of output `pos` of a node call with key `call`.
 #[pyfunction]
 pub fn out_key<'py>(py: Python<'py>, call: &[u8], pos: usize) -> PyResult<Bound<'py, PyBytes>> {

@@ -60,6 +60,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(framework::value_key, m)?)?;
     m.add_function(wrap_pyfunction!(framework::call_key, m)?)?;
     m.add_function(wrap_pyfunction!(framework::out_key, m)?)?;
+    m.add_function(wrap_pyfunction!(framework::item_signature, m)?)?;
     m.add_function(wrap_pyfunction!(framework::cache_get, m)?)?;
     m.add_function(wrap_pyfunction!(framework::cache_put, m)?)?;
     m.add_function(wrap_pyfunction!(framework::cache_is_off, m)?)?;
