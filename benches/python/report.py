@@ -1,6 +1,9 @@
-"""Renders the benchmark results (the JSON of bench_overhead.py and of the Rust bench) as one table.
+"""Renders the benchmark results as one report: the JSON of bench_overhead.py and of the Rust bench
+(orchestration overhead), of bench_modes.py and the Rust modes bench (execution modes), of
+bench_cache.py (the disk cache) and, when present, of bench_hash.py.
 
-python benches/python/report.py --python py.json --rust rust.json
+python benches/python/report.py --python py.json --rust rust.json \
+    --modes modes.json --rust-modes rust-modes.json --cache cache.json --hash hash.json
 """
 
 from __future__ import annotations
@@ -14,6 +17,16 @@ from typing import Any
 RUN_GOAL_RATIO = 10.0  # Python: at least 10x less overhead than every peer
 RUST_NODE_GOAL_S = 100e-9  # Rust: under 100 ns per node call
 BUILD_GOAL_S = 1.0  # both: a 10,000-node pipeline in under 1 s
+# issue 3: map speedups over sequential
+PY_CPU_GOAL = 1.7  # Python, CPU-bound nodes, "parallel" (2 processes)
+RUST_CPU_GOAL = 1.9  # Rust, CPU-bound nodes, "parallel" (rayon, 2 threads)
+IO_GOAL = 12.0  # Python, sleeping nodes, "threaded" and "async" at 16 workers
+# issue 4: the disk cache
+HIT_GOAL_RATIO = 10.0  # a hit per node: at most a tenth of the better peer's
+WRITE_GOAL_RATIO = 100.0  # a cold write per node: at most a hundredth of hypernodes 0.4.8's
+WRITE_GOAL_LEVEL = 1_000  # ... compared at this cache size (entries)
+FLAT_GOAL = 1.5  # "flat": the writes at 1,000 ... 100,000 entries within 1.5x of each other
+ARRAY_GOAL_GBPS = 2.0  # the key of a 128 MB numpy array: at least 2 GB/s
 
 
 def fmt_time(s: float | None) -> str:
@@ -172,6 +185,381 @@ def render_rust(doc: dict[str, Any], notes: list[str]) -> list[str]:
     return _table(["Rust", "this project", "goal"], rows)
 
 
+def _err(d: Any) -> str | None:
+    """The error of a result (or of one of its measurements), if any."""
+    if isinstance(d, dict) and "error" in d:
+        return str(d["error"])
+    return None
+
+
+def _speedup_row(
+    label: str, part: Any, mode_key: str, base_label: str, goal: float | None, notes: list[str]
+) -> list[str]:
+    """A row of the modes table: the mode's time, the baseline's, the speedup, the goal."""
+    err = _err(part)
+    if part is None or err:
+        if err:
+            notes.append(f"{label.strip()}: {err}")
+        verdict_text = f"≥ {goal:g}x: " + verdict(None) if goal else ""
+        return [label, "error" if err else "n/a", "", "", verdict_text]
+    mode_s = _get(part, mode_key, "median")
+    base_s = _get(part, "sequential_s", "median")
+    speed = base_s / mode_s if base_s and mode_s else None
+    goal_text = ""
+    if goal is not None:
+        goal_text = f"≥ {goal:g}x: " + verdict(None if speed is None else speed >= goal)
+    return [
+        label,
+        fmt_time(mode_s),
+        f"{base_label} {fmt_time(base_s)}",
+        "n/a" if speed is None else f"{speed:.2f}x",
+        goal_text,
+    ]
+
+
+def render_modes(
+    py: dict[str, Any] | None, rust: dict[str, Any] | None, notes: list[str]
+) -> list[str]:
+    """Issue 3: map speedups over sequential, and the parallel map's overhead against pipefunc."""
+    header = ["Execution modes (issue 3)", "this project", "baseline", "speedup/ratio", "goal"]
+    rows: list[list[str]] = []
+    results = (py or {}).get("results", [])
+    ours = next((r for r in results if r.get("role") == "ours"), None)
+    peers = [r for r in results if r.get("role") == "peer"]
+    if py is not None and ours is None:
+        notes.append("Python modes: no result for this project")
+    if ours is not None and _err(ours):
+        notes.append(f"Python modes, this project: {ours['error']}")
+    if py is not None:
+        cpu = _get(ours, "cpu_parallel")
+        n, w = _get(cpu, "items") or 40, _get(cpu, "workers") or 2
+        ms = _get(cpu, "item_s")
+        per = f"{fmt_time(ms)}" if ms else "20 ms"
+        rows.append(
+            _speedup_row(
+                f"Python CPU-bound map, {n} x {per}, parallel, {w} procs, warm",
+                cpu,
+                "parallel_s",
+                "sequential",
+                PY_CPU_GOAL,
+                notes,
+            )
+        )
+        if cpu and not _err(cpu):
+            cold = _get(cpu, "cold_parallel_s", "median")
+            base = _get(cpu, "sequential_s", "median")
+            rows.append(
+                [
+                    "  the same, cold (the map starts the processes)",
+                    fmt_time(cold),
+                    f"sequential {fmt_time(base)}",
+                    f"{base / cold:.2f}x" if cold and base else "n/a",
+                    "(reported)",
+                ]
+            )
+            hand = _get(cpu, "control", "by_hand_s")
+            pool = _get(cpu, "control", "process_pool_s")
+            rows.append(
+                [
+                    f"  control, no HyperNodes: ProcessPoolExecutor({w})",
+                    fmt_time(pool),
+                    f"by hand {fmt_time(hand)}",
+                    f"{hand / pool:.2f}x" if hand and pool else "n/a",
+                    "(the machine's limit now)",
+                ]
+            )
+        for key, mode in (("io_threaded", "threaded"), ("io_async", "async")):
+            io = _get(ours, key)
+            n = _get(io, "items") or 64
+            sl = _get(io, "sleep_s")
+            w = _get(io, "workers") or 16
+            what = "async def, " if mode == "async" else ""
+            rows.append(
+                _speedup_row(
+                    f"Python sleeping map, {n} x {fmt_time(sl) if sl else '50 ms'}, {mode}, "
+                    f"{what}{w} workers",
+                    io,
+                    "mode_s",
+                    "sequential",
+                    IO_GOAL,
+                    notes,
+                )
+            )
+    if rust is not None:
+        cpu = _get(rust, "cpu_parallel")
+        if rust.get("error"):
+            notes.append(f"Rust modes bench: {rust['error']}")
+        n, w = _get(cpu, "items") or 80, _get(cpu, "workers") or 2
+        ms = _get(cpu, "item_s")
+        rows.append(
+            _speedup_row(
+                f"Rust CPU-bound map, {n} x {fmt_time(ms) if ms else '5 ms'}, parallel (rayon), "
+                f"{w} threads",
+                cpu,
+                "parallel_s",
+                "sequential",
+                RUST_CPU_GOAL,
+                notes,
+            )
+        )
+        if cpu:
+            hand = _get(cpu, "control", "by_hand_s")
+            thr = _get(cpu, "control", "threads_s")
+            rows.append(
+                [
+                    f"  control, no engine: {w} plain threads",
+                    fmt_time(thr),
+                    f"by hand {fmt_time(hand)}",
+                    f"{hand / thr:.2f}x" if hand and thr else "n/a",
+                    "(the machine's limit now)",
+                ]
+            )
+    if py is not None:
+        ov = _get(ours, "parallel_overhead")
+        mine = _get(ov, "overhead_per_item_s", "median")
+        n = _get(ov, "items") or 2000
+        w = _get(ov, "workers") or 2
+        if _err(ov):
+            notes.append(f"parallel map overhead, this project: {ov['error']}")
+        for p in peers or [None]:
+            theirs = _get(p, "parallel_overhead", "overhead_per_item_s", "median")
+            if p is not None and (_err(p) or _err(_get(p, "parallel_overhead"))):
+                notes.append(
+                    f"{_label(p)}, parallel map: {_err(p) or _err(_get(p, 'parallel_overhead'))}"
+                )
+            rows.append(
+                [
+                    f"Python parallel map, x + 1, {n:,} items, {w} procs, warm: overhead/item",
+                    fmt_time(mine) if mine is not None else "n/a",
+                    f"{_label(p)} {fmt_time(theirs)}" if p is not None else "",
+                    (fmt_ratio(theirs / mine) + " less")
+                    if mine and theirs is not None and mine > 0
+                    else "n/a",
+                    "(no set goal)",
+                ]
+            )
+    return _table(header, rows)
+
+
+def _fmt_gbps(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f} GB/s"
+
+
+def render_cache(
+    doc: dict[str, Any] | None, hash_doc: dict[str, Any] | None, notes: list[str]
+) -> list[str]:
+    """Issue 4: hits, cold writes as the cache grows, and the key of a 128 MB array."""
+    results = (doc or {}).get("results", [])
+    ours = next((r for r in results if r.get("role") == "ours"), None)
+    peers = [r for r in results if r.get("role") == "peer"]
+    hn = next((p for p in peers if str(p.get("impl", "")).startswith("hypernodes")), None)
+    header = ["Cache (issue 4)", "this project"]
+    for p in peers:
+        header += [_label(p), "ratio"]
+    header.append("goal")
+    for r in [ours, *peers]:
+        if r is not None and _err(r):
+            notes.append(f"cache, {_label(r)}: {r['error']}")
+        for key in ("hit", "writes", "array"):
+            if r is not None and _err(r.get(key)):
+                notes.append(f"cache, {_label(r)}, {key}: {r[key]['error']}")
+
+    rows: list[list[str]] = []
+
+    def time_row(label: str, get, goal_fn=None, ratio_ok=True) -> None:
+        mine = get(ours)
+        if mine is None and all(get(p) is None for p in peers):
+            return  # not measured by anyone (e.g. --only)
+        row = [label, fmt_time(mine) if mine is not None else "n/a"]
+        ratios: dict[str, float | None] = {}
+        for p in peers:
+            theirs = get(p)
+            row.append(fmt_time(theirs) if theirs is not None else "—")
+            if ratio_ok and mine and theirs is not None:
+                ratios[_label(p)] = theirs / mine
+                row.append(fmt_ratio(theirs / mine))
+            else:
+                ratios[_label(p)] = None
+                row.append("")
+        row.append(goal_fn(mine, ratios) if goal_fn else "")
+        rows.append(row)
+
+    def hit_goal(mine: float | None, ratios: dict[str, float | None]) -> str:
+        peer_times = [
+            _get(p, "hit", "per_node_s", "median")
+            for p in peers
+            if _get(p, "hit", "per_node_s", "median") is not None
+        ]
+        ok = None
+        if mine is not None and peer_times:
+            ok = mine <= min(peer_times) / HIT_GOAL_RATIO
+        return f"≤ 1/{HIT_GOAL_RATIO:.0f} of the better peer: " + verdict(ok)
+
+    time_row(
+        "hit per node (10-node chain, repeated run)",
+        lambda r: _get(r, "hit", "per_node_s", "median"),
+        hit_goal,
+    )
+    time_row(
+        "  hit, new pipeline + cache objects (from disk)",
+        lambda r: _get(r, "hit", "fresh_per_node_s", "median"),
+    )
+    time_row(
+        "  hit after a restart (declare + build + run)",
+        lambda r: _get(r, "hit", "restart_per_node_s", "median"),
+    )
+
+    def level_time(r: Any, level: int) -> float | None:
+        for lv in _get(r, "writes", "levels") or []:
+            if lv.get("entries") == level:
+                return _get(lv, "per_write_s", "median")
+        return None
+
+    levels = sorted(
+        {lv["entries"] for r in [ours, *peers] for lv in (_get(r, "writes", "levels") or [])}
+    )
+    for level in levels:
+
+        def goal_fn(mine: float | None, ratios: dict[str, float | None], level=level) -> str:
+            if level == WRITE_GOAL_LEVEL:
+                r = ratios.get(_label(hn)) if hn is not None else None
+                return f"≤ 1/{WRITE_GOAL_RATIO:.0f} of hypernodes 0.4.8: " + verdict(
+                    None if r is None else r >= WRITE_GOAL_RATIO
+                )
+            if level == max(levels) and level > WRITE_GOAL_LEVEL:
+                # flat: every size from 1,000 up within FLAT_GOAL of each other
+                ts = [level_time(ours, lv) for lv in levels if lv >= WRITE_GOAL_LEVEL]
+                ok, spread = None, ""
+                if ts and all(t is not None for t in ts) and min(ts) > 0:
+                    ok = max(ts) <= FLAT_GOAL * min(ts)
+                    spread = f" ({max(ts) / min(ts):.1f}x)"
+                return f"flat, 1k-{level // 1000}k max/min ≤ {FLAT_GOAL:g}{spread}: " + verdict(ok)
+            return ""
+
+        time_row(
+            f"cold write per node at {level:,} entries",
+            lambda r, level=level: level_time(r, level),
+            goal_fn,
+        )
+    for p in peers:
+        w = _get(p, "writes")
+        if w and w.get("complete") is False and w.get("stopped"):
+            st = w["stopped"]
+            notes.append(
+                f"— {_label(p)}: the write measurement stopped before {st['next_level']:,} entries "
+                f"(time budget; {st['spent_s']:.0f} s spent"
+                + (
+                    f", about {st['predicted_s']:.0f} s more predicted"
+                    if "predicted_s" in st
+                    else f", filled to {st.get('filled_to', 0):,}"
+                )
+                + ")."
+            )
+    time_row(
+        "  reference: the same map without a cache",
+        lambda r: _get(r, "writes", "nocache_per_item_s"),
+        ratio_ok=False,
+    )
+    if any(_get(lv, "fs_floor_s") for lv in _get(ours, "writes", "levels") or []):
+        time_row(
+            f"  reference: file system alone, at {WRITE_GOAL_LEVEL:,}",
+            lambda r: (
+                None
+                if r is not ours
+                else next(
+                    (
+                        _get(lv, "fs_floor_s", "median")
+                        for lv in _get(r, "writes", "levels") or []
+                        if lv.get("entries") == WRITE_GOAL_LEVEL
+                    ),
+                    None,
+                )
+            ),
+            lambda mine, ratios: "(1 file: create, write, rename)",
+            ratio_ok=False,
+        )
+        floors = "; ".join(
+            f"{lv['entries']:,}: {fmt_time(_get(lv, 'fs_floor_s', 'median'))}"
+            + (
+                f" (among the cache's entries: {fmt_time(_get(lv, 'fs_floor_in_cache_dir_s', 'median'))})"
+                if _get(lv, "fs_floor_in_cache_dir_s")
+                else ""
+            )
+            for lv in _get(ours, "writes", "levels") or []
+            if _get(lv, "fs_floor_s")
+        )
+        notes.append(
+            "File-system floor: creating, writing and renaming one 60-byte file from Python, in a "
+            "small directory (and among the cache's own entries), timed next to this project's "
+            f"writes at each cache size: {floors}. This project's DiskCache keeps one file per entry, "
+            "so a cold write cannot be cheaper than the floor among its entries."
+        )
+
+    def gbps_row(label: str, key: str) -> None:
+        mine = _get(ours, "array", key)
+        if mine is None and all(_get(p, "array", key) is None for p in peers):
+            return
+        row = [label, _fmt_gbps(mine)]
+        for p in peers:
+            theirs = _get(p, "array", key)
+            row.append(_fmt_gbps(theirs) if theirs is not None else "—")
+            row.append(fmt_ratio(mine / theirs) if mine and theirs else "")
+        row.append(f"≥ {ARRAY_GOAL_GBPS:g} GB/s: " + verdict(None if mine is None else mine >= 2))
+        rows.append(row)
+
+    gbps_row("key of a 128 MB array: 1-node pipeline hit", "pipeline_hit_gbps")
+    gbps_row("key of a 128 MB array: hashing function", "hash_gbps")
+    if hash_doc is not None:
+        best = _get(hash_doc, "array_128mb", "gbps")
+        median = _get(hash_doc, "array_128mb", "median_gbps")
+        if _err(hash_doc) or best is None:
+            notes.append(f"bench_hash.py: {_err(hash_doc) or 'no array_128mb result'}")
+        else:
+            rows.append(
+                [
+                    "  bench_hash.py: hash_value (best / median)",
+                    f"{best:.2f} / {median:.2f} GB/s" if median else f"{best:.2f} GB/s",
+                ]
+                + [""] * (2 * len(peers))
+                + [f"≥ {ARRAY_GOAL_GBPS:g} GB/s (median): " + verdict((median or best) >= 2)]
+            )
+    if hn is not None and not hn.get("array") and not _err(hn) and _get(ours, "array"):
+        notes.append("hypernodes 0.4.8: no array measurement (numpy missing in its venv?)")
+    notes.append(
+        "Cache ratios: peer time / ours (for GB/s: ours / peer). pipefunc caches `run` only, so its "
+        "writes are `run` calls one by one; it is not measured on arrays."
+    )
+    return _table(header, rows)
+
+
+def render_all(docs: dict[str, dict[str, Any] | None]) -> str:
+    """Every section present in ``docs`` (keys: python, rust, modes, rust_modes, cache, hash)."""
+    out = [
+        "HyperNodes benchmarks: medians of repeated measurements, lower times are better.",
+        "overhead per node call = (orchestrated time - the same functions called by hand) / node calls;",
+        "ratio = peer / this project (how many times less overhead or time this project takes);",
+        "speedup = sequential time / time in the mode, both measured in the same process, alternating.",
+        "",
+    ]
+    notes: list[str] = []
+    if any(d and d.get("quick") for d in docs.values()):
+        out.append("(--quick: shortened runs, smaller sizes; numbers are rough)")
+    if docs.get("python") is not None:
+        out += render_python(docs["python"], notes)
+        out.append("")
+    if docs.get("rust") is not None:
+        out += render_rust(docs["rust"], notes)
+        out.append("")
+    if docs.get("modes") is not None or docs.get("rust_modes") is not None:
+        out += render_modes(docs.get("modes"), docs.get("rust_modes"), notes)
+        out.append("")
+    if docs.get("cache") is not None or docs.get("hash") is not None:
+        out += render_cache(docs.get("cache"), docs.get("hash"), notes)
+        out.append("")
+    out += [textwrap.fill(n, width=100, subsequent_indent="  ") for n in notes]
+    return "\n".join(out).rstrip() + "\n"
+
+
 def render(py: dict[str, Any] | None, rust: dict[str, Any] | None) -> str:
     out = [
         "HyperNodes benchmarks: medians of repeated measurements, lower is better.",
@@ -209,8 +597,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--python", help="JSON written by bench_overhead.py --json")
     ap.add_argument("--rust", help="JSON printed by the Rust bench")
+    ap.add_argument("--modes", help="JSON written by bench_modes.py --json")
+    ap.add_argument("--rust-modes", help="JSON printed by the Rust modes bench")
+    ap.add_argument("--cache", help="JSON written by bench_cache.py --json")
+    ap.add_argument("--hash", help="JSON printed by bench_hash.py (optional)")
     args = ap.parse_args(argv)
-    sys.stdout.write(render(_load(args.python), _load(args.rust)))
+    docs = {
+        "python": _load(args.python),
+        "rust": _load(args.rust),
+        "modes": _load(args.modes),
+        "rust_modes": _load(args.rust_modes),
+        "cache": _load(args.cache),
+        "hash": _load(args.hash),
+    }
+    sys.stdout.write(render_all(docs))
     return 0
 
 
