@@ -99,7 +99,12 @@ fn to_hex(d: &[u8; 32]) -> String {
 fn digest_bytes(py: Python<'_>, data: &[u8]) -> [u8; 32] {
     if data.len() >= DETACH_MIN {
         // big buffers: hashed on all cores, without the interpreter lock
-        py.detach(|| *blake3::Hasher::new().update_rayon(data).finalize().as_bytes())
+        py.detach(|| {
+            *blake3::Hasher::new()
+                .update_rayon(data)
+                .finalize()
+                .as_bytes()
+        })
     } else {
         *blake3::hash(data).as_bytes()
     }
