@@ -21,6 +21,7 @@ from hypernodes.errors import (
     UnknownInputError,
     UnknownOutputError,
 )
+from hypernodes.progress import ProgressCallback
 
 __all__ = [
     "CacheWarning",
@@ -39,7 +40,17 @@ __all__ = [
     "NodeExecutor",
     "OutputArityError",
     "Pipeline",
+    "ProgressCallback",
     "UnknownInputError",
     "UnknownOutputError",
     "node",
 ]
+
+
+def __getattr__(name: str):
+    # TelemetryCallback needs the optional OpenTelemetry packages: imported on first use.
+    if name == "TelemetryCallback":
+        from hypernodes.telemetry import TelemetryCallback
+
+        return TelemetryCallback
+    raise AttributeError(f"module 'hypernodes' has no attribute {name!r}")

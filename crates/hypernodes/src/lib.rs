@@ -21,7 +21,9 @@ pub mod io;
 pub mod map;
 pub mod node;
 pub mod pipeline;
+pub mod progress;
 pub mod serde_types;
+pub mod telemetry;
 pub mod value;
 pub mod warn;
 
@@ -34,5 +36,7 @@ pub use io::{Inputs, Outputs};
 pub use map::MapMode;
 pub use node::{Node, NodeFn, NodeKind, PipelineNode, Port};
 pub use pipeline::{AsNode, Pipeline, Plan, Setting, Settings};
+pub use progress::ProgressCallback;
 pub use serde_types::register_cacheable;
+pub use telemetry::TracingCallback;
 pub use value::{value, AnyType, Typed, Value, ValueType};
