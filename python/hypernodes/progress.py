@@ -46,9 +46,12 @@ class BarInfo:
 @dataclass
 class _Bar:
     info: BarInfo
-    bar: Any = None  # a tqdm bar, or None when disabled
+    make: Any = None  # makes the tqdm bar (None when disabled)
+    bar: Any = None  # the tqdm bar, made once the total is known (notebook bars need it)
 
     def refresh(self) -> None:
+        if self.bar is None and self.make is not None and self.info.total > 0:
+            self.bar, self.make = self.make(self.info.total), None
         bar = self.bar
         if bar is None:
             return
@@ -65,14 +68,13 @@ class _Bar:
         bar.set_postfix_str(", ".join(parts), refresh=False)
         delta = self.info.done - bar.n
         if delta > 0:
-            bar.update(delta)
-        else:
-            bar.refresh()
+            bar.update(delta)  # redraws at most every `mininterval` (total and postfix included)
 
     def close(self) -> None:
         self.info.finished = True
         if self.bar is not None:
             self.refresh()
+            self.bar.refresh()
             self.bar.close()
 
 
@@ -163,15 +165,19 @@ class ProgressCallback(Callback):
 
     def _new_bar(self, run: _Run, path: tuple, node: str | None, total: int) -> _Bar:
         info = BarInfo(path=path, node=node, total=total)
-        bar = None
+        make = None
         if not self.disable:
-            from tqdm.auto import tqdm
-
             indent = "  " * (len(path) - 1 + (node is not None))
             label = node if node is not None else " › ".join(path)
             kwargs = {"dynamic_ncols": True, "leave": self.leave, **self.tqdm_kwargs}
-            bar = tqdm(total=total, desc=f"{indent}{label}", **kwargs)
-        b = _Bar(info, bar)
+
+            def make(n: int) -> Any:
+                from tqdm.auto import tqdm
+
+                return tqdm(total=n, desc=f"{indent}{label}", **kwargs)
+
+        b = _Bar(info, make)
+        b.refresh()
         run.order.append(b)
         return b
 
