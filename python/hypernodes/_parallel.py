@@ -109,6 +109,7 @@ def check_picklable(pipeline: Any) -> str | None:
 def _run_chunk(key: str, blob: bytes | None, payload: bytes) -> tuple[str, bytes]:
     from hypernodes import NodeExecutor
 
+    recorder = _make_recorder_class()()
     try:
         pipeline = _worker_pipelines.get(key)
         if pipeline is None:
@@ -126,7 +127,6 @@ def _run_chunk(key: str, blob: bytes | None, payload: bytes) -> tuple[str, bytes
             memory.clear()
             memory._merge(seed)
         executor = NodeExecutor(node_execution=node_execution, map_execution="sequential")
-        recorder = _make_recorder_class()()
         run = pipeline
         if observe:
             from hypernodes._pickle import rebuild_pipeline
@@ -137,9 +137,9 @@ def _run_chunk(key: str, blob: bytes | None, payload: bytes) -> tuple[str, bytes
         fresh = {}
         if memory is not None:
             fresh = {k: v for k, v in memory._export().items() if k not in seed}
-        return ("ok", cloudpickle.dumps((out, recorder.events, fresh)))
-    except BaseException as exc:  # noqa: BLE001 - sent back to the caller
-        return ("error", cloudpickle.dumps(exc))
+        return ("ok", cloudpickle.dumps((out, recorder.events, fresh, None)))
+    except BaseException as exc:  # noqa: BLE001 - sent back to the caller, with the events so far
+        return ("error", cloudpickle.dumps(([], recorder.events, {}, exc)))
 
 
 def _memory_seed(cache: Any) -> dict[bytes, list[Any]]:
@@ -177,11 +177,12 @@ def map_items(
     node_execution: str,
     cache: Any = None,
     observe: bool = False,
-) -> tuple[list[dict[str, Any]], list[tuple[str, tuple, list[str]]]]:
+) -> tuple[list[dict[str, Any]], list[tuple[str, tuple, list[str]]], BaseException | None]:
     """Maps ``pipeline`` over ``map_over`` in the pool of ``pool_size`` worker processes, in chunks
     sized for ``workers`` busy workers. Returns one dict per item, in order,
     and (when ``observe``) the callback events the items raised, to be replayed in the caller:
-    ``(hook, args, hierarchy_path)`` with item indices counted over the whole map."""
+    ``(hook, args, hierarchy_path)`` with item indices counted over the whole map, and the
+    exception of the first failing chunk (None when all succeeded)."""
     from hypernodes._pickle import rebuild_pipeline
 
     # Workers run with the cache in effect here (a DiskCache travels as its path) and record events
@@ -194,7 +195,7 @@ def map_items(
         lists = [[c[i] for c in combos] for i in range(len(map_over))]
     n = len(lists[0]) if lists else 0
     if n == 0:
-        return [], []
+        return [], [], None
     # A MemoryCache lives in this process: its entries travel to the workers with each chunk and
     # the entries the workers add come back and are merged (use a DiskCache for large caches).
     seed = _memory_seed(cache) if isinstance(cache, MemoryCache) else None
@@ -214,7 +215,8 @@ def map_items(
     results: list[dict[str, Any]] = []
     events: list[tuple[str, tuple, list[str]]] = []
     for start, fut in futures:
-        out, chunk_events, fresh = _reraise(fut.result())
+        _status, chunk = fut.result()
+        out, chunk_events, fresh, error = cloudpickle.loads(chunk)
         if fresh:
             cache._merge(fresh)
         results.extend(out)
@@ -224,7 +226,10 @@ def map_items(
             if len(path) == 1 and hook.startswith("on_map_item"):
                 args = (args[0] + start, *args[1:])
             events.append((hook, args, path))
-    return results, events
+        if error is not None:
+            # the caller replays the events so far (the failing item's included), then raises
+            return results, events, error
+    return results, events, None
 
 
 class _Recorder:

@@ -316,9 +316,15 @@ impl hypernodes::Offload for ProcessOffload {
                 .import("hypernodes._parallel")?
                 .getattr("map_items")?
                 .call1(args)?;
-            let (results, events): (Bound<'_, PyAny>, Bound<'_, pyo3::types::PyList>) =
-                out.extract()?;
+            let (results, events, error): (
+                Bound<'_, PyAny>,
+                Bound<'_, pyo3::types::PyList>,
+                Bound<'_, PyAny>,
+            ) = out.extract()?;
             crate::callbacks::replay(py, ctx, &events)?;
+            if !error.is_none() {
+                return Err(PyErr::from_value(error));
+            }
             results
                 .try_iter()?
                 .map(|item| dict_to_outputs(&item?))

@@ -118,20 +118,21 @@ pub trait Callback: std::any::Any + Send + Sync {
     fn on_event(&self, event: &Event<'_>, ctx: &Context);
 }
 
-/// The callbacks in effect for a pipeline, delivering each event to all of them under one lock.
+/// Serializes event delivery in the whole process, so one callback object is never called
+/// concurrently, even when it sits in the lists of several pipelines.
+static DELIVERY: Mutex<()> = Mutex::new(());
+
+/// The callbacks in effect for a pipeline, delivering each event to all of them, one event at a time
+/// in the whole process.
 #[derive(Default)]
 pub struct Callbacks {
     list: Vec<Arc<dyn Callback>>,
-    lock: Mutex<()>,
 }
 
 impl Callbacks {
     /// A list of callbacks.
     pub fn new(list: Vec<Arc<dyn Callback>>) -> Self {
-        Callbacks {
-            list,
-            lock: Mutex::new(()),
-        }
+        Callbacks { list }
     }
 
     /// The callbacks.
@@ -146,7 +147,26 @@ impl Callbacks {
 
     /// Delivers one event to every callback.
     pub fn emit(&self, event: &Event<'_>, ctx: &Context) {
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        thread_local!(static DELIVERING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+        if DELIVERING.get() {
+            // a callback that runs a pipeline itself: this thread already holds the delivery lock
+            return self.deliver(event, ctx);
+        }
+        // Waiting goes through the blocking hook, so a front's interpreter lock is not held while
+        // another thread delivers (the Python binding releases the GIL there).
+        let _guard = match DELIVERY.try_lock() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => crate::executor::blocking_wait(|| {
+                DELIVERY.lock().unwrap_or_else(|e| e.into_inner())
+            }),
+        };
+        DELIVERING.set(true);
+        self.deliver(event, ctx);
+        DELIVERING.set(false);
+    }
+
+    fn deliver(&self, event: &Event<'_>, ctx: &Context) {
         for cb in &self.list {
             cb.on_event(event, ctx);
         }

@@ -167,26 +167,63 @@ fn outer_names(node: &Node, pn: &PipelineNode, err: Error) -> Error {
 }
 
 /// Gathers the outputs a plan returns from the filled value slots.
-pub fn collect_outputs(pipeline: &Pipeline, plan: &Plan, slots: &[Option<Slot>]) -> Outputs {
+pub fn collect_outputs(pipeline: &Pipeline, plan: &Plan, slots: &Slots) -> Outputs {
     let g = pipeline.graph();
     Outputs::from_pairs(
         plan.outputs
             .iter()
             .map(|&v| {
-                let slot = slots[v].as_ref().expect("every planned output is computed");
-                (g.names[v].clone(), slot.value.clone())
+                let value = slots.values[v]
+                    .as_ref()
+                    .expect("every planned output is computed");
+                (g.names[v].clone(), value.clone())
             })
             .collect(),
     )
 }
 
-/// A value with its cache key (when a cache is in effect and the value could be keyed).
+/// Keys of values, one per value (`None`: the value could not be keyed).
+pub type Keys = Vec<Option<Key>>;
+
+/// The values of one run, by value id, and their cache keys when a cache is in effect (no key
+/// storage at all otherwise, which keeps the uncached path free of it).
 #[derive(Clone)]
-pub struct Slot {
-    /// The value.
-    pub value: Value,
-    /// Its Merkle key.
-    pub key: Option<Key>,
+pub struct Slots {
+    /// Values by value id.
+    pub values: Vec<Option<Value>>,
+    /// Merkle keys by value id, when a cache is in effect.
+    pub keys: Option<Keys>,
+}
+
+impl Slots {
+    /// The arguments of a node: values and (when keyed) keys of the value ids `ids`.
+    pub fn args(&self, ids: &[usize]) -> (Vec<Value>, Option<Keys>) {
+        let values = ids
+            .iter()
+            .map(|&v| {
+                self.values[v]
+                    .clone()
+                    .expect("a node's inputs are ready before it runs")
+            })
+            .collect();
+        let keys = self
+            .keys
+            .as_ref()
+            .map(|k| ids.iter().map(|&v| k[v]).collect());
+        (values, keys)
+    }
+
+    /// Stores a node's outputs (and their keys) under the value ids `ids`.
+    pub fn set(&mut self, ids: &[usize], values: Vec<Value>, keys: Option<Keys>) {
+        for (&v, val) in ids.iter().zip(values) {
+            self.values[v] = Some(val);
+        }
+        if let (Some(all), Some(keys)) = (&mut self.keys, keys) {
+            for (&v, k) in ids.iter().zip(keys) {
+                all[v] = k;
+            }
+        }
+    }
 }
 
 /// Named values for an event.
@@ -204,25 +241,29 @@ pub type CallFn<'a> =
 
 /// Runs one node with the cache and callbacks in effect: a cache hit returns stored outputs (and
 /// fires `NodeCached`); a miss calls `call`, fires `NodeStart`/`NodeEnd` (or `Error`) and stores the
-/// outputs. Output keys are derived from the node's key, or hashed from the values when the node is
-/// not cached, so downstream nodes can still hit.
+/// outputs. Output keys (returned when `arg_keys` is given, i.e. a cache is in effect) are derived
+/// from the node's key, or hashed from the values when the node is not cached, so downstream nodes
+/// can still hit.
 pub fn step(
     node: &Node,
-    args: Vec<Slot>,
+    args: Vec<Value>,
+    arg_keys: Option<Keys>,
     wanted: Option<&[usize]>,
     ctx: &Context,
     call: &CallFn<'_>,
-) -> Result<Vec<Slot>> {
+) -> Result<(Vec<Value>, Option<Keys>)> {
     let outputs = node.outputs();
     // A pipeline node whose pipeline switched caching off is not cached as a whole either.
     let inner_off = matches!(node.kind(), NodeKind::Pipeline(pn)
         if matches!(pn.pipeline.cache_setting(), crate::pipeline::Setting::Off));
     let cache = ctx.cache.as_ref().filter(|_| node.cache() && !inner_off);
-    let key = cache.and_then(|_| {
-        let identity = crate::cache::keys_node_identity(node)?;
-        let inputs: Option<Vec<Key>> = args.iter().map(|s| s.key).collect();
-        Some(node_key(&identity, &inputs?, wanted))
-    });
+    let key = match (cache, &arg_keys) {
+        (Some(_), Some(keys)) => crate::cache::keys_node_identity(node).and_then(|identity| {
+            let inputs: Option<Vec<Key>> = keys.iter().copied().collect();
+            Some(node_key(&identity, &inputs?, wanted))
+        }),
+        _ => None,
+    };
     let types: Vec<_> = match key {
         Some(_) => outputs
             .iter()
@@ -246,27 +287,22 @@ pub fn step(
                 node: node.name(),
                 signature: signature.as_str(),
             });
-            return Ok(values
-                .into_iter()
-                .enumerate()
-                .map(|(p, value)| Slot {
-                    value,
-                    key: Some(output_key(&k, p)),
-                })
-                .collect());
+            let keys = (0..outputs.len())
+                .map(|p| Some(output_key(&k, p)))
+                .collect();
+            return Ok((values, Some(keys)));
         }
     }
     ctx.note_miss();
-    let values: Vec<Value> = args.into_iter().map(|s| s.value).collect();
     if ctx.observed() {
-        let inputs = named(node.params().iter().map(|p| p.name.clone()), &values);
+        let inputs = named(node.params().iter().map(|p| p.name.clone()), &args);
         ctx.emit(Event::NodeStart {
             node: node.name(),
             inputs: &inputs,
         });
     }
     let t = Stopwatch::start(ctx);
-    let outs = match call(node, values, wanted, ctx) {
+    let outs = match call(node, args, wanted, ctx) {
         Ok(o) => o,
         Err(e) => {
             ctx.emit(Event::Error {
@@ -304,17 +340,15 @@ pub fn step(
             );
         }
     }
-    let keyed = ctx.cache.is_some();
-    Ok(outs
-        .into_iter()
-        .enumerate()
-        .map(|(p, value)| {
-            let key = match key {
+    let keys = arg_keys.map(|_| {
+        outs.iter()
+            .enumerate()
+            .map(|(p, value)| match key {
                 Some(k) => Some(output_key(&k, p)),
-                None if keyed && is_wanted(wanted, p) => outputs[p].ty.hash(&value).ok(),
+                None if is_wanted(wanted, p) => outputs[p].ty.hash(value).ok(),
                 None => None,
-            };
-            Slot { value, key }
-        })
-        .collect())
+            })
+            .collect()
+    });
+    Ok((outs, keys))
 }

@@ -895,7 +895,6 @@ fn progress_bars_per_level_and_node() {
 /// that wait for the same pool. Ignored so that it cannot hang the suite (a deadlocked pool would
 /// also block every later test using it); run it with `--ignored`.
 #[test]
-#[ignore = "engine deadlock: threaded nodes + parallel map + nested parallel map on the same rayon pool"]
 fn threaded_nodes_in_a_parallel_map_over_a_nested_parallel_map_finish() {
     let p =
         outer(chain("inner", None), true).with_executor(Some(ex(Mode::Threaded, Mode::Parallel)));

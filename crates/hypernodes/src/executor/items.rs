@@ -58,14 +58,17 @@ fn gather<T>(results: Vec<Mutex<Option<Result<T>>>>) -> Result<Vec<T>> {
     }
 }
 
-fn rayon_pool(workers: usize) -> Arc<rayon::ThreadPool> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+/// The rayon pool of `workers` threads for maps at `depth`. Maps at different depths get different
+/// pools: an item blocked on its own threads must never wait for a pool that it occupies.
+fn rayon_pool(workers: usize, depth: usize) -> Arc<rayon::ThreadPool> {
+    type Pools = Mutex<HashMap<(usize, usize), Arc<rayon::ThreadPool>>>;
+    static POOLS: OnceLock<Pools> = OnceLock::new();
     let mut pools = POOLS
         .get_or_init(Default::default)
         .lock()
         .expect("pool table poisoned");
     pools
-        .entry(workers)
+        .entry((workers, depth))
         .or_insert_with(|| {
             Arc::new(
                 rayon::ThreadPoolBuilder::new()
@@ -80,12 +83,13 @@ fn rayon_pool(workers: usize) -> Arc<rayon::ThreadPool> {
 
 /// Runs `f` for each index in `0..n` on a rayon pool of `workers` threads (reused across calls).
 pub(crate) fn on_rayon<T: Send>(
+    depth: usize,
     n: usize,
     workers: usize,
     f: &(dyn Fn(usize) -> Result<T> + Sync),
 ) -> Result<Vec<T>> {
     let failed = AtomicBool::new(false);
-    let pool = rayon_pool(workers.max(1));
+    let pool = rayon_pool(workers.max(1), depth);
     let results: Vec<Mutex<Option<Result<T>>>> = pool.install(|| {
         (0..n)
             .into_par_iter()

@@ -10,6 +10,7 @@ mod schedule;
 
 use std::sync::Arc;
 
+pub(crate) use blocking::blocking as blocking_wait;
 pub use blocking::set_blocking_hook;
 pub use node_executor::{cpu_count, Mode, NodeExecutor};
 pub use offload::Offload;
@@ -77,7 +78,12 @@ fn effective(pipeline: &Pipeline, inherited: Option<&Arc<dyn Executor>>) -> Arc<
     match (pipeline.executor(), inherited) {
         (Some(own), _) => own.clone(),
         (None, Some(parent)) => parent.clone(),
-        (None, None) => Arc::new(NodeExecutor::default()),
+        (None, None) => {
+            static DEFAULT: std::sync::OnceLock<Arc<dyn Executor>> = std::sync::OnceLock::new();
+            DEFAULT
+                .get_or_init(|| Arc::new(NodeExecutor::default()))
+                .clone()
+        }
     }
 }
 

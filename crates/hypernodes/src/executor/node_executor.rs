@@ -15,7 +15,7 @@ use crate::executor::offload::Offload;
 use crate::executor::{items, schedule, Executor};
 
 use crate::callbacks::{Event, Stopwatch};
-use crate::invoke::{call_node, collect_outputs, step, Slot};
+use crate::invoke::{call_node, collect_outputs, step, Keys, Slots};
 use crate::io::{Inputs, Outputs};
 use crate::map::MapMode;
 use crate::node::Node;
@@ -169,13 +169,20 @@ impl NodeExecutor {
         pipeline: &Pipeline,
         plan: &Plan,
         n: usize,
-        args: Vec<Slot>,
+        args: (Vec<Value>, Option<Keys>),
         ctx: &Context,
-    ) -> Result<Vec<Slot>> {
+    ) -> Result<(Vec<Value>, Option<Keys>)> {
         let call = |node: &Node, args: Vec<Value>, wanted: Option<&[usize]>, ctx: &Context| {
             self.call(node, args, wanted, ctx)
         };
-        step(&pipeline.nodes()[n], args, plan.wanted(n), ctx, &call)
+        step(
+            &pipeline.nodes()[n],
+            args.0,
+            args.1,
+            plan.wanted(n),
+            ctx,
+            &call,
+        )
     }
 
     /// Executes a plan whose root inputs are in `slots`, firing the pipeline's start and end events.
@@ -183,7 +190,7 @@ impl NodeExecutor {
         &self,
         pipeline: &Pipeline,
         plan: &Plan,
-        mut slots: Vec<Option<Slot>>,
+        mut slots: Slots,
         ctx: &Context,
     ) -> Result<Outputs> {
         let g = pipeline.graph();
@@ -191,7 +198,7 @@ impl NodeExecutor {
             let inputs: Vec<(Arc<str>, Value)> = plan
                 .inputs
                 .iter()
-                .filter_map(|&v| Some((g.names[v].clone(), slots[v].as_ref()?.value.clone())))
+                .filter_map(|&v| Some((g.names[v].clone(), slots.values[v].clone()?)))
                 .collect();
             ctx.emit(Event::PipelineStart {
                 pipeline: pipeline.name(),
@@ -205,22 +212,14 @@ impl NodeExecutor {
         };
         if workers <= 1 {
             for &n in &plan.nodes {
-                let args = g.node_inputs[n]
-                    .iter()
-                    .map(|&v| {
-                        slots[v]
-                            .clone()
-                            .expect("a node's inputs are ready before it runs")
-                    })
-                    .collect();
-                let outs = self.step(pipeline, plan, n, args, ctx)?;
-                for (&v, val) in g.node_outputs[n].iter().zip(outs) {
-                    slots[v] = Some(val);
-                }
+                let args = slots.args(&g.node_inputs[n]);
+                let (values, keys) = self.step(pipeline, plan, n, args, ctx)?;
+                slots.set(&g.node_outputs[n], values, keys);
             }
         } else {
-            let call =
-                |n: usize, args: Vec<Slot>, ctx: &Context| self.step(pipeline, plan, n, args, ctx);
+            let call = |n: usize, args: (Vec<Value>, Option<Keys>), ctx: &Context| {
+                self.step(pipeline, plan, n, args, ctx)
+            };
             slots =
                 blocking(|| schedule::run_concurrent(pipeline, plan, slots, ctx, workers, &call))?;
         }
@@ -245,22 +244,20 @@ impl NodeExecutor {
         inputs: &Inputs,
         later: &[String],
         ctx: &Context,
-    ) -> Result<Vec<Option<Slot>>> {
+    ) -> Result<Slots> {
         let values = pipeline.input_slots(plan, inputs, later)?;
         let g = pipeline.graph();
-        Ok(values
-            .into_iter()
-            .enumerate()
-            .map(|(v, value)| {
-                value.map(|value| Slot {
-                    key: ctx
-                        .cache
-                        .as_ref()
-                        .and_then(|_| pipeline.input_type(&g.names[v]).hash(&value).ok()),
-                    value,
+        let keys = ctx.cache.as_ref().map(|_| {
+            values
+                .iter()
+                .enumerate()
+                .map(|(v, value)| {
+                    let value = value.as_ref()?;
+                    pipeline.input_type(&g.names[v]).hash(value).ok()
                 })
-            })
-            .collect())
+                .collect()
+        });
+        Ok(Slots { values, keys })
     }
 }
 
@@ -340,14 +337,14 @@ impl Executor for NodeExecutor {
             let mut sig = crate::cache::KeyHasher::new();
             for ((id, v), ty) in ids.iter().zip(&items[i]).zip(&types) {
                 if let Some(id) = id {
-                    let key = ctx.cache.as_ref().and_then(|_| ty.hash(v).ok());
-                    if let Some(k) = &key {
-                        sig.field("item", k);
+                    slots.values[*id] = Some(v.clone());
+                    if let Some(keys) = &mut slots.keys {
+                        let key = ty.hash(v).ok();
+                        if let Some(k) = &key {
+                            sig.field("item", k);
+                        }
+                        keys[*id] = key;
                     }
-                    slots[*id] = Some(Slot {
-                        key,
-                        value: v.clone(),
-                    });
                 }
             }
             let out = self.execute(pipeline, &plan, slots, &item_ctx)?;
@@ -370,7 +367,9 @@ impl Executor for NodeExecutor {
             Mode::Threaded | Mode::Async => {
                 blocking(|| items::on_threads(items.len(), workers, &run_item))
             }
-            Mode::Parallel => blocking(|| items::on_rayon(items.len(), workers, &run_item)),
+            Mode::Parallel => {
+                blocking(|| items::on_rayon(ctx.map_depth, items.len(), workers, &run_item))
+            }
         };
         if results.is_ok() {
             ctx.emit(Event::MapEnd {

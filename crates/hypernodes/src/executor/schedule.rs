@@ -7,24 +7,28 @@ use std::sync::{Arc, Mutex};
 
 use crate::context::Context;
 use crate::error::Result;
-use crate::invoke::Slot;
+use crate::invoke::{Keys, Slots};
 use crate::pipeline::{Pipeline, Plan};
+use crate::value::Value;
 
 /// Calls one node, by index (in a worker thread).
-pub(crate) type CallNode<'a> = dyn Fn(usize, Vec<Slot>, &Context) -> Result<Vec<Slot>> + Sync + 'a;
+pub(crate) type CallNode<'a> = dyn Fn(usize, Args, &Context) -> Result<Args> + Sync + 'a;
 
-type Job = (usize, Vec<Slot>);
+/// A node's values and (when keyed) their keys.
+pub(crate) type Args = (Vec<Value>, Option<Keys>);
+
+type Job = (usize, Args);
 
 /// Executes `plan`'s nodes on `workers` threads; returns the filled slots or the first error (by
 /// completion) after every started node has finished.
 pub(crate) fn run_concurrent(
     pipeline: &Pipeline,
     plan: &Plan,
-    mut slots: Vec<Option<Slot>>,
+    mut slots: Slots,
     ctx: &Context,
     workers: usize,
     call: &CallNode<'_>,
-) -> Result<Vec<Option<Slot>>> {
+) -> Result<Slots> {
     let g = pipeline.graph();
     let nodes = pipeline.nodes();
     let in_plan: Vec<bool> = {
@@ -44,7 +48,7 @@ pub(crate) fn run_concurrent(
     let workers = workers.max(1).min(plan.nodes.len().max(1));
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let job_rx = Arc::new(Mutex::new(job_rx));
-    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Vec<Slot>>)>();
+    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Args>)>();
     std::thread::scope(|s| {
         for _ in 0..workers {
             let job_rx = job_rx.clone();
@@ -64,14 +68,7 @@ pub(crate) fn run_concurrent(
         loop {
             if first_error.is_none() {
                 while let Some(n) = ready.pop_first() {
-                    let args = g.node_inputs[n]
-                        .iter()
-                        .map(|&v| {
-                            slots[v]
-                                .clone()
-                                .expect("a node's inputs are ready before it runs")
-                        })
-                        .collect();
+                    let args = slots.args(&g.node_inputs[n]);
                     job_tx
                         .send((n, args))
                         .expect("workers are alive while jobs remain");
@@ -84,10 +81,8 @@ pub(crate) fn run_concurrent(
             let (n, res) = done_rx.recv().expect("a running node reports back");
             running -= 1;
             match res {
-                Ok(outs) => {
-                    for (&v, val) in g.node_outputs[n].iter().zip(outs) {
-                        slots[v] = Some(val);
-                    }
+                Ok((values, keys)) => {
+                    slots.set(&g.node_outputs[n], values, keys);
                     let mut downstream: Vec<usize> = g.node_outputs[n]
                         .iter()
                         .flat_map(|&v| g.consumers[v].iter().copied())
