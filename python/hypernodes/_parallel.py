@@ -108,8 +108,9 @@ def check_picklable(pipeline: Any) -> str | None:
 
 def _run_chunk(key: str, blob: bytes | None, payload: bytes) -> tuple[str, bytes]:
     from hypernodes import NodeExecutor
+    from hypernodes import callbacks as _callbacks
 
-    recorder = _make_recorder_class()()
+    events: list[tuple[str, tuple, list[str]]] = []
     try:
         pipeline = _worker_pipelines.get(key)
         if pipeline is None:
@@ -129,17 +130,31 @@ def _run_chunk(key: str, blob: bytes | None, payload: bytes) -> tuple[str, bytes
         executor = NodeExecutor(node_execution=node_execution, map_execution="sequential")
         run = pipeline
         if observe:
+            # every event of the items (nested pipelines with their own callbacks included) is
+            # recorded by the dispatcher; the root needs a listener for its events to be emitted
             from hypernodes._pickle import rebuild_pipeline
 
-            settings = {"cache": pipeline.cache, "callbacks": [recorder]}
+            settings = {"cache": pipeline.cache, "callbacks": [_callbacks.Callback()]}
             run = rebuild_pipeline(pipeline.nodes, pipeline.name, None, pipeline.bound, settings)
-        out = executor.map(run, inputs, map_over, "zip", output_name)
+            _callbacks._recording = events
+        try:
+            out = executor.map(run, inputs, map_over, "zip", output_name)
+        finally:
+            _callbacks._recording = None
         fresh = {}
         if memory is not None:
             fresh = {k: v for k, v in memory._export().items() if k not in seed}
-        return ("ok", cloudpickle.dumps((out, recorder.events, fresh, None)))
+        return ("ok", cloudpickle.dumps((out, events, fresh, None)))
     except BaseException as exc:  # noqa: BLE001 - sent back to the caller, with the events so far
-        return ("error", cloudpickle.dumps(([], recorder.events, {}, exc)))
+        return ("error", cloudpickle.dumps(([], events, {}, exc)))
+
+
+def _has_own_callbacks(pipeline: Any) -> bool:
+    """Whether a pipeline nested (at any depth) in ``pipeline`` sets callbacks of its own."""
+    for n in pipeline.nodes:
+        if n.is_pipeline and (n.pipeline.callbacks or _has_own_callbacks(n.pipeline)):
+            return True
+    return False
 
 
 def _memory_seed(cache: Any) -> dict[bytes, list[Any]]:
@@ -198,6 +213,7 @@ def map_items(
         return [], [], None
     # A MemoryCache lives in this process: its entries travel to the workers with each chunk and
     # the entries the workers add come back and are merged (use a DiskCache for large caches).
+    observe = observe or _has_own_callbacks(pipeline)
     seed = _memory_seed(cache) if isinstance(cache, MemoryCache) else None
     seed_blob = cloudpickle.dumps(seed)
     blob = cloudpickle.dumps(pipeline)
@@ -232,37 +248,6 @@ def map_items(
     return results, events, None
 
 
-class _Recorder:
-    """Records callback events in a worker process, for replay in the caller's process."""
-
-    def __init__(self) -> None:
-        self.events: list[tuple[str, tuple, list[str]]] = []
-
-    def __getattr__(self, hook: str):
-        if not hook.startswith("on_"):
-            raise AttributeError(hook)
-
-        def record(*args):
-            *payload, ctx = args
-            self.events.append((hook, tuple(payload), list(ctx.hierarchy_path)))
-
-        return record
-
-
-def _make_recorder_class():
-    from hypernodes.callbacks import Callback
-
-    class Recorder(_Recorder, Callback):
-        """A Callback that records events (hooks resolved by _Recorder.__getattr__ first)."""
-
-        def __getattribute__(self, name):
-            if name.startswith("on_"):
-                return _Recorder.__getattr__(self, name)
-            return object.__getattribute__(self, name)
-
-    return Recorder
-
-
 def _call_node(blob: bytes, args: list[Any]) -> tuple[str, bytes]:
     try:
         node = cloudpickle.loads(blob)
@@ -283,3 +268,26 @@ def call_node(node: Any, args: list[Any], workers: int) -> Any:
 
 
 __all__ = ["call_node", "check_picklable", "map_items", "shutdown"]
+
+
+def _make_recorder_class():
+    """A Callback class whose instances record every event as ``(hook, args, hierarchy_path)`` in
+    ``.events`` (used where events must be carried back to the caller, as by the Daft worker)."""
+    from hypernodes.callbacks import Callback
+
+    class Recorder(Callback):
+        def __init__(self) -> None:
+            self.events: list[tuple[str, tuple, list[str]]] = []
+
+        def __getattribute__(self, name: str):
+            if not name.startswith("on_"):
+                return object.__getattribute__(self, name)
+            events = object.__getattribute__(self, "events")
+
+            def record(*args):
+                *payload, ctx = args
+                events.append((name, tuple(payload), list(ctx.hierarchy_path)))
+
+            return record
+
+    return Recorder

@@ -91,12 +91,18 @@ class Callback:
 
 
 _dispatch_lock = threading.RLock()
+# Set in worker processes while they run map items: events are recorded here, not delivered.
+_recording: list[tuple[str, tuple, list[str]]] | None = None
 
 
 def _dispatch(
     callbacks: list[Callback], ctx: CallbackContext, path: list[str], hook: str, args: tuple
 ) -> None:
-    """Delivers one event to every callback, one event at a time."""
+    """Delivers one event to every callback, one event at a time. In a worker process of a parallel
+    map, events are recorded instead (``_recording``), to be replayed in the caller's process."""
+    if _recording is not None:
+        _recording.append((hook, tuple(args), list(path)))
+        return
     with _dispatch_lock:
         ctx.hierarchy_path = path
         for cb in callbacks:

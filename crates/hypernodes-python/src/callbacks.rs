@@ -140,23 +140,53 @@ impl Callback for PyCallbacks {
     }
 }
 
+/// The callbacks in effect at `rel` (pipeline names below `pipeline`, which `rel[0]` names), starting
+/// from `root` (those in effect at `pipeline`): each nested pipeline's own setting applies below it.
+fn callbacks_at(
+    pipeline: &hypernodes::Pipeline,
+    root: Option<&Arc<hypernodes::Callbacks>>,
+    rel: &[String],
+) -> Option<Arc<hypernodes::Callbacks>> {
+    let mut current = pipeline.clone();
+    let mut cbs = root.cloned();
+    for name in rel.iter().skip(1) {
+        let next = current.nodes().iter().find_map(|n| match n.kind() {
+            hypernodes::NodeKind::Pipeline(pn) if pn.pipeline.name() == name => {
+                Some(pn.pipeline.clone())
+            }
+            _ => None,
+        })?;
+        match next.callbacks_setting() {
+            hypernodes::Setting::Inherit => {}
+            hypernodes::Setting::Off => cbs = None,
+            hypernodes::Setting::On(c) => cbs = Some(c.clone()),
+        }
+        current = next;
+    }
+    cbs
+}
+
 /// Replays events recorded in worker processes (`(hook, args, path)` with paths rooted at the mapped
-/// pipeline) into the callbacks in effect at `ctx`.
-pub fn replay(py: Python<'_>, ctx: &Context, events: &Bound<'_, PyList>) -> PyResult<()> {
-    let Some(cbs) = &ctx.callbacks else {
-        return Ok(());
-    };
+/// `pipeline`) into the callbacks in effect at each event's place, in the caller's process.
+pub fn replay(
+    py: Python<'_>,
+    ctx: &Context,
+    pipeline: &hypernodes::Pipeline,
+    events: &Bound<'_, PyList>,
+) -> PyResult<()> {
     let prefix: Vec<String> = ctx.path_strings()[..ctx.path.len() - 1].to_vec();
-    for cb in cbs.list() {
-        let any: &dyn std::any::Any = cb.as_ref();
-        let Some(p) = any.downcast_ref::<PyCallbacks>() else {
+    for ev in events.iter() {
+        let (hook, args, rel): (String, Bound<'_, PyTuple>, Vec<String>) = ev.extract()?;
+        let Some(cbs) = callbacks_at(pipeline, ctx.callbacks.as_ref(), &rel) else {
             continue;
         };
-        for ev in events.iter() {
-            let (hook, args, rel): (String, Bound<'_, PyTuple>, Vec<String>) = ev.extract()?;
-            let mut path = prefix.clone();
-            path.extend(rel);
-            p.dispatch(py, ctx, path, &hook, args)?;
+        let mut path = prefix.clone();
+        path.extend(rel);
+        for cb in cbs.list() {
+            let any: &dyn std::any::Any = cb.as_ref();
+            if let Some(p) = any.downcast_ref::<PyCallbacks>() {
+                p.dispatch(py, ctx, path.clone(), &hook, args.clone())?;
+            }
         }
     }
     Ok(())

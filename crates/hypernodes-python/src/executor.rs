@@ -321,7 +321,7 @@ impl hypernodes::Offload for ProcessOffload {
                 Bound<'_, pyo3::types::PyList>,
                 Bound<'_, PyAny>,
             ) = out.extract()?;
-            crate::callbacks::replay(py, ctx, &events)?;
+            crate::callbacks::replay(py, ctx, pipeline, &events)?;
             if !error.is_none() {
                 return Err(PyErr::from_value(error));
             }
