@@ -193,10 +193,18 @@ def _err(d: Any) -> str | None:
 
 
 def _speedup_row(
-    label: str, part: Any, mode_key: str, base_label: str, goal: float | None, notes: list[str]
-) -> list[str]:
+    label: str,
+    part: Any,
+    mode_key: str,
+    base_label: str,
+    goal: float | None,
+    notes: list[str],
+    notes_missing: bool = False,
+) -> list[str] | None:
     """A row of the modes table: the mode's time, the baseline's, the speedup, the goal."""
     err = _err(part)
+    if part is None and not notes_missing:
+        return None  # not measured (e.g. --only): no row
     if part is None or err:
         if err:
             notes.append(f"{label.strip()}: {err}")
@@ -222,11 +230,13 @@ def render_modes(
 ) -> list[str]:
     """Issue 3: map speedups over sequential, and the parallel map's overhead against pipefunc."""
     header = ["Execution modes (issue 3)", "this project", "baseline", "speedup/ratio", "goal"]
-    rows: list[list[str]] = []
+    rows: list[list[str] | None] = []
     results = (py or {}).get("results", [])
     ours = next((r for r in results if r.get("role") == "ours"), None)
     peers = [r for r in results if r.get("role") == "peer"]
-    if py is not None and ours is None:
+    if py is not None and py.get("error"):
+        notes.append(f"Python modes: {py['error']}")
+    elif py is not None and ours is None:
         notes.append("Python modes: no result for this project")
     if ours is not None and _err(ours):
         notes.append(f"Python modes, this project: {ours['error']}")
@@ -243,6 +253,7 @@ def render_modes(
                 "sequential",
                 PY_CPU_GOAL,
                 notes,
+                notes_missing=ours is None or bool(_err(ours)),
             )
         )
         if cpu and not _err(cpu):
@@ -283,6 +294,7 @@ def render_modes(
                     "sequential",
                     IO_GOAL,
                     notes,
+                    notes_missing=ours is None or bool(_err(ours)),
                 )
             )
     if rust is not None:
@@ -300,6 +312,7 @@ def render_modes(
                 "sequential",
                 RUST_CPU_GOAL,
                 notes,
+                notes_missing=bool(_err(rust)),
             )
         )
         if cpu:
@@ -323,6 +336,8 @@ def render_modes(
             notes.append(f"parallel map overhead, this project: {ov['error']}")
         for p in peers or [None]:
             theirs = _get(p, "parallel_overhead", "overhead_per_item_s", "median")
+            if ov is None and theirs is None and not _err(p):
+                continue  # not measured (e.g. --only)
             if p is not None and (_err(p) or _err(_get(p, "parallel_overhead"))):
                 notes.append(
                     f"{_label(p)}, parallel map: {_err(p) or _err(_get(p, 'parallel_overhead'))}"
@@ -338,7 +353,7 @@ def render_modes(
                     "(no set goal)",
                 ]
             )
-    return _table(header, rows)
+    return _table(header, [r for r in rows if r is not None])
 
 
 def _fmt_gbps(x: float | None) -> str:
@@ -353,6 +368,8 @@ def render_cache(
     ours = next((r for r in results if r.get("role") == "ours"), None)
     peers = [r for r in results if r.get("role") == "peer"]
     hn = next((p for p in peers if str(p.get("impl", "")).startswith("hypernodes")), None)
+    if doc is not None and doc.get("error"):
+        notes.append(f"Cache: {doc['error']}")
     header = ["Cache (issue 4)", "this project"]
     for p in peers:
         header += [_label(p), "ratio"]
@@ -492,7 +509,8 @@ def render_cache(
             "File-system floor: creating, writing and renaming one 60-byte file from Python, in a "
             "small directory (and among the cache's own entries), timed next to this project's "
             f"writes at each cache size: {floors}. This project's DiskCache keeps one file per entry, "
-            "so a cold write cannot be cheaper than the floor among its entries."
+            "so its cold writes track this floor (the floor's own Python calls cost a few µs more "
+            "than the engine's)."
         )
 
     def gbps_row(label: str, key: str) -> None:
