@@ -1,8 +1,8 @@
 """DaftExecutor: hands the whole pipeline to Daft, locally or on a Ray cluster.
 
-``map`` turns the items into the rows of one Daft DataFrame and every node into a Daft class UDF
-column (``@daft.cls``), so Daft plans the graph and runs rows and nodes in parallel; ``run`` is a
-one-row map. Results, cache keys and callback events are those of ``NodeExecutor``::
+``map`` turns the items into the rows of one Daft DataFrame and the nodes into Daft class UDF
+columns (``@daft.cls``; consecutive synchronous nodes share one column, each ``async def`` node has
+its own), so Daft plans the graph and runs batches of rows in parallel; ``run`` is a one-row map. Results, cache keys and callback events are those of ``NodeExecutor``::
 
     from hypernodes.daft import DaftExecutor
 
@@ -48,7 +48,8 @@ def _cpus() -> int:
 
 
 class DaftExecutor:
-    """Runs pipelines on Daft: every node becomes a Daft UDF column over one row per map item.
+    """Runs pipelines on Daft: one row per map item; consecutive synchronous nodes become one Daft
+    UDF column (a batch of rows per call), each ``async def`` node a column of its own.
 
     - ``runner``: ``"native"`` (Daft's local multithreaded runner, the default) or ``"ray"``.
     - ``address``: the Ray cluster to join (``"ray://host:10001"``, ``"auto"``); ``None`` joins
@@ -56,15 +57,22 @@ class DaftExecutor:
     - ``use_process`` (native runner): ``True`` runs synchronous nodes in Daft's worker processes
       (true parallelism for CPU-bound Python; values travel as pickles, so identity is not kept),
       ``False`` runs every node in this process on Daft's threads (values untouched, identity kept),
-      ``"auto"`` (default) times the first item here and uses processes when the whole map is
-      estimated to take longer than ``process_threshold`` seconds.
+      ``"auto"`` (default) runs the first items here (at least one, up to ``probe_items`` or
+      ``probe_seconds``), and uses processes for the rest when it is estimated to take longer
+      than ``process_threshold`` seconds (a one-item ``run`` never starts processes).
     - ``use_cache`` / ``use_callbacks``: use the pipeline's HyperNodes cache (same keys as
       NodeExecutor) and fire its callbacks (from this process, as results arrive); ``False`` turns
       either off for this executor.
     - ``max_concurrency``: coroutines in flight per ``async def`` node (default 32).
     """
 
-    process_threshold: float = 4.0
+    process_threshold: float = 2.0
+    """``use_process="auto"``: the estimated time of the map (seconds) above which worker processes
+    pay for their start (about 0.5 s per map call: Daft starts them for every query)."""
+    probe_items: int = 32
+    """``use_process="auto"``: at most this many items (and an eighth of the map) are timed here."""
+    probe_seconds: float = 0.02
+    """``use_process="auto"``: timing stops after the item that passes this many seconds."""
 
     def __init__(
         self,
@@ -286,14 +294,43 @@ class _Call:
         elif use_process == "auto":
             use_process = False
             if len(rows) > 1 and _cpus() > 1 and not self._all_async():
+                # Time the first items here (at least one, at most an eighth of the map, until
+                # `probe_seconds` have passed) and estimate the rest of the map from them.
+                limit = max(1, min(ex.probe_items, len(rows) // 8))
                 t = time.perf_counter()
-                first = list(self._inline(rows[:1]))
-                estimate = (time.perf_counter() - t) * (len(rows) - 1)
-                yield from first
-                start = 1
-                use_process = estimate > ex.process_threshold
+                for got in self._inline(rows[:limit]):
+                    yield got
+                    start += 1
+                    if time.perf_counter() - t >= ex.probe_seconds:
+                        break
+                per_item = (time.perf_counter() - t) / start
+                use_process = per_item * (len(rows) - start) > ex.process_threshold
         if start < len(rows):
             yield from self._daft(rows, start, bool(use_process))
+
+    def segments(self) -> list[tuple[list[int], bool, list[int]]]:
+        """The plan's nodes as Daft UDF columns: ``(node indices, is_async, earlier segments
+        read)``. Consecutive synchronous nodes (in the plan's topological order) share one column,
+        so Daft starts one pool of worker processes for them instead of one per node; each
+        ``async def`` node is a column of its own (an async UDF)."""
+        plan = self.plan
+        segs: list[tuple[list[int], bool, list[int]]] = []
+        seg_of: dict[int, int] = {}
+        for i in plan.order:
+            spec = plan.specs[i]
+            is_async = spec.is_async and not spec.is_pipeline
+            if is_async or not segs or segs[-1][1]:
+                segs.append(([], is_async, []))
+            k = len(segs) - 1
+            members, _, inputs = segs[k]
+            members.append(i)
+            seg_of[i] = k
+            for p in spec.params:
+                if p in plan.producer:
+                    d = seg_of[plan.producer[p][0]]
+                    if d != k and d not in inputs:
+                        inputs.append(d)
+        return segs
 
     def _all_async(self) -> bool:
         return all(s.is_async for s in self.plan.specs.values())
@@ -319,7 +356,6 @@ class _Call:
         ex = self.ex
         ex._ensure_runner()
         binary = use_process or ex.runner == "ray"
-        plan = self.plan
         tokens: list[str] = []
         cache_spec = None
         if self.cache is not None:
@@ -350,28 +386,25 @@ class _Call:
             else:
                 series = _daft.Series.from_pylist(part, name="row", dtype=_daft.DataType.python())
             df = _daft.from_pydict({"row": series, "i": [r[0] for r in part]})
-            classes: dict[tuple, Any] = {}
+            segments = self.segments()
+            seg_cls: dict[bool, Any] = {}
             conc = ex.max_concurrency or 32
-            for i in plan.order:
-                job = jobs[i]
-                spec = job.spec
-                is_async = spec.is_async and not spec.is_pipeline
-                ck = (is_async, binary, use_process)
-                cls = classes.get(ck)
+            for k, (members, is_async, inputs) in enumerate(segments):
+                seg = _w.Segment([jobs[i] for i in members], inputs, binary)
+                cls = seg_cls.get(is_async)
                 if cls is None:
-                    cls = _w.make_udf_class(is_async, binary, use_process, conc)
-                    classes[ck] = cls
+                    cls = _w.make_segment_udf_class(is_async, binary, use_process, conc)
+                    seg_cls[is_async] = cls
                 if binary:
-                    arg = job
+                    arg = seg
                 else:
-                    tokens.append(_w.register(job))
+                    tokens.append(_w.register(seg))
                     arg = tokens[-1]
-                udf = cls(arg)
-                cols = [_daft.col("row")] + [_daft.col(f"n{d}") for d in job.deps]
-                df = df.with_column(f"n{i}", udf(*cols))
+                cols = [_daft.col("row")] + [_daft.col(f"s{d}") for d in inputs]
+                df = df.with_column(f"s{k}", cls(arg)(*cols))
             n = len(part)
             morsel = max(1, min(2048, -(-n // (4 * _cpus()))))
-            names = [f"n{i}" for i in plan.order]
+            names = [f"s{k}" for k in range(len(segments))]
             with _daft.execution_config_ctx(default_morsel_size=morsel, maintain_order=True):
                 df = df.select("i", *names)
                 # Items are replayed in item order as their partitions arrive (Ray may deliver
@@ -387,9 +420,10 @@ class _Call:
                     data = chunk.to_pydict()
                     cols = [data[nm] for nm in names]
                     for idx, *vals in zip(data["i"], *cols):
-                        pending[position[idx]] = {
-                            i: (_w.loads(v) if binary else v) for i, v in zip(plan.order, vals)
-                        }
+                        records: dict[int, tuple] = {}
+                        for v in vals:
+                            records.update(_w.loads(v) if binary else v)
+                        pending[position[idx]] = records
                     while k in pending:
                         yield rows[k][0], pending.pop(k)
                         k += 1

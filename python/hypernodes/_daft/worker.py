@@ -1,7 +1,10 @@
-"""What runs inside Daft UDFs: one node for one row, with the cache and keys of NodeExecutor.
+"""What runs inside Daft UDFs: the nodes of a plan for one row, with the cache and keys of
+NodeExecutor.
 
-A row is ``(index, {mapped input: value}, {mapped input: key} | None)``. Every node column holds one
-*record* per row:
+A row is ``(index, {mapped input: value}, {mapped input: key} | None)``. Consecutive synchronous
+nodes form a *segment*, run by one Daft UDF column over a batch of rows per call (so Daft starts one
+pool of worker processes for them, not one per node); an ``async def`` node is a segment of its own.
+A segment's column holds, per row, ``{node index: record}``, a record being:
 
 - ``("hit", outputs, output_keys, signature)``: read from the cache;
 - ``("ok", outputs, output_keys, duration, events, fresh)``: computed (``events``: the callback
@@ -10,7 +13,7 @@ A row is ``(index, {mapped input: value}, {mapped input: key} | None)``. Every n
 - ``("err", error, events, duration)``: the node raised (or could not run);
 - ``("skip",)``: a node it depends on failed, so it did not run.
 
-Columns hold records as Python objects (in the driver's process) or as pickles (``binary``: for
+Columns hold these dicts as Python objects (in the driver's process) or as pickles (``binary``: for
 worker processes and Ray, so Daft moves opaque bytes and never converts a value to Arrow).
 """
 
@@ -347,8 +350,7 @@ def encode_record(env: Env, rec: tuple) -> Any:
     if not env.job.binary:
         return rec
     if rec[0] == "err":
-        events = [(h, a, p) for h, a, p in rec[2] if _picklable(a)]
-        return dumps(("err", portable_error(rec[1]), events, rec[3]))
+        return dumps(portable_err(rec))
     try:
         return dumps(rec)
     except Exception as exc:  # noqa: BLE001
@@ -363,6 +365,15 @@ def encode_record(env: Env, rec: tuple) -> Any:
         return dumps(("err", err, [], 0.0))
 
 
+def portable_err(rec: tuple) -> tuple:
+    """An error record that travels from a worker process (exception by type and attributes,
+    events that cannot be pickled dropped)."""
+    if isinstance(rec[1], _ErrorBox):
+        return rec
+    events = [(h, a, p) for h, a, p in rec[2] if _picklable(a)]
+    return ("err", portable_error(rec[1]), events, rec[3])
+
+
 def _picklable(value: Any) -> bool:
     try:
         dumps(value)
@@ -371,14 +382,64 @@ def _picklable(value: Any) -> bool:
         return False
 
 
-def decode(env_or_binary: Any, value: Any) -> Any:
-    binary = env_or_binary if isinstance(env_or_binary, bool) else env_or_binary.job.binary
-    return loads(value) if binary else value
+class Segment:
+    """Consecutive synchronous nodes of a plan run by ONE Daft UDF column (one pool of worker
+    processes per query instead of one per node). The column holds, per row, ``{node index:
+    record}`` for the segment's nodes; ``inputs`` are the earlier segments whose records they read."""
+
+    def __init__(self, jobs: list[Job], inputs: list[int], binary: bool) -> None:
+        self.jobs = jobs
+        self.inputs = inputs
+        self.binary = binary
 
 
-def make_udf_class(is_async: bool, binary: bool, use_process: bool, max_concurrency: int | None):
-    """The Daft class UDF running one node: built once per worker (``__init__`` gets the job, or a
-    token naming it in this process), then called once per row."""
+class SegmentEnv:
+    """A segment resolved in the process that runs it (one Env per node, opened once per worker)."""
+
+    def __init__(self, seg: Segment) -> None:
+        self.seg = seg
+        self.envs = [(job.spec.index, Env(job)) for job in seg.jobs]
+
+    def _gather(self, row: Any, deps: Any) -> tuple[tuple, dict[int, tuple]]:
+        binary = self.seg.binary
+        records: dict[int, tuple] = {}
+        for d in deps:
+            records.update(loads(d) if binary else d)
+        return (loads(row) if binary else row), records
+
+    def _encode(self, out: dict[int, tuple]) -> Any:
+        if not self.seg.binary:
+            return out
+        for i, rec in out.items():
+            if rec[0] == "err":
+                out[i] = portable_err(rec)
+        try:
+            return dumps(out)
+        except Exception:  # noqa: BLE001 - a value cannot travel: name its node
+            return dumps({i: loads(encode_record(env, out[i])) for i, env in self.envs})
+
+    def run_row(self, row: Any, deps: Any) -> Any:
+        """The segment's nodes for one row, in plan order: ``{node index: record}``."""
+        row, records = self._gather(row, deps)
+        out: dict[int, tuple] = {}
+        for i, env in self.envs:
+            out[i] = records[i] = run_sync(env, row, [records[d] for d in env.job.deps])
+        return self._encode(out)
+
+    async def run_row_async(self, row: Any, deps: Any) -> Any:
+        row, records = self._gather(row, deps)
+        out: dict[int, tuple] = {}
+        for i, env in self.envs:
+            out[i] = records[i] = await run_async(env, row, [records[d] for d in env.job.deps])
+        return self._encode(out)
+
+
+def make_segment_udf_class(
+    is_async: bool, binary: bool, use_process: bool, max_concurrency: int | None
+):
+    """The Daft class UDF running a segment: built once per worker (``__init__`` gets the
+    segment, or a token naming it in this process). Synchronous nodes take a batch of rows per
+    call; an ``async def`` node (alone in its segment) is awaited row by row on Daft's event loop."""
     import daft
 
     dtype = daft.DataType.binary() if binary else daft.DataType.python()
@@ -386,28 +447,25 @@ def make_udf_class(is_async: bool, binary: bool, use_process: bool, max_concurre
 
         @daft.cls(use_process=False, max_concurrency=max_concurrency)
         class AsyncNodeUDF:
-            def __init__(self, job: Any) -> None:
-                self.env = Env(lookup(job) if isinstance(job, str) else job)
+            def __init__(self, seg: Any) -> None:
+                self.env = SegmentEnv(lookup(seg) if isinstance(seg, str) else seg)
 
             @daft.method(return_dtype=dtype)
             async def __call__(self, row, *deps):
-                env = self.env
-                row = decode(env, row)
-                deps = [decode(env, d) for d in deps]
-                return encode_record(env, await run_async(env, row, deps))
+                return await self.env.run_row_async(row, deps)
 
         return AsyncNodeUDF
 
     @daft.cls(use_process=use_process)
-    class NodeUDF:
-        def __init__(self, job: Any) -> None:
-            self.env = Env(lookup(job) if isinstance(job, str) else job)
+    class SegmentUDF:
+        def __init__(self, seg: Any) -> None:
+            self.env = SegmentEnv(lookup(seg) if isinstance(seg, str) else seg)
 
-        @daft.method(return_dtype=dtype)
-        def __call__(self, row, *deps):
-            env = self.env
-            row = decode(env, row)
-            deps = [decode(env, d) for d in deps]
-            return encode_record(env, run_sync(env, row, deps))
+        @daft.method.batch(return_dtype=dtype)
+        def __call__(self, rows, *deps):
+            run_row = self.env.run_row
+            dep_lists = [d.to_pylist() for d in deps]
+            out = [run_row(r, ds) for r, *ds in zip(rows.to_pylist(), *dep_lists)]
+            return daft.Series.from_pylist(out, name=rows.name(), dtype=dtype)
 
-    return NodeUDF
+    return SegmentUDF
