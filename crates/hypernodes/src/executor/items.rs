@@ -90,21 +90,31 @@ pub(crate) fn on_rayon<T: Send>(
 ) -> Result<Vec<T>> {
     let failed = AtomicBool::new(false);
     let pool = rayon_pool(workers.max(1), depth);
-    let results: Vec<Mutex<Option<Result<T>>>> = pool.install(|| {
-        (0..n)
-            .into_par_iter()
-            .with_max_len(1)
-            .map(|i| {
-                if failed.load(Ordering::Relaxed) {
-                    return Mutex::new(None);
-                }
-                let r = f(i);
-                if r.is_err() {
-                    failed.store(true, Ordering::Relaxed);
-                }
-                Mutex::new(Some(r))
-            })
-            .collect()
-    });
+    let run = || {
+        pool.install(|| {
+            (0..n)
+                .into_par_iter()
+                .with_max_len(1)
+                .map(|i| {
+                    if failed.load(Ordering::Relaxed) {
+                        return Mutex::new(None);
+                    }
+                    let r = f(i);
+                    if r.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    Mutex::new(Some(r))
+                })
+                .collect()
+        })
+    };
+    // A worker of another pool waiting in `install` would run its own pool's jobs meanwhile (an
+    // enclosing map's next items), exceeding that map's worker bound: wait from a plain thread.
+    let results: Vec<Mutex<Option<Result<T>>>> =
+        if rayon::current_thread_index().is_some() && pool.current_thread_index().is_none() {
+            std::thread::scope(|s| s.spawn(run).join().expect("a map item panicked"))
+        } else {
+            run()
+        };
     gather(results)
 }
