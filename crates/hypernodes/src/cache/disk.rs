@@ -49,12 +49,19 @@ impl DiskCache {
         &self.root
     }
 
+    /// Creates the directory, its `tmp/` and its 256 shard directories, once per object.
     fn open(&self) -> Result<(), String> {
         self.ready
             .get_or_init(|| {
-                std::fs::create_dir_all(self.root.join("tmp")).map_err(|e| {
+                let fail = |e: std::io::Error| {
                     format!("cannot create cache directory {}: {e}", self.root.display())
-                })
+                };
+                std::fs::create_dir_all(self.root.join("tmp")).map_err(fail)?;
+                for shard in 0..=255u8 {
+                    std::fs::create_dir_all(self.root.join(format!("{shard:02x}")))
+                        .map_err(fail)?;
+                }
+                Ok(())
             })
             .clone()
     }
@@ -125,15 +132,25 @@ impl DiskCache {
             TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
         let io = |e: std::io::Error| format!("cannot write cache entry {}: {e}", path.display());
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(MAGIC).map_err(io)?;
-        f.write_all(blake3::hash(payload).as_bytes()).map_err(io)?;
-        f.write_all(payload).map_err(io)?;
-        drop(f);
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        std::fs::rename(&tmp, &path).map_err(|e| {
+        // one write of header + payload, then an atomic rename into place
+        let mut entry = Vec::with_capacity(HEADER + payload.len());
+        entry.extend_from_slice(MAGIC);
+        entry.extend_from_slice(blake3::hash(payload).as_bytes());
+        entry.extend_from_slice(payload);
+        std::fs::File::create(&tmp)
+            .and_then(|mut f| f.write_all(&entry))
+            .map_err(io)?;
+        let renamed = std::fs::rename(&tmp, &path).or_else(|e| {
+            // the shard directory was removed behind our back: make it again, once
+            if e.kind() != std::io::ErrorKind::NotFound {
+                return Err(e);
+            }
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::rename(&tmp, &path)
+        });
+        renamed.map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
             io(e)
         })?;
