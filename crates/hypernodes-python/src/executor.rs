@@ -152,16 +152,8 @@ impl PyExecutor {
         ctx: &Context,
     ) -> hypernodes::Result<Vec<Outputs>> {
         Python::attach(|py| -> PyResult<Vec<Outputs>> {
-            let p = Py::new(
-                py,
-                PyPipeline {
-                    core: pipeline.clone(),
-                },
-            )?;
-            let d = PyDict::new(py);
-            for (k, v) in &inputs {
-                d.set_item(k, to_py(py, v))?;
-            }
+            let p = PyPipeline::to_py(py, pipeline)?;
+            let d = crate::pipeline::inputs_to_dict(py, &inputs)?;
             let kwargs = PyDict::new(py);
             kwargs.set_item("output_name", output_name.map(|o| o.to_vec()))?;
             let run_ctx = crate::framework::PyRunContext { ctx: ctx.clone() };
@@ -286,16 +278,8 @@ impl hypernodes::Offload for ProcessOffload {
             m => m,
         };
         Python::attach(|py| -> PyResult<Vec<Outputs>> {
-            let d = PyDict::new(py);
-            for (k, v) in inputs {
-                d.set_item(k, to_py(py, v))?;
-            }
-            let p = Py::new(
-                py,
-                PyPipeline {
-                    core: pipeline.clone(),
-                },
-            )?;
+            let d = crate::pipeline::inputs_to_dict(py, inputs)?;
+            let p = PyPipeline::to_py(py, pipeline)?;
             let cache = match &ctx.cache {
                 Some(c) => crate::cache::cache_to_py(py, c)?,
                 None => py.None(),
@@ -364,12 +348,7 @@ impl hypernodes::Offload for ProcessOffload {
 
     fn check(&self, pipeline: &Pipeline) -> hypernodes::Result<()> {
         Python::attach(|py| -> PyResult<Option<String>> {
-            let p = Py::new(
-                py,
-                PyPipeline {
-                    core: pipeline.clone(),
-                },
-            )?;
+            let p = PyPipeline::to_py(py, pipeline)?;
             py.import("hypernodes._parallel")?
                 .getattr("check_picklable")?
                 .call1((p,))?

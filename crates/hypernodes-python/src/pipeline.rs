@@ -47,6 +47,27 @@ pub fn inputs_arg(d: &Bound<'_, PyDict>) -> PyResult<Inputs> {
     Ok(inputs)
 }
 
+/// Engine inputs as a dict.
+pub fn inputs_to_dict<'py>(py: Python<'py>, inputs: &Inputs) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    for (k, v) in inputs {
+        d.set_item(k, to_py(py, v))?;
+    }
+    Ok(d)
+}
+
+impl PyPipeline {
+    /// A Python `Pipeline` object for an engine pipeline.
+    pub fn to_py(py: Python<'_>, pipeline: &Pipeline) -> PyResult<Py<PyPipeline>> {
+        Py::new(
+            py,
+            PyPipeline {
+                core: pipeline.clone(),
+            },
+        )
+    }
+}
+
 /// One run's outputs as a dict.
 pub fn outputs_to_dict<'py>(py: Python<'py>, out: &Outputs) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
