@@ -25,6 +25,17 @@ pub fn to_py<'py>(py: Python<'py>, v: &Value) -> Bound<'py, PyAny> {
     }
 }
 
+/// `hypernodes._store.dumps` or `.loads`, looked up once (they run on every cache write and read).
+fn store_fn<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    static DUMPS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    static LOADS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+    let cell = if name == "dumps" { &DUMPS } else { &LOADS };
+    cell.get_or_try_init(py, || {
+        Ok::<_, PyErr>(py.import("hypernodes._store")?.getattr(name)?.unbind())
+    })
+    .map(|f| f.bind(py).clone())
+}
+
 /// The port type of every Python node: any object; lists are Python sequences.
 pub struct PyAnyType;
 
@@ -91,8 +102,7 @@ impl ValueType for PyAnyType {
     }
     fn encode(&self, v: &Value) -> Result<Vec<u8>, String> {
         Python::attach(|py| {
-            let store = py.import("hypernodes._store")?;
-            let b = store.getattr("dumps")?.call1((to_py(py, v),))?;
+            let b = store_fn(py, "dumps")?.call1((to_py(py, v),))?;
             Ok::<_, PyErr>(b.cast::<pyo3::types::PyBytes>()?.as_bytes().to_vec())
         })
         .map_err(|e| {
@@ -108,10 +118,7 @@ impl ValueType for PyAnyType {
     }
     fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
         Python::attach(|py| {
-            let store = py.import("hypernodes._store")?;
-            let obj = store
-                .getattr("loads")?
-                .call1((pyo3::types::PyBytes::new(py, bytes),))?;
+            let obj = store_fn(py, "loads")?.call1((pyo3::types::PyBytes::new(py, bytes),))?;
             Ok::<_, PyErr>(to_value(obj))
         })
         .map_err(|e| e.to_string())

@@ -93,6 +93,8 @@ struct NodeInner {
     cache: bool,
     version: Option<String>,
     kind: NodeKind,
+    /// The cache identity, computed on first use (reset whenever the node is edited).
+    identity: std::sync::OnceLock<Option<crate::cache::Key>>,
 }
 
 /// A step of a pipeline. Cheap to clone (shared).
@@ -154,13 +156,24 @@ impl Node {
                 cache: true,
                 version: None,
                 kind,
+                identity: std::sync::OnceLock::new(),
             }),
         })
     }
 
     fn edit(mut self, f: impl FnOnce(&mut NodeInner)) -> Node {
-        f(Arc::make_mut(&mut self.inner));
+        let inner = Arc::make_mut(&mut self.inner);
+        f(inner);
+        inner.identity = std::sync::OnceLock::new();
         self
+    }
+
+    /// Memoizes the node's cache identity (its code and settings never change once built).
+    pub(crate) fn identity_memo(
+        &self,
+        f: impl FnOnce() -> Option<crate::cache::Key>,
+    ) -> Option<crate::cache::Key> {
+        *self.inner.identity.get_or_init(f)
     }
 
     /// The same node under another name.

@@ -42,6 +42,10 @@ impl KeyHasher {
 /// node) the inner pipeline's identity plus its mappings and map settings. `None` when a bound value of
 /// an inner pipeline cannot be hashed.
 pub fn node_identity(node: &Node) -> Option<Key> {
+    node.identity_memo(|| compute_node_identity(node))
+}
+
+fn compute_node_identity(node: &Node) -> Option<Key> {
     let mut h = KeyHasher::new();
     h.field("name", node.name().as_bytes());
     for p in node.params() {
