@@ -16,52 +16,13 @@ use hypernodes::{
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-// ------------------------------------------------------------------------------ helpers
+mod common;
+use common::{int_node, s, Counter};
 
-fn s(names: &[&str]) -> Vec<String> {
-    names.iter().map(|n| n.to_string()).collect()
-}
+// ------------------------------------------------------------------------------ helpers
 
 fn int(o: &Outputs, name: &str) -> i64 {
     *o.get::<i64>(name).expect("an i64 output")
-}
-
-/// A call counter shared with the nodes that increment it.
-#[derive(Clone, Default)]
-struct Counter(Arc<AtomicUsize>);
-
-impl Counter {
-    fn get(&self) -> usize {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// A node taking `i64` parameters and giving one `i64` output computed by `f`; counts its calls.
-fn int_node(
-    name: &str,
-    params: &[&str],
-    output: &str,
-    calls: &Counter,
-    f: fn(&[i64]) -> i64,
-) -> Node {
-    let calls = calls.clone();
-    Node::new(
-        name,
-        params
-            .iter()
-            .map(|p| Port::new(*p, Typed::<i64>::arc()))
-            .collect(),
-        vec![Port::new(output, Typed::<i64>::arc())],
-        move |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
-            calls.0.fetch_add(1, Ordering::SeqCst);
-            let xs: Vec<i64> = args
-                .iter()
-                .map(|a| *a.downcast_ref::<i64>().expect("an i64 argument"))
-                .collect();
-            Ok(vec![value(f(&xs))])
-        },
-    )
-    .expect("a valid node")
 }
 
 fn memory() -> Arc<dyn Cache> {
@@ -497,7 +458,7 @@ fn parse_node(calls: &Counter) -> Node {
         vec![Port::new("text", Typed::<String>::arc())],
         vec![Port::new("doc", Typed::<Doc>::arc())],
         move |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
-            calls.0.fetch_add(1, Ordering::SeqCst);
+            calls.bump();
             let text = args[0].downcast_ref::<String>().unwrap();
             let mut words = text.split_whitespace().map(String::from);
             Ok(vec![value(Doc {
@@ -554,7 +515,7 @@ fn unregistered_type_is_computed_and_returned_but_not_stored() {
         vec![Port::new("x", Typed::<i64>::arc())],
         vec![Port::new("u", Typed::<Unregistered>::arc())],
         move |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
-            make_calls.0.fetch_add(1, Ordering::SeqCst);
+            make_calls.bump();
             Ok(vec![value(Unregistered(
                 *args[0].downcast_ref::<i64>().unwrap(),
             ))])
@@ -567,7 +528,7 @@ fn unregistered_type_is_computed_and_returned_but_not_stored() {
         vec![Port::new("u", Typed::<Unregistered>::arc())],
         vec![Port::new("n", Typed::<i64>::arc())],
         move |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
-            use_calls.0.fetch_add(1, Ordering::SeqCst);
+            use_calls.bump();
             Ok(vec![value(
                 args[0].downcast_ref::<Unregistered>().unwrap().0 * 2,
             )])
@@ -596,7 +557,7 @@ fn unregistered_type_is_computed_and_returned_but_not_stored() {
             vec![Port::new("u", Typed::<Unregistered>::arc())],
             vec![Port::new("n", Typed::<i64>::arc())],
             move |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
-                c.0.fetch_add(1, Ordering::SeqCst);
+                c.bump();
                 Ok(vec![value(
                     args[0].downcast_ref::<Unregistered>().unwrap().0,
                 )])
