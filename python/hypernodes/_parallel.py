@@ -106,16 +106,14 @@ def check_picklable(pipeline: Any) -> str | None:
     return None
 
 
-def _run_chunk(key: str, blob: bytes | None, payload: bytes) -> tuple[str, bytes]:
+def _run_chunk(key: str, blob: bytes, payload: bytes) -> tuple[str, bytes]:
     from hypernodes import NodeExecutor
     from hypernodes import callbacks as _callbacks
 
     events: list[tuple[str, tuple, list[str]]] = []
     try:
         pipeline = _worker_pipelines.get(key)
-        if pipeline is None:
-            if blob is None:
-                return ("missing", b"")
+        if pipeline is None:  # first chunk of this pipeline in this worker
             pipeline = cloudpickle.loads(blob)
             _worker_pipelines.clear()
             _worker_pipelines[key] = pipeline
