@@ -55,7 +55,9 @@ def _pool(workers: int) -> ProcessPoolExecutor:
     return pool
 
 
-def _submit(workers: int, fn, *args):
+def submit(workers: int, fn, *args):
+    """Runs ``fn(*args)`` in the pool of ``workers`` worker processes (started on first use and
+    reused; a broken pool is replaced); returns its future."""
     with _lock, _main_hidden():
         try:
             return _pool(workers).submit(fn, *args)
@@ -225,7 +227,7 @@ def map_items(
         payload = cloudpickle.dumps(
             (part, map_over, output_name, node_execution, observe, seed_blob)
         )
-        futures.append((start, _submit(pool_size, _run_chunk, key, blob, payload)))
+        futures.append((start, submit(pool_size, _run_chunk, key, blob, payload)))
     results: list[dict[str, Any]] = []
     events: list[tuple[str, tuple, list[str]]] = []
     for start, fut in futures:
@@ -261,11 +263,11 @@ def _call_node(blob: bytes, args: list[Any]) -> tuple[str, bytes]:
 
 def call_node(node: Any, args: list[Any], workers: int) -> Any:
     """Calls one function node in a worker process and returns what the function returned."""
-    fut = _submit(workers, _call_node, cloudpickle.dumps(node), cloudpickle.dumps(args))
+    fut = submit(workers, _call_node, cloudpickle.dumps(node), cloudpickle.dumps(args))
     return _reraise(fut.result())
 
 
-__all__ = ["call_node", "check_picklable", "map_items", "shutdown"]
+__all__ = ["call_node", "check_picklable", "map_items", "shutdown", "submit"]
 
 
 def _make_recorder_class():

@@ -16,9 +16,9 @@ See ``docs/guides/choosing-an-executor.md`` for what runs where and what callbac
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
+import uuid
 from typing import Any
 
 from hypernodes import _core
@@ -66,7 +66,7 @@ class DaftExecutor:
     - ``max_concurrency``: coroutines in flight per ``async def`` node (default 32).
     """
 
-    process_threshold: float = 2.0
+    process_threshold: float = 0.5
     """``use_process="auto"``: the estimated time of the map (seconds) above which worker processes
     pay for their start (about 0.5 s per map call: Daft starts them for every query)."""
     probe_items: int = 32
@@ -230,7 +230,7 @@ class _Call:
 
     # ------------------------------------------------------------------ jobs
 
-    def jobs(self, cache_spec: tuple | None, binary: bool) -> dict[int, _w.Job]:
+    def jobs(self, cache_spec: tuple | None) -> dict[int, _w.Job]:
         plan = self.plan
         bkeys = {n: self._key(v) for n, v in self.base.items()} if self.keyed else {}
         jobs = {}
@@ -259,7 +259,6 @@ class _Call:
                 self.keyed,
                 cache_spec,
                 self.observed,
-                binary,
             )
         return jobs
 
@@ -338,7 +337,7 @@ class _Call:
     def _inline(self, rows: list[tuple]):
         """Runs rows right here, node by node, with the UDFs' own code (used inside Daft workers,
         where starting another Daft query is not possible, and to time the first item)."""
-        jobs = self.jobs(None, False)
+        jobs = self.jobs(None)
         envs = {}
         for i, job in jobs.items():
             env = _w.Env(job)
@@ -353,55 +352,64 @@ class _Call:
             yield row[0], records
 
     def _daft(self, rows: list[tuple], start: int, use_process: bool):
+        """Runs ``rows[start:]`` as one Daft query; yields ``(item index, records)`` in item order.
+
+        Native runner: the rows and records stay in this process (a ``RowStore``) and Daft's
+        columns carry row positions; each synchronous segment runs on Daft's threads here, or
+        (``use_process``) sends each batch of rows to HyperNodes' pool of worker processes,
+        started once per process and reused by every query. Ray: rows and records travel as
+        pickles in binary columns."""
         ex = self.ex
         ex._ensure_runner()
-        binary = use_process or ex.runner == "ray"
+        on_ray = ex.runner == "ray"
+        pooled = use_process and not on_ray
+        leaves = on_ray or pooled  # nodes run in other processes
         tokens: list[str] = []
         cache_spec = None
         if self.cache is not None:
-            if not binary:
+            if not leaves:
                 tokens.append(_w.register(self.cache))
                 cache_spec = ("live", tokens[-1])
             elif isinstance(self.cache, _core.MemoryCache):
                 cache_spec = ("seed", self.cache._export())
             else:
                 cache_spec = ("object", self.cache)
-        jobs = self.jobs(cache_spec, binary)
-        if binary:
+        jobs = self.jobs(cache_spec)
+        if leaves:
             self._check_portable(jobs)
-        saved_path = os.environ.get("PYTHONPATH")
-        if use_process and ex.runner == "native":
-            # Daft's worker processes import what the nodes reference (functions pickle by
-            # reference when their module is importable here): give them this process's sys.path.
-            os.environ["PYTHONPATH"] = os.pathsep.join(
-                dict.fromkeys([p for p in sys.path if p and os.path.isdir(p)])
-            )
+        part = list(range(start, len(rows)))
         try:
-            part = rows[start:]
-            if binary:
-                encoded = self._encode_rows(part)
-                series = _daft.Series.from_pylist(
+            if on_ray:
+                encoded = self._encode_rows(rows[start:])
+                row_col = _daft.Series.from_pylist(
                     encoded, name="row", dtype=_daft.DataType.binary()
                 )
+                df = _daft.from_pydict({"row": row_col, "i": part})
             else:
-                series = _daft.Series.from_pylist(part, name="row", dtype=_daft.DataType.python())
-            df = _daft.from_pydict({"row": series, "i": [r[0] for r in part]})
+                if pooled:
+                    self._check_rows_portable(rows[start:])
+                store = _w.RowStore(rows)
+                store_token = _w.register(store)
+                tokens.append(store_token)
+                df = _daft.from_pydict({"i": part})
             segments = self.segments()
-            seg_cls: dict[bool, Any] = {}
             conc = ex.max_concurrency or 32
+            query = uuid.uuid4().hex
             for k, (members, is_async, inputs) in enumerate(segments):
-                seg = _w.Segment([jobs[i] for i in members], inputs, binary)
-                cls = seg_cls.get(is_async)
-                if cls is None:
-                    cls = _w.make_segment_udf_class(is_async, binary, use_process, conc)
-                    seg_cls[is_async] = cls
-                if binary:
-                    arg = seg
+                seg = _w.Segment([jobs[i] for i in members], inputs)
+                if on_ray:
+                    udf = _w.make_ray_udf_class(is_async, conc)(seg)
+                    first = _daft.col("row")
+                elif pooled and not is_async:
+                    spec = (f"{query}-{k}", _w.dumps(seg), store_token)
+                    udf = _w.make_pooled_udf_class(_cpus())(spec)
+                    first = _daft.col("i")
                 else:
                     tokens.append(_w.register(seg))
-                    arg = tokens[-1]
-                cols = [_daft.col("row")] + [_daft.col(f"s{d}") for d in inputs]
-                df = df.with_column(f"s{k}", cls(arg)(*cols))
+                    udf = _w.make_local_udf_class(is_async, conc)((tokens[-1], store_token))
+                    first = _daft.col("i")
+                cols = [first] + [_daft.col(f"s{d}") for d in inputs]
+                df = df.with_column(f"s{k}", udf(*cols))
             n = len(part)
             morsel = max(1, min(2048, -(-n // (4 * _cpus()))))
             names = [f"s{k}" for k in range(len(segments))]
@@ -410,7 +418,6 @@ class _Call:
                 # Items are replayed in item order as their partitions arrive (Ray may deliver
                 # partitions out of order: they wait in `pending` until their turn).
                 pending: dict[int, dict[int, tuple]] = {}
-                position = {r[0]: k for k, r in enumerate(rows)}
                 k = start
                 for chunk in df.iter_partitions():
                     if not hasattr(chunk, "to_pydict"):  # a Ray object reference
@@ -418,22 +425,21 @@ class _Call:
 
                         chunk = ray.get(chunk)
                     data = chunk.to_pydict()
-                    cols = [data[nm] for nm in names]
-                    for idx, *vals in zip(data["i"], *cols):
-                        records: dict[int, tuple] = {}
-                        for v in vals:
-                            records.update(_w.loads(v) if binary else v)
-                        pending[position[idx]] = records
+                    if on_ray:
+                        for pos, *vals in zip(data["i"], *(data[nm] for nm in names)):
+                            records: dict[int, tuple] = {}
+                            for v in vals:
+                                records.update(_w.loads(v))
+                            pending[pos] = records
+                    else:
+                        for pos in data["i"]:
+                            pending[pos] = store.records[pos]
                     while k in pending:
                         yield rows[k][0], pending.pop(k)
                         k += 1
         finally:
             for t in tokens:
                 _w.unregister(t)
-            if saved_path is None:
-                os.environ.pop("PYTHONPATH", None)
-            else:
-                os.environ["PYTHONPATH"] = saved_path
 
     def _check_portable(self, jobs: dict[int, _w.Job]) -> None:
         """Before any work starts: everything sent to worker processes or Ray must pickle."""
@@ -460,6 +466,14 @@ class _Call:
                         f"({type(exc).__name__}: {exc}); use DaftExecutor(use_process=False) "
                         "on the native runner"
                     ) from exc
+
+    def _check_rows_portable(self, rows: list[tuple]) -> None:
+        """Before any work starts: the rows must pickle (one pass; row by row only to name the
+        item at fault)."""
+        try:
+            _w.dumps(rows)
+        except Exception:  # noqa: BLE001
+            self._encode_rows(rows)
 
     def _encode_rows(self, rows: list[tuple]) -> list[bytes]:
         out = []

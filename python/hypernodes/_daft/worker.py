@@ -2,9 +2,9 @@
 NodeExecutor.
 
 A row is ``(index, {mapped input: value}, {mapped input: key} | None)``. Consecutive synchronous
-nodes form a *segment*, run by one Daft UDF column over a batch of rows per call (so Daft starts one
-pool of worker processes for them, not one per node); an ``async def`` node is a segment of its own.
-A segment's column holds, per row, ``{node index: record}``, a record being:
+nodes form a *segment*, run by one Daft UDF column over a batch of rows per call; an ``async def``
+node is a segment of its own. Running a segment gives, per row, ``{node index: record}``, a record
+being:
 
 - ``("hit", outputs, output_keys, signature)``: read from the cache;
 - ``("ok", outputs, output_keys, duration, events, fresh)``: computed (``events``: the callback
@@ -13,8 +13,11 @@ A segment's column holds, per row, ``{node index: record}``, a record being:
 - ``("err", error, events, duration)``: the node raised (or could not run);
 - ``("skip",)``: a node it depends on failed, so it did not run.
 
-Columns hold these dicts as Python objects (in the driver's process) or as pickles (``binary``: for
-worker processes and Ray, so Daft moves opaque bytes and never converts a value to Arrow).
+On Daft's native runner the rows and records stay in the driver's process in a ``RowStore`` and the
+columns carry row positions: a segment runs on Daft's threads here (``make_local_udf_class``) or
+sends each batch to HyperNodes' pool of worker processes (``make_pooled_udf_class``). On Ray the
+columns hold the rows and records as pickles (``make_ray_udf_class``), so Daft moves opaque bytes
+and never converts a value to Arrow.
 """
 
 from __future__ import annotations
@@ -63,11 +66,16 @@ def lookup(token: str) -> Any:
 
 
 def dumps(obj: Any) -> bytes:
-    """Pickles with the standard pickler, falling back to cloudpickle (lambdas, local classes)."""
+    """Pickles with the standard pickler, falling back to cloudpickle for what it cannot pickle
+    (lambdas, local classes) or pickles by a reference to ``__main__``, which worker processes
+    and Ray workers do not import (cloudpickle sends those by value)."""
     try:
-        return pickle.dumps(obj, protocol=5)
+        data = pickle.dumps(obj, protocol=5)
     except Exception:  # noqa: BLE001
-        return cloudpickle.dumps(obj, protocol=5)
+        data = None
+    if data is not None and b"__main__" not in data:
+        return data
+    return cloudpickle.dumps(obj, protocol=5)
 
 
 loads = pickle.loads
@@ -87,7 +95,6 @@ class Job:
         keyed: bool,
         cache: tuple | None,
         observed: bool,
-        binary: bool,
     ) -> None:
         self.spec = spec
         self.sources = sources  # per parameter: ("node", dep, pos) | ("row", name) | ("bc", name)
@@ -97,7 +104,6 @@ class Job:
         self.keyed = keyed  # a cache is in effect: keys are computed
         self.cache = cache  # ("live", token) | ("object", cache) | ("seed", entries) | None
         self.observed = observed
-        self.binary = binary
 
 
 class Env:
@@ -345,10 +351,8 @@ async def run_async(env: Env, row: tuple, deps: list[Any]) -> tuple:
 
 
 def encode_record(env: Env, rec: tuple) -> Any:
-    """A record as the column stores it: itself, or a pickle for worker processes and Ray (a value
-    that cannot be pickled becomes an error naming the node)."""
-    if not env.job.binary:
-        return rec
+    """A record as a pickle that can leave this process (a value that cannot be pickled becomes an
+    error naming the node)."""
     if rec[0] == "err":
         return dumps(portable_err(rec))
     try:
@@ -383,14 +387,35 @@ def _picklable(value: Any) -> bool:
 
 
 class Segment:
-    """Consecutive synchronous nodes of a plan run by ONE Daft UDF column (one pool of worker
-    processes per query instead of one per node). The column holds, per row, ``{node index:
-    record}`` for the segment's nodes; ``inputs`` are the earlier segments whose records they read."""
+    """Consecutive synchronous nodes of a plan run by ONE Daft UDF column (a batch of rows per
+    call); ``inputs`` are the earlier segments whose records they read."""
 
-    def __init__(self, jobs: list[Job], inputs: list[int], binary: bool) -> None:
+    def __init__(self, jobs: list[Job], inputs: list[int]) -> None:
         self.jobs = jobs
         self.inputs = inputs
-        self.binary = binary
+        own = {job.spec.index for job in jobs}
+        self.needed = sorted({d for job in jobs for d in job.deps if d not in own})
+        """Nodes of earlier segments whose records this segment reads."""
+
+
+class RowStore:
+    """A native-runner query's rows and records, kept in this process: Daft's columns carry only
+    row positions (values never become Daft Python-object cells, which Daft pickles to size them),
+    and the segment columns' dependencies order the nodes."""
+
+    def __init__(self, rows: list[tuple]) -> None:
+        self.rows = rows
+        self.records: list[dict[int, tuple]] = [{} for _ in rows]
+
+    def inputs_of(self, seg: Segment, positions: list[int]) -> tuple[list[tuple], list[dict]]:
+        """The rows at ``positions`` and the records of earlier nodes the segment reads (a failed
+        node's record as a skip: its dependents skip, and its exception stays here)."""
+        rows = [self.rows[p] for p in positions]
+        deps = []
+        for p in positions:
+            recs = self.records[p]
+            deps.append({d: (recs[d] if recs[d][0] != "err" else SKIP) for d in seg.needed})
+        return rows, deps
 
 
 class SegmentEnv:
@@ -400,16 +425,23 @@ class SegmentEnv:
         self.seg = seg
         self.envs = [(job.spec.index, Env(job)) for job in seg.jobs]
 
-    def _gather(self, row: Any, deps: Any) -> tuple[tuple, dict[int, tuple]]:
-        binary = self.seg.binary
-        records: dict[int, tuple] = {}
-        for d in deps:
-            records.update(loads(d) if binary else d)
-        return (loads(row) if binary else row), records
+    def run_records(self, row: tuple, records: dict[int, tuple]) -> dict[int, tuple]:
+        """The segment's nodes for one row, in plan order, reading and adding to ``records``;
+        returns the segment's own records."""
+        out: dict[int, tuple] = {}
+        for i, env in self.envs:
+            out[i] = records[i] = run_sync(env, row, [records[d] for d in env.job.deps])
+        return out
 
-    def _encode(self, out: dict[int, tuple]) -> Any:
-        if not self.seg.binary:
-            return out
+    async def run_records_async(self, row: tuple, records: dict[int, tuple]) -> dict[int, tuple]:
+        out: dict[int, tuple] = {}
+        for i, env in self.envs:
+            out[i] = records[i] = await run_async(env, row, [records[d] for d in env.job.deps])
+        return out
+
+    def encode(self, out: dict[int, tuple]) -> bytes:
+        """One row's records as a pickle that can leave this process: exceptions travel by type and
+        attributes, and a value that cannot be pickled becomes an error naming its node."""
         for i, rec in out.items():
             if rec[0] == "err":
                 out[i] = portable_err(rec)
@@ -418,48 +450,171 @@ class SegmentEnv:
         except Exception:  # noqa: BLE001 - a value cannot travel: name its node
             return dumps({i: loads(encode_record(env, out[i])) for i, env in self.envs})
 
-    def run_row(self, row: Any, deps: Any) -> Any:
-        """The segment's nodes for one row, in plan order: ``{node index: record}``."""
-        row, records = self._gather(row, deps)
-        out: dict[int, tuple] = {}
-        for i, env in self.envs:
-            out[i] = records[i] = run_sync(env, row, [records[d] for d in env.job.deps])
-        return self._encode(out)
+    def encode_batch(self, outs: list[dict[int, tuple]]) -> bytes:
+        """A batch of rows' records as one pickle (row by row only when something cannot travel)."""
+        for out in outs:
+            for i, rec in out.items():
+                if rec[0] == "err":
+                    out[i] = portable_err(rec)
+        try:
+            return dumps(outs)
+        except Exception:  # noqa: BLE001
+            return dumps([loads(self.encode(out)) for out in outs])
 
-    async def run_row_async(self, row: Any, deps: Any) -> Any:
-        row, records = self._gather(row, deps)
-        out: dict[int, tuple] = {}
-        for i, env in self.envs:
-            out[i] = records[i] = await run_async(env, row, [records[d] for d in env.job.deps])
-        return self._encode(out)
+    def run_row(self, row: bytes, deps: Any) -> bytes:
+        """Ray: one encoded row and its earlier segments' encoded records; returns the segment's
+        records, encoded."""
+        records: dict[int, tuple] = {}
+        for d in deps:
+            records.update(loads(d))
+        return self.encode(self.run_records(loads(row), records))
+
+    async def run_row_async(self, row: bytes, deps: Any) -> bytes:
+        records: dict[int, tuple] = {}
+        for d in deps:
+            records.update(loads(d))
+        return self.encode(await self.run_records_async(loads(row), records))
 
 
-def make_segment_udf_class(
-    is_async: bool, binary: bool, use_process: bool, max_concurrency: int | None
-):
-    """The Daft class UDF running a segment: built once per worker (``__init__`` gets the
-    segment, or a token naming it in this process). Synchronous nodes take a batch of rows per
-    call; an ``async def`` node (alone in its segment) is awaited row by row on Daft's event loop."""
+# ---------------------------------------------------------------- HyperNodes' worker processes
+
+_pooled: dict[str, SegmentEnv] = {}
+"""In a pool worker process: the segments of recent queries, each opened once per worker."""
+_POOLED_KEPT = 16
+
+
+def run_pooled(token: str, blob: bytes, payload: bytes) -> bytes:
+    """In a HyperNodes pool worker process: runs a segment (pickled in ``blob``, opened once per
+    worker and query ``token``) over a batch of rows (``payload``: the rows and, per row, the
+    records of earlier nodes it reads); returns the batch's records as one pickle."""
+    env = _pooled.get(token)
+    if env is None:
+        env = SegmentEnv(loads(blob))
+        while len(_pooled) >= _POOLED_KEPT:
+            _pooled.pop(next(iter(_pooled)))
+        _pooled[token] = env
+    rows, deps = loads(payload)
+    return env.encode_batch([env.run_records(row, recs) for row, recs in zip(rows, deps)])
+
+
+def lost_worker_records(seg: Segment, n: int, exc: BaseException) -> list[dict[int, tuple]]:
+    """Records for a batch whose worker process died: an error naming the segment's nodes on its
+    first node (the others skipped), for each of the ``n`` rows."""
+    from hypernodes.errors import HyperNodesError
+
+    names = ", ".join(f"'{job.spec.name}'" for job in seg.jobs)
+    err = HyperNodesError(
+        f"a worker process died while running node(s) {names} "
+        f"({type(exc).__name__}: {exc}); the pool is started anew on the next call"
+    )
+    first = seg.jobs[0].spec.index
+    out = {job.spec.index: SKIP for job in seg.jobs}
+    out[first] = ("err", err, [], 0.0)
+    return [dict(out) for _ in range(n)]
+
+
+# ---------------------------------------------------------------- Daft UDF classes
+
+
+def make_local_udf_class(is_async: bool, max_concurrency: int | None):
+    """The Daft class UDF running a segment on Daft's threads in this process (``__init__`` gets
+    tokens naming the segment and the query's RowStore). It reads and writes the store and
+    returns the row positions it was given."""
     import daft
 
-    dtype = daft.DataType.binary() if binary else daft.DataType.python()
+    dtype = daft.DataType.int64()
     if is_async:
 
         @daft.cls(use_process=False, max_concurrency=max_concurrency)
-        class AsyncNodeUDF:
-            def __init__(self, seg: Any) -> None:
-                self.env = SegmentEnv(lookup(seg) if isinstance(seg, str) else seg)
+        class AsyncLocalUDF:
+            def __init__(self, spec: tuple) -> None:
+                self.env = SegmentEnv(lookup(spec[0]))
+                self.store = lookup(spec[1])
+
+            @daft.method(return_dtype=dtype)
+            async def __call__(self, pos, *deps):
+                await self.env.run_records_async(self.store.rows[pos], self.store.records[pos])
+                return pos
+
+        return AsyncLocalUDF
+
+    @daft.cls(use_process=False)
+    class LocalUDF:
+        def __init__(self, spec: tuple) -> None:
+            self.env = SegmentEnv(lookup(spec[0]))
+            self.store = lookup(spec[1])
+
+        @daft.method.batch(return_dtype=dtype)
+        def __call__(self, positions, *deps):
+            rows, records, run = self.store.rows, self.store.records, self.env.run_records
+            for p in positions.to_pylist():
+                run(rows[p], records[p])
+            return positions
+
+    return LocalUDF
+
+
+def make_pooled_udf_class(workers: int):
+    """The Daft class UDF running a segment in HyperNodes' pool of ``workers`` worker processes
+    (started once per process and reused by every query, unlike Daft's own UDF processes, which
+    are started for every query). Daft calls it on its threads in this process; each batch of
+    rows goes to a pool worker as one pickle while the calling thread waits without the
+    interpreter lock, and its records come back into the query's RowStore."""
+    import daft
+
+    dtype = daft.DataType.int64()
+
+    @daft.cls(use_process=False)
+    class PooledUDF:
+        def __init__(self, spec: tuple) -> None:
+            self.token, self.blob, store = spec
+            self.seg = loads(self.blob)
+            self.store = lookup(store)
+
+        @daft.method.batch(return_dtype=dtype)
+        def __call__(self, positions, *deps):
+            from concurrent.futures.process import BrokenProcessPool
+
+            from hypernodes import _parallel
+
+            pos = positions.to_pylist()
+            payload = dumps(self.store.inputs_of(self.seg, pos))
+            fut = _parallel.submit(workers, run_pooled, self.token, self.blob, payload)
+            try:
+                outs = loads(fut.result())
+            except BrokenProcessPool as exc:
+                outs = lost_worker_records(self.seg, len(pos), exc)
+            records = self.store.records
+            for p, out in zip(pos, outs):
+                records[p].update(out)
+            return positions
+
+    return PooledUDF
+
+
+def make_ray_udf_class(is_async: bool, max_concurrency: int | None):
+    """The Daft class UDF running a segment on Ray: rows and records travel as pickles in binary
+    columns (Daft moves opaque bytes and never converts a value to Arrow)."""
+    import daft
+
+    dtype = daft.DataType.binary()
+    if is_async:
+
+        @daft.cls(use_process=False, max_concurrency=max_concurrency)
+        class AsyncRayUDF:
+            def __init__(self, seg: Segment) -> None:
+                self.env = SegmentEnv(seg)
 
             @daft.method(return_dtype=dtype)
             async def __call__(self, row, *deps):
                 return await self.env.run_row_async(row, deps)
 
-        return AsyncNodeUDF
+        return AsyncRayUDF
 
-    @daft.cls(use_process=use_process)
-    class SegmentUDF:
-        def __init__(self, seg: Any) -> None:
-            self.env = SegmentEnv(lookup(seg) if isinstance(seg, str) else seg)
+    @daft.cls(use_process=True)
+    class RayUDF:
+        def __init__(self, seg: Segment) -> None:
+            self.env = SegmentEnv(seg)
 
         @daft.method.batch(return_dtype=dtype)
         def __call__(self, rows, *deps):
@@ -468,4 +623,4 @@ def make_segment_udf_class(
             out = [run_row(r, ds) for r, *ds in zip(rows.to_pylist(), *dep_lists)]
             return daft.Series.from_pylist(out, name=rows.name(), dtype=dtype)
 
-    return SegmentUDF
+    return RayUDF
