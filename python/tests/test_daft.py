@@ -277,6 +277,124 @@ def test_worker_processes_return_the_same_python_types(tmp_path):
     assert 0 < len(unpickled) <= 8, f"the broadcast model is unpickled once per worker: {unpickled}"
 
 
+@node(output_name="pid")
+def worker_pid(x):
+    return os.getpid()
+
+
+def test_worker_processes_are_started_once_and_reused_across_calls():
+    from hypernodes.daft import _cpus
+
+    ex = DaftExecutor(use_process=True)
+    pids = set()
+    for _ in range(3):
+        got = ex.map(Pipeline([worker_pid], name="pids"), {"x": list(range(64))}, "x")
+        pids |= {r["pid"] for r in got}
+    assert os.getpid() not in pids
+    # Daft's own UDF processes would be new for every query: 3 calls, 3 sets of processes
+    assert len(pids) <= _cpus(), pids
+
+
+_MAIN_SCRIPT = """
+import dataclasses, os
+from hypernodes import Pipeline, node
+from hypernodes.daft import DaftExecutor
+
+
+@dataclasses.dataclass
+class Point:
+    x: int
+
+
+class MainError(Exception):
+    pass
+
+
+@node(output_name="p")
+def shift(x, step):
+    if x < 0:
+        raise MainError(f"negative {x}")
+    return Point(x + step.x), os.getpid()
+
+
+# No `if __name__ == "__main__":` guard: worker processes must not re-run this script.
+p = Pipeline([shift], name="main_pipe", executor=DaftExecutor(use_process=True))
+out = p.map({"x": [1, 2, 3, 4], "step": Point(10)}, map_over="x")
+assert [r["p"][0] for r in out] == [Point(11), Point(12), Point(13), Point(14)], out
+assert os.getpid() not in {r["p"][1] for r in out}
+try:
+    p.map({"x": [1, -2], "step": Point(1)}, map_over="x")
+except MainError as e:
+    assert e.__notes__ == ["in node 'shift' of pipeline 'main_pipe'"], e.__notes__
+else:
+    raise AssertionError("no error")
+print("OK", flush=True)
+"""
+
+_CRASH_SCRIPT = """
+import os, sys
+from hypernodes import DiskCache, Pipeline, node
+from hypernodes.daft import DaftExecutor
+
+
+@node(output_name="y")
+def crash(x):
+    if x == 7 and os.path.exists(sys.argv[1] + ".crash"):
+        os._exit(3)
+    return x * 2
+
+
+@node(output_name="z")
+def after(y):
+    return y + 1
+
+
+cache = DiskCache(sys.argv[1])
+p = Pipeline([crash, after], name="crashy", cache=cache, executor=DaftExecutor(use_process=True))
+open(sys.argv[1] + ".crash", "w").close()
+try:
+    p.map({"x": list(range(40))}, map_over="x")
+except Exception as e:
+    print("raised", type(e).__name__, str(e), flush=True)
+else:
+    raise AssertionError("no error")
+os.remove(sys.argv[1] + ".crash")
+assert p.map({"x": list(range(40))}, map_over="x") == [{"y": 2 * x, "z": 2 * x + 1} for x in range(40)]
+print("OK", flush=True)
+"""
+
+
+def _run_script(tmp_path, text, *args, timeout=120):
+    import subprocess
+    import sys
+
+    script = tmp_path / "script.py"
+    script.write_text(text)
+    return subprocess.run(
+        [sys.executable, str(script), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_worker_processes_run_what_a_main_script_defines(tmp_path):
+    res = _run_script(tmp_path, _MAIN_SCRIPT)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().endswith("OK")
+
+
+def test_a_dead_worker_process_names_the_nodes_and_later_calls_work(tmp_path):
+    res = _run_script(tmp_path, _CRASH_SCRIPT, str(tmp_path / "cache"))
+    assert res.returncode == 0, res.stderr
+    assert (
+        "raised HyperNodesError a worker process died while running node(s) 'crash', 'after'"
+        in (res.stdout)
+    )
+    assert res.stdout.strip().endswith("OK")
+
+
 def test_in_process_keeps_object_identity():
     sentinel = object()
 
@@ -402,3 +520,38 @@ def test_async_nodes_run_concurrently_as_async_udfs():
     out = DaftExecutor().map(p, {"url": [f"u{i}" for i in range(12)]}, "url")
     assert time.perf_counter() - t < 2.5  # 12 x 0.3 s sequentially
     assert out[3] == {"page": "<u3>", "size": 4}
+
+
+# ---------------------------------------------------------------- nested map errors
+
+
+@pytest.mark.parametrize(
+    ("inputs", "error", "named"),
+    [
+        (
+            {"left_items": [1, 2], "right_items": [1]},
+            "MapInputError",
+            "left_items=2, right_items=1",
+        ),
+        ({"left_items": 5, "right_items": [1]}, "MapInputTypeError", "map over 'left_items'"),
+    ],
+)
+def test_nested_map_errors_name_the_outer_inputs(inputs, error, named):
+    from hypernodes import errors
+
+    @node(output_name="pair")
+    def pair(a, b):
+        return (a, b)
+
+    inner = Pipeline([pair], name="inner", executor=DaftExecutor())
+    n = inner.as_node(
+        name="pairs",
+        input_mapping={"left_items": "a", "right_items": "b"},
+        map_over=["left_items", "right_items"],
+    )
+    outer = Pipeline([n], name="outer")  # NodeExecutor outside, Daft for the nested map
+    with pytest.raises(getattr(errors, error)) as info:
+        outer.run(inputs)
+    msg = str(info.value)
+    assert named in msg and "node 'pairs'" in msg, msg
+    assert "'a'" not in msg and "'b'" not in msg

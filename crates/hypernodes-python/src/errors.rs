@@ -54,6 +54,41 @@ pub fn to_pyerr(err: Error) -> PyErr {
     })
 }
 
+/// The engine error for an exception a Python executor raised: a map error it described in
+/// `_map_error` (see `hypernodes._daft.plan`) becomes the engine's own, so that a pipeline node
+/// can name the outer inputs in it; anything else passes through as it is.
+pub fn from_pyerr(err: PyErr) -> Error {
+    let detail = Python::attach(|py| map_error(err.value(py)).ok().flatten());
+    match detail {
+        Some(map) => Error::Map(map),
+        None => Error::Foreign(Box::new(err)),
+    }
+}
+
+fn map_error(exc: &Bound<'_, PyAny>) -> PyResult<Option<MapError>> {
+    let Ok(detail) = exc.getattr("_map_error") else {
+        return Ok(None);
+    };
+    let kind: String = detail.get_item(0)?.extract()?;
+    let pipeline: String = detail.get_item(1)?.extract()?;
+    Ok(Some(match kind.as_str() {
+        "absent" => MapError::AbsentInput {
+            pipeline,
+            name: detail.get_item(2)?.extract()?,
+        },
+        "not_a_sequence" => MapError::NotASequence {
+            pipeline,
+            name: detail.get_item(2)?.extract()?,
+            reason: detail.get_item(3)?.extract()?,
+        },
+        "lengths" => MapError::LengthMismatch {
+            pipeline,
+            lengths: detail.get_item(2)?.extract()?,
+        },
+        _ => return Ok(None),
+    }))
+}
+
 /// A configuration error (bad argument to a constructor or method).
 pub fn config_error(msg: impl Into<String>) -> PyErr {
     Python::attach(|py| raise(py, "ConfigurationError", msg.into()))

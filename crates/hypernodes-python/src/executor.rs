@@ -172,7 +172,7 @@ impl PyExecutor {
             }
         })
         // A framework executor reports node errors itself (original type, note naming the node).
-        .map_err(foreign)
+        .map_err(crate::errors::from_pyerr)
     }
 }
 

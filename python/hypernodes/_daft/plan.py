@@ -222,6 +222,13 @@ def split_sequence(value: Any) -> list[Any] | str:
     return list(value)
 
 
+def _map_error(exc: Exception, detail: tuple) -> Exception:
+    """Describes a map error for the engine (``_map_error``): when the map is a pipeline node's,
+    the engine rewrites it in the outer names, as it does for NodeExecutor."""
+    exc._map_error = detail  # type: ignore[attr-defined]
+    return exc
+
+
 def map_items(
     pipeline: Any, inputs: dict[str, Any], map_over: list[str], mode: str
 ) -> list[tuple[Any, ...]]:
@@ -238,23 +245,34 @@ def map_items(
         elif name in bound:
             value = bound[name]
         else:
-            raise MapInputError(
-                f"map over '{name}' in pipeline '{pipeline.name}': '{name}' is not among the "
-                "given inputs"
+            raise _map_error(
+                MapInputError(
+                    f"map over '{name}' in pipeline '{pipeline.name}': '{name}' is not among the "
+                    "given inputs"
+                ),
+                ("absent", pipeline.name, name),
             )
         items = split_sequence(value)
         if isinstance(items, str):
-            raise MapInputTypeError(
-                f"map over '{name}' in pipeline '{pipeline.name}': the value is not a list "
-                f"({items})"
+            raise _map_error(
+                MapInputTypeError(
+                    f"map over '{name}' in pipeline '{pipeline.name}': the value is not a list "
+                    f"({items})"
+                ),
+                ("not_a_sequence", pipeline.name, name, items),
             )
         lists.append(items)
     if mode == "zip":
         n = len(lists[0])
         if any(len(lst) != n for lst in lists):
-            parts = ", ".join(f"{m}={len(lst)}" for m, lst in zip(map_over, lists))
-            raise MapInputError(
-                f"zip map in pipeline '{pipeline.name}' needs lists of equal length, got {parts}"
+            lengths = [(m, len(lst)) for m, lst in zip(map_over, lists)]
+            parts = ", ".join(f"{m}={k}" for m, k in lengths)
+            raise _map_error(
+                MapInputError(
+                    f"zip map in pipeline '{pipeline.name}' needs lists of equal length, "
+                    f"got {parts}"
+                ),
+                ("lengths", pipeline.name, lengths),
             )
         return list(zip(*lists))
     return list(itertools.product(*lists))
