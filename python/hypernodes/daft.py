@@ -213,6 +213,7 @@ class _Call:
         self.cache = ctx.cache if ex.use_cache else None
         self.keyed = self.cache is not None
         self.observed = ex.use_callbacks and ctx.observed
+        self.out_sources = [(o, self.plan.producer[o]) for o in self.plan.outputs]
         self.mapped = [m for m in (map_over or []) if m in self.plan.inputs]
         self.mapped_pos = [map_over.index(m) for m in self.mapped] if self.is_map else []
 
@@ -250,9 +251,9 @@ class _Call:
                     if ni not in deps:
                         deps.append(ni)
                 elif p in self.mapped:
-                    sources.append(("row", p))
+                    sources.append(("row", p, None))
                 else:
-                    sources.append(("bc", p))
+                    sources.append(("bc", p, None))
                     broadcast[p] = (self.base[p], bkeys.get(p))
             jobs[i] = _w.Job(
                 spec,
@@ -350,9 +351,7 @@ class _Call:
         for row in rows:
             records: dict[int, tuple] = {}
             for i in self.plan.order:
-                job = jobs[i]
-                rec = _w.run_sync(envs[i], row, [records[d] for d in job.deps])
-                records[i] = rec
+                records[i] = _w.run_sync(envs[i], row, records)
             yield row[0], records
 
     def _daft(self, rows: list[tuple], start: int, use_process: bool):
@@ -497,9 +496,25 @@ class _Call:
 
     # ------------------------------------------------------------------ driver side
 
+    def _collect(self, records: dict[int, tuple]) -> dict[str, Any]:
+        """``_replay`` without callbacks: merges fresh cache entries, raises the item's error, and
+        returns its outputs."""
+        plan = self.plan
+        cache = self.cache
+        for i in plan.order:
+            rec = records[i]
+            kind = rec[0]
+            if kind == "err":
+                self._raise(plan.specs[i], rec[1], None)
+            if kind == "ok" and rec[5] and cache is not None:
+                cache._merge(rec[5])
+        return {o: records[ni][1][pos] for o, (ni, pos) in self.out_sources}
+
     def _replay(self, index: int, row: tuple, records: dict[int, tuple]) -> dict[str, Any]:
         """Fires one item's events in NodeExecutor's order, merges fresh cache entries, raises the
         item's error, and returns its outputs."""
+        if not self.observed:
+            return self._collect(records)
         ctx = self.ctx
         plan = self.plan
         level = ctx.map_item() if self.is_map else ctx

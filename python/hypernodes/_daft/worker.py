@@ -35,7 +35,12 @@ SKIP = ("skip",)
 WRAPPER = "__hypernodes_daft__"
 """Name of the one-node pipeline a worker runs a nested pipeline node in (replaced in events/notes)."""
 
-_local = threading.local()
+
+class _Depth(threading.local):
+    depth = 0  # nodes this thread is inside of, for DaftExecutor
+
+
+_local = _Depth()
 _registry: dict[str, Any] = {}
 _registry_lock = threading.Lock()
 _warned: set[str] = set()
@@ -44,7 +49,7 @@ _warned: set[str] = set()
 def in_worker() -> bool:
     """Whether this thread is running a node for DaftExecutor (a nested DaftExecutor then runs its
     rows right here instead of starting a Daft query inside a Daft query)."""
-    return getattr(_local, "depth", 0) > 0
+    return _local.depth > 0
 
 
 def register(obj: Any) -> str:
@@ -97,7 +102,8 @@ class Job:
         observed: bool,
     ) -> None:
         self.spec = spec
-        self.sources = sources  # per parameter: ("node", dep, pos) | ("row", name) | ("bc", name)
+        # per parameter: ("node", dep, pos) | ("row", name, None) | ("bc", name, None)
+        self.sources = sources
         self.deps = deps  # node indices whose records the UDF receives, in argument order
         self.broadcast = broadcast
         self.wanted = wanted
@@ -138,26 +144,38 @@ def _warn_once(name: str, msg: str) -> None:
     warnings.warn(msg, CacheWarning, stacklevel=2)
 
 
-def prepare(env: Env, row: tuple, deps: list[Any]) -> tuple:
-    """Gathers a node's arguments and tries the cache. Returns a final record (hit, skip) or
-    ``("call", args, key)`` for the caller to compute."""
+def prepare(env: Env, row: tuple, records: dict[int, tuple]) -> tuple:
+    """Gathers a node's arguments (``records``: the row's records so far, by node index) and tries
+    the cache. Returns a final record (hit, skip) or ``("call", args, key)`` for the caller to
+    compute."""
     job = env.job
     spec = job.spec
     args: list[Any] = []
+    if not job.keyed:  # no cache in effect: values only
+        for kind, a, b in job.sources:
+            if kind == "node":
+                rec = records[a]
+                if rec[0] == "err" or rec[0] == "skip":
+                    return SKIP
+                args.append(rec[1][b])
+            elif kind == "row":
+                args.append(row[1][a])
+            else:
+                args.append(job.broadcast[a][0])
+        return ("call", args, None)
     keys: list[bytes | None] = []
-    by_dep = dict(zip(job.deps, deps))
-    for src in job.sources:
-        if src[0] == "node":
-            rec = by_dep[src[1]]
-            if rec[0] in ("err", "skip"):
+    for kind, a, b in job.sources:
+        if kind == "node":
+            rec = records[a]
+            if rec[0] == "err" or rec[0] == "skip":
                 return SKIP
-            args.append(rec[1][src[2]])
-            keys.append(rec[2][src[2]] if rec[2] is not None else None)
-        elif src[0] == "row":
-            args.append(row[1][src[1]])
-            keys.append(row[2].get(src[1]) if row[2] is not None else None)
+            args.append(rec[1][b])
+            keys.append(rec[2][b] if rec[2] is not None else None)
+        elif kind == "row":
+            args.append(row[1][a])
+            keys.append(row[2].get(a) if row[2] is not None else None)
         else:
-            value, key = job.broadcast[src[1]]
+            value, key = job.broadcast[a]
             args.append(value)
             keys.append(key)
     key = None
@@ -247,7 +265,7 @@ def call_pipeline(env: Env, args: list[Any]) -> tuple[list[Any], list]:
     if job.wanted is not None:
         selected = [spec.outputs[p] for p in job.wanted]
     inputs = dict(zip(spec.params, args))
-    _local.depth = getattr(_local, "depth", 0) + 1
+    _local.depth += 1
     try:
         try:
             out = wrapper.run(inputs=inputs, output_name=selected)
@@ -308,9 +326,9 @@ def error_record(exc: BaseException, duration: float) -> tuple:
     return ("err", exc, events, duration)
 
 
-def run_sync(env: Env, row: tuple, deps: list[Any]) -> tuple:
+def run_sync(env: Env, row: tuple, records: dict[int, tuple]) -> tuple:
     """One node for one row (synchronous nodes, and async ones run to completion here)."""
-    rec = prepare(env, row, deps)
+    rec = prepare(env, row, records)
     if rec[0] != "call":
         return rec
     _, args, key = rec
@@ -320,7 +338,7 @@ def run_sync(env: Env, row: tuple, deps: list[Any]) -> tuple:
         if spec.is_pipeline:
             outs, events = call_pipeline(env, args)
         else:
-            _local.depth = getattr(_local, "depth", 0) + 1
+            _local.depth += 1
             try:
                 out = spec.func(*args)
                 if spec.is_async:
@@ -335,9 +353,9 @@ def run_sync(env: Env, row: tuple, deps: list[Any]) -> tuple:
     return finish(env, key, outs, time.perf_counter() - t, events)
 
 
-async def run_async(env: Env, row: tuple, deps: list[Any]) -> tuple:
+async def run_async(env: Env, row: tuple, records: dict[int, tuple]) -> tuple:
     """One ``async def`` node for one row, awaited on Daft's event loop."""
-    rec = prepare(env, row, deps)
+    rec = prepare(env, row, records)
     if rec[0] != "call":
         return rec
     _, args, key = rec
@@ -430,13 +448,13 @@ class SegmentEnv:
         returns the segment's own records."""
         out: dict[int, tuple] = {}
         for i, env in self.envs:
-            out[i] = records[i] = run_sync(env, row, [records[d] for d in env.job.deps])
+            out[i] = records[i] = run_sync(env, row, records)
         return out
 
     async def run_records_async(self, row: tuple, records: dict[int, tuple]) -> dict[int, tuple]:
         out: dict[int, tuple] = {}
         for i, env in self.envs:
-            out[i] = records[i] = await run_async(env, row, [records[d] for d in env.job.deps])
+            out[i] = records[i] = await run_async(env, row, records)
         return out
 
     def encode(self, out: dict[int, tuple]) -> bytes:
