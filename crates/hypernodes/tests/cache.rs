@@ -644,3 +644,30 @@ fn unreadable_entry_is_recomputed_with_a_warning() {
     let w = warnings_about(&dir.path().display().to_string());
     assert!(w.iter().any(|m| m.contains("unreadable")), "{w:?}");
 }
+
+#[test]
+fn temporary_files_left_by_killed_writers_are_removed_once_old() {
+    let dir = TempDir::new("abandoned");
+    let calls = Counter::default();
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let old = tmp.join("abandoned.1.0");
+    let fresh = tmp.join("in-flight.2.0");
+    std::fs::write(&old, b"half an entry").unwrap();
+    std::fs::write(&fresh, b"being written").unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(two_hours_ago)
+        .unwrap();
+    let p = cached(&chain(&calls), &disk(dir.path()));
+    assert_eq!(int(&p.run(inputs! {"x" => 1_i64}, None).unwrap(), "e"), 3);
+    assert!(!old.exists(), "an hour-old temporary file is removed");
+    assert!(
+        fresh.exists(),
+        "a recent one may belong to a live writer: kept"
+    );
+    assert_eq!(dir.entries().len(), 2, "the run's own entries are in place");
+}

@@ -4,7 +4,8 @@
 //! entry, even when the writer is killed mid-write or several processes write at once (the same key
 //! always holds the same content, so the last rename wins harmlessly). Each entry carries a checksum;
 //! a corrupt or unreadable entry is a miss with a warning, then rewritten. Entries live in 256
-//! subdirectories, so writing stays flat as the cache grows.
+//! subdirectories, so writing stays flat as the cache grows. Temporary files a killed writer left
+//! behind are removed when a cache object first writes, once they are an hour old.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -21,6 +22,9 @@ const HEADER: usize = 4 + 32;
 /// Entries at most this large are also kept in memory, up to `MEMORY_BUDGET` bytes in all.
 const MEMORY_ENTRY_MAX: usize = 64 * 1024;
 const MEMORY_BUDGET: usize = 64 * 1024 * 1024;
+
+/// Temporary files older than this were left by a writer that was killed (see `remove_abandoned`).
+const ABANDONED_AFTER: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Recently used entries kept in memory, and their total size in bytes.
 type Recent = (HashMap<Key, Arc<[u8]>>, usize);
@@ -49,7 +53,8 @@ impl DiskCache {
         &self.root
     }
 
-    /// Creates the directory, its `tmp/` and its 256 shard directories, once per object.
+    /// Creates the directory, its `tmp/` and its 256 shard directories, once per object, and
+    /// removes what killed writers left in `tmp/`.
     fn open(&self) -> Result<(), String> {
         self.ready
             .get_or_init(|| {
@@ -61,9 +66,30 @@ impl DiskCache {
                     std::fs::create_dir_all(self.root.join(format!("{shard:02x}")))
                         .map_err(fail)?;
                 }
+                self.remove_abandoned();
                 Ok(())
             })
             .clone()
+    }
+
+    /// Removes temporary files untouched for `ABANDONED_AFTER`: a writer renames its file into
+    /// place within moments, so such a file is what a killed writer left behind (by age, not by
+    /// process id, since other machines may share the directory). Best effort: errors are ignored.
+    fn remove_abandoned(&self) {
+        let Ok(entries) = std::fs::read_dir(self.root.join("tmp")) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > ABANDONED_AFTER);
+            if old {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
     }
 
     fn entry_path(&self, key: &Key) -> PathBuf {
