@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import itertools
 import multiprocessing
+import pickle
 import sys
 import threading
 import warnings
@@ -57,13 +58,42 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 def submit(workers: int, fn, *args):
     """Runs ``fn(*args)`` in the pool of ``workers`` worker processes (started on first use and
-    reused; a broken pool is replaced); returns its future."""
+    reused; a broken pool is replaced); returns its future, to be read with ``result``."""
     with _lock, _main_hidden():
         try:
-            return _pool(workers).submit(fn, *args)
+            return _pool(workers).submit(_forwarding, fn, *args)
         except BrokenProcessPool:
             _pools.pop(workers, None)
-            return _pool(workers).submit(fn, *args)
+            return _pool(workers).submit(_forwarding, fn, *args)
+
+
+def _forwarding(fn, *args) -> tuple[Any, list[tuple]]:
+    """In a worker process: ``fn(*args)`` and the warnings it raised (each distinct one once), for
+    the caller to raise again (a worker's stderr is easy to miss)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fn(*args)
+    seen: dict[tuple, None] = {}
+    for w in caught:
+        category = w.category
+        try:
+            pickle.dumps(category)
+        except Exception:  # noqa: BLE001 - a class the caller cannot import by name
+            category = UserWarning
+        seen.setdefault((str(w.message), category, w.filename, w.lineno), None)
+    return out, list(seen)
+
+
+_forwarded: dict = {}
+"""The warning registry of forwarded warnings (the "default" filter shows each one once)."""
+
+
+def result(future) -> Any:
+    """The result of a ``submit`` future; the warnings the worker raised are raised here."""
+    out, caught = future.result()
+    for text, category, filename, lineno in caught:
+        warnings.warn_explicit(text, category, filename, lineno, registry=_forwarded)
+    return out
 
 
 def shutdown() -> None:
@@ -231,7 +261,7 @@ def map_items(
     results: list[dict[str, Any]] = []
     events: list[tuple[str, tuple, list[str]]] = []
     for start, fut in futures:
-        _status, chunk = fut.result()
+        _status, chunk = result(fut)
         out, chunk_events, fresh, error = cloudpickle.loads(chunk)
         if fresh:
             cache._merge(fresh)
@@ -264,10 +294,10 @@ def _call_node(blob: bytes, args: list[Any]) -> tuple[str, bytes]:
 def call_node(node: Any, args: list[Any], workers: int) -> Any:
     """Calls one function node in a worker process and returns what the function returned."""
     fut = submit(workers, _call_node, cloudpickle.dumps(node), cloudpickle.dumps(args))
-    return _reraise(fut.result())
+    return _reraise(result(fut))
 
 
-__all__ = ["call_node", "check_picklable", "map_items", "shutdown", "submit"]
+__all__ = ["call_node", "check_picklable", "map_items", "result", "shutdown", "submit"]
 
 
 def _make_recorder_class():

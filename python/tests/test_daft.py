@@ -295,6 +295,22 @@ def test_worker_processes_are_started_once_and_reused_across_calls():
     assert len(pids) <= _cpus(), pids
 
 
+def test_warnings_raised_in_worker_processes_reach_the_caller():
+    import warnings
+
+    @node(output_name="y")
+    def careful(x):
+        warnings.warn(f"careful with {x}", UserWarning, stacklevel=1)
+        return x
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = DaftExecutor(use_process=True).map(Pipeline([careful]), {"x": [1, 2, 3]}, "x")
+    assert out == [{"y": 1}, {"y": 2}, {"y": 3}]
+    got = sorted(str(w.message) for w in caught if str(w.message).startswith("careful"))
+    assert got == ["careful with 1", "careful with 2", "careful with 3"]
+
+
 _MAIN_SCRIPT = """
 import dataclasses, os
 from hypernodes import Pipeline, node

@@ -458,3 +458,46 @@ def test_a_crashed_worker_raises_and_later_maps_work(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "raised" in res.stdout
     assert res.stdout.strip().endswith("OK")
+
+
+# ---------------------------------------------------------------- warnings from workers
+
+
+def test_warnings_raised_in_worker_processes_reach_the_caller():
+    import warnings
+
+    @node(output_name="y")
+    def careful(x):
+        warnings.warn(f"careful with {x}", UserWarning, stacklevel=1)
+        return x
+
+    ex = NodeExecutor(map_execution="parallel", max_workers=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = ex.map(Pipeline([careful]), {"x": [1, 2, 3]}, "x")
+    assert out == [{"y": 1}, {"y": 2}, {"y": 3}]
+    got = sorted(str(w.message) for w in caught if issubclass(w.category, UserWarning))
+    assert got == ["careful with 1", "careful with 2", "careful with 3"]
+
+
+def test_cache_warnings_of_worker_processes_reach_the_caller(tmp_path):
+    import warnings
+
+    from hypernodes import CacheWarning, DiskCache
+
+    @node(output_name="y")
+    def inc(x):
+        return x + 1
+
+    cache = DiskCache(tmp_path / "c")
+    p = Pipeline([inc], cache=cache)
+    p.map({"x": [1, 2]}, map_over="x")
+    for entry in (tmp_path / "c").glob("??/*"):
+        entry.write_bytes(b"garbage")
+    ex = NodeExecutor(map_execution="parallel", max_workers=2)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = ex.map(Pipeline([inc], cache=DiskCache(tmp_path / "c")), {"x": [1, 2]}, "x")
+    assert out == [{"y": 2}, {"y": 3}]
+    corrupt = [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
+    assert len(corrupt) == 2 and all("corrupt" in m for m in corrupt), corrupt

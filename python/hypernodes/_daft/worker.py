@@ -599,7 +599,7 @@ def make_pooled_udf_class(workers: int):
             payload = dumps(self.store.inputs_of(self.seg, pos))
             fut = _parallel.submit(workers, run_pooled, self.token, self.blob, payload)
             try:
-                outs = loads(fut.result())
+                outs = loads(_parallel.result(fut))
             except BrokenProcessPool as exc:
                 outs = lost_worker_records(self.seg, len(pos), exc)
             records = self.store.records
