@@ -249,6 +249,30 @@ impl PyPipeline {
         })
     }
 
+    /// The engine's plan for `output_name` (None: every output), for executors written in Python:
+    /// `(node indices in topological order, root inputs needed (sorted), outputs returned (in
+    /// order), {node index: output positions needed} for nodes of which only some are)`. Node
+    /// indices are positions in `nodes`. Raises the engine's error for an unknown output.
+    fn _plan(
+        &self,
+        output_name: Option<Vec<String>>,
+    ) -> PyResult<(
+        Vec<usize>,
+        Vec<String>,
+        Vec<String>,
+        std::collections::HashMap<usize, Vec<usize>>,
+    )> {
+        let plan = self.core.plan(output_name.as_deref()).map_err(to_pyerr)?;
+        let names = &self.core.graph().names;
+        let name = |v: &usize| names[*v].to_string();
+        Ok((
+            plan.nodes.clone(),
+            plan.inputs.iter().map(name).collect(),
+            plan.outputs.iter().map(name).collect(),
+            plan.narrowed.clone(),
+        ))
+    }
+
     /// The executor set on this pipeline (None: inherited).
     #[getter]
     fn executor(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {

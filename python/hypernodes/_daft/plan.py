@@ -1,11 +1,10 @@
-"""What DaftExecutor computes, reconstructed from the pipeline as NodeExecutor plans it: the nodes a
-selection of outputs needs (in the engine's deterministic topological order), the root inputs they
-read, the output positions each node must produce, and the same argument checks and errors as the
-engine (unknown outputs, map arguments, missing inputs)."""
+"""What DaftExecutor computes: the engine's plan of a pipeline (the nodes a selection of outputs
+needs, in the engine's topological order, the root inputs they read, the output positions each node
+must produce), what workers need of each node, and the same argument checks and errors as the
+engine for map arguments and missing inputs."""
 
 from __future__ import annotations
 
-import heapq
 import inspect
 import itertools
 from collections.abc import Sequence
@@ -16,7 +15,6 @@ from hypernodes.errors import (
     MapInputError,
     MapInputTypeError,
     MissingInputError,
-    UnknownOutputError,
 )
 
 NO_DEFAULT = object()
@@ -130,80 +128,22 @@ def input_default(pipeline: Any, name: str) -> Any:
 
 
 class Plan:
-    """The nodes to run (topological order), the root inputs needed (sorted), the outputs returned
-    (in order) and, per node index, the output positions needed when not all of them are."""
+    """The engine's plan of a pipeline for a selection of outputs (``Pipeline._plan``): the nodes to
+    run (topological order), the root inputs needed (sorted), the outputs returned (in order) and,
+    per node index, the output positions needed when not all of them are; plus what workers need
+    of each node (``specs``) and which node produces each value (``producer``)."""
 
     def __init__(self, pipeline: Any, selected: list[str] | None) -> None:
-        nodes = list(pipeline.nodes)  # sorted by name, as the engine indexes them
-        producer: dict[str, tuple[int, int]] = {}
-        for ni, n in enumerate(nodes):
-            for pos, o in enumerate(n.outputs):
-                producer[o] = (ni, pos)
-        consumers: dict[str, list[int]] = {}
-        for ni, n in enumerate(nodes):
-            for p in n.inputs:
-                consumers.setdefault(p, []).append(ni)
-
-        def upstream(ni: int) -> list[int]:
-            seen: list[int] = []
-            for p in nodes[ni].inputs:
-                if p in producer and producer[p][0] not in seen:
-                    seen.append(producer[p][0])
-            return seen
-
-        indegree = [len(upstream(i)) for i in range(len(nodes))]
-        downstream: list[list[int]] = [[] for _ in nodes]
-        for i in range(len(nodes)):
-            for u in upstream(i):
-                downstream[u].append(i)
-        ready = [i for i in range(len(nodes)) if indegree[i] == 0]
-        heapq.heapify(ready)
-        order: list[int] = []
-        while ready:
-            i = heapq.heappop(ready)
-            order.append(i)
-            for d in downstream[i]:
-                indegree[d] -= 1
-                if indegree[d] == 0:
-                    heapq.heappush(ready, d)
-
+        nodes = list(pipeline.nodes)  # the engine's node indices are positions in this list
+        order, inputs, outputs, wanted = pipeline._plan(selected)
         self.pipeline = pipeline
-        self.wanted: dict[int, list[int]] = {}
-        if selected is None:
-            self.order = order
-            self.outputs = [o for i in order for o in nodes[i].outputs]
-        else:
-            outputs: list[str] = []
-            needed = [False] * len(nodes)
-            stack: list[int] = []
-            for name in selected:
-                if name not in producer:
-                    raise UnknownOutputError(
-                        f"pipeline '{pipeline.name}' has no output '{name}'; available outputs: "
-                        + ", ".join(pipeline.outputs)
-                    )
-                if name not in outputs:
-                    outputs.append(name)
-                stack.append(producer[name][0])
-            while stack:
-                n = stack.pop()
-                if needed[n]:
-                    continue
-                needed[n] = True
-                stack.extend(upstream(n))
-            self.order = [i for i in order if needed[i]]
-            self.outputs = outputs
-            for i in self.order:
-                outs = nodes[i].outputs
-                used = [
-                    pos
-                    for pos, o in enumerate(outs)
-                    if o in outputs or any(needed[c] for c in consumers.get(o, []))
-                ]
-                if len(used) < len(outs):
-                    self.wanted[i] = used
-        self.inputs = sorted({p for i in self.order for p in nodes[i].inputs if p not in producer})
-        self.producer = producer
+        self.order: list[int] = list(order)
+        self.inputs: list[str] = list(inputs)
+        self.outputs: list[str] = list(outputs)
+        self.wanted: dict[int, list[int]] = {i: list(ps) for i, ps in wanted.items()}
+        self.producer: dict[str, tuple[int, int]] = {
+            o: (ni, pos) for ni, n in enumerate(nodes) for pos, o in enumerate(n.outputs)
+        }
         self.specs = {i: Spec(i, nodes[i]) for i in self.order}
 
 
