@@ -9,6 +9,14 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::errors::{config_error, to_pyerr};
+
+/// `Pipeline._plan`'s answer: node indices in order, root inputs, outputs, narrowed positions.
+type PlanParts = (
+    Vec<usize>,
+    Vec<String>,
+    Vec<String>,
+    std::collections::HashMap<usize, Vec<usize>>,
+);
 use crate::executor::{executor_arg, executor_to_py};
 use crate::node::PyNode;
 use crate::values::{to_py, to_value};
@@ -253,15 +261,7 @@ impl PyPipeline {
     /// `(node indices in topological order, root inputs needed (sorted), outputs returned (in
     /// order), {node index: output positions needed} for nodes of which only some are)`. Node
     /// indices are positions in `nodes`. Raises the engine's error for an unknown output.
-    fn _plan(
-        &self,
-        output_name: Option<Vec<String>>,
-    ) -> PyResult<(
-        Vec<usize>,
-        Vec<String>,
-        Vec<String>,
-        std::collections::HashMap<usize, Vec<usize>>,
-    )> {
+    fn _plan(&self, output_name: Option<Vec<String>>) -> PyResult<PlanParts> {
         let plan = self.core.plan(output_name.as_deref()).map_err(to_pyerr)?;
         let names = &self.core.graph().names;
         let name = |v: &usize| names[*v].to_string();
