@@ -14,9 +14,10 @@ ensure_venv pytest numpy "pydantic>=2" "ruff>=0.17,<0.18" cloudpickle tqdm opent
     "daft[ray]>=0.7,<0.8" "ray>=2.11,<2.60" # DaftExecutor tests (native runner and a local Ray cluster)
 build
 
-# Python examples that need nothing beyond hypernodes (modal_example.py needs Modal: not run here).
+# The runnable Python examples (modal_example.py needs Modal and an account: not run here).
 step "example quickstart.py" "$VPY" examples/python/quickstart.py
 step "example stdlib_stats.py" "$VPY" examples/python/stdlib_stats.py
+step "example daft_example.py" "$VPY" examples/python/daft_example.py
 
 # hypernodes-python has no Rust tests and links libpython only as an extension module: excluded.
 step "cargo test" cargo test --workspace --exclude hypernodes-python --quiet

@@ -3,8 +3,9 @@
     pip install 'hypernodes[daft]'
     python examples/python/daft_example.py
 
-Every node becomes a Daft UDF column over one row per item; results, cache keys and callback events
-are those of NodeExecutor, so the second run below is all cache hits whichever executor filled it.
+Consecutive nodes become a Daft UDF column over one row per item; results, cache keys and callback
+events are those of NodeExecutor, so the second run below is all cache hits whichever executor
+filled it. The last run sends the rows to worker processes.
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ def main() -> None:
     on_node = NodeExecutor().map(p, {"line": lines}, "line")
     print(f"NodeExecutor on the same cache: {counter.computed} computed, {counter.cached} cached")
     assert on_node == on_daft and type(on_node[0]["review"]) is Review
+
+    # CPU-bound nodes in worker processes (started once, reused by later calls); the cache is
+    # turned off for this executor so that every node runs again.
+    counter.computed = counter.cached = 0
+    in_processes = DaftExecutor(use_process=True, use_cache=False).map(p, {"line": lines}, "line")
+    print(f"DaftExecutor(use_process=True), cache off: {counter.computed} nodes computed")
+    assert in_processes == on_daft and type(in_processes[0]["review"]) is Review
 
 
 if __name__ == "__main__":
