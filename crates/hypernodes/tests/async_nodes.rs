@@ -1,6 +1,7 @@
 //! `async fn` nodes: awaited on the engine's tokio runtime, concurrently under "async" execution,
 //! and callable from inside a tokio runtime.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,63 @@ fn pipeline() -> Pipeline {
     Pipeline::new([nap::node(), add_one::node()]).unwrap()
 }
 
+/// Calls active at once, and the peak. Holding it is a rendezvous: a call waits (polling, without
+/// blocking its runtime) until `target` calls are active together or `PATIENCE` has passed, then
+/// stays `STAY` more, so that a correct executor shows a peak of exactly `target` however late its
+/// threads get scheduled, and the test never depends on how long anything takes.
+struct Overlap {
+    active: AtomicUsize,
+    peak: AtomicUsize,
+    met: AtomicBool,
+}
+
+/// How long a call waits at most for the others (only when the test fails).
+const PATIENCE: Duration = Duration::from_secs(5);
+/// How long a call stays once `target` are active: an executor running more shows a higher peak.
+const STAY: Duration = Duration::from_millis(30);
+
+impl Overlap {
+    const fn new() -> Self {
+        Self {
+            active: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            met: AtomicBool::new(false),
+        }
+    }
+
+    async fn hold(&self, target: usize) {
+        let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        if now >= target {
+            self.met.store(true, Ordering::SeqCst);
+        }
+        let deadline = Instant::now() + PATIENCE;
+        while !self.met.load(Ordering::SeqCst) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        // met or waited out: later calls need not wait
+        self.met.store(true, Ordering::SeqCst);
+        tokio::time::sleep(STAY).await;
+        self.active.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn peak(&self) -> usize {
+        self.peak.load(Ordering::SeqCst)
+    }
+}
+
+/// Only `counted_nap` (used by one test) holds it.
+static NAPS: Overlap = Overlap::new();
+
+/// The map items that `async_map_items_overlap_and_keep_order` runs, all at once with 8 workers.
+const ITEMS: usize = 8;
+
+#[node(output = "slept")]
+async fn counted_nap(x: i64) -> i64 {
+    NAPS.hold(ITEMS).await;
+    x * 10
+}
+
 #[test]
 fn async_nodes_run_sequentially() {
     let out = pipeline().run(inputs! {"x" => 4_i64}, None).unwrap();
@@ -34,28 +92,27 @@ fn async_nodes_run_sequentially() {
 
 #[test]
 fn async_map_items_overlap_and_keep_order() {
-    let exec = NodeExecutor::new(Mode::Sequential, Mode::Async, Some(8)).unwrap();
-    let t = Instant::now();
+    let exec = NodeExecutor::new(Mode::Sequential, Mode::Async, Some(ITEMS)).unwrap();
+    let p = Pipeline::new([counted_nap::node(), add_one::node()]).unwrap();
     let out = exec
         .map(
-            &pipeline(),
-            inputs! {"x" => (0..8_i64).collect::<Vec<_>>()},
+            &p,
+            inputs! {"x" => (0..ITEMS as i64).collect::<Vec<_>>()},
             &["x".into()],
             MapMode::Zip,
             None,
         )
         .unwrap();
-    let elapsed = t.elapsed();
     let totals: Vec<i64> = out
         .iter()
         .map(|o| *o.get::<i64>("total").unwrap())
         .collect();
-    assert_eq!(totals, (0..8).map(|x| x * 10 + 1).collect::<Vec<_>>());
-    // 8 naps of 150 ms each: sequentially 1.2 s; together about 0.15 s.
-    assert!(
-        elapsed < Duration::from_millis(700),
-        "items did not overlap: {elapsed:?}"
+    assert_eq!(
+        totals,
+        (0..ITEMS as i64).map(|x| x * 10 + 1).collect::<Vec<_>>()
     );
+    // as many workers as items: all the naps are awaited together (sequentially: a peak of 1)
+    assert_eq!(NAPS.peak(), ITEMS, "async naps active at once");
 }
 
 #[test]

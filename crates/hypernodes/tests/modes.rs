@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use hypernodes::context::Context;
@@ -22,8 +22,9 @@ const MODES: [Mode; 4] = [
     Mode::Parallel,
 ];
 
-/// Tests of this file run one at a time: they measure concurrency and timings, and "parallel" maps
-/// share rayon pools (one per worker count) across the process.
+/// Tests of this file run one at a time: they measure concurrency (peaks of calls active at once,
+/// never durations), and "parallel" maps share rayon pools (one per worker count and map depth)
+/// across the process.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     static SERIAL: Mutex<()> = Mutex::new(());
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
@@ -352,30 +353,131 @@ fn nested_maps_same_in_every_mode_combination() {
 
 // ------------------------------------------------------------------------------ concurrency
 
-/// Counts the calls active at once and remembers the peak.
+/// How long a rendezvous waits at most for the others it expects. Only a failing test (an executor
+/// running fewer at once than expected) waits that long: the tests assert on what they observe, never
+/// on how long it took.
+const PATIENCE: Duration = Duration::from_secs(5);
+
+/// How long a call stays once the expected number of calls are active together: enough for an
+/// executor that lets more run at once to start one more (which then shows in the peak).
+const STAY: Duration = Duration::from_millis(30);
+
+/// Shared state that threads update and wait on.
 #[derive(Default)]
+struct Board<T> {
+    state: Mutex<T>,
+    changed: Condvar,
+}
+
+impl<T> Board<T> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, T> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Changes the state and wakes the waiters.
+    fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        let r = f(&mut self.lock());
+        self.changed.notify_all();
+        r
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&T) -> R) -> R {
+        f(&self.lock())
+    }
+
+    /// Waits until `done` holds or `PATIENCE` has passed; whether it holds.
+    fn wait_until(&self, done: impl Fn(&T) -> bool) -> bool {
+        let deadline = Instant::now() + PATIENCE;
+        let mut state = self.lock();
+        loop {
+            if done(&state) {
+                return true;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+#[derive(Default)]
+struct Count {
+    active: usize,
+    peak: usize,
+    /// `target` calls were active together (or a call waited `PATIENCE` for that).
+    met: bool,
+    finished: usize,
+}
+
+/// Counts the calls active at once and remembers the peak.
+///
+/// Holding the gauge is a rendezvous: a call waits until `target` calls are active together (or
+/// `PATIENCE` has passed), then stays `STAY`. So an executor running `target` calls at once shows a
+/// peak of exactly `target` however late its threads get scheduled, one running fewer shows less
+/// (after `PATIENCE`) and one running more shows more. Once the target has been met (or waited out)
+/// calls no longer wait: the last items of a map, fewer than `target`, just stay `STAY`.
 struct Gauge {
-    active: AtomicUsize,
-    peak: AtomicUsize,
+    target: usize,
+    count: Board<Count>,
 }
 
 impl Gauge {
-    fn hold(&self, d: Duration) {
-        let now = self.active.fetch_add(1, Ordering::SeqCst) + 1;
-        self.peak.fetch_max(now, Ordering::SeqCst);
-        std::thread::sleep(d);
-        self.active.fetch_sub(1, Ordering::SeqCst);
+    fn new(target: usize) -> Self {
+        assert!(target >= 1);
+        Self {
+            target,
+            count: Board::default(),
+        }
     }
+
+    /// Counts a call in, then waits for the rendezvous.
+    fn enter(&self) {
+        let target = self.target;
+        self.count.update(|c| {
+            c.active += 1;
+            c.peak = c.peak.max(c.active);
+            c.met |= c.active >= target;
+        });
+        if !self.count.wait_until(|c| c.met) {
+            // waited out: the others need not wait too
+            self.count.update(|c| c.met = true);
+        }
+    }
+
+    fn leave(&self) {
+        self.count.update(|c| {
+            c.active -= 1;
+            c.finished += 1;
+        });
+    }
+
+    fn hold(&self) {
+        self.enter();
+        std::thread::sleep(STAY);
+        self.leave();
+    }
+
     fn peak(&self) -> usize {
-        self.peak.load(Ordering::SeqCst)
+        self.count.read(|c| c.peak)
+    }
+
+    /// Waits until `n` calls have finished (or `PATIENCE` has passed).
+    fn wait_finished(&self, n: usize) {
+        self.count.wait_until(|c| c.finished >= n);
     }
 }
 
-/// An independent node n{i}: x -> o{i}, sleeping `ms` while counted by `gauge`.
-fn sleeper(i: i64, gauge: &Arc<Gauge>, ms: u64) -> Node {
+/// An independent node n{i}: x -> o{i}, holding `gauge`.
+fn sleeper(i: i64, gauge: &Arc<Gauge>) -> Node {
     let gauge = gauge.clone();
     int_node(&format!("n{i}"), &["x"], &format!("o{i}"), move |v| {
-        gauge.hold(Duration::from_millis(ms));
+        gauge.hold();
         v[0] + i
     })
 }
@@ -384,24 +486,14 @@ fn sleeper(i: i64, gauge: &Arc<Gauge>, ms: u64) -> Node {
 fn two_sleeping_nodes_overlap_unless_sequential() {
     let _serial = serial();
     for mode in MODES {
-        let gauge = Arc::new(Gauge::default());
-        let p = Pipeline::new([sleeper(0, &gauge, 300), sleeper(1, &gauge, 300)]).unwrap();
-        let t0 = Instant::now();
+        let expected = if mode == Mode::Sequential { 1 } else { 2 };
+        let gauge = Arc::new(Gauge::new(expected));
+        let p = Pipeline::new([sleeper(0, &gauge), sleeper(1, &gauge)]).unwrap();
         let out = ex(mode, Mode::Sequential, 4)
             .run(&p, inputs! {"x" => 1_i64}, None)
             .unwrap();
-        let wall = t0.elapsed();
         assert_eq!((int(&out, "o0"), int(&out, "o1")), (1, 2));
-        if mode == Mode::Sequential {
-            assert!(wall >= Duration::from_millis(590), "{mode:?}: {wall:?}");
-            assert_eq!(gauge.peak(), 1);
-        } else {
-            assert!(
-                wall < Duration::from_millis(500),
-                "{mode:?} nodes did not overlap: {wall:?}"
-            );
-            assert_eq!(gauge.peak(), 2, "{mode:?}");
-        }
+        assert_eq!(gauge.peak(), expected, "{mode:?}: nodes active at once");
     }
 }
 
@@ -410,8 +502,8 @@ fn node_peak_reaches_and_never_exceeds_max_workers() {
     let _serial = serial();
     for mode in [Mode::Threaded, Mode::Async, Mode::Parallel] {
         for workers in [2, 3] {
-            let gauge = Arc::new(Gauge::default());
-            let p = Pipeline::new((0..7).map(|i| sleeper(i, &gauge, 40))).unwrap();
+            let gauge = Arc::new(Gauge::new(workers));
+            let p = Pipeline::new((0..7).map(|i| sleeper(i, &gauge))).unwrap();
             let out = ex(mode, Mode::Sequential, workers)
                 .run(&p, inputs! {"x" => 0_i64}, None)
                 .unwrap();
@@ -426,10 +518,9 @@ fn map_peak_reaches_and_never_exceeds_max_workers() {
     let _serial = serial();
     for mode in [Mode::Threaded, Mode::Async, Mode::Parallel] {
         for workers in [2, 3, 8] {
-            let gauge = Arc::new(Gauge::default());
-            let p = Pipeline::new([sleeper(0, &gauge, 40)]).unwrap();
+            let gauge = Arc::new(Gauge::new(workers));
+            let p = Pipeline::new([sleeper(0, &gauge)]).unwrap();
             let xs: Vec<i64> = (0..16).collect();
-            let t0 = Instant::now();
             let out = ex(Mode::Sequential, mode, workers)
                 .map(
                     &p,
@@ -439,14 +530,8 @@ fn map_peak_reaches_and_never_exceeds_max_workers() {
                     None,
                 )
                 .unwrap();
-            let wall = t0.elapsed();
             assert_eq!(out.iter().map(|o| int(o, "o0")).collect::<Vec<_>>(), xs);
             assert_eq!(gauge.peak(), workers, "{mode:?} at {workers} workers");
-            // 16 items x 40 ms: sequential would take 640 ms
-            assert!(
-                wall < Duration::from_millis(500),
-                "{mode:?} at {workers}: {wall:?}"
-            );
         }
     }
 }
@@ -454,8 +539,8 @@ fn map_peak_reaches_and_never_exceeds_max_workers() {
 #[test]
 fn sequential_map_runs_one_item_at_a_time() {
     let _serial = serial();
-    let gauge = Arc::new(Gauge::default());
-    let p = Pipeline::new([sleeper(0, &gauge, 5)]).unwrap();
+    let gauge = Arc::new(Gauge::new(1));
+    let p = Pipeline::new([sleeper(0, &gauge)]).unwrap();
     ex(Mode::Threaded, Mode::Sequential, 8)
         .map(
             &p,
@@ -471,33 +556,35 @@ fn sequential_map_runs_one_item_at_a_time() {
 #[test]
 fn nodes_start_eagerly_without_a_level_barrier() {
     let _serial = serial();
-    let log = Arc::new(Mutex::new(Vec::<&'static str>::new()));
+    let log = Arc::new(Board::<Vec<&'static str>>::default());
     let l = log.clone();
+    // `slow` finishes only once `after_fast` has run: with a level barrier (after_fast waiting for
+    // slow) it gives up after `PATIENCE` and the log shows "slow done" first.
     let slow = int_node("slow", &["x"], "s", move |v| {
-        std::thread::sleep(Duration::from_millis(300));
-        l.lock().unwrap().push("slow done");
+        l.wait_until(|log| log.contains(&"after_fast"));
+        l.update(|log| log.push("slow done"));
         v[0]
     });
     let l = log.clone();
     let fast = int_node("fast", &["x"], "f", move |v| {
-        l.lock().unwrap().push("fast done");
+        l.update(|log| log.push("fast done"));
         v[0]
     });
     let l = log.clone();
     let after_fast = int_node("after_fast", &["f"], "af", move |v| {
-        l.lock().unwrap().push("after_fast");
+        l.update(|log| log.push("after_fast"));
         v[0]
     });
     let l = log.clone();
     let after_slow = int_node("after_slow", &["s"], "as", move |v| {
-        l.lock().unwrap().push("after_slow");
+        l.update(|log| log.push("after_slow"));
         v[0]
     });
     let p = Pipeline::new([slow, fast, after_fast, after_slow]).unwrap();
     ex(Mode::Threaded, Mode::Sequential, 2)
         .run(&p, inputs! {"x" => 1_i64}, None)
         .unwrap();
-    let log = log.lock().unwrap().clone();
+    let log = log.read(|log| log.clone());
     let at = |e: &str| log.iter().position(|x| *x == e).unwrap();
     assert!(at("after_fast") < at("slow done"), "{log:?}");
     assert!(at("slow done") < at("after_slow"), "{log:?}");
@@ -505,16 +592,29 @@ fn nodes_start_eagerly_without_a_level_barrier() {
 
 // ------------------------------------------------------------------------ nested worker rule
 
-/// One gauge per group (outer item).
-#[derive(Default)]
-struct Gauges(Mutex<HashMap<i64, Arc<Gauge>>>);
+/// One gauge per group (outer item), each with the same target.
+struct Gauges {
+    target: usize,
+    by_group: Mutex<HashMap<i64, Arc<Gauge>>>,
+}
 
 impl Gauges {
+    fn new(target: usize) -> Arc<Self> {
+        Arc::new(Self {
+            target,
+            by_group: Mutex::default(),
+        })
+    }
     fn get(&self, group: i64) -> Arc<Gauge> {
-        self.0.lock().unwrap().entry(group).or_default().clone()
+        self.by_group
+            .lock()
+            .unwrap()
+            .entry(group)
+            .or_insert_with(|| Arc::new(Gauge::new(self.target)))
+            .clone()
     }
     fn peaks(&self) -> BTreeMap<i64, usize> {
-        self.0
+        self.by_group
             .lock()
             .unwrap()
             .iter()
@@ -524,10 +624,10 @@ impl Gauges {
 }
 
 /// inner: (x, group) -> y, counted per group. Mapped over x, exposing ys.
-fn counted_inner(gauges: &Arc<Gauges>, ms: u64, own: Option<NodeExecutor>) -> Node {
+fn counted_inner(gauges: &Arc<Gauges>, own: Option<NodeExecutor>) -> Node {
     let g = gauges.clone();
     let work = int_node("work", &["x", "group"], "y", move |v| {
-        g.get(v[1]).hold(Duration::from_millis(ms));
+        g.get(v[1]).hold();
         v[0] * 10
     });
     let inner = Pipeline::new([work]).unwrap().with_name("inner");
@@ -547,23 +647,48 @@ fn counted_inner(gauges: &Arc<Gauges>, ms: u64, own: Option<NodeExecutor>) -> No
 
 /// group -> x = [0, 1, ..., n-1]
 fn items_node(n: i64) -> Node {
+    groups_items_node(n, None)
+}
+
+/// group -> x = [0, 1, ..., n-1]; with `turns`, group g > 0 first waits until the n items of group
+/// g - 1 have finished (their `turns` gauge), so that the groups' nested maps run one after another.
+///
+/// Under "parallel", nested maps of the same width and depth share one rayon pool, so sibling nested
+/// maps running at once split its threads between them: a nested map reaches its width only while it
+/// has the pool to itself. The outer items still run concurrently; only their nested maps take turns.
+fn groups_items_node(n: i64, turns: Option<Arc<Gauges>>) -> Node {
     Node::new(
         "items",
         vec![Port::new("group", Typed::<i64>::arc())],
         vec![Port::new("x", Typed::<Vec<i64>>::arc())],
-        move |_args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+        move |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+            let group = arg(&args[0]);
+            if let Some(turns) = &turns {
+                if group > 0 {
+                    turns.get(group - 1).wait_finished(n as usize);
+                }
+            }
             Ok(vec![value((0..n).collect::<Vec<i64>>())])
         },
     )
     .unwrap()
 }
 
+/// `Some(gauges)` under "parallel" (see `groups_items_node`).
+fn turns_if_parallel(mode: Mode, gauges: &Arc<Gauges>) -> Option<Arc<Gauges>> {
+    (mode == Mode::Parallel).then(|| gauges.clone())
+}
+
 #[test]
 fn nested_map_at_depth_1_gets_isqrt_workers() {
     let _serial = serial();
     for mode in [Mode::Threaded, Mode::Async, Mode::Parallel] {
-        let gauges = Arc::new(Gauges::default());
-        let p = Pipeline::new([items_node(6), counted_inner(&gauges, 40, None)]).unwrap();
+        let gauges = Gauges::new(2);
+        let p = Pipeline::new([
+            groups_items_node(6, turns_if_parallel(mode, &gauges)),
+            counted_inner(&gauges, None),
+        ])
+        .unwrap();
         let out = ex(Mode::Sequential, mode, 4)
             .map(
                 &p,
@@ -588,9 +713,13 @@ fn nested_map_at_depth_1_gets_isqrt_workers() {
 fn nested_map_with_its_own_executor_gets_exactly_its_workers() {
     let _serial = serial();
     for mode in [Mode::Threaded, Mode::Async, Mode::Parallel] {
-        let gauges = Arc::new(Gauges::default());
+        let gauges = Gauges::new(4);
         let own = ex(Mode::Sequential, mode, 4);
-        let p = Pipeline::new([items_node(8), counted_inner(&gauges, 40, Some(own))]).unwrap();
+        let p = Pipeline::new([
+            groups_items_node(8, turns_if_parallel(mode, &gauges)),
+            counted_inner(&gauges, Some(own)),
+        ])
+        .unwrap();
         ex(Mode::Sequential, mode, 4)
             .map(
                 &p,
@@ -607,8 +736,8 @@ fn nested_map_with_its_own_executor_gets_exactly_its_workers() {
 #[test]
 fn nested_map_at_depth_0_gets_all_workers() {
     let _serial = serial();
-    let gauges = Arc::new(Gauges::default());
-    let p = Pipeline::new([counted_inner(&gauges, 40, None)]).unwrap();
+    let gauges = Gauges::new(4);
+    let p = Pipeline::new([counted_inner(&gauges, None)]).unwrap();
     let out = ex(Mode::Sequential, Mode::Threaded, 4)
         .run(
             &p,
@@ -623,10 +752,10 @@ fn nested_map_at_depth_0_gets_all_workers() {
 #[test]
 fn nested_map_at_depth_2_runs_sequentially() {
     let _serial = serial();
-    let gauges = Arc::new(Gauges::default());
+    let gauges = Gauges::new(1);
     // middle: sub -> group = 10 * outer + sub; items(group) -> x; inner mapped over x.
     let label = int_node("label", &["outer_id", "sub"], "group", |v| 10 * v[0] + v[1]);
-    let middle = Pipeline::new([label, items_node(4), counted_inner(&gauges, 20, None)])
+    let middle = Pipeline::new([label, items_node(4), counted_inner(&gauges, None)])
         .unwrap()
         .with_name("middle")
         .as_node(AsNode {
@@ -716,17 +845,34 @@ impl std::fmt::Display for ItemError {
 
 impl std::error::Error for ItemError {}
 
-/// Fails for x in `bad`: every item first sleeps 50 ms (so that all have started), item 2 then
-/// sleeps 100 ms more, so item 5 fails first in time but item 2 comes first by index.
-fn checker(bad: &'static [i64]) -> Pipeline {
+#[derive(Default)]
+struct Checks {
+    started: usize,
+    failed: Vec<i64>,
+}
+
+/// Fails for x in `bad`. With `together` > 1 (a map running its `together` items at once), every
+/// item first waits until all have started, and a failing item fails only once the failing items after
+/// it (by index) have failed: item 5 fails first in time but item 2 comes first by index.
+fn checker(bad: &'static [i64], together: usize) -> Pipeline {
+    let checks = Arc::new(Board::<Checks>::default());
     let node = Node::new(
         "checker",
         vec![Port::new("x", Typed::<i64>::arc())],
         vec![Port::new("y", Typed::<i64>::arc())],
         move |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
             let x = arg(&args[0]);
-            std::thread::sleep(Duration::from_millis(if x == 2 { 150 } else { 50 }));
+            if together > 1 {
+                checks.update(|c| c.started += 1);
+                checks.wait_until(|c| c.started >= together);
+                if bad.contains(&x) {
+                    checks.wait_until(|c| {
+                        bad.iter().filter(|&&b| b > x).all(|b| c.failed.contains(b))
+                    });
+                }
+            }
             if bad.contains(&x) {
+                checks.update(|c| c.failed.push(x));
                 return Err(Box::new(ItemError(x)));
             }
             Ok(vec![value(x)])
@@ -740,9 +886,11 @@ fn checker(bad: &'static [i64]) -> Pipeline {
 fn the_first_failing_item_by_index_is_the_error() {
     let _serial = serial();
     for mode in MODES {
+        // 6 workers: a concurrent map runs its 6 items at once
+        let at_once = |items: usize| if mode == Mode::Sequential { 1 } else { items };
         let err = ex(Mode::Sequential, mode, 6)
             .map(
-                &checker(&[2, 5]),
+                &checker(&[2, 5], at_once(6)),
                 inputs! {"x" => (0..6).collect::<Vec<i64>>()},
                 &s(&["x"]),
                 MapMode::Zip,
@@ -765,7 +913,7 @@ fn the_first_failing_item_by_index_is_the_error() {
         // the executor stays usable
         let ok = ex(Mode::Sequential, mode, 6)
             .map(
-                &checker(&[]),
+                &checker(&[], at_once(2)),
                 inputs! {"x" => vec![0_i64, 1]},
                 &s(&["x"]),
                 MapMode::Zip,
@@ -803,7 +951,10 @@ fn an_error_in_a_concurrent_node_is_returned() {
 fn a_failing_item_stops_new_items_from_starting() {
     let _serial = serial();
     let started = Arc::new(AtomicUsize::new(0));
-    let st = started.clone();
+    let item_0_failed = Arc::new(Board::<bool>::default());
+    let (st, failed) = (started.clone(), item_0_failed.clone());
+    // Item 0 fails at once; the others wait for that failure (however late item 0 gets scheduled),
+    // then take 20 ms more: the executor knows of the failure long before they finish.
     let node = Node::new(
         "early_fail",
         vec![Port::new("x", Typed::<i64>::arc())],
@@ -812,8 +963,10 @@ fn a_failing_item_stops_new_items_from_starting() {
             st.fetch_add(1, Ordering::SeqCst);
             let x = arg(&args[0]);
             if x == 0 {
+                failed.update(|f| *f = true);
                 return Err(Box::new(ItemError(0)));
             }
+            failed.wait_until(|f| *f);
             std::thread::sleep(Duration::from_millis(20));
             Ok(vec![value(x)])
         },
@@ -822,6 +975,7 @@ fn a_failing_item_stops_new_items_from_starting() {
     let p = Pipeline::new([node]).unwrap();
     for mode in MODES {
         started.store(0, Ordering::SeqCst);
+        item_0_failed.update(|f| *f = false);
         let res = ex(Mode::Sequential, mode, 2).map(
             &p,
             inputs! {"x" => (0..40).collect::<Vec<i64>>()},
@@ -936,18 +1090,8 @@ fn executor_is_usable_as_a_trait_object() {
 #[test]
 fn outer_items_in_flight_stay_bounded_when_inner_maps_have_their_own_executor() {
     let _serial = serial();
-    let active: Arc<Mutex<BTreeMap<i64, usize>>> = Arc::default();
-    let peak = Arc::new(AtomicUsize::new(0));
-    let (a, pk) = (active.clone(), peak.clone());
-    let work = int_node("work", &["x", "group"], "y", move |v| {
-        {
-            let mut m = a.lock().unwrap();
-            *m.entry(v[1]).or_default() += 1;
-            let groups = m.values().filter(|c| **c > 0).count();
-            pk.fetch_max(groups, Ordering::SeqCst);
-        }
+    let work = int_node("work", &["x", "group"], "y", |v| {
         std::thread::sleep(Duration::from_millis(20));
-        *a.lock().unwrap().get_mut(&v[1]).unwrap() -= 1;
         v[0]
     });
     for (outer_mode, inner_mode) in [
@@ -955,7 +1099,32 @@ fn outer_items_in_flight_stay_bounded_when_inner_maps_have_their_own_executor() 
         (Mode::Threaded, Mode::Parallel),
         (Mode::Parallel, Mode::Threaded),
     ] {
-        peak.store(0, Ordering::SeqCst);
+        // An outer item (a group) is in flight from its first node to its last, its inner map's work
+        // in between; the first ones wait for each other to be in flight together.
+        let in_flight = Arc::new(Gauge::new(2));
+        let g = in_flight.clone();
+        let items = Node::new(
+            "items",
+            vec![Port::new("group", Typed::<i64>::arc())],
+            vec![Port::new("x", Typed::<Vec<i64>>::arc())],
+            move |_args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+                g.enter();
+                Ok(vec![value((0..6).collect::<Vec<i64>>())])
+            },
+        )
+        .unwrap();
+        let g = in_flight.clone();
+        let finish = Node::new(
+            "finish",
+            vec![Port::new("ys", Typed::<Vec<i64>>::arc())],
+            vec![Port::new("n", Typed::<i64>::arc())],
+            move |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+                let n = args[0].downcast_ref::<Vec<i64>>().unwrap().len() as i64;
+                g.leave();
+                Ok(vec![value(n)])
+            },
+        )
+        .unwrap();
         let inner = Pipeline::new([work.clone()])
             .unwrap()
             .with_name("inner")
@@ -967,8 +1136,8 @@ fn outer_items_in_flight_stay_bounded_when_inner_maps_have_their_own_executor() 
                 ..AsNode::default()
             })
             .unwrap();
-        let p = Pipeline::new([items_node(6), inner]).unwrap();
-        ex(Mode::Sequential, outer_mode, 2)
+        let p = Pipeline::new([items, inner, finish]).unwrap();
+        let out = ex(Mode::Sequential, outer_mode, 2)
             .map(
                 &p,
                 inputs! {"group" => (0..8).collect::<Vec<i64>>()},
@@ -977,11 +1146,8 @@ fn outer_items_in_flight_stay_bounded_when_inner_maps_have_their_own_executor() 
                 None,
             )
             .unwrap();
-        // the outer map has 2 workers: at most 2 outer items (groups) have inner work in flight
-        assert_eq!(
-            peak.load(Ordering::SeqCst),
-            2,
-            "{outer_mode:?}/{inner_mode:?}"
-        );
+        assert_eq!(out.iter().map(|o| int(o, "n")).collect::<Vec<_>>(), [6; 8]);
+        // the outer map has 2 workers: at most (and at some point exactly) 2 outer items in flight
+        assert_eq!(in_flight.peak(), 2, "{outer_mode:?}/{inner_mode:?}");
     }
 }
