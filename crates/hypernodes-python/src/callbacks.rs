@@ -108,13 +108,14 @@ impl PyCallbacks {
         args: Bound<'_, PyTuple>,
     ) -> PyResult<()> {
         let m = py.import("hypernodes.callbacks")?;
-        let state = ctx.run.callback_state.get_or_init(|| {
+        // Not `get_or_init`: building it runs Python (see `hypernodes::memo`).
+        let state = hypernodes::memo::memoize(&ctx.run.callback_state, || {
             let obj = m
                 .getattr("CallbackContext")
                 .and_then(|c| c.call0())
                 .map(|o| o.unbind())
                 .unwrap_or_else(|_| py.None());
-            Arc::new(obj)
+            Arc::new(obj) as Arc<dyn std::any::Any + Send + Sync>
         });
         let cbctx = state
             .downcast_ref::<Py<PyAny>>()

@@ -55,23 +55,23 @@ impl NodeFn for PyNodeFn {
     }
 
     fn code_identity(&self) -> Vec<u8> {
-        self.identity
-            .get_or_init(|| {
-                Python::attach(|py| {
-                    let f = self.func.bind(py);
-                    py.import("hypernodes._code")
-                        .and_then(|m| m.getattr("code_identity")?.call1((f,)))
-                        .and_then(|b| b.extract::<Vec<u8>>())
-                        .unwrap_or_else(|e| {
-                            let name = qualified_name(f);
-                            hypernodes::warn::warn(&format!(
-                                "cannot read the code of {name}: {e}; caching it by name only"
-                            ));
-                            name.into_bytes()
-                        })
-                })
+        // Not `get_or_init`: the computation runs Python, which may let another thread take the
+        // interpreter lock and then wait for this cell (see `hypernodes::memo`).
+        hypernodes::memo::memoize(&self.identity, || {
+            Python::attach(|py| {
+                let f = self.func.bind(py);
+                py.import("hypernodes._code")
+                    .and_then(|m| m.getattr("code_identity")?.call1((f,)))
+                    .and_then(|b| b.extract::<Vec<u8>>())
+                    .unwrap_or_else(|e| {
+                        let name = qualified_name(f);
+                        hypernodes::warn::warn(&format!(
+                            "cannot read the code of {name}: {e}; caching it by name only"
+                        ));
+                        name.into_bytes()
+                    })
             })
-            .clone()
+        })
     }
 }
 

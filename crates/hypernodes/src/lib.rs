@@ -19,6 +19,7 @@ pub mod graph;
 pub mod invoke;
 pub mod io;
 pub mod map;
+pub mod memo;
 pub mod node;
 pub mod pipeline;
 pub mod progress;

@@ -173,7 +173,7 @@ impl Node {
         &self,
         f: impl FnOnce() -> Option<crate::cache::Key>,
     ) -> Option<crate::cache::Key> {
-        *self.inner.identity.get_or_init(f)
+        crate::memo::memoize(&self.inner.identity, f)
     }
 
     /// The same node under another name.

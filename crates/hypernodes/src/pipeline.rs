@@ -216,7 +216,7 @@ impl Pipeline {
 
     /// Memoizes the pipeline's cache identity.
     pub(crate) fn identity_memo(&self, f: impl FnOnce() -> Option<Key>) -> Option<Key> {
-        *self.inner.identity.get_or_init(f)
+        crate::memo::memoize(&self.inner.identity, f)
     }
 
     /// The pipeline's name (a deterministic default derived from its nodes when not set).
