@@ -37,7 +37,6 @@ __all__ = ["DaftExecutor"]
 
 _RUNNERS = ("native", "ray")
 _runner_lock = threading.Lock()
-_query_lock = threading.RLock()
 
 
 def _cpus() -> int:
