@@ -11,105 +11,123 @@ import time
 import pytest
 from hypernodes import NodeExecutor, Pipeline, node
 
+RENDEZVOUS_TIMEOUT = 10.0
+"""Seconds a call waits for the others to join it (generous: only broken executors wait it out)."""
+LINGER = 0.05
+"""Seconds each call stays active after the rendezvous, so that calls beyond the target are seen."""
+POLL = 0.002
+
 
 class Gauge:
-    """Counts the calls active at once (lock-protected) and remembers the peak."""
+    """Counts the calls active at once (lock-protected: calls may run on several threads and event
+    loops) and remembers the peak, without relying on the machine's speed: each call first waits
+    until `target` calls have been active at once (or RENDEZVOUS_TIMEOUT passed, after which no
+    later call waits), then lingers LINGER s. An executor that runs `target` calls at once reaches
+    peak == target however late its calls are scheduled; one that runs fewer shows peak < target
+    (after the timeout), one that runs more peak > target. Plain nodes call `enter` (blocking),
+    ``async def`` nodes `aenter` (awaiting, so the event loop keeps running other coroutines)."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: int = 1) -> None:
         self._lock = threading.Lock()
+        self.target = target
         self.active = 0
         self.peak = 0
+        self._gave_up = False
 
-    def enter(self) -> None:
+    def _arrive(self) -> float:
         with self._lock:
             self.active += 1
             self.peak = max(self.peak, self.active)
+        return time.monotonic() + RENDEZVOUS_TIMEOUT
+
+    def _met(self, deadline: float) -> bool:
+        with self._lock:
+            if not self._gave_up and self.peak < self.target and time.monotonic() > deadline:
+                self._gave_up = True
+            return self._gave_up or self.peak >= self.target
+
+    def enter(self) -> None:
+        deadline = self._arrive()
+        while not self._met(deadline):
+            time.sleep(POLL)
+        time.sleep(LINGER)
+
+    async def aenter(self) -> None:
+        deadline = self._arrive()
+        while not self._met(deadline):
+            await asyncio.sleep(POLL)
+        await asyncio.sleep(LINGER)
 
     def exit(self) -> None:
         with self._lock:
             self.active -= 1
 
 
-def _async_sleeper(i: int, gauge: Gauge, seconds: float):
-    """An independent ``async def`` node n{i}: x -> o{i}, awaiting asyncio.sleep(seconds)."""
+def _async_gauged(i: int, gauge: Gauge):
+    """An independent ``async def`` node n{i}: x -> o{i}, counted by `gauge` while it awaits."""
 
     async def f(x):
-        gauge.enter()
-        try:
-            await asyncio.sleep(seconds)
-        finally:
-            gauge.exit()
+        await gauge.aenter()
+        gauge.exit()
         return x + i
 
     return node(f, output_name=f"o{i}", name=f"n{i}")
 
 
-def _sync_sleeper(i: int, gauge: Gauge, seconds: float):
-    """A plain node n{i}: x -> o{i}, blocking in time.sleep(seconds)."""
+def _sync_gauged(i: int, gauge: Gauge):
+    """A plain node n{i}: x -> o{i}, counted by `gauge` while it blocks."""
 
     def f(x):
         gauge.enter()
-        try:
-            time.sleep(seconds)
-        finally:
-            gauge.exit()
+        gauge.exit()
         return x + i
 
     return node(f, output_name=f"o{i}", name=f"n{i}")
-
-
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
 
 
 # ---------------------------------------------------------------- nodes
 
 
 def test_two_async_nodes_overlap():
-    gauge = Gauge()
-    nodes = [_async_sleeper(0, gauge, 0.3), _async_sleeper(1, gauge, 0.3)]
+    gauge = Gauge(target=2)
+    nodes = [_async_gauged(0, gauge), _async_gauged(1, gauge)]
     p = Pipeline(nodes=nodes, name="two", executor=NodeExecutor(node_execution="async"))
-    out, wall = _timed(lambda: p.run({"x": 1}))
+    out = p.run({"x": 1})
     assert out == {"o0": 1, "o1": 2}
-    assert wall < 0.5, f"async nodes did not overlap: {wall:.2f}s"
-    assert gauge.peak == 2
+    assert gauge.peak == 2, "async nodes did not overlap"
 
 
 def test_two_plain_nodes_overlap_under_async():
     """Plain functions under "async" do not block the others."""
-    gauge = Gauge()
-    nodes = [_sync_sleeper(0, gauge, 0.3), _sync_sleeper(1, gauge, 0.3)]
+    gauge = Gauge(target=2)
+    nodes = [_sync_gauged(0, gauge), _sync_gauged(1, gauge)]
     p = Pipeline(nodes=nodes, name="two_plain", executor=NodeExecutor(node_execution="async"))
-    out, wall = _timed(lambda: p.run({"x": 1}))
+    out = p.run({"x": 1})
     assert out == {"o0": 1, "o1": 2}
-    assert wall < 0.5, f"plain nodes under async did not overlap: {wall:.2f}s"
-    assert gauge.peak == 2
+    assert gauge.peak == 2, "plain nodes under async did not overlap"
 
 
 def test_plain_and_async_nodes_overlap_under_async():
-    gauge = Gauge()
-    nodes = [_sync_sleeper(0, gauge, 0.3), _async_sleeper(1, gauge, 0.3)]
+    gauge = Gauge(target=2)
+    nodes = [_sync_gauged(0, gauge), _async_gauged(1, gauge)]
     p = Pipeline(nodes=nodes, name="mixed", executor=NodeExecutor(node_execution="async"))
-    out, wall = _timed(lambda: p.run({"x": 1}))
+    out = p.run({"x": 1})
     assert out == {"o0": 1, "o1": 2}
-    assert wall < 0.5, f"a plain node blocked the async one: {wall:.2f}s"
+    assert gauge.peak == 2, "a plain node blocked the async one"
 
 
 def test_async_nodes_run_one_at_a_time_when_sequential():
-    gauge = Gauge()
-    nodes = [_async_sleeper(0, gauge, 0.15), _async_sleeper(1, gauge, 0.15)]
+    gauge = Gauge(target=1)
+    nodes = [_async_gauged(0, gauge), _async_gauged(1, gauge)]
     p = Pipeline(nodes=nodes, name="two_seq")
-    _out, wall = _timed(lambda: p.run({"x": 1}))
-    assert wall >= 0.28
+    assert p.run({"x": 1}) == {"o0": 1, "o1": 2}
     assert gauge.peak == 1
 
 
 @pytest.mark.parametrize("workers", [2, 3])
 def test_async_node_peak_reaches_and_never_exceeds_max_workers(workers):
-    gauge = Gauge()
-    nodes = [_async_sleeper(i, gauge, 0.08) for i in range(7)]
+    gauge = Gauge(target=workers)
+    nodes = [_async_gauged(i, gauge) for i in range(7)]
     ex = NodeExecutor(node_execution="async", max_workers=workers)
     out = Pipeline(nodes=nodes, name="seven", executor=ex).run({"x": 0})
     assert out == {f"o{i}": i for i in range(7)}
@@ -145,29 +163,27 @@ def test_async_dependent_nodes_wait_for_their_inputs():
 
 
 def test_async_map_overlaps_at_eight_workers():
-    gauge = Gauge()
-    p = Pipeline(nodes=[_async_sleeper(0, gauge, 0.2)], name="io")
+    gauge = Gauge(target=8)
+    p = Pipeline(nodes=[_async_gauged(0, gauge)], name="io")
     ex = NodeExecutor(map_execution="async", max_workers=8)
-    out, wall = _timed(lambda: ex.map(p, {"x": list(range(8))}, "x"))
+    out = ex.map(p, {"x": list(range(8))}, "x")
     assert out == [{"o0": x} for x in range(8)]
-    assert wall < 0.8, f"async map items did not overlap: {wall:.2f}s"
-    assert gauge.peak == 8
+    assert gauge.peak == 8, "async map items did not all overlap"
 
 
 def test_async_map_of_plain_nodes_overlaps():
-    gauge = Gauge()
-    p = Pipeline(nodes=[_sync_sleeper(0, gauge, 0.2)], name="io_plain")
+    gauge = Gauge(target=8)
+    p = Pipeline(nodes=[_sync_gauged(0, gauge)], name="io_plain")
     ex = NodeExecutor(map_execution="async", max_workers=8)
-    out, wall = _timed(lambda: ex.map(p, {"x": list(range(8))}, "x"))
+    out = ex.map(p, {"x": list(range(8))}, "x")
     assert out == [{"o0": x} for x in range(8)]
-    assert wall < 0.8, f"async map of plain nodes did not overlap: {wall:.2f}s"
-    assert gauge.peak == 8
+    assert gauge.peak == 8, "async map of plain nodes did not all overlap"
 
 
 @pytest.mark.parametrize("workers", [2, 3])
 def test_async_map_peak_reaches_and_never_exceeds_max_workers(workers):
-    gauge = Gauge()
-    p = Pipeline(nodes=[_async_sleeper(0, gauge, 0.04)], name="io")
+    gauge = Gauge(target=workers)
+    p = Pipeline(nodes=[_async_gauged(0, gauge)], name="io")
     ex = NodeExecutor(map_execution="async", max_workers=workers)
     out = ex.map(p, {"x": list(range(10))}, "x")
     assert out == [{"o0": x} for x in range(10)]
@@ -176,13 +192,12 @@ def test_async_map_peak_reaches_and_never_exceeds_max_workers(workers):
 
 def test_async_map_and_nodes_together():
     """map_execution="async" and node_execution="async" combine: 2 items x 2 nodes overlap."""
-    gauge = Gauge()
-    nodes = [_async_sleeper(0, gauge, 0.25), _async_sleeper(1, gauge, 0.25)]
+    gauge = Gauge(target=4)
+    nodes = [_async_gauged(0, gauge), _async_gauged(1, gauge)]
     ex = NodeExecutor(node_execution="async", map_execution="async", max_workers=2)
     p = Pipeline(nodes=nodes, name="both", executor=ex)
-    out, wall = _timed(lambda: p.map({"x": [10, 20]}, map_over="x"))
+    out = p.map({"x": [10, 20]}, map_over="x")
     assert out == [{"o0": 10, "o1": 11}, {"o0": 20, "o1": 21}]
-    assert wall < 0.45, f"{wall:.2f}s"
     assert gauge.peak == 4
 
 
@@ -220,10 +235,14 @@ def test_async_map_error_keeps_type_and_names_the_node():
 # ---------------------------------------------------------------- inside a running event loop
 
 
-def _fetch_pipeline(executor):
+def _fetch_pipeline(executor, gauge: Gauge | None = None):
+    """fetch and meta (independent ``async def`` nodes) are counted by `gauge` while they await."""
+    gauge = gauge or Gauge()
+
     @node(output_name="page")
     async def fetch(url):
-        await asyncio.sleep(0.2)
+        await gauge.aenter()
+        gauge.exit()
         return f"<{url}>"
 
     @node(output_name="size")
@@ -232,7 +251,8 @@ def _fetch_pipeline(executor):
 
     @node(output_name="meta")
     async def meta(url):
-        await asyncio.sleep(0.2)
+        await gauge.aenter()
+        gauge.exit()
         return url.upper()
 
     return Pipeline(nodes=[fetch, size, meta], name="fetcher", executor=executor)
@@ -240,26 +260,27 @@ def _fetch_pipeline(executor):
 
 def test_run_and_map_inside_a_running_event_loop():
     ex = NodeExecutor(node_execution="async", map_execution="async", max_workers=4)
-    p = _fetch_pipeline(ex)
+    # fetch and meta overlap in the run; in the map, the four items overlap, each with its
+    # fetch and meta overlapping: 4 x 2 at once
+    run_gauge, map_gauge = Gauge(target=2), Gauge(target=8)
 
     async def main():
         loop = asyncio.get_running_loop()
-        run_out, run_wall = _timed(lambda: p.run({"url": "ab"}))
-        map_out, map_wall = _timed(lambda: p.map({"url": ["a", "bb", "ccc", "dddd"]}, "url"))
+        run_out = _fetch_pipeline(ex, run_gauge).run({"url": "ab"})
+        map_out = _fetch_pipeline(ex, map_gauge).map({"url": ["a", "bb", "ccc", "dddd"]}, "url")
         # the caller's loop still works afterwards and is the same, unpatched loop
         await asyncio.sleep(0.01)
         assert asyncio.get_running_loop() is loop
-        return run_out, run_wall, map_out, map_wall
+        return run_out, map_out
 
-    run_out, run_wall, map_out, map_wall = asyncio.run(main())
+    run_out, map_out = asyncio.run(main())
     assert run_out == {"page": "<ab>", "size": 4, "meta": "AB"}
     assert map_out == [
         {"page": f"<{u}>", "size": len(u) + 2, "meta": u.upper()}
         for u in ["a", "bb", "ccc", "dddd"]
     ]
-    # fetch and meta overlap in the run; the four items overlap in the map
-    assert run_wall < 0.35, f"{run_wall:.2f}s"
-    assert map_wall < 0.7, f"{map_wall:.2f}s"
+    assert run_gauge.peak == 2
+    assert map_gauge.peak == 8
 
 
 def test_executor_calls_inside_a_running_event_loop():
@@ -275,15 +296,13 @@ def test_executor_calls_inside_a_running_event_loop():
 
 
 def test_nested_async_map_inside_a_running_event_loop():
-    gauge = Gauge()
+    # outer items (3 at once) x inner items (isqrt(4) = 2 at once): 1 + 2 + 2 for n = 1, 2, 3
+    gauge = Gauge(target=5)
 
     @node(output_name="y")
     async def work(x):
-        gauge.enter()
-        try:
-            await asyncio.sleep(0.1)
-        finally:
-            gauge.exit()
+        await gauge.aenter()
+        gauge.exit()
         return x * 2
 
     inner = Pipeline(nodes=[work], name="inner").as_node(
@@ -302,8 +321,7 @@ def test_nested_async_map_inside_a_running_event_loop():
 
     out = asyncio.run(main())
     assert out == [{"ys": [0]}, {"ys": [0, 2]}, {"ys": [0, 2, 4]}]
-    # outer items (3 at once) x inner items (isqrt(4) = 2 at once)
-    assert 2 <= gauge.peak <= 6
+    assert gauge.peak == 5
 
 
 def test_run_from_several_running_loops_in_threads():
@@ -322,7 +340,7 @@ def test_run_from_several_running_loops_in_threads():
     for t in threads:
         t.start()
     for t in threads:
-        t.join(10)
+        t.join(60)  # a hang guard, generous for a loaded machine
     assert results == {i: [{"meta": f"U{i}"}, {"meta": f"V{i}"}] for i in range(3)}
 
 
@@ -378,7 +396,7 @@ def test_async_node_that_runs_a_pipeline_of_async_nodes(tmp_path):
     script.write_text(_NESTED_CALL_SCRIPT)
     try:
         res = subprocess.run(
-            [sys.executable, str(script)], check=False, capture_output=True, text=True, timeout=8
+            [sys.executable, str(script)], check=False, capture_output=True, text=True, timeout=60
         )
     except subprocess.TimeoutExpired:
         pytest.fail("deadlock: an async node running a pipeline of async nodes never returned")

@@ -521,10 +521,43 @@ def test_ray_runner_in_a_native_process_is_a_clear_error():
 # ---------------------------------------------------------------- async
 
 
+class _InFlight:
+    """Counts the coroutines in flight at once (lock-protected: they may run on several threads)
+    and remembers the peak, without relying on the machine's speed: each first waits (awaiting, so
+    that its event loop runs the others) until `target` are in flight at once, or 10 s passed
+    (after which none waits), then stays 50 ms more. Running `target` at once gives peak ==
+    target however late they are scheduled; fewer give peak < target, more peak > target."""
+
+    def __init__(self, target: int) -> None:
+        self._lock = threading.Lock()
+        self.target = target
+        self.active = 0
+        self.peak = 0
+        self._gave_up = False
+
+    async def visit(self) -> None:
+        with self._lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+        deadline = time.monotonic() + 10.0
+        while True:
+            with self._lock:
+                if self.peak < self.target and time.monotonic() > deadline:
+                    self._gave_up = True
+                if self._gave_up or self.peak >= self.target:
+                    break
+            await asyncio.sleep(0.002)
+        await asyncio.sleep(0.05)
+        with self._lock:
+            self.active -= 1
+
+
 def test_async_nodes_run_concurrently_as_async_udfs():
+    in_flight = _InFlight(target=12)  # all 12: fewer than max_concurrency (default 32)
+
     @node(output_name="page")
     async def fetch(url):
-        await asyncio.sleep(0.3)
+        await in_flight.visit()
         return f"<{url}>"
 
     @node(output_name="size")
@@ -532,10 +565,10 @@ def test_async_nodes_run_concurrently_as_async_udfs():
         return len(page)
 
     p = Pipeline([fetch, size], name="web")
-    t = time.perf_counter()
-    out = DaftExecutor().map(p, {"url": [f"u{i}" for i in range(12)]}, "url")
-    assert time.perf_counter() - t < 2.5  # 12 x 0.3 s sequentially
+    # use_process=False: with "auto", the first item is first run alone, to time it
+    out = DaftExecutor(use_process=False).map(p, {"url": [f"u{i}" for i in range(12)]}, "url")
     assert out[3] == {"page": "<u3>", "size": 4}
+    assert in_flight.peak == 12, "the async node's calls did not all run concurrently"
 
 
 # ---------------------------------------------------------------- nested map errors

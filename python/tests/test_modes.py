@@ -261,7 +261,7 @@ def test_max_workers_below_one_rejected_at_construction(bad):
 def test_max_workers_one_is_valid_and_serial():
     gauge = Gauge()
     ex = NodeExecutor(node_execution="threaded", map_execution="threaded", max_workers=1)
-    p = Pipeline(nodes=[_sleeper(i, gauge, 0.03) for i in range(3)], name="one", executor=ex)
+    p = Pipeline(nodes=[_gauged(i, gauge) for i in range(3)], name="one", executor=ex)
     p.map({"x": [1, 2, 3]}, map_over="x")
     assert gauge.peak == 1
 
@@ -298,81 +298,97 @@ def test_executor_run_and_map_by_keyword():
 # ---------------------------------------------------------------- concurrency (threads)
 
 
-class Gauge:
-    """Counts the calls active at once (lock-protected) and remembers the peak."""
+RENDEZVOUS_TIMEOUT = 10.0
+"""Seconds a call waits for the others to join it (generous: only broken executors wait it out)."""
+LINGER = 0.05
+"""Seconds each call stays active after the rendezvous, so that calls beyond the target are seen."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
+
+class Gauge:
+    """Counts the calls active at once (lock-protected) and remembers the peak, without relying on
+    the machine's speed: each call first waits until `target` calls have been active at once (or
+    RENDEZVOUS_TIMEOUT passed, after which no later call waits), then lingers LINGER s. An executor
+    that runs `target` calls at once reaches peak == target however late its threads are scheduled;
+    one that runs fewer shows peak < target (after the timeout), one that runs more shows
+    peak > target."""
+
+    def __init__(self, target: int = 1) -> None:
+        self._cond = threading.Condition()
+        self.target = target
         self.active = 0
         self.peak = 0
+        self._gave_up = False
 
     def __enter__(self):
-        with self._lock:
+        with self._cond:
             self.active += 1
             self.peak = max(self.peak, self.active)
+            self._cond.notify_all()
+            met = self._cond.wait_for(
+                lambda: self._gave_up or self.peak >= self.target, RENDEZVOUS_TIMEOUT
+            )
+            if not met:
+                self._gave_up = True
+                self._cond.notify_all()
+        time.sleep(LINGER)
         return self
 
     def __exit__(self, *exc):
-        with self._lock:
+        with self._cond:
             self.active -= 1
 
 
 class Gauges:
-    """One Gauge per key (e.g. per outer map item)."""
+    """One Gauge per key (e.g. per outer map item), each with the same target."""
 
-    def __init__(self) -> None:
+    def __init__(self, target: int = 1) -> None:
         self._lock = threading.Lock()
+        self.target = target
         self.by_key: dict = {}
 
     def __getitem__(self, key) -> Gauge:
         with self._lock:
-            return self.by_key.setdefault(key, Gauge())
+            return self.by_key.setdefault(key, Gauge(self.target))
 
     def peaks(self) -> dict:
         return {k: g.peak for k, g in self.by_key.items()}
 
 
-def _sleeper(i: int, gauge: Gauge, seconds: float):
-    """An independent node n{i}: x -> o{i}, sleeping `seconds` while counted by `gauge`."""
+def _gauged(i: int, gauge: Gauge):
+    """An independent node n{i}: x -> o{i}, counted by `gauge` while it runs."""
 
     def f(x):
         with gauge:
-            time.sleep(seconds)
+            pass
         return x + i
 
     return node(f, output_name=f"o{i}", name=f"n{i}")
 
 
-def _timed(fn):
-    t0 = time.perf_counter()
-    out = fn()
-    return out, time.perf_counter() - t0
-
-
-def test_two_sleeping_nodes_overlap_when_threaded():
-    gauge = Gauge()
-    nodes = [_sleeper(0, gauge, 0.3), _sleeper(1, gauge, 0.3)]
+def test_two_nodes_overlap_when_threaded():
+    gauge = Gauge(target=2)
+    nodes = [_gauged(0, gauge), _gauged(1, gauge)]
     p = Pipeline(nodes=nodes, name="two", executor=NodeExecutor(node_execution="threaded"))
-    out, wall = _timed(lambda: p.run({"x": 1}))
+    out = p.run({"x": 1})
     assert out == {"o0": 1, "o1": 2}
-    assert wall < 0.5, f"threaded nodes did not overlap: {wall:.2f}s"
-    assert gauge.peak == 2
+    assert gauge.peak == 2, "threaded nodes did not overlap"
 
 
-def test_two_sleeping_nodes_do_not_overlap_when_sequential():
-    gauge = Gauge()
-    nodes = [_sleeper(0, gauge, 0.2), _sleeper(1, gauge, 0.2)]
+def test_two_nodes_do_not_overlap_when_sequential():
+    gauge = Gauge(target=1)
+    nodes = [_gauged(0, gauge), _gauged(1, gauge)]
     p = Pipeline(nodes=nodes, name="two_seq", executor=NodeExecutor(map_execution="threaded"))
-    _out, wall = _timed(lambda: p.run({"x": 1}))
-    assert wall >= 0.38
+    assert p.run({"x": 1}) == {"o0": 1, "o1": 2}
     assert gauge.peak == 1
 
 
 def test_nodes_start_eagerly_without_level_barrier():
     """slow -> after_slow and fast -> after_fast: after_fast starts as soon as fast is done, while
-    slow (same level as fast) still runs."""
+    slow (same level as fast) still runs. slow finishes only once after_fast ran (or after
+    RENDEZVOUS_TIMEOUT, when an executor with a level barrier never runs it first)."""
     events = []
     lock = threading.Lock()
+    after_fast_ran = threading.Event()
 
     def log(what):
         with lock:
@@ -380,7 +396,7 @@ def test_nodes_start_eagerly_without_level_barrier():
 
     @node(output_name="s")
     def slow(x):
-        time.sleep(0.4)
+        after_fast_ran.wait(RENDEZVOUS_TIMEOUT)
         log("slow done")
         return x
 
@@ -392,6 +408,7 @@ def test_nodes_start_eagerly_without_level_barrier():
     @node(output_name="af")
     def after_fast(f):
         log("after_fast")
+        after_fast_ran.set()
         return f
 
     @node(output_name="as_")
@@ -407,8 +424,8 @@ def test_nodes_start_eagerly_without_level_barrier():
 
 
 def test_threaded_node_peak_reaches_and_never_exceeds_max_workers():
-    gauge = Gauge()
-    nodes = [_sleeper(i, gauge, 0.1) for i in range(7)]
+    gauge = Gauge(target=3)
+    nodes = [_gauged(i, gauge) for i in range(7)]
     ex = NodeExecutor(node_execution="threaded", max_workers=3)
     out = Pipeline(nodes=nodes, name="seven", executor=ex).run({"x": 0})
     assert out == {f"o{i}": i for i in range(7)}
@@ -416,19 +433,18 @@ def test_threaded_node_peak_reaches_and_never_exceeds_max_workers():
 
 
 def test_threaded_map_overlaps_at_eight_workers():
-    gauge = Gauge()
-    p = Pipeline(nodes=[_sleeper(0, gauge, 0.2)], name="io")
+    gauge = Gauge(target=8)
+    p = Pipeline(nodes=[_gauged(0, gauge)], name="io")
     ex = NodeExecutor(map_execution="threaded", max_workers=8)
-    out, wall = _timed(lambda: ex.map(p, {"x": list(range(8))}, "x"))
+    out = ex.map(p, {"x": list(range(8))}, "x")
     assert out == [{"o0": x} for x in range(8)]
-    assert wall < 0.8, f"threaded map items did not overlap: {wall:.2f}s"
-    assert gauge.peak == 8
+    assert gauge.peak == 8, "threaded map items did not all overlap"
 
 
 @pytest.mark.parametrize("workers", [2, 3])
 def test_threaded_map_peak_reaches_and_never_exceeds_max_workers(workers):
-    gauge = Gauge()
-    p = Pipeline(nodes=[_sleeper(0, gauge, 0.05)], name="io")
+    gauge = Gauge(target=workers)
+    p = Pipeline(nodes=[_gauged(0, gauge)], name="io")
     ex = NodeExecutor(map_execution="threaded", max_workers=workers)
     out = ex.map(p, {"x": list(range(10))}, "x")
     assert out == [{"o0": x} for x in range(10)]
@@ -451,10 +467,15 @@ def test_threaded_map_first_failing_item_by_index_is_raised():
     class ItemError(Exception):
         pass
 
+    three_failing = threading.Event()
+
     @node(output_name="y")
     def fails_on_odd(x):
         # item 1 fails late, item 3 fails first: the caller sees item 1's error
-        time.sleep(0.15 if x == 1 else 0.0)
+        if x == 1:
+            three_failing.wait(RENDEZVOUS_TIMEOUT)
+        if x == 3:
+            three_failing.set()
         if x % 2:
             raise ItemError(f"item {x}")
         return x
@@ -467,11 +488,11 @@ def test_threaded_map_first_failing_item_by_index_is_raised():
 # ---------------------------------------------------------------- nested worker rule
 
 
-def _inner_counted(gauges: Gauges, seconds: float, executor=None, name="inner"):
+def _inner_counted(gauges: Gauges, executor=None, name="inner"):
     @node(output_name="y")
     def work(x, group):
         with gauges[group]:
-            time.sleep(seconds)
+            pass
         return (group, x)
 
     return Pipeline(nodes=[work], name=name, executor=executor)
@@ -481,16 +502,16 @@ def _inner_counted(gauges: Gauges, seconds: float, executor=None, name="inner"):
 def test_nested_map_depth_1_inherits_isqrt_workers(mode):
     """Outer map threaded with max_workers=4 (depth 0: min(4, 3) = 3 outer items at once); each
     outer item maps the inner pipeline (depth 1, inherited executor): isqrt(4) = 2 workers."""
-    gauges = Gauges()
-    inner = _inner_counted(gauges, 0.08).as_node(
+    gauges = Gauges(target=2)
+    inner = _inner_counted(gauges).as_node(
         name="inner_map", output_mapping={"y": "ys"}, map_over="x"
     )
-    outer_gauge = Gauge()
+    outer_gauge = Gauge(target=3)
 
     @node(output_name="x")
     def items(group):
         with outer_gauge:
-            time.sleep(0.05)
+            pass
         return list(range(6))
 
     ex = NodeExecutor(map_execution=mode, max_workers=4)
@@ -503,9 +524,9 @@ def test_nested_map_depth_1_inherits_isqrt_workers(mode):
 
 @pytest.mark.parametrize("mode", ["threaded", "async"])
 def test_nested_map_with_its_own_executor_gets_exactly_its_workers(mode):
-    gauges = Gauges()
+    gauges = Gauges(target=4)
     own = NodeExecutor(map_execution=mode, max_workers=4)
-    inner = _inner_counted(gauges, 0.08, executor=own).as_node(
+    inner = _inner_counted(gauges, executor=own).as_node(
         name="inner_map", output_mapping={"y": "ys"}, map_over="x"
     )
 
@@ -523,8 +544,8 @@ def test_nested_map_with_its_own_executor_gets_exactly_its_workers(mode):
 @pytest.mark.parametrize("mode", ["threaded", "async"])
 def test_nested_map_at_depth_0_gets_all_workers(mode):
     """A run (not a map) whose nested pipeline is mapped: that map is the outermost one."""
-    gauges = Gauges()
-    inner = _inner_counted(gauges, 0.08).as_node(
+    gauges = Gauges(target=4)
+    inner = _inner_counted(gauges).as_node(
         name="inner_map", output_mapping={"y": "ys"}, map_over="x"
     )
     ex = NodeExecutor(map_execution=mode, max_workers=4)
@@ -537,8 +558,8 @@ def test_nested_map_at_depth_0_gets_all_workers(mode):
 @pytest.mark.parametrize("mode", ["threaded", "async"])
 def test_nested_map_depth_2_runs_sequentially(mode):
     """outer map (depth 0) > middle map (depth 1) > inner map (depth 2, sequential)."""
-    gauges = Gauges()
-    inner = _inner_counted(gauges, 0.03).as_node(
+    gauges = Gauges(target=1)
+    inner = _inner_counted(gauges).as_node(
         name="inner_map", output_mapping={"y": "ys"}, map_over="x"
     )
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+import uuid
+from pathlib import Path
 
 import pytest
 from hypernodes import ConfigurationError, NodeExecutor, Pipeline, node
@@ -24,12 +26,62 @@ class ItemFailed(Exception):
         self.index = index
 
 
+RENDEZVOUS_TIMEOUT = 15.0
+"""Seconds a call waits for the others to join it: generous (a worker process may still be starting
+on a loaded machine), as only a broken executor waits it out."""
+LINGER = 0.05
+"""Seconds each call stays active after the rendezvous, so that calls beyond the target are seen."""
+
+
+class ProcGauge:
+    """Counts the calls active at once across worker processes, with files in a directory (processes
+    share no Python objects), without relying on the machine's speed. Each call (`visit`) first
+    waits until `target` calls have been active at once (or RENDEZVOUS_TIMEOUT passed, after which
+    no later call waits), then lingers LINGER s. An executor that runs `target` calls at once
+    reaches peak == target however late its workers are scheduled; one that runs fewer shows
+    peak < target (after the timeout), one that runs more peak > target. Nodes get the directory
+    (`path`) as an input."""
+
+    def __init__(self, directory: Path, target: int = 1) -> None:
+        directory.mkdir(parents=True)
+        (directory / "target").write_text(str(target))
+        self.path = str(directory)
+
+    @property
+    def peak(self) -> int:
+        """The most calls active at once, as the calls saw it."""
+        return max((int(f.read_text()) for f in Path(self.path).glob("seen-*")), default=0)
+
+
+def visit(gauge: str) -> None:
+    """One call counted by the ProcGauge at directory `gauge` (in whatever process runs it)."""
+    d = Path(gauge)
+    target = int((d / "target").read_text())
+    me = f"{os.getpid()}-{uuid.uuid4().hex}"
+    (d / f"active-{me}").touch()
+    seen = 0
+    deadline = time.monotonic() + RENDEZVOUS_TIMEOUT
+    while True:
+        seen = max(seen, len(list(d.glob("active-*"))))
+        if seen >= target:
+            (d / "reached").touch()
+        if (d / "reached").exists() or (d / "gave_up").exists():
+            break
+        if time.monotonic() > deadline:
+            (d / "gave_up").touch()
+            break
+        time.sleep(0.005)
+    time.sleep(LINGER)
+    (d / f"seen-{me}").write_text(str(seen))
+    (d / f"active-{me}").unlink()
+
+
 @node(output_name="span")
-def timed_work(x, seconds):
-    """Returns (pid, start, end, x) after sleeping: enough to see which process ran it and when."""
-    t0 = time.time()
-    time.sleep(seconds)
-    return (os.getpid(), t0, time.time(), x)
+def gauged_work(x, gauge):
+    """Returns (pid, x) after a visit to `gauge`: enough to see which process ran it and, from the
+    gauge, how many ran at once."""
+    visit(gauge)
+    return (os.getpid(), x)
 
 
 @node(output_name="y")
@@ -40,70 +92,62 @@ def fail_on(x, bad):
 
 
 @node(output_name="pid_a")
-def pid_a(x, seconds):
-    time.sleep(seconds)
+def pid_a(x, gauge):
+    visit(gauge)
     return os.getpid()
 
 
 @node(output_name="pid_b")
-def pid_b(x, seconds):
-    time.sleep(seconds)
+def pid_b(x, gauge):
+    visit(gauge)
     return os.getpid()
 
 
-def _peak(spans) -> int:
-    """The largest number of (start, end) intervals open at one instant."""
-    events = sorted([(s, 1) for _, s, _, _ in spans] + [(e, -1) for _, _, e, _ in spans])
-    active = peak = 0
-    for _, step in events:  # at a tie the end (-1) sorts first: touching intervals do not overlap
-        active += step
-        peak = max(peak, active)
-    return peak
-
-
 @pytest.fixture(scope="module", autouse=True)
-def warm_pool():
-    """Starts both worker processes once (spawning costs ~0.5 s each), so timings below measure
-    running, not starting."""
+def warm_pool(tmp_path_factory):
+    """Starts both worker processes once (spawning costs ~0.5 s each; two items at once need
+    both), so that the tests below rarely wait for a worker to start."""
+    gauge = ProcGauge(tmp_path_factory.mktemp("warm") / "gauge", target=WORKERS)
     ex = NodeExecutor(map_execution="parallel", max_workers=WORKERS)
-    ex.map(Pipeline([timed_work]), {"x": list(range(4)), "seconds": 0.3}, "x")
+    ex.map(Pipeline([gauged_work]), {"x": list(range(4)), "gauge": gauge.path}, "x")
 
 
-def _map_spans(n, seconds, workers=WORKERS):
+def _map_spans(tmp_path, n, target=1, workers=WORKERS):
+    """Maps gauged_work over n items; returns the (pid, x) of each item and the gauge's peak."""
+    gauge = ProcGauge(tmp_path / f"gauge-{uuid.uuid4().hex}", target)
     ex = NodeExecutor(map_execution="parallel", max_workers=workers)
     out = ex.map(
-        Pipeline([timed_work], name="timed"), {"x": list(range(n)), "seconds": seconds}, "x"
+        Pipeline([gauged_work], name="timed"), {"x": list(range(n)), "gauge": gauge.path}, "x"
     )
-    return [r["span"] for r in out]
+    return [r["span"] for r in out], gauge.peak
 
 
 # ---------------------------------------------------------------- processes, order, bounds
 
 
-def test_map_items_run_in_other_processes_in_order():
-    spans = _map_spans(6, 0.2)
-    assert [x for *_, x in spans] == list(range(6))
-    pids = {pid for pid, *_ in spans}
+def test_map_items_run_in_other_processes_in_order(tmp_path):
+    spans, _peak = _map_spans(tmp_path, 6, target=WORKERS)
+    assert [x for _, x in spans] == list(range(6))
+    pids = {pid for pid, _ in spans}
     assert os.getpid() not in pids
     assert len(pids) > 1, "only one worker process was used"
 
 
-def test_map_peak_reaches_and_never_exceeds_max_workers():
-    spans = _map_spans(6, 0.25)
-    assert _peak(spans) == WORKERS
-    assert len({pid for pid, *_ in spans}) <= WORKERS
+def test_map_peak_reaches_and_never_exceeds_max_workers(tmp_path):
+    spans, peak = _map_spans(tmp_path, 6, target=WORKERS)
+    assert peak == WORKERS
+    assert len({pid for pid, _ in spans}) <= WORKERS
 
 
-def test_map_overlaps_in_time():
-    t0 = time.perf_counter()
-    _map_spans(4, 0.3)
-    wall = time.perf_counter() - t0
-    assert wall < 1.0, f"4 x 0.3 s on {WORKERS} workers took {wall:.2f}s"
+def test_map_overlaps_in_time(tmp_path):
+    _spans, peak = _map_spans(tmp_path, 4, target=WORKERS)
+    assert peak == WORKERS, f"4 items on {WORKERS} workers: at most {peak} at once"
 
 
-def test_workers_are_reused_across_calls():
-    first = {pid for pid, *_ in _map_spans(4, 0.15)}
-    second = {pid for pid, *_ in _map_spans(4, 0.15)}
+def test_workers_are_reused_across_calls(tmp_path):
+    # target=WORKERS: each call has all its workers busy at once, so each sees every worker
+    first = {pid for pid, _ in _map_spans(tmp_path, 4, target=WORKERS)[0]}
+    second = {pid for pid, _ in _map_spans(tmp_path, 4, target=WORKERS)[0]}
     assert len(first | second) <= WORKERS
     assert first & second
 
@@ -121,29 +165,30 @@ def test_many_items_come_back_in_order():
     assert out == [{"y": x * x} for x in range(50)]
 
 
-def test_parallel_nodes_run_in_other_processes_and_overlap():
+def test_parallel_nodes_run_in_other_processes_and_overlap(tmp_path):
+    gauge = ProcGauge(tmp_path / "gauge", target=2)
     ex = NodeExecutor(node_execution="parallel", max_workers=WORKERS)
     p = Pipeline([pid_a, pid_b], name="two_procs", executor=ex)
-    t0 = time.perf_counter()
-    out = p.run({"x": 1, "seconds": 0.3})
-    wall = time.perf_counter() - t0
+    out = p.run({"x": 1, "gauge": gauge.path})
     assert os.getpid() not in (out["pid_a"], out["pid_b"])
     assert out["pid_a"] != out["pid_b"]
-    assert wall < 0.55, f"parallel nodes did not overlap: {wall:.2f}s"
+    assert gauge.peak == 2, "parallel nodes did not overlap"
 
 
-def test_parallel_map_with_parallel_nodes():
+def test_parallel_map_with_parallel_nodes(tmp_path):
     ex = NodeExecutor(node_execution="parallel", map_execution="parallel", max_workers=WORKERS)
     p = Pipeline([pid_a, pid_b, fail_on], name="both_parallel", executor=ex)
-    out = p.map({"x": [1, 2, 3], "seconds": 0.0, "bad": ()}, map_over="x", output_name="y")
+    gauge = ProcGauge(tmp_path / "first").path
+    out = p.map({"x": [1, 2, 3], "gauge": gauge, "bad": ()}, map_over="x", output_name="y")
     assert out == [{"y": 2}, {"y": 4}, {"y": 6}]
-    pids = p.map({"x": [1, 2], "seconds": 0.05, "bad": ()}, "x", output_name="pid_a")
+    gauge = ProcGauge(tmp_path / "second").path
+    pids = p.map({"x": [1, 2], "gauge": gauge, "bad": ()}, "x", output_name="pid_a")
     assert os.getpid() not in {r["pid_a"] for r in pids}
 
 
-def test_nested_pipeline_with_its_own_parallel_executor():
+def test_nested_pipeline_with_its_own_parallel_executor(tmp_path):
     inner = Pipeline(
-        [timed_work],
+        [gauged_work],
         name="inner_parallel",
         executor=NodeExecutor(map_execution="parallel", max_workers=WORKERS),
     ).as_node(name="spans", output_mapping={"span": "spans"}, map_over="x")
@@ -152,8 +197,9 @@ def test_nested_pipeline_with_its_own_parallel_executor():
     def pids(spans):
         return sorted({s[0] for s in spans})
 
-    out = Pipeline([inner, pids], name="outer_seq").run({"x": [0, 1, 2, 3], "seconds": 0.1})
-    assert [s[3] for s in out["spans"]] == [0, 1, 2, 3]
+    gauge = ProcGauge(tmp_path / "gauge")
+    out = Pipeline([inner, pids], name="outer_seq").run({"x": [0, 1, 2, 3], "gauge": gauge.path})
+    assert [s[1] for s in out["spans"]] == [0, 1, 2, 3]
     assert os.getpid() not in out["pids"]
 
 
@@ -203,7 +249,7 @@ def test_closure_over_local_values_travels_to_workers():
 # ---------------------------------------------------------------- errors
 
 
-def test_worker_error_keeps_type_and_names_the_node_and_pool_stays_usable():
+def test_worker_error_keeps_type_and_names_the_node_and_pool_stays_usable(tmp_path):
     ex = NodeExecutor(map_execution="parallel", max_workers=WORKERS)
     p = Pipeline([fail_on], name="failing", executor=ex)
     with pytest.raises(ItemFailed) as info:
@@ -215,8 +261,8 @@ def test_worker_error_keeps_type_and_names_the_node_and_pool_stays_usable():
     assert any("fail_on" in n for n in notes), notes
     # the pool is still usable
     assert p.map({"x": [5, 6, 7], "bad": set()}, map_over="x") == [{"y": 10}, {"y": 12}, {"y": 14}]
-    spans = _map_spans(4, 0.05)
-    assert os.getpid() not in {pid for pid, *_ in spans}
+    spans, _peak = _map_spans(tmp_path, 4)
+    assert os.getpid() not in {pid for pid, _ in spans}
 
 
 def test_first_failing_item_by_index_is_raised():
@@ -353,30 +399,34 @@ def test_unpicklable_function_is_fine_in_other_modes(tmp_path):
 # ---------------------------------------------------------------- more bounds and reuse
 
 
-def test_parallel_node_peak_reaches_and_never_exceeds_max_workers():
+def test_parallel_node_peak_reaches_and_never_exceeds_max_workers(tmp_path):
     def spanner(i):
-        def f(x, seconds):
-            t0 = time.time()
-            time.sleep(seconds)
-            return (os.getpid(), t0, time.time(), i)
+        def f(x, gauge):
+            visit(gauge)
+            return (os.getpid(), i)
 
         return node(f, output_name=f"span{i}", name=f"spanner{i}")
 
+    gauge = ProcGauge(tmp_path / "gauge", target=WORKERS)
     ex = NodeExecutor(node_execution="parallel", max_workers=WORKERS)
     out = Pipeline([spanner(i) for i in range(5)], name="five", executor=ex).run(
-        {"x": 0, "seconds": 0.15}
+        {"x": 0, "gauge": gauge.path}
     )
     spans = [out[f"span{i}"] for i in range(5)]
+    assert [s[1] for s in spans] == list(range(5))
     assert os.getpid() not in {s[0] for s in spans}
-    assert _peak(spans) == WORKERS
+    assert gauge.peak == WORKERS
 
 
-def test_pool_is_reused_whatever_the_number_of_items():
+def test_pool_is_reused_whatever_the_number_of_items(tmp_path):
     """One executor with max_workers=3 mapping 2, then 3, then 2 items: the worker processes are
-    reused, so no more than 3 distinct processes ever run its items."""
+    reused, so no more than 3 distinct processes ever run its items (each call has all its items
+    running at once, so each sees as many processes as it has items)."""
     seen = set()
     for n in (2, 3, 2):
-        seen |= {pid for pid, *_ in _map_spans(n, 0.2, workers=3)}
+        spans, peak = _map_spans(tmp_path, n, target=n, workers=3)
+        assert peak == n
+        seen |= {pid for pid, _ in spans}
     assert len(seen) <= 3, f"{len(seen)} worker processes for max_workers=3"
 
 
