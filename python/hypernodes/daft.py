@@ -65,7 +65,8 @@ class DaftExecutor:
     - ``use_cache`` / ``use_callbacks``: use the pipeline's HyperNodes cache (same keys as
       NodeExecutor) and fire its callbacks (from this process, as results arrive); ``False`` turns
       either off for this executor.
-    - ``max_concurrency``: coroutines in flight per ``async def`` node (default 32).
+    - ``max_concurrency``: coroutines of one ``async def`` node in flight at once (default 32;
+      on Ray, per Ray worker running the node).
     """
 
     process_threshold: float = 0.5
@@ -408,7 +409,11 @@ class _Call:
                     first = _daft.col("i")
                 else:
                     tokens.append(_w.register(seg))
-                    udf = _w.make_local_udf_class(is_async, conc)((tokens[-1], store_token))
+                    spec = (tokens[-1], store_token)
+                    if is_async:
+                        tokens.append(_w.register(_w.InFlight(conc)))
+                        spec += (tokens[-1],)
+                    udf = _w.make_local_udf_class(is_async, conc)(spec)
                     first = _daft.col("i")
                 cols = [first] + [_daft.col(f"s{d}") for d in inputs]
                 df = df.with_column(f"s{k}", udf(*cols))

@@ -571,6 +571,21 @@ def test_async_nodes_run_concurrently_as_async_udfs():
     assert in_flight.peak == 12, "the async node's calls did not all run concurrently"
 
 
+@pytest.mark.parametrize("limit", [1, 3])
+def test_max_concurrency_caps_the_coroutines_in_flight(limit):
+    in_flight = _InFlight(target=limit)
+
+    @node(output_name="y")
+    async def call(x):
+        await in_flight.visit()
+        return x * 2
+
+    ex = DaftExecutor(use_process=False, max_concurrency=limit)
+    out = ex.map(Pipeline([call], name="capped"), {"x": list(range(12))}, "x")
+    assert [r["y"] for r in out] == [x * 2 for x in range(12)]
+    assert in_flight.peak == limit
+
+
 # ---------------------------------------------------------------- nested map errors
 
 

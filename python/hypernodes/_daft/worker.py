@@ -534,6 +534,29 @@ def lost_worker_records(seg: Segment, n: int, exc: BaseException) -> list[dict[i
 # ---------------------------------------------------------------- Daft UDF classes
 
 
+class InFlight:
+    """At most ``limit`` coroutines of one ``async def`` node in flight in this process, whatever
+    number of UDF instances Daft creates (Daft's own ``max_concurrency`` counts instances, and each
+    instance keeps several rows in flight). One ``asyncio.Semaphore`` per event loop."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._by_loop: dict[int, tuple[Any, Any]] = {}
+        self._lock = threading.Lock()
+
+    def semaphore(self) -> Any:
+        """The running event loop's semaphore."""
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            got = self._by_loop.get(id(loop))
+            if got is None or got[0] is not loop:  # the id of a closed loop may be reused
+                got = (loop, asyncio.Semaphore(self.limit))
+                self._by_loop[id(loop)] = got
+            return got[1]
+
+
 def make_local_udf_class(is_async: bool, max_concurrency: int | None):
     """The Daft class UDF running a segment on Daft's threads in this process (``__init__`` gets
     tokens naming the segment and the query's RowStore). It reads and writes the store and
@@ -548,10 +571,12 @@ def make_local_udf_class(is_async: bool, max_concurrency: int | None):
             def __init__(self, spec: tuple) -> None:
                 self.env = SegmentEnv(lookup(spec[0]))
                 self.store = lookup(spec[1])
+                self.in_flight = lookup(spec[2])  # one InFlight per node, shared by instances
 
             @daft.method(return_dtype=dtype)
             async def __call__(self, pos, *deps):
-                await self.env.run_records_async(self.store.rows[pos], self.store.records[pos])
+                async with self.in_flight.semaphore():
+                    await self.env.run_records_async(self.store.rows[pos], self.store.records[pos])
                 return pos
 
         return AsyncLocalUDF
@@ -622,10 +647,12 @@ def make_ray_udf_class(is_async: bool, max_concurrency: int | None):
         class AsyncRayUDF:
             def __init__(self, seg: Segment) -> None:
                 self.env = SegmentEnv(seg)
+                self.in_flight = InFlight(max_concurrency or 1)  # per instance (Ray worker)
 
             @daft.method(return_dtype=dtype)
             async def __call__(self, row, *deps):
-                return await self.env.run_row_async(row, deps)
+                async with self.in_flight.semaphore():
+                    return await self.env.run_row_async(row, deps)
 
         return AsyncRayUDF
 
