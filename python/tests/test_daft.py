@@ -411,6 +411,32 @@ def test_a_dead_worker_process_names_the_nodes_and_later_calls_work(tmp_path):
     assert res.stdout.strip().endswith("OK")
 
 
+def test_a_large_input_reaches_each_worker_process_once_by_file(tmp_path):
+    import glob
+    import tempfile
+
+    from hypernodes._daft import worker as daft_worker
+
+    log = tmp_path / "unpickled.log"
+    model = Heavy(log)
+    model.weights = np.arange(2 * daft_worker.SHIP_BY_FILE // 8)  # pickles larger than the limit
+
+    @node(output_name="w")
+    def weight(i, model):
+        return int(model.weights[i])
+
+    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "hypernodes-daft-*")))
+    got = DaftExecutor(use_process=True).map(
+        Pipeline([weight], name="big"), {"i": list(range(200)), "model": model}, "i"
+    )
+    assert [r["w"] for r in got] == list(range(200))
+    pids = log.read_text().split()
+    assert os.getpid() not in {int(p) for p in pids}
+    assert 0 < len(pids) == len(set(pids)), f"unpickled more than once in a worker: {pids}"
+    after = set(glob.glob(os.path.join(tempfile.gettempdir(), "hypernodes-daft-*")))
+    assert after == before, "the shipped segment's temporary directory is removed"
+
+
 def test_in_process_keeps_object_identity():
     sentinel = object()
 

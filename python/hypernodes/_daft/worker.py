@@ -425,14 +425,14 @@ class RowStore:
         self.rows = rows
         self.records: list[dict[int, tuple]] = [{} for _ in rows]
 
-    def inputs_of(self, seg: Segment, positions: list[int]) -> tuple[list[tuple], list[dict]]:
-        """The rows at ``positions`` and the records of earlier nodes the segment reads (a failed
+    def inputs_of(self, needed: list[int], positions: list[int]) -> tuple[list[tuple], list[dict]]:
+        """The rows at ``positions`` and the records of the earlier nodes ``needed`` (a failed
         node's record as a skip: its dependents skip, and its exception stays here)."""
         rows = [self.rows[p] for p in positions]
         deps = []
         for p in positions:
             recs = self.records[p]
-            deps.append({d: (recs[d] if recs[d][0] != "err" else SKIP) for d in seg.needed})
+            deps.append({d: (recs[d] if recs[d][0] != "err" else SKIP) for d in needed})
         return rows, deps
 
 
@@ -498,15 +498,40 @@ class SegmentEnv:
 
 _pooled: dict[str, SegmentEnv] = {}
 """In a pool worker process: the segments of recent queries, each opened once per worker."""
-_POOLED_KEPT = 16
+_POOLED_KEPT = 8
+
+SHIP_BY_FILE = 1 << 20
+"""A segment that pickles larger than this (it carries the inputs that are not mapped, say a
+model) reaches the worker processes through a temporary file, read once per worker, instead of
+travelling with every batch."""
 
 
-def run_pooled(token: str, blob: bytes, payload: bytes) -> bytes:
-    """In a HyperNodes pool worker process: runs a segment (pickled in ``blob``, opened once per
-    worker and query ``token``) over a batch of rows (``payload``: the rows and, per row, the
-    records of earlier nodes it reads); returns the batch's records as one pickle."""
+def ship_segment(seg: Segment, directory: str) -> tuple[str, Any]:
+    """How a segment travels to pool workers: ``("bytes", pickle)``, or ``("file", path)`` of a
+    file in ``directory`` (removed by the caller when the query ends)."""
+    blob = dumps(seg)
+    if len(blob) < SHIP_BY_FILE:
+        return ("bytes", blob)
+    import os
+    import tempfile
+
+    fd, path = tempfile.mkstemp(prefix="segment-", suffix=".pickle", dir=directory)
+    with os.fdopen(fd, "wb") as f:
+        f.write(blob)
+    return ("file", path)
+
+
+def run_pooled(token: str, source: tuple[str, Any], payload: bytes) -> bytes:
+    """In a HyperNodes pool worker process: runs a segment (``source``: see ``ship_segment``;
+    opened once per worker and query ``token``) over a batch of rows (``payload``: the rows and,
+    per row, the records of earlier nodes it reads); returns the batch's records as one pickle."""
     env = _pooled.get(token)
     if env is None:
+        if source[0] == "bytes":
+            blob = source[1]
+        else:
+            with open(source[1], "rb") as f:
+                blob = f.read()
         env = SegmentEnv(loads(blob))
         while len(_pooled) >= _POOLED_KEPT:
             _pooled.pop(next(iter(_pooled)))
@@ -515,19 +540,20 @@ def run_pooled(token: str, blob: bytes, payload: bytes) -> bytes:
     return env.encode_batch([env.run_records(row, recs) for row, recs in zip(rows, deps)])
 
 
-def lost_worker_records(seg: Segment, n: int, exc: BaseException) -> list[dict[int, tuple]]:
-    """Records for a batch whose worker process died: an error naming the segment's nodes on its
-    first node (the others skipped), for each of the ``n`` rows."""
+def lost_worker_records(
+    nodes: list[tuple[int, str]], n: int, exc: BaseException
+) -> list[dict[int, tuple]]:
+    """Records for a batch whose worker process died: an error naming the segment's ``nodes``
+    (index, name) on its first node (the others skipped), for each of the ``n`` rows."""
     from hypernodes.errors import HyperNodesError
 
-    names = ", ".join(f"'{job.spec.name}'" for job in seg.jobs)
+    names = ", ".join(f"'{name}'" for _, name in nodes)
     err = HyperNodesError(
         f"a worker process died while running node(s) {names} "
         f"({type(exc).__name__}: {exc}); the pool is started anew on the next call"
     )
-    first = seg.jobs[0].spec.index
-    out = {job.spec.index: SKIP for job in seg.jobs}
-    out[first] = ("err", err, [], 0.0)
+    out = {index: SKIP for index, _ in nodes}
+    out[nodes[0][0]] = ("err", err, [], 0.0)
     return [dict(out) for _ in range(n)]
 
 
@@ -610,8 +636,8 @@ def make_pooled_udf_class(workers: int):
     @daft.cls(use_process=False)
     class PooledUDF:
         def __init__(self, spec: tuple) -> None:
-            self.token, self.blob, store = spec
-            self.seg = loads(self.blob)
+            # the segment itself stays shipped (it may hold a large input): its outline suffices
+            self.token, self.source, store, self.needed, self.nodes = spec
             self.store = lookup(store)
 
         @daft.method.batch(return_dtype=dtype)
@@ -621,12 +647,12 @@ def make_pooled_udf_class(workers: int):
             from hypernodes import _parallel
 
             pos = positions.to_pylist()
-            payload = dumps(self.store.inputs_of(self.seg, pos))
-            fut = _parallel.submit(workers, run_pooled, self.token, self.blob, payload)
+            payload = dumps(self.store.inputs_of(self.needed, pos))
+            fut = _parallel.submit(workers, run_pooled, self.token, self.source, payload)
             try:
                 outs = loads(_parallel.result(fut))
             except BrokenProcessPool as exc:
-                outs = lost_worker_records(self.seg, len(pos), exc)
+                outs = lost_worker_records(self.nodes, len(pos), exc)
             records = self.store.records
             for p, out in zip(pos, outs):
                 records[p].update(out)
