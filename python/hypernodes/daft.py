@@ -25,7 +25,7 @@ from typing import Any
 
 from hypernodes import _core
 from hypernodes._daft import worker as _w
-from hypernodes._daft.plan import Plan, map_items, names_arg, root_values
+from hypernodes._daft.plan import Plan, names_arg, root_values
 from hypernodes.errors import ConfigurationError
 
 try:
@@ -209,7 +209,7 @@ class _Call:
 
             raise MapInputError(f"unknown map_mode '{map_mode}': expected 'zip' or 'product'")
         self.plan = Plan(pipeline, names_arg(output_name))
-        self.items = map_items(pipeline, inputs, map_over, map_mode) if self.is_map else [()]
+        self.items = pipeline._map_items(inputs, map_over, map_mode) if self.is_map else [()]
         later = map_over if self.is_map else []
         self.base = root_values(pipeline, self.plan, inputs, later)
         self.cache = ctx.cache if ex.use_cache else None

@@ -36,6 +36,10 @@ pub fn to_pyerr(err: Error) -> PyErr {
             Err(other) => raise(py, "HyperNodesError", other.to_string()),
         },
         other => {
+            let detail = match &other {
+                Error::Map(map) => map_detail(py, map),
+                _ => None,
+            };
             let class = match &other {
                 Error::DuplicateOutput { .. } | Error::DuplicateNode(_) => "DependencyError",
                 Error::Cycle { .. } => "CycleError",
@@ -49,14 +53,37 @@ pub fn to_pyerr(err: Error) -> PyErr {
                 Error::Config(_) => "ConfigurationError",
                 Error::Node { .. } | Error::Foreign(_) => unreachable!("handled above"),
             };
-            raise(py, class, other.to_string())
+            let err = raise(py, class, other.to_string());
+            if let Some(detail) = detail {
+                let _ = err.value(py).setattr("_map_error", detail);
+            }
+            err
         }
     })
 }
 
-/// The engine error for an exception a Python executor raised: a map error it described in
-/// `_map_error` (see `hypernodes._daft.plan`) becomes the engine's own, so that a pipeline node
-/// can name the outer inputs in it; anything else passes through as it is.
+/// A map error's details, carried by its Python exception as `_map_error` so that it turns back
+/// into the engine's error when it passes through an executor written in Python (see
+/// [`from_pyerr`]).
+fn map_detail(py: Python<'_>, map: &MapError) -> Option<Py<PyAny>> {
+    let detail = match map {
+        MapError::AbsentInput { pipeline, name } => ("absent", pipeline, name).into_pyobject(py),
+        MapError::NotASequence {
+            pipeline,
+            name,
+            reason,
+        } => ("not_a_sequence", pipeline, name, reason).into_pyobject(py),
+        MapError::LengthMismatch { pipeline, lengths } => {
+            ("lengths", pipeline, lengths.clone()).into_pyobject(py)
+        }
+        MapError::UnknownMode(_) | MapError::Empty { .. } => return None,
+    };
+    detail.ok().map(|d| d.into_any().unbind())
+}
+
+/// The engine error for an exception an executor written in Python raised: a map error of the
+/// engine's (`Pipeline._map_items`; see [`map_detail`]) becomes the engine's own again, so that a
+/// pipeline node can name the outer inputs in it; anything else passes through as it is.
 pub fn from_pyerr(err: PyErr) -> Error {
     let detail = Python::attach(|py| map_error(err.value(py)).ok().flatten());
     match detail {

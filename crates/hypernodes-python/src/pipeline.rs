@@ -273,6 +273,27 @@ impl PyPipeline {
         ))
     }
 
+    /// The items of a map, for executors written in Python: one tuple of values (in `map_over`
+    /// order) per item, split and checked by the engine's rules (its errors name the inputs).
+    #[pyo3(signature = (inputs, map_over, map_mode="zip"))]
+    fn _map_items<'py>(
+        &self,
+        py: Python<'py>,
+        inputs: &Bound<'py, PyDict>,
+        map_over: Vec<String>,
+        map_mode: &str,
+    ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+        let mode: MapMode = map_mode.parse().map_err(to_pyerr)?;
+        let items = self
+            .core
+            .map_items(&inputs_arg(inputs)?, &map_over, mode)
+            .map_err(to_pyerr)?;
+        items
+            .iter()
+            .map(|item| PyTuple::new(py, item.iter().map(|v| to_py(py, v))))
+            .collect()
+    }
+
     /// The executor set on this pipeline (None: inherited).
     #[getter]
     fn executor(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {

@@ -1,21 +1,15 @@
 """What DaftExecutor computes: the engine's plan of a pipeline (the nodes a selection of outputs
 needs, in the engine's topological order, the root inputs they read, the output positions each node
-must produce), what workers need of each node, and the same argument checks and errors as the
-engine for map arguments and missing inputs."""
+must produce), what workers need of each node, and the root inputs' values, with the engine's
+missing-input error."""
 
 from __future__ import annotations
 
 import inspect
-import itertools
-from collections.abc import Sequence
 from typing import Any
 
 from hypernodes import _core
-from hypernodes.errors import (
-    MapInputError,
-    MapInputTypeError,
-    MissingInputError,
-)
+from hypernodes.errors import MissingInputError
 
 NO_DEFAULT = object()
 """Marks a parameter without a default value."""
@@ -145,77 +139,6 @@ class Plan:
             o: (ni, pos) for ni, n in enumerate(nodes) for pos, o in enumerate(n.outputs)
         }
         self.specs = {i: Spec(i, nodes[i]) for i in self.order}
-
-
-def split_sequence(value: Any) -> list[Any] | str:
-    """The items of a mapped value, or why it is not a list (the engine's rule)."""
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    tname = type(value).__name__
-    if isinstance(value, (str, bytes, bytearray, dict)):
-        return f"got a {tname}; pass a list, tuple or other sequence of items"
-    if not isinstance(value, Sequence):
-        try:
-            return [value[i] for i in range(len(value))]
-        except Exception:  # noqa: BLE001
-            return f"got a {tname}, which is not a sequence"
-    return list(value)
-
-
-def _map_error(exc: Exception, detail: tuple) -> Exception:
-    """Describes a map error for the engine (``_map_error``): when the map is a pipeline node's,
-    the engine rewrites it in the outer names, as it does for NodeExecutor."""
-    exc._map_error = detail  # type: ignore[attr-defined]
-    return exc
-
-
-def map_items(
-    pipeline: Any, inputs: dict[str, Any], map_over: list[str], mode: str
-) -> list[tuple[Any, ...]]:
-    """The items of a map: one tuple of values (in `map_over` order) per item."""
-    if mode not in ("zip", "product"):
-        raise MapInputError(f"unknown map_mode '{mode}': expected 'zip' or 'product'")
-    if not map_over:
-        raise MapInputError(f"map in pipeline '{pipeline.name}' needs at least one map_over input")
-    bound = pipeline.bound
-    lists = []
-    for name in map_over:
-        if name in inputs:
-            value = inputs[name]
-        elif name in bound:
-            value = bound[name]
-        else:
-            raise _map_error(
-                MapInputError(
-                    f"map over '{name}' in pipeline '{pipeline.name}': '{name}' is not among the "
-                    "given inputs"
-                ),
-                ("absent", pipeline.name, name),
-            )
-        items = split_sequence(value)
-        if isinstance(items, str):
-            raise _map_error(
-                MapInputTypeError(
-                    f"map over '{name}' in pipeline '{pipeline.name}': the value is not a list "
-                    f"({items})"
-                ),
-                ("not_a_sequence", pipeline.name, name, items),
-            )
-        lists.append(items)
-    if mode == "zip":
-        n = len(lists[0])
-        if any(len(lst) != n for lst in lists):
-            lengths = [(m, len(lst)) for m, lst in zip(map_over, lists)]
-            parts = ", ".join(f"{m}={k}" for m, k in lengths)
-            raise _map_error(
-                MapInputError(
-                    f"zip map in pipeline '{pipeline.name}' needs lists of equal length, "
-                    f"got {parts}"
-                ),
-                ("lengths", pipeline.name, lengths),
-            )
-        return list(zip(*lists))
-    return list(itertools.product(*lists))
 
 
 def root_values(
