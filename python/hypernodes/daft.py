@@ -497,7 +497,7 @@ class _Call:
             try:
                 out.append(_w.dumps(row))
             except Exception as exc:
-                bad = next((m for m, v in row[1].items() if not _picklable(v)), ", ".join(row[1]))
+                bad = next((m for m, v in row[1].items() if not _w.picklable(v)), ", ".join(row[1]))
                 users = [s.name for s in self.plan.specs.values() if bad in s.params]
                 raise ConfigurationError(
                     f"item {row[0]} of input '{bad}' (used by node(s) {', '.join(users)} of "
@@ -596,11 +596,3 @@ class _Call:
         if not spec.is_pipeline and not getattr(exc, "_hypernodes_engine", False):
             _note(exc, f"in node '{spec.name}' of pipeline '{' > '.join(path)}'")
         raise exc
-
-
-def _picklable(value: Any) -> bool:
-    try:
-        _w.dumps(value)
-        return True
-    except Exception:  # noqa: BLE001
-        return False

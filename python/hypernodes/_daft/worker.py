@@ -392,11 +392,19 @@ def portable_err(rec: tuple) -> tuple:
     events that cannot be pickled dropped)."""
     if isinstance(rec[1], _ErrorBox):
         return rec
-    events = [(h, a, p) for h, a, p in rec[2] if _picklable(a)]
+    events = [(h, a, p) for h, a, p in rec[2] if picklable(a)]
     return ("err", portable_error(rec[1]), events, rec[3])
 
 
-def _picklable(value: Any) -> bool:
+def _portable_errors(out: dict[int, tuple]) -> None:
+    """Replaces, in one row's records, each error record by one that can leave this process."""
+    for i, rec in out.items():
+        if rec[0] == "err":
+            out[i] = portable_err(rec)
+
+
+def picklable(value: Any) -> bool:
+    """Whether ``dumps`` can pickle ``value``."""
     try:
         dumps(value)
         return True
@@ -460,9 +468,7 @@ class SegmentEnv:
     def encode(self, out: dict[int, tuple]) -> bytes:
         """One row's records as a pickle that can leave this process: exceptions travel by type and
         attributes, and a value that cannot be pickled becomes an error naming its node."""
-        for i, rec in out.items():
-            if rec[0] == "err":
-                out[i] = portable_err(rec)
+        _portable_errors(out)
         try:
             return dumps(out)
         except Exception:  # noqa: BLE001 - a value cannot travel: name its node
@@ -471,9 +477,7 @@ class SegmentEnv:
     def encode_batch(self, outs: list[dict[int, tuple]]) -> bytes:
         """A batch of rows' records as one pickle (row by row only when something cannot travel)."""
         for out in outs:
-            for i, rec in out.items():
-                if rec[0] == "err":
-                    out[i] = portable_err(rec)
+            _portable_errors(out)
         try:
             return dumps(outs)
         except Exception:  # noqa: BLE001
