@@ -268,34 +268,30 @@ class ProgressCallback(Callback):
             if run is not None:
                 self._node(run, path, node_id)
 
+    def _count(self, ctx: Any, node_id: str, done: int = 0, cached: int = 0, failed: int = 0):
+        """Adds to a node's bar (under the lock); returns the run, or None when not tracked."""
+        run, path = self._event(ctx)
+        if run is None:
+            return None
+        bar = self._node(run, path, node_id)
+        bar.info.done += done
+        bar.info.cached += cached
+        bar.info.failed += failed
+        bar.refresh()
+        return run
+
     def on_node_end(self, node_id: str, outputs: dict, duration: float, ctx: Any) -> None:
         with self._lock:
-            run, path = self._event(ctx)
-            if run is None:
-                return
-            bar = self._node(run, path, node_id)
-            bar.info.done += 1
-            bar.refresh()
+            self._count(ctx, node_id, done=1)
 
     def on_node_cached(self, node_id: str, signature: str, ctx: Any) -> None:
         with self._lock:
-            run, path = self._event(ctx)
-            if run is None:
-                return
-            bar = self._node(run, path, node_id)
-            bar.info.done += 1
-            bar.info.cached += 1
-            bar.refresh()
+            self._count(ctx, node_id, done=1, cached=1)
 
     def on_error(self, node_id: str, error: BaseException, ctx: Any) -> None:
         with self._lock:
-            run, path = self._event(ctx)
-            if run is None:
-                return
-            bar = self._node(run, path, node_id)
-            bar.info.failed += 1
-            bar.refresh()
-            if ctx.depth == 0:
+            run = self._count(ctx, node_id, failed=1)
+            if run is not None and ctx.depth == 0:
                 # An error at depth 0 ends the root run: nothing else will close its bars.
                 self._finish(run)
 
