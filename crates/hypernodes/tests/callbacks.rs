@@ -9,6 +9,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hypernodes::context::Context;
+
+mod common;
+use common::{make_xs_node, total_node};
 use hypernodes::progress::BarInfo;
 use hypernodes::{
     inputs, value, AsNode, BoxError, Cache, Callback, Callbacks, Event, MapMode, MemoryCache, Mode,
@@ -171,31 +174,8 @@ fn chain(name: &str, fail_at: Option<i64>) -> Pipeline {
 
 /// n -> make_xs (xs = [n, n+1, n+2]) -> inner_map (chain mapped over xs) -> zs -> total.
 fn outer(inner: Pipeline, map: bool) -> Pipeline {
-    let make_xs = Node::new(
-        "make_xs",
-        vec![Port::new("n", Typed::<i64>::arc())],
-        vec![Port::new("xs", Typed::<Vec<i64>>::arc())],
-        |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
-            let n = arg(&args[0]);
-            Ok(vec![value(vec![n, n + 1, n + 2])])
-        },
-    )
-    .unwrap();
-    let total = Node::new(
-        "total",
-        vec![Port::new("zs", Typed::<Vec<i64>>::arc())],
-        vec![Port::new("total", Typed::<i64>::arc())],
-        |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
-            Ok(vec![value(
-                args[0]
-                    .downcast_ref::<Vec<i64>>()
-                    .unwrap()
-                    .iter()
-                    .sum::<i64>(),
-            )])
-        },
-    )
-    .unwrap();
+    let make_xs = make_xs_node();
+    let total = total_node("zs");
     if !map {
         let inner = inner
             .as_node(AsNode {

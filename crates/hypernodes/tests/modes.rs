@@ -10,6 +10,9 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use hypernodes::context::Context;
+
+mod common;
+use common::{make_xs_node, total_node};
 use hypernodes::{
     inputs, value, AsNode, BoxError, Error, Executor, MapMode, Mode, Node, NodeExecutor, Outputs,
     Pipeline, Port, Typed, Value,
@@ -143,31 +146,8 @@ fn nested() -> Pipeline {
 }
 
 fn nested_with(inner: Pipeline) -> Pipeline {
-    let make_xs = Node::new(
-        "make_xs",
-        vec![Port::new("n", Typed::<i64>::arc())],
-        vec![Port::new("xs", Typed::<Vec<i64>>::arc())],
-        |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
-            let n = arg(&args[0]);
-            Ok(vec![value(vec![n, n + 1, n + 2])])
-        },
-    )
-    .unwrap();
-    let total = Node::new(
-        "total",
-        vec![Port::new("ds", Typed::<Vec<i64>>::arc())],
-        vec![Port::new("total", Typed::<i64>::arc())],
-        |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
-            Ok(vec![value(
-                args[0]
-                    .downcast_ref::<Vec<i64>>()
-                    .unwrap()
-                    .iter()
-                    .sum::<i64>(),
-            )])
-        },
-    )
-    .unwrap();
+    let make_xs = make_xs_node();
+    let total = total_node("ds");
     let inner = inner
         .as_node(AsNode {
             name: Some("inner_map".into()),

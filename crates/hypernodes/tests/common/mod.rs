@@ -101,3 +101,31 @@ pub fn int(out: &hypernodes::Outputs, name: &str) -> i64 {
     *out.get::<i64>(name)
         .unwrap_or_else(|| panic!("output '{name}' missing or not an i64 in {out:?}"))
 }
+
+/// `make_xs`: `n` -> `xs = [n, n + 1, n + 2]` (the list a nested map runs over).
+pub fn make_xs_node() -> Node {
+    Node::new(
+        "make_xs",
+        vec![Port::new("n", Typed::<i64>::arc())],
+        vec![Port::new("xs", Typed::<Vec<i64>>::arc())],
+        |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+            let n = *args[0].downcast_ref::<i64>().expect("an i64 argument");
+            Ok(vec![value(vec![n, n + 1, n + 2])])
+        },
+    )
+    .expect("a valid node")
+}
+
+/// `total`: the sum of the `Vec<i64>` input `input`, as the `i64` output `total`.
+pub fn total_node(input: &str) -> Node {
+    Node::new(
+        "total",
+        vec![Port::new(input, Typed::<Vec<i64>>::arc())],
+        vec![Port::new("total", Typed::<i64>::arc())],
+        |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+            let xs = args[0].downcast_ref::<Vec<i64>>().expect("a Vec<i64>");
+            Ok(vec![value(xs.iter().sum::<i64>())])
+        },
+    )
+    .expect("a valid node")
+}
