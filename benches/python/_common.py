@@ -19,15 +19,18 @@ from __future__ import annotations
 import atexit
 import gc
 import importlib.util
+import json
 import math
 import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 CHAIN = 10  # nodes in the chain that `run` and `map` execute
@@ -292,3 +295,32 @@ def _dist_version(dist: str) -> str | None:
         return version(dist)
     except PackageNotFoundError:
         return None
+
+
+def run_peer(label: str, python: str, script: Path, args: list[str], timeout: float) -> dict:
+    """Runs a peer's bench script in its own venv's ``python`` (with this project's venv variables
+    removed) and returns the JSON object it prints last, tagged ``impl: label``; a failure is
+    returned as ``{"impl": label, "error": ...}`` (its stderr is passed on)."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
+    }
+    cmd = [python, str(script), *args]
+    try:
+        proc = subprocess.run(
+            cmd,
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=script.parent,
+            timeout=timeout,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"impl": label, "error": f"{type(exc).__name__}: {exc}"}
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stderr)
+        tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
+        return {"impl": label, "error": f"exit {proc.returncode}: {tail[0]}"}
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    result["impl"] = label
+    return result

@@ -40,7 +40,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +47,8 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from _common import run_peer
 
 HERE = Path(__file__).resolve().parent
 BENCHES = HERE.parent
@@ -466,25 +467,10 @@ def measure_peer(
     key: str, python: str, quick: bool, budget: float, only: set[str], timeout: float
 ) -> dict[str, Any]:
     label, script, _ = PEERS[key]
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
-    }
-    cmd = [python, str(HERE / script), "--budget", str(budget)] + (["--quick"] if quick else [])
+    args = ["--budget", str(budget)] + (["--quick"] if quick else [])
     if only:
-        cmd += ["--only", ",".join(sorted(only))]
-    try:
-        proc = subprocess.run(
-            cmd, check=False, capture_output=True, text=True, env=env, cwd=HERE, timeout=timeout
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"impl": label, "error": f"{type(exc).__name__}: {exc}"}
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
-        return {"impl": label, "error": f"exit {proc.returncode}: {tail[0]}"}
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["impl"] = label
-    return result
+        args += ["--only", ",".join(sorted(only))]
+    return run_peer(label, python, HERE / script, args, timeout)
 
 
 def peer_main(adapter: Any) -> None:

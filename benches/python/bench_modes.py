@@ -33,12 +33,13 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import traceback
 from pathlib import Path
 from typing import Any
+
+from _common import run_peer
 
 HERE = Path(__file__).resolve().parent
 BENCHES = HERE.parent
@@ -270,23 +271,7 @@ def measure_ours(quick: bool, only: set[str]) -> dict[str, Any]:
 
 def measure_peer(key: str, python: str, quick: bool, timeout: float) -> dict[str, Any]:
     label, script, _ = PEERS[key]
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
-    }
-    cmd = [python, str(HERE / script)] + (["--quick"] if quick else [])
-    try:
-        proc = subprocess.run(
-            cmd, check=False, capture_output=True, text=True, env=env, cwd=HERE, timeout=timeout
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"impl": label, "error": f"{type(exc).__name__}: {exc}"}
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
-        return {"impl": label, "error": f"exit {proc.returncode}: {tail[0]}"}
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["impl"] = label
-    return result
+    return run_peer(label, python, HERE / script, ["--quick"] if quick else [], timeout)
 
 
 def main(argv: list[str] | None = None) -> int:

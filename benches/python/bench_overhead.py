@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import traceback
 from pathlib import Path
 from typing import Any
+
+from _common import run_peer
 
 HERE = Path(__file__).resolve().parent
 BENCHES = HERE.parent
@@ -61,24 +61,8 @@ def measure_peer(
     key: str, python: str, quick: bool, build_budget: float, timeout: float
 ) -> dict[str, Any]:
     label, script, _ = PEERS[key]
-    env = {
-        k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")
-    }
-    cmd = [python, str(HERE / script)] + (["--quick"] if quick else [])
-    cmd += ["--build-budget", str(build_budget)]
-    try:
-        proc = subprocess.run(
-            cmd, check=False, capture_output=True, text=True, env=env, cwd=HERE, timeout=timeout
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"impl": label, "error": f"{type(exc).__name__}: {exc}"}
-    if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
-        sys.stderr.write(proc.stderr)
-        return {"impl": label, "error": f"exit {proc.returncode}: {tail[0]}"}
-    result = json.loads(proc.stdout.strip().splitlines()[-1])
-    result["impl"] = label
-    return result
+    args = (["--quick"] if quick else []) + ["--build-budget", str(build_budget)]
+    return run_peer(label, python, HERE / script, args, timeout)
 
 
 def main(argv: list[str] | None = None) -> int:
