@@ -18,6 +18,8 @@ from hypernodes.errors import (
     MapInputTypeError,
     MissingInputError,
     OutputArityError,
+    RemoteError,
+    TransferError,
     UnknownInputError,
     UnknownOutputError,
 )
@@ -41,6 +43,8 @@ __all__ = [
     "OutputArityError",
     "Pipeline",
     "ProgressCallback",
+    "RemoteError",
+    "TransferError",
     "UnknownInputError",
     "UnknownOutputError",
     "node",

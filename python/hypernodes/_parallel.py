@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import itertools
 import multiprocessing
 import pickle
 import sys
@@ -21,11 +20,11 @@ from typing import Any
 
 import cloudpickle
 
+from hypernodes import _portable
 from hypernodes._core import MemoryCache
 
 _lock = threading.Lock()
 _pools: dict[int, ProcessPoolExecutor] = {}
-_worker_pipelines: dict[str, Any] = {}
 
 
 @contextlib.contextmanager
@@ -104,79 +103,151 @@ def shutdown() -> None:
         _pools.clear()
 
 
-def _reraise(result: tuple[str, bytes]) -> Any:
-    status, payload = result
-    value = cloudpickle.loads(payload)
-    if status == "error":
-        raise value
-    return value
-
-
 def check_picklable(pipeline: Any) -> str | None:
-    """Returns why the pipeline cannot be sent to a worker process (naming the node), or None."""
+    """Returns why the pipeline cannot be sent to a worker process (naming the node or bound
+    input), or None."""
     for n in pipeline.nodes:
         if n.is_pipeline:
             reason = check_picklable(n.pipeline)
             if reason:
                 return reason
             continue
-        try:
-            cloudpickle.dumps(n.func)
-        except Exception as exc:  # noqa: BLE001 - any pickling failure is reported
+        why = _portable.why_not(n.func)
+        if why is not None:
             return (
                 f"node '{n.name}' of pipeline '{pipeline.name}' cannot be sent to a worker "
-                f"process: its function cannot be pickled ({type(exc).__name__}: {exc})"
+                f"process: its function cannot be pickled ({why})"
             )
-    for name, value in pipeline.bound.items():
-        try:
-            cloudpickle.dumps(value)
-        except Exception as exc:  # noqa: BLE001
-            return (
-                f"bound input '{name}' of pipeline '{pipeline.name}' cannot be sent to a worker "
-                f"process ({type(exc).__name__}: {exc})"
-            )
+    bad = _portable.first_unpicklable(dict(pipeline.bound))
+    if bad is not None:
+        return (
+            f"bound input '{bad[0]}' of pipeline '{pipeline.name}' cannot be sent to a worker "
+            f"process ({bad[1]})"
+        )
     return None
 
 
-def _run_chunk(key: str, blob: bytes, payload: bytes) -> tuple[str, bytes]:
+SHIP_BY_FILE = 1 << 20
+"""A call whose shared part (the pipeline and the inputs every item shares, say a model or a
+table) pickles larger than this reaches the workers through a temporary file, read once per worker
+and call, instead of travelling with every chunk."""
+
+_envs: dict[str, tuple] = {}
+"""In a worker process: the shared part of recent calls, each loaded once (see ``_env``)."""
+_ENVS_KEPT = 4
+
+
+def _env(token: str, source: tuple[str, Any]) -> tuple:
+    """In a worker: ``(pipeline, run, inputs, seed)`` of call ``token``, loaded from ``source``
+    (``("bytes", blob)`` or ``("file", path)``) the first time this worker sees the call. ``run``
+    is the pipeline with a listener when events are recorded (so the root's events are fired)."""
+    env = _envs.get(token)
+    if env is not None:
+        return env
+    if source[0] == "bytes":
+        blob = source[1]
+    else:
+        with open(source[1], "rb") as f:
+            blob = f.read()
+    pipeline, inputs, observe, seed = _portable.loads(blob)
+    run = pipeline
+    if observe:
+        # every event of the items (nested pipelines with their own callbacks included) is
+        # recorded by the dispatcher; the root needs a listener for its events to be emitted
+        from hypernodes import callbacks as _callbacks
+        from hypernodes._pickle import rebuild_pipeline
+
+        settings = {"cache": pipeline.cache, "callbacks": [_callbacks.Callback()]}
+        run = rebuild_pipeline(pipeline.nodes, pipeline.name, None, pipeline.bound, settings)
+    env = (pipeline, run, inputs, seed)
+    while len(_envs) >= _ENVS_KEPT:
+        _envs.pop(next(iter(_envs)))
+    _envs[token] = env
+    return env
+
+
+def _producer(pipeline: Any, output: str) -> str:
+    return next((n.name for n in pipeline.nodes if output in n.outputs), "?")
+
+
+def _where(path: list[str], items: list[int]) -> str:
+    """``pipeline 'a > b', item 3`` (the engine's wording of a place)."""
+    place = f"pipeline '{' > '.join(path)}'"
+    if len(items) == 1:
+        return f"{place}, item {items[0]}"
+    if items:
+        return f"{place}, items {' > '.join(map(str, items))}"
+    return place
+
+
+def _unsendable_result(pipeline: Any, out: list[dict], first: int, origin: tuple) -> Exception:
+    """The error for results of a chunk that cannot be pickled: names the node, the output and
+    the item."""
+    from hypernodes.errors import TransferError
+
+    path, items, _depth = origin
+    for i, outputs in enumerate(out):
+        bad = _portable.first_unpicklable(outputs)
+        if bad is not None:
+            name, reason = bad
+            return TransferError(
+                f"node '{_producer(pipeline, name)}' of {_where(path, [*items, first + i])}: its "
+                f"output '{name}' cannot be sent back from a worker process ({reason})"
+            )
+    return TransferError("the results of a worker process cannot be pickled")
+
+
+def _sendable(value: Any) -> Any:
+    if _portable.why_not(value) is None:
+        return value
+    if isinstance(value, dict):
+        return {k: _sendable(v) for k, v in value.items()}
+    if isinstance(value, BaseException):
+        return _portable.carry(value)
+    return f"<{type(value).__name__} that cannot leave its worker process>"
+
+
+def _sendable_events(events: list) -> list:
+    """Events that can travel back (a value that cannot be pickled is named by its type instead)."""
+    if _portable.why_not(events) is None:
+        return events
+    return [(hook, tuple(_sendable(a) for a in args), path) for hook, args, path in events]
+
+
+def _run_chunk(token: str, source: tuple[str, Any], payload: bytes) -> tuple[str, bytes]:
+    """In a worker: runs the items of one chunk with the engine (``resume_items``), so events,
+    error notes and cache keys are those of the caller's own run."""
     from hypernodes import NodeExecutor
     from hypernodes import callbacks as _callbacks
 
     events: list[tuple[str, tuple, list[str]]] = []
     try:
-        pipeline = _worker_pipelines.get(key)
-        if pipeline is None:  # first chunk of this pipeline in this worker
-            pipeline = cloudpickle.loads(blob)
-            _worker_pipelines.clear()
-            _worker_pipelines[key] = pipeline
-        inputs, map_over, output_name, node_execution, observe, seed_blob = cloudpickle.loads(
-            payload
-        )
-        seed = cloudpickle.loads(seed_blob)
+        pipeline, run, inputs, seed = _env(token, source)
+        first, items, map_over, output_name, node_execution, origin = _portable.loads(payload)
         memory = pipeline.cache if seed is not None else None
         if memory is not None:
             memory.clear()
             memory._merge(seed)
         executor = NodeExecutor(node_execution=node_execution, map_execution="sequential")
-        run = pipeline
-        if observe:
-            # every event of the items (nested pipelines with their own callbacks included) is
-            # recorded by the dispatcher; the root needs a listener for its events to be emitted
-            from hypernodes._pickle import rebuild_pipeline
-
-            settings = {"cache": pipeline.cache, "callbacks": [_callbacks.Callback()]}
-            run = rebuild_pipeline(pipeline.nodes, pipeline.name, None, pipeline.bound, settings)
+        if run is not pipeline:
             _callbacks._recording = events
         try:
-            out = executor.map(run, inputs, map_over, "zip", output_name)
+            out = executor._resume_items(run, inputs, map_over, items, first, output_name, origin)
         finally:
             _callbacks._recording = None
         fresh = {}
         if memory is not None:
             fresh = {k: v for k, v in memory._export().items() if k not in seed}
-        return ("ok", cloudpickle.dumps((out, events, fresh, None)))
+        try:
+            return ("ok", _portable.dumps((out, events, fresh, None)))
+        except Exception:  # noqa: BLE001 - named below
+            error = _unsendable_result(pipeline, out, first, origin)
+            return (
+                "error",
+                _portable.dumps(([], _sendable_events(events), {}, _portable.carry(error))),
+            )
     except BaseException as exc:  # noqa: BLE001 - sent back to the caller, with the events so far
-        return ("error", cloudpickle.dumps(([], events, {}, exc)))
+        return ("error", _portable.dumps(([], _sendable_events(events), {}, _portable.carry(exc))))
 
 
 def _has_own_callbacks(pipeline: Any) -> bool:
@@ -211,90 +282,169 @@ def _memory_seed(cache: Any) -> dict[bytes, list[Any]]:
     return seed
 
 
+def _ship(blob: bytes, directory: list[str]) -> tuple[str, tuple[str, Any]]:
+    """How the shared part of a call travels: ``(token, ("bytes", blob))``, or by a temporary file
+    (``("file", path)``) when large; ``directory`` receives the temporary directory to remove."""
+    if len(blob) < SHIP_BY_FILE:
+        return hashlib.blake2b(blob, digest_size=16).hexdigest(), ("bytes", blob)
+    import os
+    import tempfile
+    import uuid
+
+    if not directory:
+        directory.append(tempfile.mkdtemp(prefix="hypernodes-call-"))
+    fd, path = tempfile.mkstemp(prefix="shared-", suffix=".pickle", dir=directory[0])
+    with os.fdopen(fd, "wb") as f:
+        f.write(blob)
+    return uuid.uuid4().hex, ("file", path)
+
+
+def _check_inputs(pipeline: Any, inputs: dict[str, Any], origin: tuple) -> None:
+    """Names, before any work starts, a shared input that cannot be sent to a worker."""
+    bad = _portable.first_unpicklable(inputs)
+    if bad is not None:
+        from hypernodes.errors import TransferError
+
+        name, reason = bad
+        raise TransferError(
+            f"input '{name}' of {_where(origin[0], origin[1])} cannot be sent to a worker "
+            f"process ({reason})"
+        )
+
+
+def _chunk_payload(part: list[tuple], first: int, rest: tuple, map_over: list[str], origin: tuple):
+    try:
+        return _portable.dumps((first, part, *rest))
+    except Exception:
+        from hypernodes.errors import TransferError
+
+        for i, item in enumerate(part):
+            bad = _portable.first_unpicklable(dict(zip(map_over, item)))
+            if bad is not None:
+                name, reason = bad
+                raise TransferError(
+                    f"item {first + i} of input '{name}' of {_where(origin[0], origin[1])} cannot "
+                    f"be sent to a worker process ({reason})"
+                ) from None
+        raise
+
+
 def map_items(
     pipeline: Any,
     inputs: dict[str, Any],
     map_over: list[str],
-    map_mode: str,
+    items: list[tuple],
     output_name: list[str] | None,
-    workers: int,
-    pool_size: int,
+    workers: tuple[int, int],
     node_execution: str,
     cache: Any = None,
     observe: bool = False,
+    origin: tuple = ((), (), 0),
 ) -> tuple[list[dict[str, Any]], list[tuple[str, tuple, list[str]]], BaseException | None]:
-    """Maps ``pipeline`` over ``map_over`` in the pool of ``pool_size`` worker processes, in chunks
-    sized for ``workers`` busy workers. Returns one dict per item, in order,
-    and (when ``observe``) the callback events the items raised, to be replayed in the caller:
-    ``(hook, args, hierarchy_path)`` with item indices counted over the whole map, and the
-    exception of the first failing chunk (None when all succeeded)."""
+    """Runs the ``items`` the engine built for a map of ``pipeline`` (one value per ``map_over``
+    name each; ``inputs``: the inputs every item shares) in the pool of worker processes, in chunks
+    sized for ``workers = (busy, pool size)``. ``origin`` is where the caller's map is (path,
+    enclosing items, map depth): each worker resumes the items there, so events and error notes
+    read as the caller's own. Returns one dict per item, in order, the callback events to replay
+    (when observed), and the exception of the first failing chunk (None when all succeeded)."""
     from hypernodes._pickle import rebuild_pipeline
 
+    n = len(items)
+    if n == 0:
+        return [], [], None
+    busy, pool_size = workers
     # Workers run with the cache in effect here (a DiskCache travels as its path) and record events
     # instead of calling the caller's callbacks.
     settings = {"cache": cache if cache is not None else False, "callbacks": []}
     pipeline = rebuild_pipeline(pipeline.nodes, pipeline.name, None, pipeline.bound, settings)
-    lists = [list(inputs[name]) for name in map_over]
-    if map_mode == "product":
-        combos = list(itertools.product(*lists))
-        lists = [[c[i] for c in combos] for i in range(len(map_over))]
-    n = len(lists[0]) if lists else 0
-    if n == 0:
-        return [], [], None
-    # A MemoryCache lives in this process: its entries travel to the workers with each chunk and
-    # the entries the workers add come back and are merged (use a DiskCache for large caches).
+    _check_inputs(pipeline, inputs, origin)
     observe = observe or _has_own_callbacks(pipeline)
+    # A MemoryCache lives in this process: its entries travel to the workers once per call and
+    # the entries the workers add come back and are merged (use a DiskCache for large caches).
     seed = _memory_seed(cache) if isinstance(cache, MemoryCache) else None
-    seed_blob = cloudpickle.dumps(seed)
-    blob = cloudpickle.dumps(pipeline)
-    key = hashlib.blake2b(blob, digest_size=16).hexdigest()
-    chunk = max(1, -(-n // (workers * 4)))
+    chunk = max(1, -(-n // (busy * 4)))
+    rest = (list(map_over), output_name, node_execution, tuple(origin))
+    payloads = [
+        (start, _chunk_payload(items[start : start + chunk], start, rest, map_over, origin))
+        for start in range(0, n, chunk)
+    ]
+    tmp: list[str] = []
     futures = []
-    for start in range(0, n, chunk):
-        part = dict(inputs)
-        for name, values in zip(map_over, lists):
-            part[name] = values[start : start + chunk]
-        payload = cloudpickle.dumps(
-            (part, map_over, output_name, node_execution, observe, seed_blob)
-        )
-        futures.append((start, submit(pool_size, _run_chunk, key, blob, payload)))
-    results: list[dict[str, Any]] = []
-    events: list[tuple[str, tuple, list[str]]] = []
-    for start, fut in futures:
-        _status, chunk = result(fut)
-        out, chunk_events, fresh, error = cloudpickle.loads(chunk)
-        if fresh:
-            cache._merge(fresh)
-        results.extend(out)
-        for hook, args, path in chunk_events:
-            if len(path) == 1 and hook in ("on_map_start", "on_map_end"):
-                continue  # the caller reports the whole map once
-            if len(path) == 1 and hook.startswith("on_map_item"):
-                args = (args[0] + start, *args[1:])
-            events.append((hook, args, path))
-        if error is not None:
-            # the caller replays the events so far (the failing item's included), then raises
-            return results, events, error
-    return results, events, None
-
-
-def _call_node(blob: bytes, args: list[Any]) -> tuple[str, bytes]:
     try:
-        node = cloudpickle.loads(blob)
-        out = node.func(*cloudpickle.loads(args))
+        token, source = _ship(_portable.dumps((pipeline, inputs, observe, seed)), tmp)
+        futures = [
+            (start, submit(pool_size, _run_chunk, token, source, p)) for start, p in payloads
+        ]
+        results: list[dict[str, Any]] = []
+        events: list[tuple[str, tuple, list[str]]] = []
+        for _start, fut in futures:
+            _status, blob = result(fut)
+            out, chunk_events, fresh, error = _portable.loads(blob)
+            if fresh:
+                cache._merge(fresh)
+            results.extend(out)
+            events.extend(chunk_events)
+            if error is not None:
+                # the caller replays the events so far (the failing item's included), then raises
+                return results, events, error
+        return results, events, None
+    finally:
+        for _start, fut in futures:
+            fut.cancel()
+        if tmp:
+            import shutil
+
+            shutil.rmtree(tmp[0], ignore_errors=True)
+
+
+def _call_node(blob: bytes, args: bytes) -> tuple[str, bytes]:
+    try:
+        node = _portable.loads(blob)
+        out = node.func(*_portable.loads(args))
         if hasattr(out, "__await__"):
             from hypernodes._aio import run_coroutine
 
             out = run_coroutine(out)
-        return ("ok", cloudpickle.dumps(out))
     except BaseException as exc:  # noqa: BLE001 - sent back to the caller
-        return ("error", cloudpickle.dumps(exc))
+        return ("error", _portable.dumps_error(exc))
+    try:
+        return ("ok", _portable.dumps(out))
+    except Exception as exc:  # noqa: BLE001 - the output is named
+        from hypernodes.errors import TransferError
+
+        names = list(node.outputs)
+        values = list(out) if len(names) > 1 and isinstance(out, (tuple, list)) else [out]
+        bad = _portable.first_unpicklable(dict(zip(names, values)))
+        name, reason = (
+            bad if bad is not None else (", ".join(names), f"{type(exc).__name__}: {exc}")
+        )
+        error = TransferError(
+            f"output '{name}' of node '{node.name}' cannot be sent back from a worker process "
+            f"({reason})"
+        )
+        return ("error", _portable.dumps_error(error))
 
 
 def call_node(node: Any, args: list[Any], workers: int) -> Any:
     """Calls one function node in a worker process and returns what the function returned."""
-    fut = submit(workers, _call_node, cloudpickle.dumps(node), cloudpickle.dumps(args))
-    return _reraise(result(fut))
+    try:
+        blob_args = _portable.dumps(args)
+    except Exception:
+        from hypernodes.errors import TransferError
+
+        bad = _portable.first_unpicklable(dict(zip(node.inputs, args)))
+        if bad is None:
+            raise
+        name, reason = bad
+        raise TransferError(
+            f"input '{name}' of node '{node.name}' cannot be sent to a worker process ({reason})"
+        ) from None
+    fut = submit(workers, _call_node, _portable.dumps(node), blob_args)
+    status, payload = result(fut)
+    value = _portable.loads(payload)
+    if status == "error":
+        raise value
+    return value
 
 
 __all__ = ["call_node", "check_picklable", "map_items", "result", "shutdown", "submit"]

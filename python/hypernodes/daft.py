@@ -25,8 +25,8 @@ from typing import Any
 
 from hypernodes import _core
 from hypernodes._daft import worker as _w
-from hypernodes._daft.plan import Plan, names_arg, root_values
-from hypernodes.errors import ConfigurationError
+from hypernodes._daft.plan import Plan, names_arg
+from hypernodes.errors import ConfigurationError, TransferError
 
 try:
     import daft as _daft
@@ -68,7 +68,8 @@ class DaftExecutor:
       NodeExecutor) and fire its callbacks (from this process, as results arrive); ``False`` turns
       either off for this executor.
     - ``max_concurrency``: coroutines of one ``async def`` node in flight at once (default 32;
-      on Ray, per Ray worker running the node).
+      on Ray, per Ray worker running the node); a nested mapped pipeline with ``async def``
+      nodes runs up to this many of its items at once per row.
     """
 
     process_threshold: float = 0.5
@@ -182,17 +183,6 @@ def _note(exc: BaseException, note: str) -> None:
         exc.add_note(note)
 
 
-def _rewrite_notes(exc: BaseException, path: list[str]) -> None:
-    """Notes written in a worker name the worker's wrapper pipeline: name the caller's path."""
-    notes = getattr(exc, "__notes__", None)
-    if not notes:
-        return
-    prefix = " > ".join(path)
-    for i, n in enumerate(notes):
-        if isinstance(n, str) and f"of pipeline '{_w.WRAPPER}" in n:
-            notes[i] = n.replace(f"of pipeline '{_w.WRAPPER}", f"of pipeline '{prefix}", 1)
-
-
 class _Call:
     """One run or map of one pipeline level by a DaftExecutor."""
 
@@ -204,14 +194,13 @@ class _Call:
         self.map_mode = map_mode
         self.ctx = ctx
         self.is_map = map_over is not None
-        if self.is_map and map_mode not in ("zip", "product"):
-            from hypernodes.errors import MapInputError
-
-            raise MapInputError(f"unknown map_mode '{map_mode}': expected 'zip' or 'product'")
-        self.plan = Plan(pipeline, names_arg(output_name))
+        # the engine plans, checks map_mode, splits the items and resolves the root inputs, in
+        # NodeExecutor's order
+        selected = names_arg(output_name)
+        self.plan = Plan(pipeline, selected)
         self.items = pipeline._map_items(inputs, map_over, map_mode) if self.is_map else [()]
         later = map_over if self.is_map else []
-        self.base = root_values(pipeline, self.plan, inputs, later)
+        self.base = dict(pipeline._root_values(selected, inputs, later))
         self.cache = ctx.cache if ex.use_cache else None
         self.keyed = self.cache is not None
         self.observed = ex.use_callbacks and ctx.observed
@@ -266,6 +255,8 @@ class _Call:
                 self.keyed,
                 cache_spec,
                 self.observed,
+                (*self.ctx.origin, self.is_map),
+                self.ex.max_concurrency or 32,
             )
         return jobs
 
@@ -318,13 +309,14 @@ class _Call:
         """The plan's nodes as Daft UDF columns: ``(node indices, is_async, earlier segments
         read)``. Consecutive synchronous nodes (in the plan's topological order) share one column,
         so Daft starts one pool of worker processes for them instead of one per node; each
-        ``async def`` node is a column of its own (an async UDF)."""
+        ``async def`` node, and each nested pipeline with such nodes, is a column of its own (an
+        async UDF)."""
         plan = self.plan
         segs: list[tuple[list[int], bool, list[int]]] = []
         seg_of: dict[int, int] = {}
         for i in plan.order:
             spec = plan.specs[i]
-            is_async = spec.is_async and not spec.is_pipeline
+            is_async = spec.is_async
             if is_async or not segs or segs[-1][1]:
                 segs.append(([], is_async, []))
             k = len(segs) - 1
@@ -347,9 +339,7 @@ class _Call:
         jobs = self.jobs(None)
         envs = {}
         for i, job in jobs.items():
-            env = _w.Env(job)
-            env.cache = self.cache  # this process's cache object itself
-            envs[i] = env
+            envs[i] = _w.Env(job, self.cache)  # this process's cache object itself
         for row in rows:
             records: dict[int, tuple] = {}
             for i in self.plan.order:
@@ -476,7 +466,7 @@ class _Call:
                 try:
                     cloudpickle.dumps(value)
                 except Exception as exc:
-                    raise ConfigurationError(
+                    raise TransferError(
                         f"input '{name}' of node '{spec.name}' in pipeline "
                         f"'{self.pipeline.name}' cannot be sent to a Daft worker "
                         f"({type(exc).__name__}: {exc}); use DaftExecutor(use_process=False) "
@@ -499,7 +489,7 @@ class _Call:
             except Exception as exc:
                 bad = next((m for m, v in row[1].items() if not _w.picklable(v)), ", ".join(row[1]))
                 users = [s.name for s in self.plan.specs.values() if bad in s.params]
-                raise ConfigurationError(
+                raise TransferError(
                     f"item {row[0]} of input '{bad}' (used by node(s) {', '.join(users)} of "
                     f"pipeline '{self.pipeline.name}') cannot be sent to a Daft worker "
                     f"({type(exc).__name__}: {exc}); use DaftExecutor(use_process=False) on the "
@@ -509,7 +499,7 @@ class _Call:
 
     # ------------------------------------------------------------------ driver side
 
-    def _collect(self, records: dict[int, tuple]) -> dict[str, Any]:
+    def _collect(self, index: int, records: dict[int, tuple]) -> dict[str, Any]:
         """``_replay`` without callbacks: merges fresh cache entries, raises the item's error, and
         returns its outputs."""
         plan = self.plan
@@ -518,7 +508,7 @@ class _Call:
             rec = records[i]
             kind = rec[0]
             if kind == "err":
-                self._raise(plan.specs[i], rec[1], None)
+                self._raise(plan.specs[i], rec[1], None, index)
             if kind == "ok" and rec[5] and cache is not None:
                 cache._merge(rec[5])
         return {o: records[ni][1][pos] for o, (ni, pos) in self.out_sources}
@@ -527,10 +517,10 @@ class _Call:
         """Fires one item's events in NodeExecutor's order, merges fresh cache entries, raises the
         item's error, and returns its outputs."""
         if not self.observed:
-            return self._collect(records)
+            return self._collect(index, records)
         ctx = self.ctx
         plan = self.plan
-        level = ctx.map_item() if self.is_map else ctx
+        level = ctx.map_item(index) if self.is_map else ctx
         emit = level.emit if self.observed else None
         path = list(ctx.path)
         values: dict[str, Any] = dict(self.base)
@@ -559,7 +549,7 @@ class _Call:
                     for hook, args, rel in rec[4] if kind == "ok" else rec[2]:
                         level.emit(hook, tuple(args), path + list(rel))
                 if kind == "err":
-                    self._raise(spec, rec[1], emit)
+                    self._raise(spec, rec[1], emit, index)
                 total += rec[3]
                 fresh = rec[5]
                 if fresh and self.cache is not None:
@@ -586,13 +576,13 @@ class _Call:
                     emit("on_map_item_cached", (index, _core.item_signature(keys)))
         return out
 
-    def _raise(self, spec, exc: BaseException, emit) -> None:
-        path = list(self.ctx.path)
-        _rewrite_notes(exc, path)
+    def _raise(self, spec, exc: BaseException, emit, index: int) -> None:
         if emit:
             emit("on_error", (spec.name, exc))
-        # As the engine: a function's own exception gains a note naming the node; the engine's errors
-        # (arity) and a nested pipeline's errors (noted where they happened) do not.
+        # As the engine: a function's own exception gains the engine's note naming the node (and
+        # the item); the engine's errors (arity) and a nested pipeline's errors (noted where they
+        # happened) do not.
         if not spec.is_pipeline and not getattr(exc, "_hypernodes_engine", False):
-            _note(exc, f"in node '{spec.name}' of pipeline '{' > '.join(path)}'")
+            level = self.ctx.map_item(index) if self.is_map else self.ctx
+            _note(exc, level.node_note(spec.name))
         raise exc

@@ -41,6 +41,34 @@ class ConfigurationError(HyperNodesError, ValueError):
     """A constructor or method got an invalid setting."""
 
 
+class TransferError(HyperNodesError, TypeError):
+    """A value, function or result cannot be sent to or from a worker process (it cannot be
+    pickled); the message names the input, node or output at fault."""
+
+
+class RemoteError(HyperNodesError):
+    """Stands in for an exception raised in a worker process that could not be carried back as
+    itself (it cannot be pickled): keeps its type's name (``type_name``), its message, and the
+    worker's traceback text (``remote_traceback``, also shown as the ``__cause__``)."""
+
+    def __init__(self, type_name: str, message: str, remote_traceback: str = "") -> None:
+        super().__init__(f"{type_name}: {message}")
+        self.type_name = type_name
+        self.message = message
+        self.remote_traceback = remote_traceback
+
+    def __reduce__(self):
+        state = {k: v for k, v in self.__dict__.items() if k not in ("type_name", "message")}
+        return (type(self), (self.type_name, self.message, self.remote_traceback), state)
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        if self.remote_traceback:
+            from hypernodes._portable import RemoteTraceback
+
+            self.__cause__ = RemoteTraceback(self.remote_traceback)
+
+
 class CacheWarning(UserWarning):
     """A cache entry was unreadable (recomputed) or a result could not be stored."""
 
@@ -55,6 +83,8 @@ __all__ = [
     "MapInputTypeError",
     "MissingInputError",
     "OutputArityError",
+    "RemoteError",
+    "TransferError",
     "UnknownInputError",
     "UnknownOutputError",
 ]

@@ -28,3 +28,44 @@ def executor(request):
     from hypernodes.daft import DaftExecutor
 
     return DaftExecutor()
+
+
+MODES = [
+    "node:sequential",
+    "node:threaded-nodes",
+    "node:async-nodes",
+    "node:parallel-nodes",
+    "node:threaded-map",
+    "node:async-map",
+    "node:parallel-map",
+    "daft:threads",
+    "daft:processes",
+]
+"""Every executor and mode the protocol conformance tests run under."""
+
+IN_WORKER_PROCESSES = {"node:parallel-nodes", "node:parallel-map", "daft:processes"}
+"""The modes in which nodes run in other processes (values travel as pickles)."""
+
+
+def make_executor(mode: str):
+    """The executor for one of ``MODES`` (two workers, so that items and nodes overlap)."""
+    from hypernodes import NodeExecutor
+
+    kind, _, how = mode.partition(":")
+    if kind == "daft":
+        from hypernodes.daft import DaftExecutor
+
+        return DaftExecutor(use_process=how == "processes")
+    if how == "sequential":
+        return NodeExecutor()
+    style, _, level = how.partition("-")
+    if level == "nodes":
+        return NodeExecutor(node_execution=style, max_workers=2)
+    return NodeExecutor(map_execution=style, max_workers=2)
+
+
+@pytest.fixture(params=MODES)
+def mode(request) -> str:
+    """Each executor and mode of ``MODES`` (DaftExecutor included: a missing Daft fails, never
+    skips)."""
+    return request.param

@@ -20,6 +20,7 @@ from hypernodes import (
     MemoryCache,
     NodeExecutor,
     Pipeline,
+    TransferError,
     node,
 )
 from hypernodes.daft import DaftExecutor
@@ -341,7 +342,7 @@ assert os.getpid() not in {r["p"][1] for r in out}
 try:
     p.map({"x": [1, -2], "step": Point(1)}, map_over="x")
 except MainError as e:
-    assert e.__notes__ == ["in node 'shift' of pipeline 'main_pipe'"], e.__notes__
+    assert e.__notes__ == ["in node 'shift' of pipeline 'main_pipe', item 1"], e.__notes__
 else:
     raise AssertionError("no error")
 print("OK", flush=True)
@@ -472,7 +473,7 @@ def test_node_exception_type_and_note_from_workers(use_process):
     with pytest.raises(DomainError) as info:
         DaftExecutor(use_process=use_process).map(outer, {"x": [[1], [2, 3]]}, "x")
     assert info.value.code == 3
-    assert info.value.__notes__ == ["in node 'picky' of pipeline 'outer > inner'"]
+    assert info.value.__notes__ == ["in node 'picky' of pipeline 'outer > inner', items 1 > 1"]
 
 
 def test_error_events_match_node_executor():
@@ -523,7 +524,7 @@ def test_unpicklable_item_names_input_and_node():
     def use(handle):
         return 1
 
-    with pytest.raises(ConfigurationError, match="input 'handle'.*node\\(s\\) use"):
+    with pytest.raises(TransferError, match="input 'handle'.*node\\(s\\) use"):
         DaftExecutor(use_process=True).map(
             Pipeline([use]), {"handle": [threading.Lock()]}, "handle"
         )

@@ -92,4 +92,4 @@ def test_daft_executor_on_a_local_ray_cluster(tmp_path):
     assert out["ended"] == ["check", "half", "inc", "nest"]  # inc: inside the nested pipeline
     assert out["cached"] == 60 and out["ended_second"] == 0  # every node of every item hit
     assert out["run"]["z"] == 2.0
-    assert out["error"] == ["Bad", "too big", ["in node 'check' of pipeline 'ray_p'"]]
+    assert out["error"] == ["Bad", "too big", ["in node 'check' of pipeline 'ray_p', item 1"]]

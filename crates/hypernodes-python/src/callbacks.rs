@@ -167,22 +167,22 @@ fn callbacks_at(
     cbs
 }
 
-/// Replays events recorded in worker processes (`(hook, args, path)` with paths rooted at the mapped
-/// `pipeline`) into the callbacks in effect at each event's place, in the caller's process.
+/// Replays events recorded in worker processes (`(hook, args, path)`, each path from the root, as
+/// the worker resumed the map at the caller's origin) into the callbacks in effect at each event's
+/// place, in the caller's process. `pipeline` is the mapped pipeline, the last name of `ctx.path`.
 pub fn replay(
     py: Python<'_>,
     ctx: &Context,
     pipeline: &hypernodes::Pipeline,
     events: &Bound<'_, PyList>,
 ) -> PyResult<()> {
-    let prefix: Vec<String> = ctx.path_strings()[..ctx.path.len() - 1].to_vec();
+    let prefix = ctx.path.len() - 1;
     for ev in events.iter() {
-        let (hook, args, rel): (String, Bound<'_, PyTuple>, Vec<String>) = ev.extract()?;
-        let Some(cbs) = callbacks_at(pipeline, ctx.callbacks.as_ref(), &rel) else {
+        let (hook, args, path): (String, Bound<'_, PyTuple>, Vec<String>) = ev.extract()?;
+        let rel = path.get(prefix..).unwrap_or(&[]);
+        let Some(cbs) = callbacks_at(pipeline, ctx.callbacks.as_ref(), rel) else {
             continue;
         };
-        let mut path = prefix.clone();
-        path.extend(rel);
         for cb in cbs.list() {
             let any: &dyn std::any::Any = cb.as_ref();
             if let Some(p) = any.downcast_ref::<PyCallbacks>() {

@@ -20,8 +20,13 @@ fn raise(py: Python<'_>, class: &str, msg: String) -> PyErr {
 /// Converts an engine error into the Python exception users see.
 pub fn to_pyerr(err: Error) -> PyErr {
     Python::attach(|py| match err {
-        Error::Node { node, path, source } => {
-            let note = format!("in node '{node}' of pipeline '{}'", path.join(" > "));
+        Error::Node {
+            node,
+            path,
+            items,
+            source,
+        } => {
+            let note = hypernodes::node_note(&node, &path, &items);
             match source.downcast::<PyErr>() {
                 Ok(pyerr) => {
                     let pyerr = *pyerr;

@@ -126,6 +126,47 @@ impl PyNodeExecutor {
         crate::pipeline::results_to_list(py, &out)
     }
 
+    /// In a worker process: runs items of a map that a caller started at `origin` (`(path,
+    /// enclosing item indices, map depth)`); item `i` of `items` is item `first + i` of the map.
+    /// Events and error notes are those of the caller's own run (see `hypernodes._parallel`).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (pipeline, inputs, map_over, items, first, output_name, origin))]
+    fn _resume_items<'py>(
+        &self,
+        py: Python<'py>,
+        pipeline: &PyPipeline,
+        inputs: &Bound<'py, PyDict>,
+        map_over: Vec<String>,
+        items: Vec<Vec<Bound<'py, PyAny>>>,
+        first: usize,
+        output_name: Option<Vec<String>>,
+        origin: (Vec<String>, Vec<usize>, usize),
+    ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+        let inputs = crate::pipeline::inputs_arg(inputs)?;
+        let items: Vec<Vec<hypernodes::Value>> = items
+            .into_iter()
+            .map(|item| item.into_iter().map(to_value).collect())
+            .collect();
+        let origin = hypernodes::Origin {
+            path: origin.0,
+            items: origin.1,
+            map_depth: origin.2,
+        };
+        let out = self
+            .core
+            .resume_items(
+                &pipeline.core,
+                &inputs,
+                &map_over,
+                &items,
+                first,
+                output_name.as_deref(),
+                &origin,
+            )
+            .map_err(to_pyerr)?;
+        crate::pipeline::results_to_list(py, &out)
+    }
+
     fn __repr__(&self) -> String {
         format!(
             "NodeExecutor(node_execution={:?}, map_execution={:?}, max_workers={})",
@@ -263,11 +304,7 @@ fn foreign(e: PyErr) -> hypernodes::Error {
 impl hypernodes::Offload for ProcessOffload {
     fn map(
         &self,
-        pipeline: &Pipeline,
-        inputs: &Inputs,
-        map_over: &[String],
-        mode: MapMode,
-        output_name: Option<&[String]>,
+        work: &hypernodes::OffloadMap<'_>,
         workers: usize,
         ctx: &Context,
     ) -> hypernodes::Result<Vec<Outputs>> {
@@ -278,23 +315,29 @@ impl hypernodes::Offload for ProcessOffload {
             m => m,
         };
         Python::attach(|py| -> PyResult<Vec<Outputs>> {
-            let d = crate::pipeline::inputs_to_dict(py, inputs)?;
-            let p = PyPipeline::to_py(py, pipeline)?;
+            let d = crate::pipeline::inputs_to_dict(py, work.inputs)?;
+            let p = PyPipeline::to_py(py, work.pipeline)?;
+            let items = pyo3::types::PyList::empty(py);
+            for item in work.items {
+                let values: Vec<Bound<'_, PyAny>> = item.iter().map(|v| to_py(py, v)).collect();
+                items.append(pyo3::types::PyTuple::new(py, values)?)?;
+            }
             let cache = match &ctx.cache {
                 Some(c) => crate::cache::cache_to_py(py, c)?,
                 None => py.None(),
             };
+            let origin = ctx.origin();
             let args = (
                 p,
                 d,
-                map_over.to_vec(),
-                mode.as_str(),
-                output_name.map(|o| o.to_vec()),
-                workers,
-                self.pool_size,
+                work.map_over.to_vec(),
+                items,
+                work.output_name.map(|o| o.to_vec()),
+                (workers, self.pool_size),
                 node_mode.as_str(),
                 cache,
                 ctx.observed(),
+                (origin.path, origin.items, origin.map_depth),
             );
             let out = py
                 .import("hypernodes._parallel")?
@@ -305,7 +348,7 @@ impl hypernodes::Offload for ProcessOffload {
                 Bound<'_, pyo3::types::PyList>,
                 Bound<'_, PyAny>,
             ) = out.extract()?;
-            crate::callbacks::replay(py, ctx, pipeline, &events)?;
+            crate::callbacks::replay(py, ctx, work.pipeline, &events)?;
             if !error.is_none() {
                 return Err(PyErr::from_value(error));
             }
@@ -342,6 +385,7 @@ impl hypernodes::Offload for ProcessOffload {
         .map_err(|e| hypernodes::Error::Node {
             node: node.name().to_string(),
             path: ctx.path_strings(),
+            items: ctx.items.to_vec(),
             source: Box::new(e),
         })
     }

@@ -4,17 +4,19 @@
 
 use std::sync::Arc;
 
-use hypernodes::cache::{keys_node_identity, node_key, output_key, Key};
+use hypernodes::cache::Key;
 use hypernodes::context::Context;
-use hypernodes::{Cache, Executor, Setting};
+use hypernodes::invoke::NodeCache;
+use hypernodes::{Cache, Executor};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::callbacks::PyCallbacks;
+use crate::errors::to_pyerr;
 use crate::node::PyNode;
 use crate::pipeline::PyPipeline;
-use crate::values::{to_py, to_value, PyAnyType};
+use crate::values::{to_py, to_value};
 
 /// The context of one pipeline level of a run: the cache and callbacks in effect and where the
 /// level sits in the hierarchy. Passed to framework executors as the private `_ctx` argument.
@@ -53,11 +55,24 @@ impl PyRunContext {
         }
     }
 
-    /// The context of one map item at this level.
-    fn map_item(&self) -> Self {
+    /// The context of map item `index` at this level.
+    fn map_item(&self, index: usize) -> Self {
         PyRunContext {
-            ctx: self.ctx.map_item(),
+            ctx: self.ctx.map_item(index),
         }
+    }
+
+    /// Where this level is, for a worker to resume there: `(path, enclosing item indices, map depth)`.
+    #[getter]
+    fn origin(&self) -> (Vec<String>, Vec<usize>, usize) {
+        let o = self.ctx.origin();
+        (o.path, o.items, o.map_depth)
+    }
+
+    /// The engine's note naming where node `node` failed at this level (its pipeline path from
+    /// the root and, in a map, the item indices): the same text in every executor.
+    fn node_note(&self, node: &str) -> String {
+        hypernodes::node_note(node, &self.ctx.path_strings(), &self.ctx.items)
     }
 
     /// The cache in effect (None: no caching).
@@ -120,34 +135,13 @@ impl PyRunContext {
 /// The code identity of a node as the engine keys it (None when it cannot be keyed).
 #[pyfunction]
 pub fn node_identity<'py>(py: Python<'py>, node: &PyNode) -> Option<Bound<'py, PyBytes>> {
-    keys_node_identity(&node.core).map(|k| PyBytes::new(py, &k))
+    hypernodes::cache::keys_node_identity(&node.core).map(|k| PyBytes::new(py, &k))
 }
 
 /// The key of a root input value (its canonical hash), as the engine computes it.
 #[pyfunction]
 pub fn value_key<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
     Ok(PyBytes::new(py, &crate::hashing::hash_obj(value)?))
-}
-
-/// The key of one node call: its identity, its inputs' keys (in parameter order) and the output
-/// positions requested (None: all).
-#[pyfunction]
-#[pyo3(signature = (identity, input_keys, wanted=None))]
-pub fn call_key<'py>(
-    py: Python<'py>,
-    identity: &[u8],
-    input_keys: Vec<Vec<u8>>,
-    wanted: Option<Vec<usize>>,
-) -> PyResult<Bound<'py, PyBytes>> {
-    let ident = key_arg(identity)?;
-    let inputs = input_keys
-        .iter()
-        .map(|k| key_arg(k))
-        .collect::<PyResult<Vec<_>>>()?;
-    Ok(PyBytes::new(
-        py,
-        &node_key(&ident, &inputs, wanted.as_deref()),
-    ))
 }
 
 /// The signature `on_map_item_cached` reports for an item: a digest of its mapped inputs' keys, in
@@ -161,48 +155,136 @@ pub fn item_signature(item_keys: Vec<Vec<u8>>) -> PyResult<String> {
     Ok(blake3::Hash::from_bytes(h.finish()).to_hex().to_string())
 }
 
-/// The key of output `pos` of a node call with key `call`.
-#[pyfunction]
-pub fn out_key<'py>(py: Python<'py>, call: &[u8], pos: usize) -> PyResult<Bound<'py, PyBytes>> {
-    Ok(PyBytes::new(py, &output_key(&key_arg(call)?, pos)))
+type PyKeys = Option<Vec<Option<Vec<u8>>>>;
+
+fn keys_arg(keys: PyKeys) -> PyResult<Option<Vec<Option<Key>>>> {
+    keys.map(|ks| {
+        ks.iter()
+            .map(|k| k.as_deref().map(key_arg).transpose())
+            .collect()
+    })
+    .transpose()
 }
 
-fn engine_cache(cache: &Bound<'_, PyAny>) -> PyResult<Arc<dyn Cache>> {
-    crate::cache::cache_arg(cache)
+fn keys_to_py<'py>(py: Python<'py>, keys: &[Option<Key>]) -> Bound<'py, PyList> {
+    PyList::new(
+        py,
+        keys.iter()
+            .map(|k| k.map(|k| PyBytes::new(py, &k).into_any())),
+    )
+    .expect("a list of bytes or None")
 }
 
-/// The `n` outputs stored under `key` in `cache`, or None on a miss.
-#[pyfunction]
-pub fn cache_get<'py>(
-    py: Python<'py>,
-    cache: &Bound<'py, PyAny>,
-    key: &[u8],
-    n: usize,
-) -> PyResult<Option<Bound<'py, PyList>>> {
-    let c = engine_cache(cache)?;
-    let key = key_arg(key)?;
-    let types = vec![PyAnyType::arc(); n];
-    let got = py.detach(|| c.get(&key, &types));
-    got.map(|vals| PyList::new(py, vals.iter().map(|v| to_py(py, v))))
-        .transpose()
+/// One node's step for an executor that calls node functions itself (a framework executor's
+/// UDF): the engine's own cache protocol (`hypernodes::invoke::NodeCache`) and output rules, so
+/// keys, hits, stores, warnings and arity errors are exactly NodeExecutor's. `cache`: the cache
+/// the node's level uses (None: none); `wanted`: the output positions needed (None: all).
+#[pyclass(name = "NodeStep", module = "hypernodes._core", frozen)]
+pub struct PyNodeStep {
+    node: hypernodes::Node,
+    identity: Option<Key>,
+    wanted: Option<Vec<usize>>,
+    cache: Option<Arc<dyn Cache>>,
+    multi: bool,
 }
 
-/// Stores `values` under `key` in `cache`; returns why they could not be stored, or None.
-#[pyfunction]
-pub fn cache_put(
-    cache: &Bound<'_, PyAny>,
-    key: &[u8],
-    values: Vec<Bound<'_, PyAny>>,
-) -> PyResult<Option<String>> {
-    let c = engine_cache(cache)?;
-    let key = key_arg(key)?;
-    let types = vec![PyAnyType::arc(); values.len()];
-    let vals: Vec<_> = values.into_iter().map(to_value).collect();
-    Ok(c.put(&key, &vals, &types).err())
+impl PyNodeStep {
+    fn protocol<'a>(&'a self, keys: Option<&[Option<Key>]>) -> NodeCache<'a> {
+        NodeCache::with_identity(
+            &self.node,
+            self.identity,
+            keys,
+            self.wanted.as_deref(),
+            self.cache.as_ref(),
+        )
+    }
 }
 
-/// Whether a pipeline's cache setting is off (`cache=False`), for executors resolving inheritance.
-#[pyfunction]
-pub fn cache_is_off(pipeline: &PyPipeline) -> bool {
-    matches!(pipeline.core.cache_setting(), Setting::Off)
+#[pymethods]
+impl PyNodeStep {
+    /// `identity`: the node's code identity as `node_identity` gave it where the run started
+    /// (None: computed here).
+    #[new]
+    #[pyo3(signature = (node, wanted=None, cache=None, identity=None))]
+    fn new(
+        node: &PyNode,
+        wanted: Option<Vec<usize>>,
+        cache: Option<&Bound<'_, PyAny>>,
+        identity: Option<Vec<u8>>,
+    ) -> PyResult<Self> {
+        let cache = cache
+            .filter(|c| !c.is_none())
+            .map(crate::cache::cache_arg)
+            .transpose()?;
+        let multi = match node.core.kind() {
+            hypernodes::NodeKind::Func(f) => {
+                crate::node::as_py_fn(f.as_ref()).is_some_and(|f| f.multi)
+            }
+            _ => false,
+        };
+        Ok(PyNodeStep {
+            node: node.core.clone(),
+            identity: identity.as_deref().map(key_arg).transpose()?,
+            wanted,
+            cache,
+            multi,
+        })
+    }
+
+    /// Before the call, with the inputs' keys (None: no cache in effect): `(key, hit)`, where
+    /// `key` is the call's key (None: not cached) and `hit`, on a cache hit, is
+    /// `(outputs, output keys, signature)`.
+    #[allow(clippy::type_complexity)]
+    fn lookup<'py>(
+        &self,
+        py: Python<'py>,
+        keys: PyKeys,
+    ) -> PyResult<(
+        Option<Bound<'py, PyBytes>>,
+        Option<(Bound<'py, PyList>, Bound<'py, PyList>, String)>,
+    )> {
+        let keys = keys_arg(keys)?;
+        let protocol = self.protocol(keys.as_deref());
+        let key = protocol.key().map(|k| PyBytes::new(py, &k));
+        let hit = py.detach(|| protocol.lookup());
+        let hit = match hit {
+            Some((values, okeys)) => {
+                let outs = PyList::new(py, values.iter().map(|v| to_py(py, v)))?;
+                let sig = blake3::Hash::from_bytes(protocol.key().expect("a hit has a key"))
+                    .to_hex()
+                    .to_string();
+                Some((outs, keys_to_py(py, &okeys), sig))
+            }
+            None => None,
+        };
+        Ok((key, hit))
+    }
+
+    /// A function's return value as the node's outputs (a multi-output node's tuple unpacked),
+    /// with the engine's arity check (`OutputArityError`).
+    fn unpack<'py>(&self, py: Python<'py>, out: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let outs = crate::node::unpack(out, self.multi);
+        if let Err(e) = hypernodes::invoke::check_arity(&self.node, &outs) {
+            // the engine's own error: no node note is added to it (as NodeExecutor does)
+            let err = to_pyerr(e);
+            err.value(py).setattr("_hypernodes_engine", true)?;
+            return Err(err);
+        }
+        PyList::new(py, outs.iter().map(|v| to_py(py, v)))
+    }
+
+    /// After the call: stores the outputs (a value that cannot be stored is reported once per
+    /// node) and returns `(output keys or None, stored)`.
+    fn store<'py>(
+        &self,
+        py: Python<'py>,
+        keys: PyKeys,
+        outs: Vec<Bound<'py, PyAny>>,
+    ) -> PyResult<(Option<Bound<'py, PyList>>, bool)> {
+        let keys = keys_arg(keys)?;
+        let protocol = self.protocol(keys.as_deref());
+        let values: Vec<hypernodes::Value> = outs.into_iter().map(to_value).collect();
+        let (okeys, stored) = py.detach(|| protocol.store(&values));
+        Ok((okeys.map(|k| keys_to_py(py, &k)), stored))
+    }
 }

@@ -56,14 +56,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     });
     m.add_class::<node::PyNode>()?;
     m.add_class::<framework::PyRunContext>()?;
+    m.add_class::<framework::PyNodeStep>()?;
     m.add_function(wrap_pyfunction!(framework::node_identity, m)?)?;
     m.add_function(wrap_pyfunction!(framework::value_key, m)?)?;
-    m.add_function(wrap_pyfunction!(framework::call_key, m)?)?;
-    m.add_function(wrap_pyfunction!(framework::out_key, m)?)?;
     m.add_function(wrap_pyfunction!(framework::item_signature, m)?)?;
-    m.add_function(wrap_pyfunction!(framework::cache_get, m)?)?;
-    m.add_function(wrap_pyfunction!(framework::cache_put, m)?)?;
-    m.add_function(wrap_pyfunction!(framework::cache_is_off, m)?)?;
     m.add_class::<cache::PyMemoryCache>()?;
     m.add_class::<cache::PyDiskCache>()?;
     m.add_class::<pipeline::PyPipeline>()?;

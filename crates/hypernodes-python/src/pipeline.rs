@@ -273,6 +273,32 @@ impl PyPipeline {
         ))
     }
 
+    /// The root inputs a run of the selected outputs reads, for executors written in Python: the
+    /// given value, else the bound one, else the consuming node's default (the engine's rule);
+    /// inputs in `later` (mapped) are left out. Every missing input is reported at once.
+    #[pyo3(signature = (output_name, inputs, later))]
+    fn _root_values<'py>(
+        &self,
+        py: Python<'py>,
+        output_name: Option<Vec<String>>,
+        inputs: &Bound<'py, PyDict>,
+        later: Vec<String>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let plan = self.core.plan(output_name.as_deref()).map_err(to_pyerr)?;
+        let slots = self
+            .core
+            .input_slots(&plan, &inputs_arg(inputs)?, &later)
+            .map_err(to_pyerr)?;
+        let names = &self.core.graph().names;
+        let out = PyDict::new(py);
+        for &v in &plan.inputs {
+            if let Some(value) = &slots[v] {
+                out.set_item(&*names[v], crate::values::to_py(py, value))?;
+            }
+        }
+        Ok(out)
+    }
+
     /// The items of a map, for executors written in Python: one tuple of values (in `map_over`
     /// order) per item, split and checked by the engine's rules (its errors name the inputs).
     #[pyo3(signature = (inputs, map_over, map_mode="zip"))]
@@ -321,6 +347,32 @@ impl PyPipeline {
             .core
             .run(inputs, selected.as_deref())
             .map_err(to_pyerr)?;
+        outputs_to_dict(py, &out)
+    }
+
+    /// In a worker: runs the pipeline as part of a run a caller started at `origin` (`(path,
+    /// enclosing item indices, map depth)`), so events and error notes name the caller's path.
+    #[pyo3(signature = (inputs, output_name, origin))]
+    fn _run_at<'py>(
+        &self,
+        py: Python<'py>,
+        inputs: &Bound<'py, PyDict>,
+        output_name: Option<&Bound<'py, PyAny>>,
+        origin: (Vec<String>, Vec<usize>, usize),
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let selected = names_arg(output_name)?;
+        let origin = hypernodes::Origin {
+            path: origin.0,
+            items: origin.1,
+            map_depth: origin.2,
+        };
+        let out = hypernodes::executor::run_at(
+            &self.core,
+            inputs_arg(inputs)?,
+            selected.as_deref(),
+            &origin,
+        )
+        .map_err(to_pyerr)?;
         outputs_to_dict(py, &out)
     }
 

@@ -18,6 +18,19 @@ pub struct RunState {
     pub callback_state: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
+/// Where a map started, as a worker needs to know it to run some of its items elsewhere: the
+/// pipeline path from the root (the mapped pipeline last), the indices of the enclosing map items,
+/// and the map depth.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// Pipeline names from the root to the mapped pipeline.
+    pub path: Vec<String>,
+    /// Indices of the enclosing map items, outermost first.
+    pub items: Vec<usize>,
+    /// How many maps enclose the mapped pipeline.
+    pub map_depth: usize,
+}
+
 /// Where a run is in the hierarchy. Created by the engine; executors pass it down.
 #[derive(Clone)]
 pub struct Context {
@@ -31,6 +44,9 @@ pub struct Context {
     pub callbacks: Option<Arc<Callbacks>>,
     /// How many maps enclose the current level (0 at the root).
     pub map_depth: usize,
+    /// The indices of the map items enclosing the current level, outermost first (empty outside
+    /// maps); error notes name them.
+    pub items: Arc<[usize]>,
     /// Whether the current pipeline set its own executor (it then gets exactly the workers it asks for).
     pub own_executor: bool,
     /// Set when any node of the current map item was computed rather than read from the cache.
@@ -56,6 +72,7 @@ impl Context {
             cache: pick(pipeline.cache_setting(), None),
             callbacks: pick(pipeline.callbacks_setting(), None).filter(|c| !c.is_empty()),
             map_depth: 0,
+            items: Arc::from([]),
             own_executor: true,
             item_missed: Arc::new(AtomicBool::new(false)),
             run: Arc::new(RunState::default()),
@@ -77,18 +94,43 @@ impl Context {
             callbacks: pick(pipeline.callbacks_setting(), self.callbacks.as_ref())
                 .filter(|c| !c.is_empty()),
             map_depth: self.map_depth,
+            items: self.items.clone(),
             own_executor: own,
             item_missed: self.item_missed.clone(),
             run: self.run.clone(),
         }
     }
 
-    /// The context of one item of a map at this level.
-    pub fn map_item(&self) -> Context {
+    /// The context of item `index` of a map at this level.
+    pub fn map_item(&self, index: usize) -> Context {
         Context {
             map_depth: self.map_depth + 1,
+            items: self.items.iter().copied().chain([index]).collect(),
             item_missed: Arc::new(AtomicBool::new(false)),
             ..self.clone()
+        }
+    }
+
+    /// The context in which a worker (another process, a framework executor) resumes a map of
+    /// `pipeline` that the caller started at `origin`: the same path, enclosing items and map
+    /// depth, so events and error notes read as if the caller had run the items itself. The cache
+    /// and callbacks are the pipeline's own settings (the worker's copy carries those in effect).
+    pub fn resumed(pipeline: &Pipeline, executor: Arc<dyn Executor>, origin: &Origin) -> Context {
+        let mut ctx = Context::root(pipeline, executor);
+        if !origin.path.is_empty() {
+            ctx.path = origin.path.iter().map(|s| Arc::from(s.as_str())).collect();
+        }
+        ctx.items = origin.items.iter().copied().collect();
+        ctx.map_depth = origin.map_depth;
+        ctx
+    }
+
+    /// Where this context is, for a worker to resume from (see [`Context::resumed`]).
+    pub fn origin(&self) -> Origin {
+        Origin {
+            path: self.path_strings(),
+            items: self.items.to_vec(),
+            map_depth: self.map_depth,
         }
     }
 

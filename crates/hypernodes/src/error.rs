@@ -106,15 +106,32 @@ pub enum Error {
     #[error("{0}")]
     Foreign(BoxError),
     /// A node's function failed.
-    #[error("{source}\n  in node '{node}' of pipeline '{}'", .path.join(" > "))]
+    #[error("{source}\n  {}", node_note(.node, .path, .items))]
     Node {
         /// The failing node.
         node: String,
         /// The pipeline names from the root to the node's pipeline.
         path: Vec<String>,
+        /// The indices of the map items the node ran in, outermost first (empty outside maps).
+        items: Vec<usize>,
         /// The node's own error.
         source: BoxError,
     },
+}
+
+/// The note that names where a node failed, the same in every executor and mode:
+/// `in node 'judge' of pipeline 'eval > per_query', item 2` (nested maps: `items 0 > 2`).
+pub fn node_note(node: &str, path: &[String], items: &[usize]) -> String {
+    let mut note = format!("in node '{node}' of pipeline '{}'", path.join(" > "));
+    match items {
+        [] => {}
+        [i] => note.push_str(&format!(", item {i}")),
+        _ => {
+            let all: Vec<String> = items.iter().map(|i| i.to_string()).collect();
+            note.push_str(&format!(", items {}", all.join(" > ")));
+        }
+    }
+    note
 }
 
 fn hint(available: &[String]) -> String {

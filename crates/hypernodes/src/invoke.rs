@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::cache::{node_key, output_key, Key};
+use crate::cache::{node_key, output_key, Cache, Key};
 use crate::callbacks::{Event, Stopwatch};
 use crate::context::Context;
 use crate::error::{Error, MapError, Result};
@@ -12,7 +12,7 @@ use crate::io::{Inputs, Outputs};
 
 use crate::node::{Node, NodeKind, PipelineNode};
 use crate::pipeline::{Pipeline, Plan};
-use crate::value::Value;
+use crate::value::{Value, ValueType};
 
 /// Calls a node with its arguments (in parameter order) and returns its outputs. `wanted` lists the
 /// output positions needed (`None`: all); a pipeline node computes only those and returns a
@@ -38,6 +38,7 @@ pub fn call_node(
                 Err(source) => Error::Node {
                     node: node.name().to_string(),
                     path: ctx.path_strings(),
+                    items: ctx.items.to_vec(),
                     source,
                 },
             })?,
@@ -54,6 +55,12 @@ pub fn call_node(
             outs
         }
     };
+    check_arity(node, &outs)?;
+    Ok(outs)
+}
+
+/// Checks that a node returned as many values as it declares outputs (the error names both).
+pub fn check_arity(node: &Node, outs: &[Value]) -> Result<()> {
     if outs.len() != node.outputs().len() {
         return Err(Error::Arity {
             node: node.name().to_string(),
@@ -62,7 +69,7 @@ pub fn call_node(
             got: outs.len(),
         });
     }
-    Ok(outs)
+    Ok(())
 }
 
 fn call_pipeline(
@@ -239,11 +246,137 @@ fn is_wanted(wanted: Option<&[usize]>, pos: usize) -> bool {
 pub type CallFn<'a> =
     dyn Fn(&Node, Vec<Value>, Option<&[usize]>, &Context) -> Result<Vec<Value>> + 'a;
 
+/// The cache rules of one node call, in the engine's one place, for every executor: [`step`] uses
+/// them, and an executor that calls the node function itself (a framework executor's UDF, through
+/// the binding) uses them as they are: [`NodeCache::lookup`] before the call, [`NodeCache::store`]
+/// after.
+pub struct NodeCache<'a> {
+    node: &'a Node,
+    wanted: Option<&'a [usize]>,
+    /// The cache this node uses (none when off at this level, or for this node).
+    cache: Option<&'a Arc<dyn Cache>>,
+    /// Whether keys are computed (a cache is in effect at this level).
+    keyed: bool,
+    /// The call's key, when the node is cached and every input has a key.
+    key: Option<Key>,
+    types: Vec<Arc<dyn ValueType>>,
+}
+
+impl<'a> NodeCache<'a> {
+    /// The cache protocol of calling `node` with inputs keyed `arg_keys` (`None`: no cache in
+    /// effect at this level) and `cache` in effect; `wanted` lists the outputs needed.
+    pub fn new(
+        node: &'a Node,
+        arg_keys: Option<&[Option<Key>]>,
+        wanted: Option<&'a [usize]>,
+        cache: Option<&'a Arc<dyn Cache>>,
+    ) -> Self {
+        Self::with_identity(node, None, arg_keys, wanted, cache)
+    }
+
+    /// As [`NodeCache::new`], with the node's code identity computed where the run started
+    /// (`None`: computed here), so a worker process keys calls exactly as its caller would.
+    pub fn with_identity(
+        node: &'a Node,
+        identity: Option<Key>,
+        arg_keys: Option<&[Option<Key>]>,
+        wanted: Option<&'a [usize]>,
+        cache: Option<&'a Arc<dyn Cache>>,
+    ) -> Self {
+        // A pipeline node whose pipeline switched caching off is not cached as a whole either.
+        let inner_off = matches!(node.kind(), NodeKind::Pipeline(pn)
+            if matches!(pn.pipeline.cache_setting(), crate::pipeline::Setting::Off));
+        let keyed = arg_keys.is_some();
+        let cache = cache.filter(|_| node.cache() && !inner_off);
+        let key = match (cache, arg_keys) {
+            (Some(_), Some(keys)) => identity
+                .or_else(|| crate::cache::keys_node_identity(node))
+                .and_then(|identity| {
+                    let inputs: Option<Vec<Key>> = keys.iter().copied().collect();
+                    Some(node_key(&identity, &inputs?, wanted))
+                }),
+            _ => None,
+        };
+        let types = match key {
+            Some(_) => node
+                .outputs()
+                .iter()
+                .enumerate()
+                .filter(|(p, _)| is_wanted(wanted, *p))
+                .map(|(_, o)| o.ty.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        NodeCache {
+            node,
+            wanted,
+            cache,
+            keyed,
+            key,
+            types,
+        }
+    }
+
+    /// The call's key (`None`: not cached).
+    pub fn key(&self) -> Option<Key> {
+        self.key
+    }
+
+    /// The stored outputs on a hit (a placeholder for outputs not wanted) and their keys.
+    pub fn lookup(&self) -> Option<(Vec<Value>, Keys)> {
+        let (c, k) = (self.cache?, self.key?);
+        let stored = c.get(&k, &self.types)?;
+        let mut stored = stored.into_iter();
+        let n = self.node.outputs().len();
+        let values: Vec<Value> = (0..n)
+            .map(|p| match is_wanted(self.wanted, p) {
+                true => stored.next().unwrap_or_else(unused),
+                false => unused(),
+            })
+            .collect();
+        let keys = (0..n).map(|p| Some(output_key(&k, p))).collect();
+        Some((values, keys))
+    }
+
+    /// Stores computed outputs (a value that cannot be stored is reported once per node, and the
+    /// run goes on) and returns their keys when keyed: derived from the call's key, or hashed from
+    /// the values when the node is not cached, so downstream nodes can still hit. Returns whether
+    /// the outputs were stored, too.
+    pub fn store(&self, outs: &[Value]) -> (Option<Keys>, bool) {
+        let mut stored = false;
+        if let (Some(c), Some(k)) = (self.cache, self.key) {
+            let kept: Vec<Value> = outs
+                .iter()
+                .enumerate()
+                .filter(|(p, _)| is_wanted(self.wanted, *p))
+                .map(|(_, v)| v.clone())
+                .collect();
+            match c.put(&k, &kept, &self.types) {
+                Ok(()) => stored = true,
+                Err(msg) => crate::warn::warn_once(
+                    self.node.name(),
+                    &format!("node '{}': result not cached: {msg}", self.node.name()),
+                ),
+            }
+        }
+        let outputs = self.node.outputs();
+        let keys = self.keyed.then(|| {
+            outs.iter()
+                .enumerate()
+                .map(|(p, value)| match self.key {
+                    Some(k) => Some(output_key(&k, p)),
+                    None if is_wanted(self.wanted, p) => outputs[p].ty.hash(value).ok(),
+                    None => None,
+                })
+                .collect()
+        });
+        (keys, stored)
+    }
+}
+
 /// Runs one node with the cache and callbacks in effect: a cache hit returns stored outputs (and
 /// fires `NodeCached`); a miss calls `call`, fires `NodeStart`/`NodeEnd` (or `Error`) and stores the
-/// outputs. Output keys (returned when `arg_keys` is given, i.e. a cache is in effect) are derived
-/// from the node's key, or hashed from the values when the node is not cached, so downstream nodes
-/// can still hit.
+/// outputs (see [`NodeCache`]).
 pub fn step(
     node: &Node,
     args: Vec<Value>,
@@ -253,45 +386,17 @@ pub fn step(
     call: &CallFn<'_>,
 ) -> Result<(Vec<Value>, Option<Keys>)> {
     let outputs = node.outputs();
-    // A pipeline node whose pipeline switched caching off is not cached as a whole either.
-    let inner_off = matches!(node.kind(), NodeKind::Pipeline(pn)
-        if matches!(pn.pipeline.cache_setting(), crate::pipeline::Setting::Off));
-    let cache = ctx.cache.as_ref().filter(|_| node.cache() && !inner_off);
-    let key = match (cache, &arg_keys) {
-        (Some(_), Some(keys)) => crate::cache::keys_node_identity(node).and_then(|identity| {
-            let inputs: Option<Vec<Key>> = keys.iter().copied().collect();
-            Some(node_key(&identity, &inputs?, wanted))
-        }),
-        _ => None,
-    };
-    let types: Vec<_> = match key {
-        Some(_) => outputs
-            .iter()
-            .enumerate()
-            .filter(|(p, _)| is_wanted(wanted, *p))
-            .map(|(_, o)| o.ty.clone())
-            .collect(),
-        None => Vec::new(),
-    };
-    if let (Some(c), Some(k)) = (cache, key) {
-        if let Some(stored) = c.get(&k, &types) {
-            let mut stored = stored.into_iter();
-            let values: Vec<Value> = (0..outputs.len())
-                .map(|p| match is_wanted(wanted, p) {
-                    true => stored.next().unwrap_or_else(unused),
-                    false => unused(),
-                })
-                .collect();
+    let protocol = NodeCache::new(node, arg_keys.as_deref(), wanted, ctx.cache.as_ref());
+    if let Some((values, keys)) = protocol.lookup() {
+        if ctx.observed() {
+            let k = protocol.key().expect("a hit has a key");
             let signature = blake3::Hash::from_bytes(k).to_hex();
             ctx.emit(Event::NodeCached {
                 node: node.name(),
                 signature: signature.as_str(),
             });
-            let keys = (0..outputs.len())
-                .map(|p| Some(output_key(&k, p)))
-                .collect();
-            return Ok((values, Some(keys)));
         }
+        return Ok((values, Some(keys)));
     }
     ctx.note_miss();
     if ctx.observed() {
@@ -326,29 +431,6 @@ pub fn step(
             duration: t.elapsed(),
         });
     }
-    if let (Some(c), Some(k)) = (cache, key) {
-        let kept: Vec<Value> = outs
-            .iter()
-            .enumerate()
-            .filter(|(p, _)| is_wanted(wanted, *p))
-            .map(|(_, v)| v.clone())
-            .collect();
-        if let Err(msg) = c.put(&k, &kept, &types) {
-            crate::warn::warn_once(
-                node.name(),
-                &format!("node '{}': result not cached: {msg}", node.name()),
-            );
-        }
-    }
-    let keys = arg_keys.map(|_| {
-        outs.iter()
-            .enumerate()
-            .map(|(p, value)| match key {
-                Some(k) => Some(output_key(&k, p)),
-                None if is_wanted(wanted, p) => outputs[p].ty.hash(value).ok(),
-                None => None,
-            })
-            .collect()
-    });
+    let (keys, _) = protocol.store(&outs);
     Ok((outs, keys))
 }

@@ -30,8 +30,9 @@ pub mod warn;
 
 pub use cache::{Cache, DiskCache, MemoryCache};
 pub use callbacks::{Callback, Callbacks, Event};
-pub use error::{BoxError, Error, MapError, Result};
-pub use executor::{Executor, Mode, NodeExecutor, Offload};
+pub use context::Origin;
+pub use error::{node_note, BoxError, Error, MapError, Result};
+pub use executor::{Executor, Mode, NodeExecutor, Offload, OffloadMap};
 pub use hypernodes_macros::node;
 pub use io::{Inputs, Outputs};
 pub use map::MapMode;

@@ -784,8 +784,8 @@ fn map_workers_follow_the_rule() {
         let root = Context::root(&p, e.shared());
         let inherited = |c: &Context| c.nested(&p, e.shared(), false);
         let own = |c: &Context| c.nested(&p, e.shared(), true);
-        let d1 = inherited(&root.map_item());
-        let d2 = inherited(&d1.map_item());
+        let d1 = inherited(&root.map_item(0));
+        let d2 = inherited(&d1.map_item(0));
         assert_eq!(
             e.map_workers(items, &root),
             depth0,
@@ -803,7 +803,7 @@ fn map_workers_follow_the_rule() {
         );
         assert_eq!(e.map_workers(items, &d2), 1, "max {max}, depth 2");
         assert_eq!(
-            e.map_workers(items, &own(&d2.map_item())),
+            e.map_workers(items, &own(&d2.map_item(0))),
             depth0,
             "own executor, depth 3"
         );
@@ -878,7 +878,9 @@ fn the_first_failing_item_by_index_is_the_error() {
             )
             .unwrap_err();
         match &err {
-            Error::Node { node, path, source } => {
+            Error::Node {
+                node, path, source, ..
+            } => {
                 assert_eq!(node, "checker", "{mode:?}");
                 assert_eq!(path, &s(&["checking"]), "{mode:?}");
                 let item = source

@@ -132,7 +132,9 @@ fn an_inner_error_names_the_node_and_the_full_path() {
     let err = outer.run(inputs! {"x" => 500_i64}, None).unwrap_err();
     let msg = err.to_string();
     match err {
-        Error::Node { node, path, source } => {
+        Error::Node {
+            node, path, source, ..
+        } => {
             assert_eq!(node, "reject_big");
             assert_eq!(path, s(&["outer", "middle", "inner"]));
             assert_eq!(source.to_string(), "500 is too big");
@@ -590,7 +592,10 @@ fn an_error_inside_a_nested_map_names_the_inner_path() {
             None,
         )
         .unwrap_err();
-    let Error::Node { node, path, source } = err else {
+    let Error::Node {
+        node, path, source, ..
+    } = err
+    else {
         panic!("expected Error::Node, got {err:?}")
     };
     assert_eq!(node, "parse");

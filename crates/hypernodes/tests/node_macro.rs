@@ -235,7 +235,9 @@ fn fallible_function_err_is_the_node_error_with_its_original_type() {
     let err = p.run(inputs! {"x" => 12_i64}, None).unwrap_err();
     let msg = err.to_string();
     match err {
-        Error::Node { node, path, source } => {
+        Error::Node {
+            node, path, source, ..
+        } => {
             assert_eq!(node, "check");
             assert_eq!(path, ["checks"]);
             assert_eq!(source.downcast_ref::<TooBig>(), Some(&TooBig(12)));

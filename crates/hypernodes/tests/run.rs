@@ -311,7 +311,10 @@ fn a_node_error_carries_the_node_the_path_and_the_source() {
     let err = p.run(inputs! {"x" => 9_i64}, None).unwrap_err();
     assert_eq!(c.get() - before, 1, "only 'a' ran; 'after' did not");
     let msg = err.to_string();
-    let Error::Node { node, path, source } = err else {
+    let Error::Node {
+        node, path, source, ..
+    } = err
+    else {
         panic!("expected Error::Node, got {err:?}")
     };
     assert_eq!(node, "gatekeeper");

@@ -9,9 +9,7 @@ import inspect
 from typing import Any
 
 from hypernodes import _core
-from hypernodes.errors import MissingInputError
 
-NO_DEFAULT = object()
 """Marks a parameter without a default value."""
 
 
@@ -42,6 +40,7 @@ class Spec:
         self.cache: bool = node.cache
         self.is_pipeline: bool = node.is_pipeline
         self.node = node
+        # computed here: a worker keys the node's calls exactly as this process would
         self.identity: bytes | None = _core.node_identity(node)
         self.func = None
         self.is_async = False
@@ -56,6 +55,7 @@ class Spec:
             # Merkle key, so the copy does not cache itself (its inner nodes still use the cache).
             self.wrapper_node = rebuild_pipeline_node(inner, name, imap, omap, over, mode, False)
             self.inner_name = inner.name
+            self.is_async = _awaits(inner)
         else:
             info = _fn_info(node)
             self.func = node.func
@@ -73,6 +73,14 @@ def names_arg(value: Any) -> list[str] | None:
 
 
 _info_memo: dict[int, tuple[Any, tuple[dict[str, Any], bool, bool]]] = {}
+
+
+def _awaits(pipeline: Any) -> bool:
+    """Whether a pipeline has an ``async def`` node at any depth."""
+    return any(
+        _awaits(n.pipeline) if n.is_pipeline else inspect.iscoroutinefunction(n.func)
+        for n in pipeline.nodes
+    )
 
 
 def _fn_info(node: Any) -> tuple[dict[str, Any], bool, bool]:
@@ -103,24 +111,6 @@ def _fn_info(node: Any) -> tuple[dict[str, Any], bool, bool]:
     return info
 
 
-def _defaults(node: Any) -> dict[str, Any]:
-    if node.is_pipeline:
-        return {}
-    return _fn_info(node)[0]
-
-
-def input_default(pipeline: Any, name: str) -> Any:
-    """The default of a root input: that of its first consumer (in node order), as the engine does."""
-    for n in pipeline.nodes:
-        if name not in n.inputs:
-            continue
-        if n.is_pipeline:
-            _, (inner, _nm, imap, _om, _over, _mode, _c) = n.__reduce__()
-            return input_default(inner, (imap or {}).get(name, name))
-        return _defaults(n).get(name, NO_DEFAULT)
-    return NO_DEFAULT
-
-
 class Plan:
     """The engine's plan of a pipeline for a selection of outputs (``Pipeline._plan``): the nodes to
     run (topological order), the root inputs needed (sorted), the outputs returned (in order) and,
@@ -139,31 +129,3 @@ class Plan:
             o: (ni, pos) for ni, n in enumerate(nodes) for pos, o in enumerate(n.outputs)
         }
         self.specs = {i: Spec(i, nodes[i]) for i in self.order}
-
-
-def root_values(
-    pipeline: Any, plan: Plan, inputs: dict[str, Any], later: list[str]
-) -> dict[str, Any]:
-    """The root inputs of a run (given, then bound, then defaults); names in `later` are left to
-    the caller (mapped values). Every missing input is reported at once."""
-    bound = pipeline.bound
-    values: dict[str, Any] = {}
-    missing = []
-    for name in plan.inputs:
-        if name in later:
-            continue
-        if name in inputs:
-            values[name] = inputs[name]
-        elif name in bound:
-            values[name] = bound[name]
-        else:
-            d = input_default(pipeline, name)
-            if d is NO_DEFAULT:
-                missing.append(name)
-            else:
-                values[name] = d
-    if missing:
-        raise MissingInputError(
-            f"pipeline '{pipeline.name}' is missing required input(s): {', '.join(missing)}"
-        )
-    return values

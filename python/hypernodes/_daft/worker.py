@@ -27,9 +27,8 @@ import threading
 import time
 from typing import Any
 
-import cloudpickle
-
-from hypernodes import _core
+from hypernodes import _core, _portable
+from hypernodes.errors import RemoteError
 
 SKIP = ("skip",)
 WRAPPER = "__hypernodes_daft__"
@@ -43,7 +42,6 @@ class _Depth(threading.local):
 _local = _Depth()
 _registry: dict[str, Any] = {}
 _registry_lock = threading.Lock()
-_warned: set[str] = set()
 
 
 def in_worker() -> bool:
@@ -70,19 +68,7 @@ def lookup(token: str) -> Any:
         return _registry[token]
 
 
-def dumps(obj: Any) -> bytes:
-    """Pickles with the standard pickler, falling back to cloudpickle for what it cannot pickle
-    (lambdas, local classes) or pickles by a reference to ``__main__``, which worker processes
-    and Ray workers do not import (cloudpickle sends those by value)."""
-    try:
-        data = pickle.dumps(obj, protocol=5)
-    except Exception:  # noqa: BLE001
-        data = None
-    if data is not None and b"__main__" not in data:
-        return data
-    return cloudpickle.dumps(obj, protocol=5)
-
-
+dumps = _portable.dumps
 loads = pickle.loads
 
 
@@ -100,6 +86,8 @@ class Job:
         keyed: bool,
         cache: tuple | None,
         observed: bool,
+        origin: tuple = ((), (), 0, False),
+        nested_workers: int = 32,
     ) -> None:
         self.spec = spec
         # per parameter: ("node", dep, pos) | ("row", name, None) | ("bc", name, None)
@@ -110,16 +98,23 @@ class Job:
         self.keyed = keyed  # a cache is in effect: keys are computed
         self.cache = cache  # ("live", token) | ("object", cache) | ("seed", entries) | None
         self.observed = observed
+        # (path, enclosing item indices, map depth, is a map) of the level the node runs at: a
+        # nested pipeline resumes there, so its events and error notes name the caller's place
+        self.origin = origin
+        # items of a nested map with async nodes in flight at once, per row
+        self.nested_workers = nested_workers
 
 
 class Env:
     """A job resolved in the process that runs it (the cache handle opened once per worker)."""
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, cache: Any = None) -> None:
+        """``cache``: the cache object itself, when the job runs in the caller's process (the
+        job's cache spec is then not used)."""
         self.job = job
-        self.cache = None
+        self.cache = cache
         self.fresh = False
-        kind = job.cache[0] if job.cache else None
+        kind = job.cache[0] if job.cache and cache is None else None
         if kind == "live":
             self.cache = lookup(job.cache[1])
         elif kind == "object":
@@ -131,17 +126,8 @@ class Env:
             if job.cache[1]:
                 self.cache._merge(job.cache[1])
             self.fresh = True
-
-
-def _warn_once(name: str, msg: str) -> None:
-    if name in _warned:
-        return
-    _warned.add(name)
-    import warnings
-
-    from hypernodes.errors import CacheWarning
-
-    warnings.warn(msg, CacheWarning, stacklevel=2)
+        cache = self.cache if job.keyed else None
+        self.step = _core.NodeStep(job.spec.node, job.wanted, cache, job.spec.identity)
 
 
 def prepare(env: Env, row: tuple, records: dict[int, tuple]) -> tuple:
@@ -149,7 +135,6 @@ def prepare(env: Env, row: tuple, records: dict[int, tuple]) -> tuple:
     the cache. Returns a final record (hit, skip) or ``("call", args, key)`` for the caller to
     compute."""
     job = env.job
-    spec = job.spec
     args: list[Any] = []
     if not job.keyed:  # no cache in effect: values only
         for kind, a, b in job.sources:
@@ -178,67 +163,22 @@ def prepare(env: Env, row: tuple, records: dict[int, tuple]) -> tuple:
             value, key = job.broadcast[a]
             args.append(value)
             keys.append(key)
-    key = None
-    if job.keyed and spec.cache and spec.identity is not None and all(k is not None for k in keys):
-        key = _core.call_key(spec.identity, keys, job.wanted)
-        if env.cache is not None:
-            n = len(job.wanted) if job.wanted is not None else len(spec.outputs)
-            stored = _core.cache_get(env.cache, key, n)
-            if stored is not None:
-                it = iter(stored)
-                outs = [
-                    next(it, None) if job.wanted is None or p in job.wanted else None
-                    for p in range(len(spec.outputs))
-                ]
-                okeys = [_core.out_key(key, p) for p in range(len(spec.outputs))]
-                return ("hit", outs, okeys, key.hex())
-    return ("call", args, key)
+    key, hit = env.step.lookup(keys)
+    if hit is not None:
+        outs, okeys, signature = hit
+        return ("hit", list(outs), list(okeys), signature)
+    return ("call", args, (key, keys))
 
 
-def unpack(spec: Any, out: Any) -> list[Any]:
-    """A function's return value as the node's outputs (the engine's rule and arity check)."""
-    if spec.multi and isinstance(out, (tuple, list)):
-        outs = list(out)
-    else:
-        outs = [out]
-    if len(outs) != len(spec.outputs):
-        from hypernodes.errors import OutputArityError
-
-        err = OutputArityError(
-            f"node '{spec.name}' declares {len(spec.outputs)} outputs "
-            f"({', '.join(spec.outputs)}) but returned {len(outs)}"
-        )
-        err._hypernodes_engine = True  # type: ignore[attr-defined]
-        raise err
-    return outs
-
-
-def finish(env: Env, key: bytes | None, outs: list[Any], duration: float, events: list) -> tuple:
-    """Stores computed outputs and derives their keys, as the engine's step does."""
-    job = env.job
-    spec = job.spec
-    wanted = job.wanted
+def finish(env: Env, keys: tuple | None, outs: list[Any], duration: float, events: list) -> tuple:
+    """Stores computed outputs and derives their keys (the engine's step, ``NodeStep.store``);
+    ``keys``: the call's key and its inputs' keys from ``prepare`` (None: not keyed)."""
+    key, in_keys = keys if keys is not None else (None, None)
+    okeys, stored = env.step.store(in_keys, outs)
     fresh = None
-    if key is not None and env.cache is not None:
-        kept = [v for p, v in enumerate(outs) if wanted is None or p in wanted]
-        err = _core.cache_put(env.cache, key, kept)
-        if err is not None:
-            _warn_once(spec.name, f"node '{spec.name}': result not cached: {err}")
-        elif env.fresh:
-            fresh = {key: kept}
-    okeys = None
-    if key is not None:
-        okeys = [_core.out_key(key, p) for p in range(len(outs))]
-    elif job.keyed:
-        okeys = []
-        for p, v in enumerate(outs):
-            k = None
-            if wanted is None or p in wanted:
-                try:
-                    k = _core.value_key(v)
-                except Exception:  # noqa: BLE001
-                    k = None
-            okeys.append(k)
+    if stored and env.fresh:
+        wanted = env.job.wanted
+        fresh = {key: [v for p, v in enumerate(outs) if wanted is None or p in wanted]}
     return ("ok", outs, okeys, duration, events, fresh)
 
 
@@ -248,7 +188,7 @@ def _recorder():
     return _make_recorder_class()()
 
 
-def call_pipeline(env: Env, args: list[Any]) -> tuple[list[Any], list]:
+def call_pipeline(env: Env, args: list[Any], index: int) -> tuple[list[Any], list]:
     """Runs a nested pipeline node for one row in this worker, as NodeExecutor runs it (its own
     executor when it has one, sequential otherwise), recording the callback events."""
     from hypernodes._pickle import rebuild_pipeline
@@ -260,65 +200,40 @@ def call_pipeline(env: Env, args: list[Any]) -> tuple[list[Any], list]:
         "cache": env.cache if (job.keyed and env.cache is not None) else False,
         "callbacks": [recorder] if recorder is not None else [],
     }
-    wrapper = rebuild_pipeline([spec.wrapper_node], WRAPPER, None, {}, settings)
+    executor = None
+    if spec.is_async:
+        # a nested map of async nodes overlaps its items, as NodeExecutor(map_execution="async")
+        from hypernodes import NodeExecutor
+
+        executor = NodeExecutor(map_execution="async", max_workers=job.nested_workers)
+    wrapper = rebuild_pipeline([spec.wrapper_node], WRAPPER, executor, {}, settings)
     selected = None
     if job.wanted is not None:
         selected = [spec.outputs[p] for p in job.wanted]
     inputs = dict(zip(spec.params, args))
+    path, items, depth, is_map = job.origin
+    # Daft spreads the rows itself: a nested map in a row is at the caller's map depth, so it gets
+    # the wrapper's workers in full (the engine's nesting rule would divide them again)
+    origin = (list(path), [*items, index] if is_map else list(items), depth)
     _local.depth += 1
     try:
         try:
-            out = wrapper.run(inputs=inputs, output_name=selected)
+            out = wrapper._run_at(inputs, selected, origin)
         finally:
             _local.depth -= 1
     except BaseException as exc:
-        exc._hypernodes_events = _inner_events(recorder)  # type: ignore[attr-defined]
+        exc._hypernodes_events = _inner_events(recorder, len(path))  # type: ignore[attr-defined]
         raise
-    return [out.get(o) for o in spec.outputs], _inner_events(recorder)
+    return [out.get(o) for o in spec.outputs], _inner_events(recorder, len(path))
 
 
-def _inner_events(recorder: Any) -> list:
-    """The nested pipeline's own events, with paths relative to the caller's level (the wrapper's
-    events, the node's start/end and nesting, are fired by the driver itself)."""
+def _inner_events(recorder: Any, level: int) -> list:
+    """The nested pipeline's own events, with paths relative to the caller's level (``level``
+    names on the path; the wrapper's events, the node's start/end and nesting, are fired by the
+    driver itself)."""
     if recorder is None:
         return []
-    return [(hook, a, path[1:]) for hook, a, path in recorder.events if len(path) > 1]
-
-
-def _rebuild_error(cls: type, args: tuple, state: dict, notes: list) -> BaseException:
-    exc = cls.__new__(cls, *args)
-    exc.args = args
-    exc.__dict__.update(state)
-    for n in notes:
-        exc.add_note(n)
-    return exc
-
-
-class _ErrorBox:
-    """Carries an exception from a worker by its class, args and attributes (exceptions whose
-    ``__init__`` takes other arguments than ``args`` do not unpickle the usual way)."""
-
-    def __init__(self, exc: BaseException) -> None:
-        self.exc = exc
-
-    def __reduce__(self):
-        e = self.exc
-        state = {k: v for k, v in e.__dict__.items() if k != "__notes__"}
-        return (_rebuild_error, (type(e), e.args, state, list(getattr(e, "__notes__", []))))
-
-
-def portable_error(exc: BaseException) -> Any:
-    """What travels back from a worker process for `exc`: the exception rebuilt with its own type
-    and attributes, or (when even that cannot be pickled) a stand-in with the same message."""
-    box = _ErrorBox(exc)
-    try:
-        pickle.loads(dumps(box))
-        return box
-    except Exception:  # noqa: BLE001
-        stand_in = RuntimeError(f"{type(exc).__name__}: {exc}")
-        for note in getattr(exc, "__notes__", []):
-            stand_in.add_note(note)
-        return stand_in
+    return [(hook, a, path[level:]) for hook, a, path in recorder.events if len(path) > level]
 
 
 def error_record(exc: BaseException, duration: float) -> tuple:
@@ -336,7 +251,7 @@ def run_sync(env: Env, row: tuple, records: dict[int, tuple]) -> tuple:
     t = time.perf_counter()
     try:
         if spec.is_pipeline:
-            outs, events = call_pipeline(env, args)
+            outs, events = call_pipeline(env, args, row[0])
         else:
             _local.depth += 1
             try:
@@ -347,14 +262,15 @@ def run_sync(env: Env, row: tuple, records: dict[int, tuple]) -> tuple:
                     out = run_coroutine(out)
             finally:
                 _local.depth -= 1
-            outs, events = unpack(spec, out), []
+            outs, events = list(env.step.unpack(out)), []
     except Exception as exc:  # noqa: BLE001
         return error_record(exc, time.perf_counter() - t)
     return finish(env, key, outs, time.perf_counter() - t, events)
 
 
 async def run_async(env: Env, row: tuple, records: dict[int, tuple]) -> tuple:
-    """One ``async def`` node for one row, awaited on Daft's event loop."""
+    """One ``async def`` node (or a nested pipeline with such nodes) for one row, awaited on
+    Daft's event loop."""
     rec = prepare(env, row, records)
     if rec[0] != "call":
         return rec
@@ -362,10 +278,34 @@ async def run_async(env: Env, row: tuple, records: dict[int, tuple]) -> tuple:
     spec = env.job.spec
     t = time.perf_counter()
     try:
-        outs = unpack(spec, await spec.func(*args))
+        if spec.is_pipeline:
+            # a nested pipeline with async nodes: rows overlap on threads, each row's own nested
+            # map overlapping its items (see call_pipeline)
+            import asyncio
+
+            pool = _nested_pool(env.job.nested_workers)
+            loop = asyncio.get_running_loop()
+            outs, events = await loop.run_in_executor(pool, call_pipeline, env, args, row[0])
+        else:
+            outs, events = list(env.step.unpack(await spec.func(*args))), []
     except Exception as exc:  # noqa: BLE001
         return error_record(exc, time.perf_counter() - t)
-    return finish(env, key, outs, time.perf_counter() - t, [])
+    return finish(env, key, outs, time.perf_counter() - t, events)
+
+
+_nested_pools: dict[int, Any] = {}
+
+
+def _nested_pool(workers: int) -> Any:
+    """The thread pool (one per size, per process) running rows of nested async pipelines."""
+    with _registry_lock:
+        pool = _nested_pools.get(workers)
+        if pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="hypernodes-nested")
+            _nested_pools[workers] = pool
+        return pool
 
 
 def encode_record(env: Env, rec: tuple) -> Any:
@@ -376,13 +316,18 @@ def encode_record(env: Env, rec: tuple) -> Any:
     try:
         return dumps(rec)
     except Exception as exc:  # noqa: BLE001
-        from hypernodes.errors import ConfigurationError
+        from hypernodes.errors import TransferError
 
-        name = env.job.spec.name
-        err = ConfigurationError(
-            f"node '{name}' returned a value that cannot be sent back from a Daft worker "
-            f"process ({type(exc).__name__}: {exc}); run with DaftExecutor(use_process=False) "
-            "on the native runner, or return a picklable value"
+        spec = env.job.spec
+        outputs = dict(zip(spec.outputs, rec[1])) if rec[0] in ("ok", "hit") else {}
+        output, reason = _portable.first_unpicklable(outputs) or (
+            ", ".join(spec.outputs),
+            f"{type(exc).__name__}: {exc}",
+        )
+        err = TransferError(
+            f"output '{output}' of node '{spec.name}' cannot be sent back from a worker process "
+            f"({reason}); run with DaftExecutor(use_process=False) on the native runner, or "
+            "return a picklable value"
         )
         return dumps(("err", err, [], 0.0))
 
@@ -390,10 +335,10 @@ def encode_record(env: Env, rec: tuple) -> Any:
 def portable_err(rec: tuple) -> tuple:
     """An error record that travels from a worker process (exception by type and attributes,
     events that cannot be pickled dropped)."""
-    if isinstance(rec[1], _ErrorBox):
+    if isinstance(rec[1], (_portable.Carried, RemoteError)):
         return rec
     events = [(h, a, p) for h, a, p in rec[2] if picklable(a)]
-    return ("err", portable_error(rec[1]), events, rec[3])
+    return ("err", _portable.carry(rec[1]), events, rec[3])
 
 
 def _portable_errors(out: dict[int, tuple]) -> None:

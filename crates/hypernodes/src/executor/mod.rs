@@ -13,7 +13,7 @@ use std::sync::Arc;
 pub(crate) use blocking::blocking as blocking_wait;
 pub use blocking::set_blocking_hook;
 pub use node_executor::{cpu_count, Mode, NodeExecutor};
-pub use offload::Offload;
+pub use offload::{Offload, OffloadMap};
 pub use runtime::block_on;
 
 use crate::context::Context;
@@ -95,6 +95,19 @@ pub(crate) fn run_root(
 ) -> Result<Outputs> {
     let exec = effective(pipeline, None);
     let ctx = Context::root(pipeline, exec.clone());
+    exec.run_in(pipeline, inputs, output_name, &ctx)
+}
+
+/// Runs a pipeline in a worker (a framework executor's UDF, another process) as part of a run that
+/// a caller started at `origin`: events and error notes carry the caller's path and item indices.
+pub fn run_at(
+    pipeline: &Pipeline,
+    inputs: Inputs,
+    output_name: Option<&[String]>,
+    origin: &crate::context::Origin,
+) -> Result<Outputs> {
+    let exec = effective(pipeline, None);
+    let ctx = Context::resumed(pipeline, exec.clone(), origin);
     exec.run_in(pipeline, inputs, output_name, &ctx)
 }
 

@@ -292,30 +292,77 @@ impl Executor for NodeExecutor {
     ) -> Result<Vec<Outputs>> {
         let plan = pipeline.plan(output_name)?;
         let items = pipeline.map_items(&inputs, map_over, map_mode)?;
-        let base = self.slots(pipeline, &plan, &inputs, map_over, ctx)?;
         let workers = self.map_workers(items.len(), ctx);
         if let Some(off) = &self.offload {
             if self.map_execution == Mode::Parallel || self.node_execution == Mode::Parallel {
                 off.check(pipeline)?;
             }
             if self.map_execution == Mode::Parallel {
+                // every missing input is reported here, before anything is sent to a worker
+                pipeline.input_slots(&plan, &inputs, map_over)?;
+                let broadcast: Inputs = inputs
+                    .into_iter()
+                    .filter(|(name, _)| !map_over.contains(name))
+                    .collect();
                 ctx.emit(Event::MapStart { total: items.len() });
                 let t = Stopwatch::start(ctx);
-                let out = off.map(
+                let work = OffloadMap {
                     pipeline,
-                    &inputs,
+                    inputs: &broadcast,
                     map_over,
-                    map_mode,
+                    items: &items,
                     output_name,
-                    workers,
-                    ctx,
-                )?;
+                };
+                let out = off.map(&work, workers, ctx)?;
                 ctx.emit(Event::MapEnd {
                     duration: t.elapsed(),
                 });
                 return Ok(out);
             }
         }
+        ctx.emit(Event::MapStart { total: items.len() });
+        let t = Stopwatch::start(ctx);
+        let results = self.run_items(pipeline, &plan, &inputs, map_over, &items, 0, workers, ctx);
+        if results.is_ok() {
+            ctx.emit(Event::MapEnd {
+                duration: t.elapsed(),
+            });
+        }
+        results
+    }
+}
+
+/// The work of one map handed to an [`Offload`]: the items the engine built (zip or product
+/// expansion done, bound lists included), the inputs every item shares, and the outputs wanted.
+pub struct OffloadMap<'a> {
+    /// The mapped pipeline.
+    pub pipeline: &'a Pipeline,
+    /// The given inputs that do not vary per item (bound ones travel with the pipeline).
+    pub inputs: &'a Inputs,
+    /// The mapped input names, in the order of each item's values.
+    pub map_over: &'a [String],
+    /// The items, in order: one value per `map_over` name.
+    pub items: &'a [Vec<Value>],
+    /// The outputs requested (`None`: all).
+    pub output_name: Option<&'a [String]>,
+}
+
+impl NodeExecutor {
+    /// Runs `items` (item `i` of the slice is item `first + i` of the map) of a map of `pipeline`,
+    /// each with its item events, with the shared `inputs` (those not mapped) filling the rest.
+    #[allow(clippy::too_many_arguments)]
+    fn run_items(
+        &self,
+        pipeline: &Pipeline,
+        plan: &Plan,
+        inputs: &Inputs,
+        map_over: &[String],
+        items: &[Vec<Value>],
+        first: usize,
+        workers: usize,
+        ctx: &Context,
+    ) -> Result<Vec<Outputs>> {
+        let base = self.slots(pipeline, plan, inputs, map_over, ctx)?;
         let g = pipeline.graph();
         let ids: Vec<Option<usize>> = map_over
             .iter()
@@ -327,11 +374,10 @@ impl Executor for NodeExecutor {
             })
             .collect();
         let types: Vec<_> = map_over.iter().map(|n| pipeline.input_type(n)).collect();
-        ctx.emit(Event::MapStart { total: items.len() });
-        let t = Stopwatch::start(ctx);
         let run_item = |i: usize| {
-            let item_ctx = ctx.map_item();
-            item_ctx.emit(Event::MapItemStart { index: i });
+            let index = first + i;
+            let item_ctx = ctx.map_item(index);
+            item_ctx.emit(Event::MapItemStart { index });
             let ti = Stopwatch::start(&item_ctx);
             let mut slots = base.clone();
             let mut sig = crate::cache::KeyHasher::new();
@@ -347,21 +393,21 @@ impl Executor for NodeExecutor {
                     }
                 }
             }
-            let out = self.execute(pipeline, &plan, slots, &item_ctx)?;
+            let out = self.execute(pipeline, plan, slots, &item_ctx)?;
             item_ctx.emit(Event::MapItemEnd {
-                index: i,
+                index,
                 duration: ti.elapsed(),
             });
             if ctx.cache.is_some() && item_ctx.all_hits() {
                 let signature = blake3::Hash::from_bytes(sig.finish()).to_hex();
                 item_ctx.emit(Event::MapItemCached {
-                    index: i,
+                    index,
                     signature: signature.as_str(),
                 });
             }
             Ok(out)
         };
-        let results = match self.map_execution {
+        match self.map_execution {
             _ if workers <= 1 => (0..items.len()).map(run_item).collect(),
             Mode::Sequential => (0..items.len()).map(run_item).collect(),
             Mode::Threaded | Mode::Async => {
@@ -370,12 +416,29 @@ impl Executor for NodeExecutor {
             Mode::Parallel => {
                 blocking(|| items::on_rayon(ctx.map_depth, items.len(), workers, &run_item))
             }
-        };
-        if results.is_ok() {
-            ctx.emit(Event::MapEnd {
-                duration: t.elapsed(),
-            });
         }
-        results
+    }
+
+    /// Runs some items of a map that a caller started at `origin`, in a worker (another process):
+    /// item `i` of `items` is item `first + i` of the map. Events, error notes and cache keys are
+    /// exactly those the caller's own run of the items would give; map start and end are the
+    /// caller's to fire. `pipeline` carries the cache and callbacks in effect at the origin.
+    #[allow(clippy::too_many_arguments)]
+    pub fn resume_items(
+        &self,
+        pipeline: &Pipeline,
+        inputs: &Inputs,
+        map_over: &[String],
+        items: &[Vec<Value>],
+        first: usize,
+        output_name: Option<&[String]>,
+        origin: &crate::context::Origin,
+    ) -> Result<Vec<Outputs>> {
+        let ctx = Context::resumed(pipeline, self.shared(), origin);
+        let plan = pipeline.plan(output_name)?;
+        let workers = self.map_workers(items.len(), &ctx);
+        self.run_items(
+            pipeline, &plan, inputs, map_over, items, first, workers, &ctx,
+        )
     }
 }

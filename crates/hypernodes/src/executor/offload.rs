@@ -4,26 +4,21 @@
 
 use crate::context::Context;
 use crate::error::Result;
-use crate::io::{Inputs, Outputs};
-use crate::map::MapMode;
+use crate::io::Outputs;
 use crate::node::Node;
 use crate::pipeline::Pipeline;
+
+pub use super::node_executor::OffloadMap;
 use crate::value::Value;
 
 /// Runs map items or single nodes elsewhere, returning results in order.
 pub trait Offload: Send + Sync + 'static {
-    /// Maps `pipeline` over the lists named in `map_over` with at most `workers` workers.
-    #[allow(clippy::too_many_arguments)]
-    fn map(
-        &self,
-        pipeline: &Pipeline,
-        inputs: &Inputs,
-        map_over: &[String],
-        mode: MapMode,
-        output_name: Option<&[String]>,
-        workers: usize,
-        ctx: &Context,
-    ) -> Result<Vec<Outputs>>;
+    /// Runs the items of `work` with at most `workers` workers and returns their outputs in item
+    /// order. Each worker runs its items with [`NodeExecutor::resume_items`] at `ctx.origin()`,
+    /// so events and errors are the engine's own; the caller fires map start and end.
+    ///
+    /// [`NodeExecutor::resume_items`]: super::NodeExecutor::resume_items
+    fn map(&self, work: &OffloadMap<'_>, workers: usize, ctx: &Context) -> Result<Vec<Outputs>>;
 
     /// Calls one node with its arguments, with at most `workers` workers busy at once.
     fn call_node(

@@ -1,0 +1,182 @@
+//! The execution protocol the engine owns for every executor: error notes that name the node, the
+//! pipeline path from the root and the map items, and `NodeExecutor::resume_items`, which a worker
+//! uses to run some items of a map that a caller started (same outputs, events and notes).
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+
+use common::{int, s, Counter};
+use hypernodes::context::Context;
+use hypernodes::{
+    inputs, node_note, value, AsNode, BoxError, Callback, Callbacks, Error, Event, Inputs, MapMode,
+    Mode, Node, NodeExecutor, Origin, Pipeline, Port, Setting, Typed, Value,
+};
+
+/// `judge`: fails on 2, otherwise returns its input.
+fn judge() -> Node {
+    Node::new(
+        "judge",
+        vec![Port::new("x", Typed::<i64>::arc())],
+        vec![Port::new("answer", Typed::<i64>::arc())],
+        |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+            let x = *args[0].downcast_ref::<i64>().unwrap();
+            if x == 2 {
+                return Err("quota exceeded".into());
+            }
+            Ok(vec![value(x)])
+        },
+    )
+    .unwrap()
+}
+
+fn note_of(err: &Error) -> String {
+    match err {
+        Error::Node {
+            node, path, items, ..
+        } => node_note(node, path, items),
+        other => panic!("expected Error::Node, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_note_names_node_path_and_item_in_every_mode() {
+    for mode in [
+        Mode::Sequential,
+        Mode::Threaded,
+        Mode::Async,
+        Mode::Parallel,
+    ] {
+        let ex = NodeExecutor::new(mode, mode, Some(2)).unwrap();
+        let p = Pipeline::new([judge()])
+            .unwrap()
+            .with_name("eval")
+            .with_executor(Some(Arc::new(ex)));
+        let err = p
+            .map(
+                inputs! {"x" => vec![0_i64, 1, 2, 3]},
+                &s(&["x"]),
+                MapMode::Zip,
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(
+            note_of(&err),
+            "in node 'judge' of pipeline 'eval', item 2",
+            "{mode:?}"
+        );
+        assert!(err.to_string().contains("quota exceeded"), "{mode:?}");
+    }
+}
+
+#[test]
+fn a_run_note_has_no_item() {
+    let p = Pipeline::new([judge()]).unwrap().with_name("eval");
+    let err = p.run(inputs! {"x" => 2_i64}, None).unwrap_err();
+    assert_eq!(note_of(&err), "in node 'judge' of pipeline 'eval'");
+}
+
+#[test]
+fn nested_maps_name_the_full_path_and_every_item() {
+    let inner = Pipeline::new([judge()]).unwrap().with_name("per_query");
+    let node = inner
+        .as_node(AsNode {
+            name: Some("queries".into()),
+            map_over: s(&["x"]),
+            ..AsNode::default()
+        })
+        .unwrap();
+    let outer = Pipeline::new([node]).unwrap().with_name("eval");
+    let err = outer
+        .map(
+            inputs! {"x" => vec![vec![0_i64], vec![1, 2]]},
+            &s(&["x"]),
+            MapMode::Zip,
+            None,
+        )
+        .unwrap_err();
+    assert_eq!(
+        note_of(&err),
+        "in node 'judge' of pipeline 'eval > per_query', items 1 > 1"
+    );
+}
+
+/// Every event as text with its path, as a worker's recording would carry it.
+#[derive(Clone, Default)]
+struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Callback for Log {
+    fn on_event(&self, event: &Event<'_>, ctx: &Context) {
+        let what = match event {
+            Event::MapItemStart { index } => format!("item_start {index}"),
+            Event::MapItemEnd { index, .. } => format!("item_end {index}"),
+            Event::NodeStart { node, .. } => format!("node_start {node}"),
+            Event::NodeEnd { node, .. } => format!("node_end {node}"),
+            Event::PipelineStart { pipeline, .. } => format!("pipeline_start {pipeline}"),
+            Event::PipelineEnd { pipeline, .. } => format!("pipeline_end {pipeline}"),
+            Event::MapStart { total } => format!("map_start {total}"),
+            Event::MapEnd { .. } => "map_end".into(),
+            _ => return,
+        };
+        self.0
+            .lock()
+            .unwrap()
+            .push(format!("{what} @{}", ctx.path_strings().join("/")));
+    }
+}
+
+fn doubler(counter: &Counter) -> Node {
+    common::int_node("double", &["x"], "y", counter, |v| 2 * v[0])
+}
+
+#[test]
+fn resumed_items_give_the_outputs_and_events_of_the_callers_own_map() {
+    let c = Counter::new();
+    let log = Log::default();
+    let p = Pipeline::new([doubler(&c)])
+        .unwrap()
+        .with_name("inner")
+        .with_callbacks(Setting::On(Arc::new(Callbacks::new(vec![
+            Arc::new(log.clone()) as Arc<dyn Callback>,
+        ]))));
+    let items: Vec<Vec<Value>> = [5_i64, 6, 7].iter().map(|&x| vec![value(x)]).collect();
+    let origin = Origin {
+        path: s(&["root", "inner"]),
+        items: vec![4],
+        map_depth: 1,
+    };
+    let out = NodeExecutor::default()
+        .resume_items(&p, &Inputs::new(), &s(&["x"]), &items, 10, None, &origin)
+        .unwrap();
+    assert_eq!(
+        out.iter().map(|o| int(o, "y")).collect::<Vec<_>>(),
+        [10, 12, 14]
+    );
+    let events = log.0.lock().unwrap().clone();
+    assert_eq!(events[0], "item_start 10 @root/inner");
+    assert_eq!(events[1], "pipeline_start inner @root/inner");
+    assert_eq!(events.last().unwrap(), "item_end 12 @root/inner");
+    assert!(
+        !events.iter().any(|e| e.starts_with("map_")),
+        "map start and end are the caller's: {events:?}"
+    );
+    assert_eq!(c.get(), 3);
+}
+
+#[test]
+fn a_resumed_item_that_fails_names_the_callers_path_and_its_own_index() {
+    let p = Pipeline::new([judge()]).unwrap().with_name("per_query");
+    let items: Vec<Vec<Value>> = [1_i64, 2].iter().map(|&x| vec![value(x)]).collect();
+    let origin = Origin {
+        path: s(&["eval", "per_query"]),
+        items: vec![3],
+        map_depth: 1,
+    };
+    let err = NodeExecutor::default()
+        .resume_items(&p, &Inputs::new(), &s(&["x"]), &items, 7, None, &origin)
+        .unwrap_err();
+    assert_eq!(
+        note_of(&err),
+        "in node 'judge' of pipeline 'eval > per_query', items 3 > 8"
+    );
+}
