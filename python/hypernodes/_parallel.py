@@ -129,27 +129,36 @@ def check_picklable(pipeline: Any) -> str | None:
 
 SHIP_BY_FILE = 1 << 20
 """A call whose shared part (the pipeline and the inputs every item shares, say a model or a
-table) pickles larger than this reaches the workers through a temporary file, read once per worker
-and call, instead of travelling with every chunk."""
+table) pickles larger than this reaches the workers through a temporary file (in ``/dev/shm``
+where there is one), written once per call and mapped by each worker without a copy, instead of
+travelling with every chunk."""
 
 _envs: dict[str, tuple] = {}
 """In a worker process: the shared part of recent calls, each loaded once (see ``_env``)."""
 _ENVS_KEPT = 4
 
 
-def _env(token: str, source: tuple[str, Any]) -> tuple:
+def load_shared(source: tuple) -> Any:
+    """In a worker: the object a ``ship`` source carries (large buffers mapped, not copied)."""
+    if source[0] == "bytes":
+        return _portable.loads_out_of_band(source[1], source[2])
+    import mmap
+
+    _kind, path, blob_len, spans = source
+    with open(path, "rb") as f:
+        # a private (copy-on-write) mapping: arrays read the file's pages and stay writable
+        view = memoryview(mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY))
+    return _portable.loads_out_of_band(view[:blob_len], [view[o : o + n] for o, n in spans])
+
+
+def _env(token: str, source: tuple) -> tuple:
     """In a worker: ``(pipeline, run, inputs, seed)`` of call ``token``, loaded from ``source``
-    (``("bytes", blob)`` or ``("file", path)``) the first time this worker sees the call. ``run``
-    is the pipeline with a listener when events are recorded (so the root's events are fired)."""
+    the first time this worker sees the call. ``run`` is the pipeline with a listener when events
+    are recorded (so the root's events are fired)."""
     env = _envs.get(token)
     if env is not None:
         return env
-    if source[0] == "bytes":
-        blob = source[1]
-    else:
-        with open(source[1], "rb") as f:
-            blob = f.read()
-    pipeline, inputs, observe, seed = _portable.loads(blob)
+    pipeline, inputs, observe, seed = load_shared(source)
     run = pipeline
     if observe:
         # every event of the items (nested pipelines with their own callbacks included) is
@@ -160,9 +169,13 @@ def _env(token: str, source: tuple[str, Any]) -> tuple:
         settings = {"cache": pipeline.cache, "callbacks": [_callbacks.Callback()]}
         run = rebuild_pipeline(pipeline.nodes, pipeline.name, None, pipeline.bound, settings)
     env = (pipeline, run, inputs, seed)
+    if source[0] == "file":
+        # a large call's memory is let go once a later large call arrives
+        for old in [t for t, e in _envs.items() if e[4]]:
+            del _envs[old]
     while len(_envs) >= _ENVS_KEPT:
         _envs.pop(next(iter(_envs)))
-    _envs[token] = env
+    _envs[token] = (*env, source[0] == "file")
     return env
 
 
@@ -222,7 +235,7 @@ def _run_chunk(token: str, source: tuple[str, Any], payload: bytes) -> tuple[str
 
     events: list[tuple[str, tuple, list[str]]] = []
     try:
-        pipeline, run, inputs, seed = _env(token, source)
+        pipeline, run, inputs, seed = _env(token, source)[:4]
         first, items, map_over, output_name, node_execution, origin = _portable.loads(payload)
         memory = pipeline.cache if seed is not None else None
         if memory is not None:
@@ -282,25 +295,54 @@ def _memory_seed(cache: Any) -> dict[bytes, list[Any]]:
     return seed
 
 
-def _ship(blob: bytes, directory: list[str]) -> tuple[str, tuple[str, Any]]:
-    """How the shared part of a call travels: ``(token, ("bytes", blob))``, or by a temporary file
-    (``("file", path)``) when large; ``directory`` receives the temporary directory to remove."""
-    if len(blob) < SHIP_BY_FILE:
-        return hashlib.blake2b(blob, digest_size=16).hexdigest(), ("bytes", blob)
+def ship(obj: Any, directory: list[str]) -> tuple[str, tuple]:
+    """How an object that every worker of a call needs travels (the shared part of a map, a Daft
+    segment): its token and ``("bytes", pickle, buffers)``, or, when large, ``("file", path,
+    pickle length, buffer spans)`` of one file holding the pickle and its buffers (NumPy arrays'
+    data: not copied until written there), read by ``load_shared``. ``directory`` receives the
+    temporary directory to remove after the call."""
+    blob, buffers = _portable.dumps_out_of_band(obj)
+    size = len(blob) + sum(b.nbytes for b in buffers)
+    if size < SHIP_BY_FILE:
+        digest = hashlib.blake2b(blob, digest_size=16)
+        for b in buffers:
+            digest.update(b)
+        return digest.hexdigest(), ("bytes", blob, [bytes(b) for b in buffers])
     import os
     import tempfile
     import uuid
 
     if not directory:
-        directory.append(tempfile.mkdtemp(prefix="hypernodes-call-"))
+        shm = "/dev/shm"
+        where = shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
+        directory.append(tempfile.mkdtemp(prefix="hypernodes-call-", dir=where))
     fd, path = tempfile.mkstemp(prefix="shared-", suffix=".pickle", dir=directory[0])
+    spans = []
     with os.fdopen(fd, "wb") as f:
         f.write(blob)
-    return uuid.uuid4().hex, ("file", path)
+        offset = len(blob)
+        for b in buffers:
+            pad = -offset % 64  # aligned, as NumPy prefers
+            f.write(b"\0" * pad)
+            offset += pad
+            f.write(b)
+            spans.append((offset, b.nbytes))
+            offset += b.nbytes
+    return uuid.uuid4().hex, ("file", path, len(blob), spans)
 
 
-def _check_inputs(pipeline: Any, inputs: dict[str, Any], origin: tuple) -> None:
-    """Names, before any work starts, a shared input that cannot be sent to a worker."""
+def _ship(shared: tuple, origin: tuple, directory: list[str]) -> tuple[str, tuple]:
+    """``ship`` for the shared part of a map (``(pipeline, inputs, observe, seed)``), naming an
+    input that cannot be pickled before any work starts."""
+    try:
+        return ship(shared, directory)
+    except Exception:
+        _check_inputs(shared[1], origin)
+        raise
+
+
+def _check_inputs(inputs: dict[str, Any], origin: tuple) -> None:
+    """Names a shared input that cannot be sent to a worker."""
     bad = _portable.first_unpicklable(inputs)
     if bad is not None:
         from hypernodes.errors import TransferError
@@ -357,7 +399,6 @@ def map_items(
     # instead of calling the caller's callbacks.
     settings = {"cache": cache if cache is not None else False, "callbacks": []}
     pipeline = rebuild_pipeline(pipeline.nodes, pipeline.name, None, pipeline.bound, settings)
-    _check_inputs(pipeline, inputs, origin)
     observe = observe or _has_own_callbacks(pipeline)
     # A MemoryCache lives in this process: its entries travel to the workers once per call and
     # the entries the workers add come back and are merged (use a DiskCache for large caches).
@@ -371,7 +412,7 @@ def map_items(
     tmp: list[str] = []
     futures = []
     try:
-        token, source = _ship(_portable.dumps((pipeline, inputs, observe, seed)), tmp)
+        token, source = _ship((pipeline, inputs, observe, seed), origin, tmp)
         futures = [
             (start, submit(pool_size, _run_chunk, token, source, p)) for start, p in payloads
         ]

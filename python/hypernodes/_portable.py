@@ -36,6 +36,27 @@ def loads(blob: bytes) -> Any:
     return pickle.loads(blob)
 
 
+def dumps_out_of_band(obj: Any) -> tuple[bytes, list[memoryview]]:
+    """``obj`` pickled (protocol 5, as ``dumps``) with its large buffers (NumPy arrays' data, say)
+    left out of the pickle and returned as views of the original memory, uncopied: read it back
+    with ``loads_out_of_band``."""
+    buffers: list[pickle.PickleBuffer] = []
+    try:
+        data = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    except Exception:  # noqa: BLE001 - cloudpickle is tried next
+        data = None
+    if data is None or b"__main__" in data:
+        buffers = []
+        data = cloudpickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    return data, [b.raw() for b in buffers]
+
+
+def loads_out_of_band(blob: Any, buffers: list[Any]) -> Any:
+    """The object ``dumps_out_of_band`` gave ``blob`` and ``buffers`` for (any bytes-like objects,
+    memory maps included: NumPy arrays then use that memory without a copy)."""
+    return pickle.loads(blob, buffers=buffers)
+
+
 def why_not(value: Any) -> str | None:
     """Why ``value`` cannot be pickled (``"TypeError: ..."``), or None when it can."""
     try:

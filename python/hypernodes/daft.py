@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -373,7 +372,7 @@ class _Call:
         if leaves:
             self._check_portable(jobs)
         part = list(range(start, len(rows)))
-        shipping = None  # directory of the segments shipped to worker processes by file
+        shipping: list[str] = []  # directory of the segments shipped to worker processes by file
         try:
             if on_ray:
                 encoded = self._encode_rows(rows[start:])
@@ -397,8 +396,6 @@ class _Call:
                     udf = _w.make_ray_udf_class(is_async, conc)(seg)
                     first = _daft.col("row")
                 elif pooled and not is_async:
-                    if shipping is None:
-                        shipping = tempfile.mkdtemp(prefix="hypernodes-daft-")
                     source = _w.ship_segment(seg, shipping)
                     outline = [(job.spec.index, job.spec.name) for job in seg.jobs]
                     spec = (f"{query}-{k}", source, store_token, seg.needed, outline)
@@ -444,8 +441,8 @@ class _Call:
         finally:
             for t in tokens:
                 _w.unregister(t)
-            if shipping is not None:
-                shutil.rmtree(shipping, ignore_errors=True)
+            if shipping:
+                shutil.rmtree(shipping[0], ignore_errors=True)
 
     def _check_portable(self, jobs: dict[int, _w.Job]) -> None:
         """Before any work starts: everything sent to worker processes or Ray must pickle."""

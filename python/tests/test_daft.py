@@ -416,17 +416,23 @@ def test_a_large_input_reaches_each_worker_process_once_by_file(tmp_path):
     import glob
     import tempfile
 
-    from hypernodes._daft import worker as daft_worker
+    from hypernodes import _parallel
 
     log = tmp_path / "unpickled.log"
     model = Heavy(log)
-    model.weights = np.arange(2 * daft_worker.SHIP_BY_FILE // 8)  # pickles larger than the limit
+    model.weights = np.arange(2 * _parallel.SHIP_BY_FILE // 8)  # pickles larger than the limit
 
     @node(output_name="w")
     def weight(i, model):
         return int(model.weights[i])
 
-    before = set(glob.glob(os.path.join(tempfile.gettempdir(), "hypernodes-daft-*")))
+    def temporary():
+        pattern = "hypernodes-call-*"
+        return set(glob.glob(os.path.join(tempfile.gettempdir(), pattern))) | set(
+            glob.glob(os.path.join("/dev/shm", pattern))
+        )
+
+    before = temporary()
     got = DaftExecutor(use_process=True).map(
         Pipeline([weight], name="big"), {"i": list(range(200)), "model": model}, "i"
     )
@@ -434,8 +440,7 @@ def test_a_large_input_reaches_each_worker_process_once_by_file(tmp_path):
     pids = log.read_text().split()
     assert os.getpid() not in {int(p) for p in pids}
     assert 0 < len(pids) == len(set(pids)), f"unpickled more than once in a worker: {pids}"
-    after = set(glob.glob(os.path.join(tempfile.gettempdir(), "hypernodes-daft-*")))
-    assert after == before, "the shipped segment's temporary directory is removed"
+    assert temporary() == before, "the shipped segment's temporary directory is removed"
 
 
 def test_in_process_keeps_object_identity():

@@ -179,3 +179,100 @@ def test_unpicklable_item_is_named(mode):
         p.map(inputs={"x": [1, threading.Lock()]}, map_over="x")
     assert "item 1 of input 'x'" in str(info.value)
     assert "'items'" in str(info.value)
+
+
+# ---------------------------------------------------------------- shared inputs, once per call
+
+
+def test_a_large_shared_input_travels_once_by_a_mapped_file_and_stays_private(tmp_path):
+    import glob
+    import os
+
+    import numpy as np
+    from hypernodes import NodeExecutor
+
+    @node(output_name="seen")
+    def touch(x: int, model: np.ndarray) -> tuple:
+        before = float(model[x])
+        model[x] = -1.0  # a worker's copy is its own (copy-on-write)
+        return (before, os.getpid())
+
+    model = np.arange(400_000, dtype=np.float64)  # 3.2 MB: shipped by file
+    before = set(glob.glob("/dev/shm/hypernodes-call-*")) | set(glob.glob("/tmp/hypernodes-call-*"))
+    p = Pipeline(nodes=[touch], name="shared")
+    out = NodeExecutor(map_execution="parallel", max_workers=2).map(
+        p, {"x": list(range(8)), "model": model}, "x"
+    )
+    assert [r["seen"][0] for r in out] == [float(i) for i in range(8)]
+    assert os.getpid() not in {r["seen"][1] for r in out}
+    assert model[0] == 0.0 and model[7] == 7.0  # the caller's array is untouched
+    after = set(glob.glob("/dev/shm/hypernodes-call-*")) | set(glob.glob("/tmp/hypernodes-call-*"))
+    assert after == before, "the call's temporary files are removed"
+
+
+def test_ship_sends_large_buffers_by_file_and_small_ones_inline():
+    import numpy as np
+    from hypernodes import _parallel
+
+    tmp: list[str] = []
+    try:
+        token, source = _parallel.ship({"m": np.ones(10)}, tmp)
+        assert source[0] == "bytes" and not tmp
+        assert _parallel.load_shared(source)["m"].tolist() == [1.0] * 10
+        big = np.arange(1_000_000, dtype=np.int64)
+        token2, source2 = _parallel.ship({"m": big}, tmp)
+        assert source2[0] == "file" and tmp
+        # the pickle itself is small: the array's 8 MB are raw bytes in the file, read in place
+        assert source2[2] < 10_000
+        loaded = _parallel.load_shared(source2)["m"]
+        assert np.array_equal(loaded, big) and loaded.flags.writeable
+        assert token != token2
+    finally:
+        import shutil
+
+        for d in tmp:
+            shutil.rmtree(d, ignore_errors=True)
+
+
+class Logged:
+    """A shared input whose every unpickling is logged with the process id."""
+
+    def __init__(self, log, size: int) -> None:
+        import numpy as np
+
+        self.log = str(log)
+        self.weights = np.arange(size)
+
+    def __getstate__(self):
+        return {"log": self.log, "weights": self.weights}
+
+    def __setstate__(self, state):
+        import os
+
+        self.__dict__.update(state)
+        with open(self.log, "a") as f:
+            f.write(f"{os.getpid()}\n")
+
+
+@pytest.mark.parametrize("size", [100, 400_000])  # inline, and by file
+def test_a_shared_input_is_unpickled_once_per_worker_and_call(tmp_path, size):
+    from hypernodes import NodeExecutor
+
+    @node(output_name="w")
+    def weight(i: int, model: Logged) -> int:
+        return int(model.weights[i])
+
+    log = tmp_path / "unpickled.log"
+    ex = NodeExecutor(map_execution="parallel", max_workers=2)
+    p = Pipeline(nodes=[weight], name="once")
+    for call in range(2):
+        model = Logged(log, size)
+        out = ex.map(p, {"i": list(range(64)), "model": model}, "i")  # 8 chunks
+        assert [r["w"] for r in out] == list(range(64))
+        pids = log.read_text().split() if log.exists() else []
+        # at most once per worker; a small input with the same bytes as the last call's is
+        # content-addressed, so workers may reuse what they loaded (a large one is sent anew)
+        low = 0 if (call and size == 100) else 1
+        assert low <= len(pids) <= 2, f"call {call}: unpickled {len(pids)} times: {pids}"
+        assert len(pids) == len(set(pids)), pids
+        log.unlink(missing_ok=True)

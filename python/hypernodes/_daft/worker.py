@@ -449,25 +449,14 @@ _pooled: dict[str, SegmentEnv] = {}
 """In a pool worker process: the segments of recent queries, each opened once per worker."""
 _POOLED_KEPT = 8
 
-SHIP_BY_FILE = 1 << 20
-"""A segment that pickles larger than this (it carries the inputs that are not mapped, say a
-model) reaches the worker processes through a temporary file, read once per worker, instead of
-travelling with every batch."""
 
+def ship_segment(seg: Segment, directory: list[str]) -> tuple:
+    """How a segment travels to pool workers (it carries the inputs that are not mapped, say a
+    model): as the shared part of a parallel map does (``hypernodes._parallel.ship``), once per
+    worker and query, a large one by a file in ``directory`` that workers map without a copy."""
+    from hypernodes import _parallel
 
-def ship_segment(seg: Segment, directory: str) -> tuple[str, Any]:
-    """How a segment travels to pool workers: ``("bytes", pickle)``, or ``("file", path)`` of a
-    file in ``directory`` (removed by the caller when the query ends)."""
-    blob = dumps(seg)
-    if len(blob) < SHIP_BY_FILE:
-        return ("bytes", blob)
-    import os
-    import tempfile
-
-    fd, path = tempfile.mkstemp(prefix="segment-", suffix=".pickle", dir=directory)
-    with os.fdopen(fd, "wb") as f:
-        f.write(blob)
-    return ("file", path)
+    return _parallel.ship(seg, directory)[1]
 
 
 def run_pooled(token: str, source: tuple[str, Any], payload: bytes) -> bytes:
@@ -476,12 +465,9 @@ def run_pooled(token: str, source: tuple[str, Any], payload: bytes) -> bytes:
     per row, the records of earlier nodes it reads); returns the batch's records as one pickle."""
     env = _pooled.get(token)
     if env is None:
-        if source[0] == "bytes":
-            blob = source[1]
-        else:
-            with open(source[1], "rb") as f:
-                blob = f.read()
-        env = SegmentEnv(loads(blob))
+        from hypernodes import _parallel
+
+        env = SegmentEnv(_parallel.load_shared(source))
         while len(_pooled) >= _POOLED_KEPT:
             _pooled.pop(next(iter(_pooled)))
         _pooled[token] = env
