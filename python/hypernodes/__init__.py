@@ -22,6 +22,7 @@ from hypernodes.errors import (
     UnknownOutputError,
 )
 from hypernodes.progress import ProgressCallback
+from hypernodes.report import RunReport
 
 __all__ = [
     "CacheWarning",
@@ -41,6 +42,7 @@ __all__ = [
     "OutputArityError",
     "Pipeline",
     "ProgressCallback",
+    "RunReport",
     "UnknownInputError",
     "UnknownOutputError",
     "node",

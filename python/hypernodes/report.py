@@ -64,6 +64,7 @@ class _State:
     t0: float | None = None
     items: dict[int, list[int]] = field(default_factory=dict)  # thread id -> open item stack
     starts: dict[tuple, float] = field(default_factory=dict)
+    workers: dict[int, str] = field(default_factory=dict)
 
 
 class RunReport(Callback):
@@ -105,8 +106,17 @@ class RunReport(Callback):
         open_items = {s[0] for s in self._st.items.values() if s}
         return open_items.pop() if len(open_items) == 1 else None
 
+    def _worker(self) -> str:
+        """The current thread's name; threads the engine started (unnamed in Python) are numbered
+        in order of first appearance."""
+        t = threading.current_thread()
+        if not t.name.startswith("Dummy-"):
+            return t.name
+        names = self._st.workers
+        return names.setdefault(threading.get_ident(), f"worker-{len(names) + 1}")
+
     def _span(self, path: tuple[str, ...], node: str, start: float, end: float, status: str) -> None:
-        worker = threading.current_thread().name
+        worker = self._worker()
         self.spans.append(Span(path, node, start, end, status, self._item(), worker))
 
     def on_pipeline_start(self, pipeline_id: str, inputs: dict, ctx: CallbackContext) -> None:

@@ -57,7 +57,7 @@ def page_data(
         }
         for el in model.elements.values()
     ]
-    edges = [{"source": e.src, "target": e.dst, "label": e.label or ""} for e in model.edges]
+    edges = [{"source": e.src, "target": e.dst, "hops": e.hops} for e in model.edges]
     return {
         "name": model.name,
         "elements": elements,
@@ -127,7 +127,15 @@ _PAGE_JS = r"""
       const s = rep(ed.source), t = rep(ed.target), key = s + "\u0000" + t;
       if (s === t || seen.has(key)) return;
       seen.add(key);
-      out.push({ group: "edges", data: { id: "e" + i, source: s, target: t, label: ed.label } });
+      // a renaming shows where its pipeline is drawn (open or closed), as in model.hop_label
+      const names = [];
+      for (const [pid, a, b] of ed.hops) {
+        if (rep(pid) !== pid) continue;
+        if (names.length === 0 || names[names.length - 1] !== a) names.push(a);
+        names.push(b);
+      }
+      out.push({ group: "edges",
+        data: { id: "e" + i, source: s, target: t, label: names.join(" \u2192 ") } });
     });
     return out;
   }

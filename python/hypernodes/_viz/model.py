@@ -34,13 +34,28 @@ class Element:
     scope: tuple[str, ...] = ()  # pipeline names from the root to the element's pipeline
 
 
+Hop = tuple[str, str, str]  # (pipeline element id, name outside, name inside) of one renaming
+
+
 @dataclass
 class Edge:
-    """A value flowing from ``src`` to ``dst``; ``label`` names a renaming ("docs → text")."""
+    """A value flowing from ``src`` to ``dst``, renamed at the pipeline boundaries in ``hops`` (in
+    flow order). ``label`` is set on the edges :func:`visible` returns."""
 
     src: str
     dst: str
+    hops: tuple[Hop, ...] = ()
     label: str | None = None
+
+
+def hop_label(hops: list[Hop]) -> str | None:
+    """``a → b → c`` for the renamings shown (consecutive hops share a name)."""
+    names: list[str] = []
+    for _, a, b in hops:
+        if not names or names[-1] != a:
+            names.append(a)
+        names.append(b)
+    return " → ".join(names) if names else None
 
 
 @dataclass
@@ -105,7 +120,9 @@ def visible(model: Model, expanded: set[str]) -> tuple[list[Element], set[str], 
         if s == d or (s, d) in seen:
             continue
         seen.add((s, d))
-        edges.append(Edge(s, d, ed.label))
+        # a renaming shows where its pipeline is drawn (open or closed), not inside a closed one
+        hops = [h for h in ed.hops if rep(h[0]) == h[0]]
+        edges.append(Edge(s, d, ed.hops, hop_label(hops)))
     return shown, clusters, edges
 
 
@@ -205,6 +222,10 @@ def _output_type(node: Any, name: str) -> str | None:
     return None
 
 
+# What provides a value in a scope: an element id and the renamings on the way.
+Source = tuple[str, tuple[Hop, ...]]
+
+
 def build(pipeline: Any, separate_outputs: bool = False) -> Model:
     """The fully expanded model of ``pipeline``."""
     m = Model(pipeline.name)
@@ -218,18 +239,18 @@ def _scope(
     parent: str | None,
     path: str,
     scope: tuple[str, ...],
-    given: dict[str, tuple[str, str | None]],
+    given: dict[str, Source],
     hoist: dict[str, str | None],
     selected: list[str] | None,
     separate: bool,
 ) -> dict[str, tuple[str, str | None]]:
     """Adds the elements of pipeline ``p`` drawn inside ``parent``. ``given`` maps an input name to
-    the element providing it outside (and an edge label); ``hoist`` places the value element of an
-    exposed output in an enclosing scope. Returns what provides each output: element id and label."""
+    the element providing it outside (and the renamings on the way); ``hoist`` places the value
+    element of an exposed output in an enclosing scope. Returns what provides each output."""
     level = len(scope)
     nodes = _wanted_nodes(p, selected)
     produced_here = {o for n in nodes for o in n.outputs}
-    src: dict[str, tuple[str, str | None]] = {}
+    src: dict[str, Source] = {}
     bound = p.bound
     needed: list[str] = []
     for n in nodes:
@@ -248,7 +269,7 @@ def _scope(
             r = short_repr(bound[name])
             el.bound = r if len(r) < _SHORT else "bound"
         m.add(el)
-        src[name] = (el.id, None)
+        src[name] = (el.id, ())
 
     def place(out: str) -> str | None:
         return hoist.get(out, parent)
@@ -268,17 +289,17 @@ def _scope(
             el.markers.append("cache=False")
         m.add(el)
         for i in n.inputs:
-            s, label = src[i]
-            m.edges.append(Edge(s, el.id, label))
+            s, hops = src[i]
+            m.edges.append(Edge(s, el.id, hops))
         for o, ty in el.outputs:
             if separate:
                 d = m.add(
                     Element(m.unique_id(o, path), "data", o, place(o), level, type=ty)
                 )
                 m.edges.append(Edge(el.id, d.id))
-                src[o] = (d.id, None)
+                src[o] = (d.id, ())
             else:
-                src[o] = (el.id, None)
+                src[o] = (el.id, ())
     return src
 
 
@@ -288,10 +309,10 @@ def _pipeline_node(
     parent: str | None,
     path: str,
     scope: tuple[str, ...],
-    src: dict[str, tuple[str, str | None]],
+    src: dict[str, Source],
     place: Any,
     separate: bool,
-) -> dict[str, tuple[str, str | None]]:
+) -> dict[str, Source]:
     """Adds a pipeline node and its inner elements; returns what provides each of its outputs."""
     inner = n.pipeline
     level = len(scope)
@@ -307,23 +328,25 @@ def _pipeline_node(
     if not n.cache:
         el.markers.append("cache=False")
     m.add(el)
-    given = {}
+    given: dict[str, Source] = {}
     for outer, inner_in in ins:
-        s, _ = src[outer]
-        given[inner_in] = (s, f"{outer} → {inner_in}" if outer != inner_in else None)
+        s, hops = src[outer]
+        given[inner_in] = (s, hops + ((el.id, outer, inner_in),) if outer != inner_in else hops)
     hoist = {i: place(o) for i, o in outs if i == o}
     inner_path = f"{path}/{n.name}" if path else n.name
     produced = _scope(
         m, inner, el.id, inner_path, (*scope, inner.name), given, hoist, selected, separate
     )
-    result = {}
+    result: dict[str, Source] = {}
     for i, o in outs:
-        s, _ = produced[i]
+        s, hops = produced[i]
+        if i != o:
+            hops = hops + ((el.id, i, o),)
         if separate and i != o:
             d = m.add(Element(m.unique_id(o, path), "data", o, place(o), level, type=None))
             d.type = dict(el.outputs).get(o)
-            m.edges.append(Edge(s, d.id, f"{i} → {o}"))
-            result[o] = (d.id, None)
+            m.edges.append(Edge(s, d.id, hops))
+            result[o] = (d.id, ())
         else:
-            result[o] = (s, f"{i} → {o}" if i != o else None)
+            result[o] = (s, hops)
     return result
