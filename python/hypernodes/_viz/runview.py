@@ -41,7 +41,8 @@ def report_picture(
         if st is None:
             continue
         heat = _HEAT[min(int(st.total_time / slowest * (len(_HEAT) - 1) + 0.5), len(_HEAT) - 1)]
-        text = f"{st.calls} calls · {st.cache_hits} hits · {_fmt_s(st.total_time)}"
+        calls = f"{st.calls} call" + ("" if st.calls == 1 else "s")
+        text = f"{calls} · {st.cache_hits} hits · {_fmt_s(st.total_time)}"
         if st.errors:
             text += f" · {st.errors} errors"
         extra[el.id] = (heat, text)
