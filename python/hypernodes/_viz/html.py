@@ -49,7 +49,9 @@ def page_data(
             "kind": el.kind,
             "parent": el.parent,
             "label": "\n".join(t for t, _ in label_lines(el, show_types, separate)) + more(el.id),
-            "head": "\n".join(t for t, _ in label_lines(el, show_types, True)) + more(el.id),
+            "head": "\n".join(t for t, _ in label_lines(el, show_types, True)[:1])
+            + "".join(f"\n{mk}" for mk in el.markers)
+            + more(el.id),
             "fill": extra[el.id][0] if el.id in extra else None,
             "tip": tooltip(el),
             "bound": el.bound is not None,
