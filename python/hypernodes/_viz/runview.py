@@ -67,7 +67,7 @@ class Timeline:
     (cache hits as thin ticks, failures outlined in red), coloured by node. ``svg()`` is the picture;
     ``save(filename)`` writes .svg or .html; displays as SVG in Jupyter."""
 
-    ROW = 22
+    ROW = 26
     LEFT = 150
     WIDTH = 760
 
@@ -88,7 +88,7 @@ class Timeline:
         color = {n: _PALETTE[i % len(_PALETTE)] for i, n in enumerate(names)}
         scale = self.WIDTH / total
         top = 28
-        height = top + self.ROW * len(rows) + 30 + 16 * ((len(names) + 3) // 4)
+        height = top + self.ROW * len(rows) + 40 + 16 * ((len(names) + 3) // 4)
         width = self.LEFT + self.WIDTH + 20
         out = [
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -106,9 +106,20 @@ class Timeline:
                 f'<line x1="{self.LEFT}" y1="{y + self.ROW}" x2="{self.LEFT + self.WIDTH}" '
                 f'y2="{y + self.ROW}" stroke="#eee"/>'
             )
-        for s in spans:
+        for i in range(5):  # time axis
+            x = self.LEFT + self.WIDTH * i / 4
+            y = top + self.ROW * len(rows)
+            out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{y}" stroke="#ddd"/>')
+            out.append(
+                f'<text x="{x:.1f}" y="{y + 12}" text-anchor="middle" fill="#666" '
+                f'font-size="9">{_fmt_s(total * i / 4)}</text>'
+            )
+        # outer (pipeline) spans first, inner ones drawn on top of them, thinner
+        for s in sorted(spans, key=lambda s: len(s.path)):
             name = "/".join((*s.path[1:], s.node))
-            y = top + index[(s.item, s.worker)] * self.ROW + 3
+            inset = 2 + 3 * min(len(s.path) - 1, 4)
+            y = top + index[(s.item, s.worker)] * self.ROW + inset
+            h = max(self.ROW - 2 * inset, 3)
             x = self.LEFT + s.start * scale
             w = max((s.end - s.start) * scale, 2.0)
             extra = ' stroke="#c62828" stroke-width="2"' if s.status == "error" else ""
@@ -116,11 +127,11 @@ class Timeline:
             tip = f"{name}: {s.status}, {_fmt_s(s.end - s.start)} at {_fmt_s(s.start)}"
             out.append(
                 f'<rect class="span" data-node="{escape(name)}" data-status="{s.status}" '
-                f'x="{x:.2f}" y="{y}" width="{w:.2f}" height="{self.ROW - 6}" '
+                f'x="{x:.2f}" y="{y}" width="{w:.2f}" height="{h}" '
                 f'fill="{color[name]}" fill-opacity="{opacity}"{extra}>'
                 f"<title>{escape(tip)}</title></rect>"
             )
-        y = top + self.ROW * len(rows) + 20
+        y = top + self.ROW * len(rows) + 30
         for i, n in enumerate(names):
             x, yy = self.LEFT + (i % 4) * 190, y + (i // 4) * 16
             out.append(f'<rect x="{x}" y="{yy - 9}" width="10" height="10" fill="{color[n]}"/>')
