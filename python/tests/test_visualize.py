@@ -211,3 +211,33 @@ def test_jupyter_display():
     inter = p.visualize(interactive=True)
     assert inter._repr_svg_() is None
     assert inter._repr_html_().startswith("<iframe srcdoc=")
+
+
+def test_group_inputs_merges_inputs_feeding_the_same_nodes():
+    @node(output_name="out")
+    def f(a: int, b: str, c: float = 1.0) -> int:
+        return a
+
+    @node(output_name="out2")
+    def g(c: float, out: int) -> int:
+        return out
+
+    p = Pipeline([f, g], name="grp")
+    src = p.visualize(group_inputs=True, show_legend=False).source
+    # a and b feed only f: one element; c also feeds g: on its own
+    assert '"a, b" -> "f"' in src and '"c" -> "f"' in src and '"c" -> "g"' in src
+    assert "<B>a : int</B>" in src and "<B>b : str</B>" in src
+    assert '"a" ->' not in src
+    plain = p.visualize(show_legend=False).source
+    assert '"a" -> "f"' in plain and '"b" -> "f"' in plain
+    # bound inputs are never grouped
+    assert '"a, b"' not in p.bind(a=1).visualize(group_inputs=True).source
+
+
+def test_style_is_the_original_name_of_theme():
+    p = retrieval()
+    assert p.visualize(style="dark").source == p.visualize(theme="dark").source
+    assert p.visualize(style="dark_neon").source == p.visualize(theme="dark").source
+    assert p.visualize(style="default").source == p.visualize().source
+    with pytest.raises(ConfigurationError, match="style 'sparkly'"):
+        p.visualize(style="sparkly")

@@ -79,6 +79,8 @@ def _typed(name: str, ty: str | None, show_types: bool) -> str:
 
 def label_lines(el: Element, show_types: bool, separate: bool) -> list[tuple[str, str]]:
     """The lines of an element's label (shared with the interactive page)."""
+    if el.members:  # an input group: one line per input
+        return [line for member in el.members for line in label_lines(member, show_types, separate)]
     if el.kind in ("input", "data"):
         lines = [(_typed(el.name, el.type, show_types), "b" if el.kind == "input" else "")]
         if el.bound is not None:

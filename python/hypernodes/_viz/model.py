@@ -32,6 +32,7 @@ class Element:
     inner_name: str | None = None  # a pipeline node's inner pipeline name
     mapped: bool = False  # a pipeline node with map_over
     scope: tuple[str, ...] = ()  # pipeline names from the root to the element's pipeline
+    members: list[Element] = field(default_factory=list)  # the inputs of an input group
 
 
 Hop = tuple[str, str, str]  # (pipeline element id, name outside, name inside) of one renaming
@@ -226,11 +227,36 @@ def _output_type(node: Any, name: str) -> str | None:
 Source = tuple[str, tuple[Hop, ...]]
 
 
-def build(pipeline: Any, separate_outputs: bool = False) -> Model:
-    """The fully expanded model of ``pipeline``."""
+def build(pipeline: Any, separate_outputs: bool = False, group_inputs: bool = False) -> Model:
+    """The fully expanded model of ``pipeline``; ``group_inputs`` merges the unbound inputs of one
+    scope that feed exactly the same elements into one element."""
     m = Model(pipeline.name)
     _scope(m, pipeline, None, "", (pipeline.name,), {}, {}, None, separate_outputs)
+    if group_inputs:
+        _group_inputs(m)
     return m
+
+
+def _group_inputs(m: Model) -> None:
+    targets: dict[str, frozenset[tuple[str, tuple]]] = {}
+    for e in m.edges:
+        if m.elements[e.src].kind == "input":
+            targets[e.src] = targets.get(e.src, frozenset()) | {(e.dst, e.hops)}
+    groups: dict[tuple, list[Element]] = {}
+    for el in m.elements.values():
+        if el.kind == "input" and el.bound is None and el.id in targets:
+            groups.setdefault((el.parent, targets[el.id]), []).append(el)
+    for (parent, dsts), members in groups.items():
+        if len(members) < 2:
+            continue
+        name = ", ".join(el.name for el in members)
+        group = Element(m.unique_id(name, ""), "input", name, parent, members[0].level)
+        group.members = members
+        for el in members:
+            del m.elements[el.id]
+        m.add(group)
+        m.edges = [e for e in m.edges if e.src not in {el.id for el in members}]
+        m.edges += [Edge(group.id, dst, hops) for dst, hops in sorted(dsts)]
 
 
 def _scope(

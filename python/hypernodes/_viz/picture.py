@@ -113,12 +113,19 @@ def visualize(
     interactive: bool = False,
     theme: str = "light",
     show_legend: bool = True,
+    group_inputs: bool = False,
+    style: str | None = None,
 ) -> PipelineGraph:
     """A picture of ``pipeline``. ``depth``: 1 draws the top level only (pipeline nodes collapsed),
     2 opens one level of nested pipelines, None opens all. ``orient``: "TB", "LR", "BT" or "RL".
     ``show_types``: types and defaults from annotations. ``separate_outputs``: each output value as
     its own node. ``interactive``: display as the interactive view in Jupyter. ``theme``: "light" or
-    "dark". ``filename``: also save it (.svg, .png, .pdf, .dot or .html)."""
+    "dark". ``filename``: also save it (.svg, .png, .pdf, .dot or .html). ``show_legend``: a
+    legend of the kinds of elements shown. ``group_inputs``: one element for the inputs that feed
+    the same nodes. ``style``: the original HyperNodes' name for ``theme`` (its "default",
+    "legacy" and "minimal" styles draw as "light", its "dark..." styles as "dark")."""
+    if style is not None:
+        theme = _theme_of_style(style)
     if depth is not None and (isinstance(depth, bool) or not isinstance(depth, int) or depth < 1):
         raise ConfigurationError(
             f"visualize: depth must be an int >= 1 (1 = top level only) or None (all), got {depth!r}"
@@ -129,7 +136,7 @@ def visualize(
         raise ConfigurationError(
             f"visualize: theme must be one of {tuple(THEMES)}, got {theme!r}"
         )
-    model = build(pipeline, separate_outputs)
+    model = build(pipeline, separate_outputs, group_inputs)
     graph = PipelineGraph(
         model,
         expanded_for_depth(model, depth),
@@ -143,3 +150,16 @@ def visualize(
     if filename is not None:
         graph.save(filename)
     return graph
+
+
+def _theme_of_style(style: str) -> str:
+    if style in THEMES:
+        return style
+    if style in ("default", "legacy", "minimal"):
+        return "light"
+    if isinstance(style, str) and style.startswith("dark"):
+        return "dark"
+    raise ConfigurationError(
+        f"visualize: style {style!r} is not known: use theme='light' or theme='dark' (style "
+        "accepts the original HyperNodes' names: default, legacy, minimal, dark, dark_neon...)"
+    )
