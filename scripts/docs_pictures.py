@@ -18,9 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "docs" / "pictures"
 sys.path.insert(0, str(ROOT / "examples" / "python"))
 
-from visualize_example import make_pipeline, run_with_report  # noqa: E402
-
-from hypernodes import RunReport  # noqa: E402
+from hypernodes import RunReport
+from visualize_example import make_pipeline, run_with_report
 
 
 def pictures(report: RunReport) -> dict[str, object]:

@@ -115,7 +115,9 @@ class RunReport(Callback):
         names = self._st.workers
         return names.setdefault(threading.get_ident(), f"worker-{len(names) + 1}")
 
-    def _span(self, path: tuple[str, ...], node: str, start: float, end: float, status: str) -> None:
+    def _span(
+        self, path: tuple[str, ...], node: str, start: float, end: float, status: str
+    ) -> None:
         worker = self._worker()
         self.spans.append(Span(path, node, start, end, status, self._item(), worker))
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import builtins
 
 import pytest
-from viz_pipelines import build_index, qa, rag, retrieval, search
-
 from hypernodes import Pipeline, node
 from hypernodes.errors import ConfigurationError
+from viz_pipelines import build_index, qa, rag, retrieval, search
 
 
 def test_root_args_of_function_and_pipeline_nodes():
@@ -39,9 +38,10 @@ def test_code_hash_follows_the_code():
     assert g.code_hash != h
     assert f2.code_hash != h  # the name is part of a node's identity
     pinned = node(output_name="y", version="v1")(lambda x: x)
-    assert pinned.code_hash == node(output_name="y", version="v1", name="<lambda>")(
-        lambda x: x * 100
-    ).code_hash
+    assert (
+        pinned.code_hash
+        == node(output_name="y", version="v1", name="<lambda>")(lambda x: x * 100).code_hash
+    )
     # a pipeline node's hash covers its inner bound values
     assert retrieval().as_node().code_hash != retrieval().bind(top_k=3).as_node().code_hash
     assert retrieval().as_node().code_hash == retrieval().as_node().code_hash
@@ -111,4 +111,4 @@ def test_graph_without_networkx_says_how_to_get_it(monkeypatch):
 
     monkeypatch.setattr(builtins, "__import__", no_networkx)
     with pytest.raises(ConfigurationError, match="pip install networkx"):
-        Pipeline([build_index]).graph
+        _ = Pipeline([build_index]).graph

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import shutil
 import time
 
 import pytest
-
 from hypernodes import MemoryCache, NodeExecutor, Pipeline, RunReport, node
 
 
@@ -63,7 +63,7 @@ def test_counts_times_and_hits_of_a_nested_map_then_a_cached_rerun():
     assert [sp.item for sp in spans] == [0, 1, 2, 0, 1, 2]
     ran = [sp for sp in spans if sp.status == "ran"]
     assert all(0.045 <= sp.end - sp.start < 0.2 for sp in ran)
-    assert all(a.end <= b.start + 1e-3 for a, b in zip(ran, ran[1:]))  # sequential
+    assert all(a.end <= b.start + 1e-3 for a, b in itertools.pairwise(ran))  # sequential
     assert report.duration >= 0.2
 
 
@@ -114,9 +114,7 @@ def test_errors_are_counted_and_the_report_survives_json():
 def test_pictures_of_a_run(tmp_path):
     report = RunReport()
     inner = Pipeline([slow, fast], name="inner")
-    p = Pipeline(
-        [inner.as_node(name="per", map_over="x")], name="outer", callbacks=[report]
-    )
+    p = Pipeline([inner.as_node(name="per", map_over="x")], name="outer", callbacks=[report])
     p.run(inputs={"x": [1, 2]})
     g = report.visualize(p)
     assert "2 calls · 0 hits · 1" in g.source  # slow: 2 calls, about 100 ms

@@ -8,10 +8,9 @@ import shutil
 from collections import Counter
 
 import pytest
-from viz_pipelines import rag, retrieval
-
 from hypernodes import Pipeline, node
 from hypernodes.errors import ConfigurationError
+from viz_pipelines import rag, retrieval
 
 needs_dot = pytest.mark.skipif(
     shutil.which("dot") is None, reason="Graphviz's dot is installed by scripts/test.sh"
@@ -93,8 +92,8 @@ def test_every_drawn_element_has_an_edge():
     # no floating clusters or inputs: every element takes part in an edge
     for depth in (1, 2, None):
         src = rag().visualize(depth=depth, show_legend=False).source
-        ids = re.findall(r'^\s*"([^"]+)" \[label=', src, re.M)
-        edges = re.findall(r'^\s*"([^"]+)" -> "([^"]+)"', src, re.M)
+        ids = re.findall(r'^\s*"([^"]+)" \[label=', src, re.MULTILINE)
+        edges = re.findall(r'^\s*"([^"]+)" -> "([^"]+)"', src, re.MULTILINE)
         ends = {e for pair in edges for e in pair}
         assert ids and set(ids) <= ends, (depth, set(ids) - ends)
 

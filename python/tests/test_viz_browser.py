@@ -93,9 +93,10 @@ def test_page_loads_offline_and_clicking_expands_and_collapses(browser, tmp_path
     assert {"generate", "retrieve"} <= ids  # one level opened
     assert "tokenize" not in ids
     # the opened pipeline is a compound parent of its inner nodes, wired to the outside
-    assert browser.execute_script(
-        "return window.hnCy.getElementById('generate').parent().id()"
-    ) == "answer_all"
+    assert (
+        browser.execute_script("return window.hnCy.getElementById('generate').parent().id()")
+        == "answer_all"
+    )
     edges = browser.execute_script(
         "return window.hnCy.edges().map(e => e.source().id() + '>' + e.target().id())"
     )
@@ -129,6 +130,7 @@ def test_page_loads_offline_and_clicking_expands_and_collapses(browser, tmp_path
     errors = [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
     assert errors == []
     # nothing was fetched: every resource is inline
-    assert browser.execute_script(
-        "return performance.getEntriesByType('resource').map(e => e.name)"
-    ) == []
+    assert (
+        browser.execute_script("return performance.getEntriesByType('resource').map(e => e.name)")
+        == []
+    )

@@ -70,7 +70,11 @@ def _rows(lines: list[tuple[str, str]], color: str) -> str:
         elif style == "i":
             t = f'<FONT POINT-SIZE="9" COLOR="{color}"><I>{t}</I></FONT>'
         cells.append(f"<TR><TD>{t}</TD></TR>")
-    return '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">' + "".join(cells) + "</TABLE>>"
+    return (
+        '<<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="0" CELLPADDING="1">'
+        + "".join(cells)
+        + "</TABLE>>"
+    )
 
 
 def _typed(name: str, ty: str | None, show_types: bool) -> str:
@@ -118,7 +122,9 @@ def _node_attrs(
     elif el.kind == "input" and el.bound is not None:
         style = f'shape=ellipse, style="dashed,filled", fillcolor="{t["bound"]}", color="{t["bound_line"]}"'
     elif el.kind == "input":
-        style = f'shape=ellipse, style="filled", fillcolor="{t["input"]}", color="{t["input_line"]}"'
+        style = (
+            f'shape=ellipse, style="filled", fillcolor="{t["input"]}", color="{t["input_line"]}"'
+        )
     else:
         style = f'shape=note, style="filled", fillcolor="{t["data"]}", color="{t["data_line"]}"'
     if note is not None:
@@ -187,11 +193,15 @@ def to_dot(
     shown, clusters, edges = visible(model, expanded)
     lines = [
         f"digraph {quote(model.name)} {{",
-        f'  graph [rankdir={orient}, bgcolor="{t["bg"]}", fontname="Helvetica", fontcolor="{t["text"]}", '
-        'nodesep=0.35, ranksep=0.45, tooltip=" "];',
+        (
+            f'  graph [rankdir={orient}, bgcolor="{t["bg"]}", fontname="Helvetica", '
+            f'fontcolor="{t["text"]}", nodesep=0.35, ranksep=0.45, tooltip=" "];'
+        ),
         f'  node [fontname="Helvetica", fontsize=11, fontcolor="{t["text"]}", margin="0.12,0.06"];',
-        f'  edge [color="{t["edge"]}", fontname="Helvetica", fontsize=9, fontcolor="{t["muted"]}", '
-        "arrowsize=0.7];",
+        (
+            f'  edge [color="{t["edge"]}", fontname="Helvetica", fontsize=9, '
+            f'fontcolor="{t["muted"]}", arrowsize=0.7];'
+        ),
     ]
     children: dict[str | None, list[Element]] = {}
     for el in shown:

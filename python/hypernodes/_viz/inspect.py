@@ -51,9 +51,7 @@ def to_networkx(p: Any) -> Any:
     try:
         import networkx as nx
     except ImportError:
-        raise ConfigurationError(
-            "Pipeline.graph needs networkx: pip install networkx"
-        ) from None
+        raise ConfigurationError("Pipeline.graph needs networkx: pip install networkx") from None
     g = nx.DiGraph(name=p.name)
     producer = {o: n.name for n in p.nodes for o in n.outputs}
     bound = p.bound

@@ -141,7 +141,7 @@ def type_name(t: Any) -> str | None:
 def _hints(func: Any) -> dict[str, Any]:
     try:
         return typing.get_type_hints(func)
-    except Exception:  # unresolvable forward references: fall back to the raw annotations
+    except Exception:  # noqa: BLE001 - unresolvable forward references: the raw annotations
         return dict(getattr(func, "__annotations__", {}) or {})
 
 
@@ -177,7 +177,7 @@ def short_repr(value: Any, limit: int = _SHORT) -> str:
     """``repr(value)``, cut to ``limit`` characters."""
     try:
         r = repr(value)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a broken __repr__ must not break the picture
         r = f"<{type(value).__name__}>"
     return r if len(r) <= limit else r[: limit - 1] + "…"
 
@@ -319,9 +319,7 @@ def _scope(
             m.edges.append(Edge(s, el.id, hops))
         for o, ty in el.outputs:
             if separate:
-                d = m.add(
-                    Element(m.unique_id(o, path), "data", o, place(o), level, type=ty)
-                )
+                d = m.add(Element(m.unique_id(o, path), "data", o, place(o), level, type=ty))
                 m.edges.append(Edge(el.id, d.id))
                 src[o] = (d.id, ())
             else:

@@ -85,7 +85,9 @@ class PipelineGraph:
         if _has_dot():
             return self.svg()
         note = html.escape(render.INSTALL_HINT)
-        return f'<p style="font-size:12px">Showing the interactive view: {note}</p>' + self._iframe()
+        return (
+            f'<p style="font-size:12px">Showing the interactive view: {note}</p>' + self._iframe()
+        )
 
     def __str__(self) -> str:
         return self.source
@@ -133,9 +135,7 @@ def visualize(
     if orient not in ORIENTS:
         raise ConfigurationError(f"visualize: orient must be one of {ORIENTS}, got {orient!r}")
     if theme not in THEMES:
-        raise ConfigurationError(
-            f"visualize: theme must be one of {tuple(THEMES)}, got {theme!r}"
-        )
+        raise ConfigurationError(f"visualize: theme must be one of {tuple(THEMES)}, got {theme!r}")
     model = build(pipeline, separate_outputs, group_inputs)
     graph = PipelineGraph(
         model,

@@ -91,9 +91,11 @@ class Timeline:
         height = top + self.ROW * len(rows) + 40 + 16 * ((len(names) + 3) // 4)
         width = self.LEFT + self.WIDTH + 20
         out = [
-            f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" '
-            'font-size="11">',
+            (
+                f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+                f'viewBox="0 0 {width} {height}" font-family="Helvetica, Arial, sans-serif" '
+                'font-size="11">'
+            ),
             f'<rect width="{width}" height="{height}" fill="white"/>',
             f'<text x="4" y="16" font-weight="bold">run timeline ({_fmt_s(total)})</text>',
         ]
