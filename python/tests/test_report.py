@@ -6,6 +6,7 @@ import itertools
 import re
 import shutil
 import time
+from pathlib import Path
 
 import pytest
 from hypernodes import MemoryCache, NodeExecutor, Pipeline, RunReport, node
@@ -135,3 +136,17 @@ def test_pictures_of_a_run(tmp_path):
     if shutil.which("dot"):
         report.visualize(p, tmp_path / "r.svg")
         assert "2 calls · 0 hits" in (tmp_path / "r.svg").read_text()
+
+
+def test_a_report_written_by_the_rust_front_is_drawn(tmp_path):
+    # written by crates/hypernodes/tests/report.rs (a map of 2 items over slow (40 ms) and fast)
+    text = (Path(__file__).parent / "data" / "rust_run_report.json").read_text()
+    report = RunReport.from_json(text)
+    slow = report.stats("slow", ("p",))
+    assert (slow.calls, slow.cache_hits, slow.errors) == (2, 0, 0)
+    assert 0.08 <= slow.total_time < 0.5
+    assert sorted(s.item for s in report.spans if s.node == "slow") == [0, 1]
+    svg = report.timeline(tmp_path / "rust.svg").svg()
+    assert svg.count('data-node="slow"') == 2 and "item 1" in svg
+    p = Pipeline([node(output_name="a")(lambda x: x)], name="p")
+    assert "label=" in report.visualize(p).source
