@@ -41,6 +41,10 @@ class ConfigurationError(HyperNodesError, ValueError):
     """A constructor or method got an invalid setting."""
 
 
+class GraphvizNotFoundError(ConfigurationError):
+    """A picture needs Graphviz's ``dot`` program and it is not installed."""
+
+
 class CacheWarning(UserWarning):
     """A cache entry was unreadable (recomputed) or a result could not be stored."""
 
@@ -50,6 +54,7 @@ __all__ = [
     "ConfigurationError",
     "CycleError",
     "DependencyError",
+    "GraphvizNotFoundError",
     "HyperNodesError",
     "MapInputError",
     "MapInputTypeError",

@@ -184,7 +184,7 @@ def test_errors_name_the_bad_argument(tmp_path):
 
 def test_without_graphviz_images_fail_clearly_and_dot_html_still_work(tmp_path, monkeypatch):
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    from hypernodes._viz import GraphvizNotFoundError
+    from hypernodes import GraphvizNotFoundError
 
     g = rag().visualize()
     with pytest.raises(GraphvizNotFoundError, match="apt-get install graphviz"):
@@ -240,3 +240,23 @@ def test_style_is_the_original_name_of_theme():
     assert p.visualize(style="default").source == p.visualize().source
     with pytest.raises(ConfigurationError, match="style 'sparkly'"):
         p.visualize(style="sparkly")
+
+
+def test_hostile_names_and_values_are_escaped(tmp_path):
+    evil = 'x"y\\z</script><img src=x onerror=alert(1)>\nline'
+
+    @node(output_name="out")
+    def f(a: str, b: str) -> str:
+        return a
+
+    p = Pipeline([f], name=evil).bind(a=evil[:20])
+    g = p.visualize(show_legend=False)
+    page = g.html()
+    # inside <script> only "</script" could end it early: the three scripts are the only ones
+    assert "</script><img" not in page and page.lower().count("</script") == 3
+    assert "<title>x&quot;y\\z&lt;/script&gt;&lt;img" in page  # the page title is escaped
+    if shutil.which("dot"):
+        svg = g.svg()  # Graphviz accepts the escaped source
+        assert "<img" not in svg and "&lt;/script&gt;" in svg
+        inner = Pipeline([f], name="inner").as_node(name=evil[:9])
+        Pipeline([inner], name="o").visualize(depth=2).svg()

@@ -6,7 +6,7 @@ import os
 import shutil
 import subprocess
 
-from hypernodes.errors import ConfigurationError
+from hypernodes.errors import ConfigurationError, GraphvizNotFoundError
 
 IMAGE_FORMATS = ("svg", "png", "pdf")
 INSTALL_HINT = (
@@ -15,10 +15,6 @@ INSTALL_HINT = (
     "`conda install graphviz`), or save as .dot (the source) or .html (the interactive view), "
     "which need no Graphviz."
 )
-
-
-class GraphvizNotFoundError(ConfigurationError, RuntimeError):
-    """Graphviz's ``dot`` program is needed for an image and is not installed."""
 
 
 def dot_program() -> str:
