@@ -160,6 +160,7 @@ def test_file_kinds_by_extension(tmp_path):
     page = (tmp_path / "p.html").read_text()
     assert page.startswith("<!DOCTYPE html>")
     assert "cytoscape" in page and '"answer_all"' in page
+    assert "The Cytoscape Consortium" in page  # the vendored library keeps its license header
     # self-contained: no external script, stylesheet, image or font
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)=", page)
     assert not re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", page)
