@@ -169,6 +169,7 @@ _PAGE_JS = r"""
     style: style, wheelSensitivity: 0.3 });
   window.hnCy = cy;
   function draw() {
+    document.getElementById("hn-tip").style.display = "none";  // its node may be gone
     cy.elements().remove();
     cy.add(visibleElements());
     cy.layout({ name: "dagre", rankDir: D.rankDir, nodeSep: 25, rankSep: 35, padding: 20,
