@@ -37,6 +37,33 @@ ensure_venv() {
     "$VPY" -m pip install --quiet --disable-pip-version-check "maturin>=1.7,<2" "$@"
 }
 
+# ensure_viz_tools: the programs the visualization tests use: Graphviz's `dot` (static pictures) and
+# Chromium with its driver (the interactive page's browser test). Installed with apt-get (Debian's
+# graphviz, chromium and chromium-driver) when absent and this runs as root or with sudo; fails,
+# naming what is missing, when they cannot be installed.
+ensure_viz_tools() {
+    local missing=()
+    command -v dot >/dev/null 2>&1 || missing+=(graphviz)
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+    [ "${#missing[@]}" -eq 0 ] && return 0
+    local sudo=""
+    if [ "$(id -u)" -ne 0 ]; then
+        if command -v sudo >/dev/null 2>&1; then sudo="sudo -n"; else
+            echo "error: missing ${missing[*]}; install them (apt-get install ${missing[*]})" >&2
+            return 1
+        fi
+    fi
+    if ! command -v apt-get >/dev/null 2>&1; then
+        echo "error: missing ${missing[*]} and no apt-get to install them" >&2
+        return 1
+    fi
+    say "installing ${missing[*]} with apt-get"
+    $sudo apt-get update -qq >/dev/null &&
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+            "${missing[@]}" >/dev/null
+}
+
 # build [maturin args...]: builds hypernodes (Rust engine + PyO3 binding, release) into the venv,
 # as an editable install of python/hypernodes. The log is kept in $VENV/build.log, shown on failure.
 build() {

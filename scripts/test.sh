@@ -10,14 +10,20 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 cd "$ROOT"
 
+# daft/ray: DaftExecutor tests (native runner and a local Ray cluster); networkx: Pipeline.graph;
+# selenium: the interactive page's browser test
 ensure_venv pytest numpy "pydantic>=2" "ruff>=0.17,<0.18" cloudpickle tqdm opentelemetry-api opentelemetry-sdk \
-    "daft[ray]>=0.7,<0.8" "ray>=2.11,<2.60" # DaftExecutor tests (native runner and a local Ray cluster)
+    "daft[ray]>=0.7,<0.8" "ray>=2.11,<2.60" networkx selenium
 build
+# Graphviz and Chromium for the visualization tests (a failure here is reported, tests still run).
+step "graphviz and chromium" ensure_viz_tools
 
 # The runnable Python examples (modal_example.py needs Modal and an account: not run here).
 step "example quickstart.py" "$VPY" examples/python/quickstart.py
 step "example stdlib_stats.py" "$VPY" examples/python/stdlib_stats.py
 step "example daft_example.py" "$VPY" examples/python/daft_example.py
+step "example visualize_example.py" "$VPY" examples/python/visualize_example.py
+step "docs pictures are current" "$VPY" scripts/docs_pictures.py --check
 
 # hypernodes-python has no Rust tests and links libpython only as an extension module: excluded.
 step "cargo test" cargo test --workspace --exclude hypernodes-python --quiet

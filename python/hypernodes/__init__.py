@@ -13,6 +13,7 @@ from hypernodes.errors import (
     ConfigurationError,
     CycleError,
     DependencyError,
+    GraphvizNotFoundError,
     HyperNodesError,
     MapInputError,
     MapInputTypeError,
@@ -24,6 +25,7 @@ from hypernodes.errors import (
     UnknownOutputError,
 )
 from hypernodes.progress import ProgressCallback
+from hypernodes.report import RunReport
 
 __all__ = [
     "CacheWarning",
@@ -33,6 +35,7 @@ __all__ = [
     "CycleError",
     "DependencyError",
     "DiskCache",
+    "GraphvizNotFoundError",
     "HyperNodesError",
     "MapInputError",
     "MapInputTypeError",
@@ -44,6 +47,7 @@ __all__ = [
     "Pipeline",
     "ProgressCallback",
     "RemoteError",
+    "RunReport",
     "TransferError",
     "UnknownInputError",
     "UnknownOutputError",

@@ -69,6 +69,10 @@ class RemoteError(HyperNodesError):
             self.__cause__ = RemoteTraceback(self.remote_traceback)
 
 
+class GraphvizNotFoundError(ConfigurationError):
+    """A picture needs Graphviz's ``dot`` program and it is not installed."""
+
+
 class CacheWarning(UserWarning):
     """A cache entry was unreadable (recomputed) or a result could not be stored."""
 
@@ -78,6 +82,7 @@ __all__ = [
     "ConfigurationError",
     "CycleError",
     "DependencyError",
+    "GraphvizNotFoundError",
     "HyperNodesError",
     "MapInputError",
     "MapInputTypeError",

@@ -195,6 +195,100 @@ impl PyNode {
         }
     }
 
+    /// Parameter names, in call order (the original HyperNodes' name for `inputs`; for a pipeline
+    /// node, the outer inputs its inner pipeline still needs).
+    #[getter]
+    fn root_args<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.core.param_names().collect::<Vec<_>>())
+    }
+
+    /// The hex digest of the node's code identity as used in cache keys (its pinned version, its
+    /// function's code, or for a pipeline node its inner pipeline, mappings and map settings).
+    #[getter]
+    fn code_hash(&self) -> PyResult<String> {
+        let key = hypernodes::cache::keys_node_identity(&self.core).ok_or_else(|| {
+            config_error(format!(
+                "node '{}': a bound value of its inner pipeline cannot be hashed",
+                self.core.name()
+            ))
+        })?;
+        Ok(key.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    /// A pipeline node's inner bound values (`{}` for a function node).
+    #[getter]
+    fn bound_inputs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let d = pyo3::types::PyDict::new(py);
+        if let NodeKind::Pipeline(pn) = self.core.kind() {
+            for (k, v) in pn.pipeline.bound() {
+                d.set_item(k, to_py(py, v))?;
+            }
+        }
+        Ok(d)
+    }
+
+    /// The outer inputs the node still needs (for a pipeline node: those its inner bindings do not
+    /// satisfy, under their outer names).
+    #[getter]
+    fn unfulfilled_args<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        self.root_args(py)
+    }
+
+    /// A pipeline node's `input_mapping` (`{outer: inner}`, as given; None for a function node).
+    #[getter]
+    fn input_mapping(&self) -> Option<std::collections::BTreeMap<String, String>> {
+        self.pipeline_node().map(|pn| pn.spec.input_mapping.clone())
+    }
+
+    /// A pipeline node's `output_mapping` (`{inner: outer}`, as given; None when not given or for a
+    /// function node).
+    #[getter]
+    fn output_mapping(&self) -> Option<std::collections::BTreeMap<String, String>> {
+        self.pipeline_node()
+            .and_then(|pn| pn.spec.output_mapping.clone())
+    }
+
+    /// A pipeline node's `map_over` (outer input names; empty when not mapped or a function node).
+    #[getter]
+    fn map_over(&self) -> Vec<String> {
+        self.pipeline_node()
+            .map(|pn| pn.spec.map_over.clone())
+            .unwrap_or_default()
+    }
+
+    /// A pipeline node's `map_mode` ("zip" or "product"; None for a function node).
+    #[getter]
+    fn map_mode(&self) -> Option<&'static str> {
+        self.pipeline_node().map(|pn| pn.map_mode.as_str())
+    }
+
+    /// For a pipeline node, the engine's wiring: `([(outer param, inner input)], [(inner output,
+    /// outer output)], inner outputs computed or None for all)`; None for a function node.
+    #[allow(clippy::type_complexity)]
+    #[getter]
+    fn _wiring(
+        &self,
+    ) -> Option<(
+        Vec<(String, String)>,
+        Vec<(String, String)>,
+        Option<Vec<String>>,
+    )> {
+        let pn = self.pipeline_node()?;
+        let ins = self
+            .core
+            .param_names()
+            .zip(&pn.inner_inputs)
+            .map(|(o, i)| (o.to_string(), i.to_string()))
+            .collect();
+        let outs = pn
+            .inner_outputs
+            .iter()
+            .zip(self.core.output_names())
+            .map(|(i, o)| (i.to_string(), o.to_string()))
+            .collect();
+        Some((ins, outs, pn.selected.clone()))
+    }
+
     /// Calls the function directly (a decorated function stays usable as a function).
     #[pyo3(signature = (*args, **kwargs))]
     fn __call__<'py>(
@@ -267,13 +361,21 @@ impl PyNode {
         }
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "Node(name={:?}, inputs={:?}, outputs={:?})",
-            self.core.name(),
-            self.inputs(),
-            self.outputs()
-        )
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        slf.py()
+            .import("hypernodes._viz.inspect")?
+            .getattr("node_repr")?
+            .call1((slf,))?
+            .extract()
+    }
+}
+
+impl PyNode {
+    fn pipeline_node(&self) -> Option<&hypernodes::PipelineNode> {
+        match self.core.kind() {
+            NodeKind::Pipeline(pn) => Some(pn),
+            NodeKind::Func(_) => None,
+        }
     }
 }
 

@@ -461,20 +461,60 @@ impl PyPipeline {
         Ok((m.getattr("rebuild_pipeline")?, args))
     }
 
-    /// The graph as Graphviz DOT: a `graphviz.Source` when graphviz is installed, else a str.
-    /// Nested pipelines are drawn as clusters down to `depth` levels; `filename` saves it.
-    #[pyo3(signature = (filename=None, depth=1))]
+    /// A picture of the pipeline (see `hypernodes._viz.visualize` for the arguments): an object
+    /// that displays itself in Jupyter and saves to .svg/.png/.pdf/.dot/.html.
+    #[pyo3(signature = (*args, **kwargs))]
     fn visualize<'py>(
         slf: &Bound<'py, Self>,
-        filename: Option<String>,
-        depth: usize,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let m = slf.py().import("hypernodes._viz")?;
-        m.getattr("visualize")?.call1((slf, filename, depth))
+        let all = PyTuple::new(
+            slf.py(),
+            std::iter::once(slf.as_any().clone())
+                .chain(args.iter())
+                .collect::<Vec<_>>(),
+        )?;
+        viz(slf.py(), "visualize")?.call(all, kwargs)
     }
 
-    fn __repr__(&self) -> String {
-        let nodes: Vec<&str> = self.core.nodes().iter().map(|n| n.name()).collect();
-        format!("Pipeline(name={:?}, nodes={:?})", self.core.name(), nodes)
+    /// The values bound with `bind` (the original HyperNodes' name for `bound`).
+    #[getter]
+    fn bound_inputs<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        self.bound(py)
     }
+
+    /// Root inputs not satisfied by bound values (required and defaulted), sorted.
+    #[getter]
+    fn unfulfilled_args<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        let mut names = self.core.inputs();
+        names.extend(self.core.optional_inputs());
+        names.sort();
+        PyTuple::new(py, names)
+    }
+
+    /// The pipeline as a `networkx.DiGraph` (needs networkx).
+    #[getter]
+    fn graph<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        viz(slf.py(), "to_networkx")?.call1((slf,))
+    }
+
+    /// Jupyter display: the picture as SVG.
+    fn _repr_svg_<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        viz(slf.py(), "repr_svg")?.call1((slf,))
+    }
+
+    /// Jupyter display: the picture as HTML.
+    fn _repr_html_<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        viz(slf.py(), "repr_html")?.call1((slf,))
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        viz(slf.py(), "pipeline_repr")?.call1((slf,))?.extract()
+    }
+}
+
+/// A function of `hypernodes._viz` (pictures and inspection live in Python).
+fn viz<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    py.import("hypernodes._viz")?.getattr(name)
 }
