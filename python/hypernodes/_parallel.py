@@ -7,6 +7,7 @@ item order. A failing item raises in the caller with its original type, and the 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import multiprocessing
@@ -45,14 +46,75 @@ def _main_hidden():
             setattr(main, k, v)
 
 
+def _worker_init() -> None:
+    """In a new worker process: Ctrl-C is the caller's to handle (it stops the workers it needs
+    to), and the worker exits within half a second of its parent's death, whatever killed it (a
+    watcher thread sees the parent change; Linux's parent-death signal is not used: it fires when
+    the thread that started the worker ends, and engine threads are short-lived)."""
+    import os
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    parent = os.getppid()
+
+    def watch() -> None:
+        import time
+
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="hypernodes-parent-watch", daemon=True).start()
+
+
 def _pool(workers: int) -> ProcessPoolExecutor:
     pool = _pools.get(workers)
     if pool is None:
         pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_init,
         )
         _pools[workers] = pool
     return pool
+
+
+GRACE = 0.5
+"""Seconds that workers still busy when a call is interrupted get to finish before they are
+stopped (the next call starts new ones)."""
+
+
+def stop_call(futures: list, workers: int) -> bool:
+    """After an interrupt: gives the call's chunks that are running ``GRACE`` seconds to finish
+    (what they compute is cached), then, if any of the call's work is left, stops the pool's
+    workers, dropping the queued work with them (the next call starts a new pool). Returns whether
+    the pool was stopped (its futures then must not be cancelled: the pool fails them itself)."""
+    import concurrent.futures
+
+    running = [f for f in futures if f.running()]
+    if running:
+        concurrent.futures.wait(running, timeout=GRACE)
+    if all(f.done() for f in futures):
+        return False
+    with _lock:
+        pool = _pools.pop(workers, None)
+    if pool is not None:
+        _terminate(pool)
+    return True
+
+
+def _terminate(pool: ProcessPoolExecutor) -> None:
+    """Stops a pool's workers at once; the pool fails the futures it still holds."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    for p in processes:
+        with contextlib.suppress(Exception):
+            p.terminate()
+    # no cancel_futures: a cancelled future that the pool then fails raises in its own thread
+    pool.shutdown(wait=False)
+    for p in processes:
+        with contextlib.suppress(Exception):
+            p.join(timeout=GRACE)
 
 
 def submit(workers: int, fn, *args):
@@ -101,6 +163,22 @@ def shutdown() -> None:
         for pool in _pools.values():
             pool.shutdown(wait=True, cancel_futures=True)
         _pools.clear()
+
+
+def _at_exit() -> None:
+    """At interpreter exit: queued work is dropped and workers are stopped, so exiting never waits
+    for work nobody will read (and a second Ctrl-C never hangs in the pool's own exit hook)."""
+    with _lock:
+        pools = list(_pools.values())
+        _pools.clear()
+    for pool in pools:
+        _terminate(pool)
+
+
+# The pools' own exit hook (concurrent.futures) waits for the workers' queued work at interpreter
+# shutdown, through threading's exit hooks, which run last-registered first: this one runs before.
+_register = getattr(threading, "_register_atexit", atexit.register)
+_register(_at_exit)
 
 
 def check_picklable(pipeline: Any) -> str | None:
@@ -236,7 +314,9 @@ def _run_chunk(token: str, source: tuple[str, Any], payload: bytes) -> tuple[str
     events: list[tuple[str, tuple, list[str]]] = []
     try:
         pipeline, run, inputs, seed = _env(token, source)[:4]
-        first, items, map_over, output_name, node_execution, origin = _portable.loads(payload)
+        first, items, map_over, output_name, node_execution, origin, on_error = _portable.loads(
+            payload
+        )
         memory = pipeline.cache if seed is not None else None
         if memory is not None:
             memory.clear()
@@ -245,7 +325,11 @@ def _run_chunk(token: str, source: tuple[str, Any], payload: bytes) -> tuple[str
         if run is not pipeline:
             _callbacks._recording = events
         try:
-            out = executor._resume_items(run, inputs, map_over, items, first, output_name, origin)
+            out = executor._resume_items(
+                run, inputs, map_over, items, first, output_name, origin, on_error
+            )
+            # a failed item's exception (on_error="continue") travels as itself
+            out = [_portable.carry(o) if isinstance(o, BaseException) else o for o in out]
         finally:
             _callbacks._recording = None
         fresh = {}
@@ -382,13 +466,16 @@ def map_items(
     cache: Any = None,
     observe: bool = False,
     origin: tuple = ((), (), 0),
-) -> tuple[list[dict[str, Any]], list[tuple[str, tuple, list[str]]], BaseException | None]:
+    on_error: str = "raise",
+) -> tuple[list[Any], list[tuple[str, tuple, list[str]]], BaseException | None]:
     """Runs the ``items`` the engine built for a map of ``pipeline`` (one value per ``map_over``
     name each; ``inputs``: the inputs every item shares) in the pool of worker processes, in chunks
     sized for ``workers = (busy, pool size)``. ``origin`` is where the caller's map is (path,
     enclosing items, map depth): each worker resumes the items there, so events and error notes
-    read as the caller's own. Returns one dict per item, in order, the callback events to replay
-    (when observed), and the exception of the first failing chunk (None when all succeeded)."""
+    read as the caller's own. Returns one dict per item, in order (with ``on_error="continue"``, a
+    failed item's exception in its place), the callback events to replay (when observed), and the
+    exception of the first failing chunk (None when all succeeded). On an interrupt, queued work is
+    dropped and busy workers are stopped (``stop_call``)."""
     from hypernodes._pickle import rebuild_pipeline
 
     n = len(items)
@@ -404,7 +491,7 @@ def map_items(
     # the entries the workers add come back and are merged (use a DiskCache for large caches).
     seed = _memory_seed(cache) if isinstance(cache, MemoryCache) else None
     chunk = max(1, -(-n // (busy * 4)))
-    rest = (list(map_over), output_name, node_execution, tuple(origin))
+    rest = (list(map_over), output_name, node_execution, tuple(origin), on_error)
     payloads = [
         (start, _chunk_payload(items[start : start + chunk], start, rest, map_over, origin))
         for start in range(0, n, chunk)
@@ -429,6 +516,11 @@ def map_items(
                 # the caller replays the events so far (the failing item's included), then raises
                 return results, events, error
         return results, events, None
+    except BaseException:
+        # an interrupt (or the caller's own error): nothing more of this call is wanted
+        if stop_call([f for _s, f in futures], pool_size):
+            futures = []
+        raise
     finally:
         for _start, fut in futures:
             fut.cancel()

@@ -147,13 +147,17 @@ class DaftExecutor:
         map_over: str | list[str],
         map_mode: str = "zip",
         output_name: str | list[str] | None = None,
+        on_error: str = "raise",
         _ctx: Any = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[Any]:
         """Maps ``pipeline`` over the inputs named in ``map_over``: one Daft row per item; returns
-        one dict per item, in item order."""
+        one dict per item, in item order (``on_error="continue"``: every item runs, and a failed
+        item's place holds its exception)."""
+        keep_going = _core.continues_on_error(on_error)
         ctx = _ctx if _ctx is not None else _core.RunContext.root(pipeline, self)
         over = names_arg(map_over) or []
-        return _Call(self, pipeline, dict(inputs), over, map_mode, output_name, ctx).execute()
+        call = _Call(self, pipeline, dict(inputs), over, map_mode, output_name, ctx)
+        return call.execute(keep_going)
 
     # ------------------------------------------------------------------ runner
 
@@ -261,16 +265,23 @@ class _Call:
 
     # ------------------------------------------------------------------ execution
 
-    def execute(self) -> list[dict[str, Any]]:
+    def execute(self, keep_going: bool = False) -> list[Any]:
+        """The items' outputs in order; with ``keep_going``, a failed item's exception in its
+        place."""
         ctx = self.ctx
         emit = ctx.emit if self.observed else None
         rows = self.rows()
         t0 = time.perf_counter()
         if self.is_map and emit:
             emit("on_map_start", (len(rows),))
-        results: list[dict[str, Any]] = []
+        results: list[Any] = []
         for i, records in self._records(rows):
-            results.append(self._replay(i, rows[i], records))
+            try:
+                results.append(self._replay(i, rows[i], records))
+            except Exception as exc:
+                if not keep_going:
+                    raise
+                results.append(exc)
         if self.is_map and emit:
             emit("on_map_end", (time.perf_counter() - t0,))
         return results

@@ -276,10 +276,12 @@ def test_executor_signatures_have_no_context():
         "map_over",
         "map_mode",
         "output_name",
+        "on_error",
     ]
     assert run.parameters["output_name"].default is None
     assert mapper.parameters["map_mode"].default == "zip"
     assert mapper.parameters["output_name"].default is None
+    assert mapper.parameters["on_error"].default == "raise"
 
 
 def test_executor_run_and_map_by_keyword():

@@ -36,6 +36,9 @@ pub fn to_pyerr(err: Error) -> PyErr {
                 Err(other) => raise(py, "HyperNodesError", format!("{other}\n  {note}")),
             }
         }
+        Error::Interrupted => {
+            pyo3::exceptions::PyKeyboardInterrupt::new_err(Error::Interrupted.to_string())
+        }
         Error::Foreign(source) => match source.downcast::<PyErr>() {
             Ok(pyerr) => *pyerr,
             Err(other) => raise(py, "HyperNodesError", other.to_string()),
@@ -56,7 +59,9 @@ pub fn to_pyerr(err: Error) -> PyErr {
                 Error::Map(MapError::NotASequence { .. }) => "MapInputTypeError",
                 Error::Map(_) => "MapInputError",
                 Error::Config(_) => "ConfigurationError",
-                Error::Node { .. } | Error::Foreign(_) => unreachable!("handled above"),
+                Error::Node { .. } | Error::Foreign(_) | Error::Interrupted => {
+                    unreachable!("handled above")
+                }
             };
             let err = raise(py, class, other.to_string());
             if let Some(detail) = detail {
@@ -88,8 +93,14 @@ fn map_detail(py: Python<'_>, map: &MapError) -> Option<Py<PyAny>> {
 
 /// The engine error for an exception an executor written in Python raised: a map error of the
 /// engine's (`Pipeline._map_items`; see [`map_detail`]) becomes the engine's own again, so that a
-/// pipeline node can name the outer inputs in it; anything else passes through as it is.
+/// pipeline node can name the outer inputs in it; a `KeyboardInterrupt` stops the run; anything
+/// else passes through as it is.
 pub fn from_pyerr(err: PyErr) -> Error {
+    let interrupt =
+        Python::attach(|py| err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py));
+    if interrupt {
+        return Error::Interrupted;
+    }
     let detail = Python::attach(|py| map_error(err.value(py)).ok().flatten());
     match detail {
         Some(map) => Error::Map(map),

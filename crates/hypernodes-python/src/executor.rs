@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use hypernodes::context::Context;
-use hypernodes::{Executor, Inputs, MapMode, Mode, NodeExecutor, Outputs, Pipeline};
+use hypernodes::{Executor, Inputs, MapMode, Mode, NodeExecutor, OnError, Outputs, Pipeline};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -105,7 +105,9 @@ impl PyNodeExecutor {
     }
 
     /// Maps `pipeline` over the inputs named in `map_over`; returns one dict per item, in order.
-    #[pyo3(signature = (pipeline, inputs, map_over, map_mode="zip", output_name=None))]
+    /// `on_error="continue"`: every item runs, and a failed item's place holds its exception.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (pipeline, inputs, map_over, map_mode="zip", output_name=None, on_error="raise"))]
     fn map<'py>(
         &self,
         py: Python<'py>,
@@ -114,11 +116,20 @@ impl PyNodeExecutor {
         map_over: &Bound<'py, PyAny>,
         map_mode: &str,
         output_name: Option<&Bound<'py, PyAny>>,
+        on_error: &str,
     ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
         let selected = crate::pipeline::names_arg(output_name)?;
         let map_over = crate::pipeline::names_arg(Some(map_over))?.unwrap_or_default();
         let mode: MapMode = map_mode.parse().map_err(to_pyerr)?;
+        let on_error: OnError = on_error.parse().map_err(to_pyerr)?;
         let inputs = crate::pipeline::inputs_arg(inputs)?;
+        if on_error == OnError::Continue {
+            let out = self
+                .core
+                .map_each(&pipeline.core, inputs, &map_over, mode, selected.as_deref())
+                .map_err(to_pyerr)?;
+            return crate::pipeline::each_to_list(py, out);
+        }
         let out = self
             .core
             .map(&pipeline.core, inputs, &map_over, mode, selected.as_deref())
@@ -130,7 +141,7 @@ impl PyNodeExecutor {
     /// enclosing item indices, map depth)`); item `i` of `items` is item `first + i` of the map.
     /// Events and error notes are those of the caller's own run (see `hypernodes._parallel`).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (pipeline, inputs, map_over, items, first, output_name, origin))]
+    #[pyo3(signature = (pipeline, inputs, map_over, items, first, output_name, origin, on_error="raise"))]
     fn _resume_items<'py>(
         &self,
         py: Python<'py>,
@@ -141,7 +152,9 @@ impl PyNodeExecutor {
         first: usize,
         output_name: Option<Vec<String>>,
         origin: (Vec<String>, Vec<usize>, usize),
+        on_error: &str,
     ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+        let on_error: OnError = on_error.parse().map_err(to_pyerr)?;
         let inputs = crate::pipeline::inputs_arg(inputs)?;
         let items: Vec<Vec<hypernodes::Value>> = items
             .into_iter()
@@ -162,9 +175,10 @@ impl PyNodeExecutor {
                 first,
                 output_name.as_deref(),
                 &origin,
+                on_error,
             )
             .map_err(to_pyerr)?;
-        crate::pipeline::results_to_list(py, &out)
+        crate::pipeline::each_to_list(py, out)
     }
 
     fn __repr__(&self) -> String {
@@ -188,11 +202,11 @@ impl PyExecutor {
         &self,
         pipeline: &Pipeline,
         inputs: Inputs,
-        map: Option<(&[String], MapMode)>,
+        map: Option<(&[String], MapMode, OnError)>,
         output_name: Option<&[String]>,
         ctx: &Context,
-    ) -> hypernodes::Result<Vec<Outputs>> {
-        Python::attach(|py| -> PyResult<Vec<Outputs>> {
+    ) -> hypernodes::Result<Vec<hypernodes::Result<Outputs>>> {
+        Python::attach(|py| -> PyResult<Vec<hypernodes::Result<Outputs>>> {
             let p = PyPipeline::to_py(py, pipeline)?;
             let d = crate::pipeline::inputs_to_dict(py, &inputs)?;
             let kwargs = PyDict::new(py);
@@ -203,18 +217,31 @@ impl PyExecutor {
             match map {
                 None => {
                     let r = obj.call_method("run", (p, d), Some(&kwargs))?;
-                    Ok(vec![dict_to_outputs(&r)?])
+                    Ok(vec![Ok(dict_to_outputs(&r)?)])
                 }
-                Some((over, mode)) => {
+                Some((over, mode, on_error)) => {
                     kwargs.set_item("map_mode", mode.as_str())?;
+                    if on_error == OnError::Continue {
+                        kwargs.set_item("on_error", on_error.as_str())?;
+                    }
                     let r = obj.call_method("map", (p, d, over.to_vec()), Some(&kwargs))?;
-                    r.try_iter()?.map(|item| dict_to_outputs(&item?)).collect()
+                    r.try_iter()?.map(|item| item_result(item?)).collect()
                 }
             }
         })
         // A framework executor reports node errors itself (original type, note naming the node).
         .map_err(crate::errors::from_pyerr)
     }
+}
+
+/// One item of a map's results: its dict, or (a map that went on past failures) its exception.
+fn item_result(item: Bound<'_, PyAny>) -> PyResult<hypernodes::Result<Outputs>> {
+    if item.is_instance_of::<pyo3::exceptions::PyBaseException>() {
+        return Ok(Err(hypernodes::Error::Foreign(Box::new(
+            PyErr::from_value(item),
+        ))));
+    }
+    dict_to_outputs(&item).map(Ok)
 }
 
 fn dict_to_outputs(obj: &Bound<'_, PyAny>) -> PyResult<Outputs> {
@@ -243,9 +270,8 @@ impl Executor for PyExecutor {
         output_name: Option<&[String]>,
         ctx: &Context,
     ) -> hypernodes::Result<Outputs> {
-        Ok(self
-            .call(pipeline, inputs, None, output_name, ctx)?
-            .remove(0))
+        self.call(pipeline, inputs, None, output_name, ctx)?
+            .remove(0)
     }
 
     fn map_in(
@@ -260,7 +286,27 @@ impl Executor for PyExecutor {
         self.call(
             pipeline,
             inputs,
-            Some((map_over, map_mode)),
+            Some((map_over, map_mode, OnError::Raise)),
+            output_name,
+            ctx,
+        )?
+        .into_iter()
+        .collect()
+    }
+
+    fn map_each_in(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        map_over: &[String],
+        map_mode: MapMode,
+        output_name: Option<&[String]>,
+        ctx: &Context,
+    ) -> hypernodes::Result<Vec<hypernodes::Result<Outputs>>> {
+        self.call(
+            pipeline,
+            inputs,
+            Some((map_over, map_mode, OnError::Continue)),
             output_name,
             ctx,
         )
@@ -307,14 +353,14 @@ impl hypernodes::Offload for ProcessOffload {
         work: &hypernodes::OffloadMap<'_>,
         workers: usize,
         ctx: &Context,
-    ) -> hypernodes::Result<Vec<Outputs>> {
+    ) -> hypernodes::Result<Vec<hypernodes::Result<Outputs>>> {
         // The items run in processes with the engine's nodes sequential or as set; nested offloads
         // would start pools from workers, so nodes stay in the worker when nodes are "parallel" too.
         let node_mode = match self.node_execution {
             Mode::Parallel => Mode::Sequential,
             m => m,
         };
-        Python::attach(|py| -> PyResult<Vec<Outputs>> {
+        Python::attach(|py| -> PyResult<Vec<hypernodes::Result<Outputs>>> {
             let d = crate::pipeline::inputs_to_dict(py, work.inputs)?;
             let p = PyPipeline::to_py(py, work.pipeline)?;
             let items = pyo3::types::PyList::empty(py);
@@ -338,6 +384,7 @@ impl hypernodes::Offload for ProcessOffload {
                 cache,
                 ctx.observed(),
                 (origin.path, origin.items, origin.map_depth),
+                work.on_error.as_str(),
             );
             let out = py
                 .import("hypernodes._parallel")?
@@ -352,12 +399,9 @@ impl hypernodes::Offload for ProcessOffload {
             if !error.is_none() {
                 return Err(PyErr::from_value(error));
             }
-            results
-                .try_iter()?
-                .map(|item| dict_to_outputs(&item?))
-                .collect()
+            results.try_iter()?.map(|item| item_result(item?)).collect()
         })
-        .map_err(foreign)
+        .map_err(crate::errors::from_pyerr)
     }
 
     fn call_node(

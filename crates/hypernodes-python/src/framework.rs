@@ -138,6 +138,14 @@ pub fn node_identity<'py>(py: Python<'py>, node: &PyNode) -> Option<Bound<'py, P
     hypernodes::cache::keys_node_identity(&node.core).map(|k| PyBytes::new(py, &k))
 }
 
+/// Whether a map's `on_error` argument asks to go on past failing items (the engine's check: any
+/// other value than "raise" or "continue" is a `ConfigurationError`).
+#[pyfunction]
+pub fn continues_on_error(on_error: &str) -> PyResult<bool> {
+    let policy: hypernodes::OnError = on_error.parse().map_err(to_pyerr)?;
+    Ok(policy == hypernodes::OnError::Continue)
+}
+
 /// The key of a root input value (its canonical hash), as the engine computes it.
 #[pyfunction]
 pub fn value_key<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {

@@ -41,6 +41,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
             f();
         }
     });
+    // A thread waiting on others asks here about every 100 ms whether Ctrl-C was pressed (Python
+    // runs its signal handlers in the main thread only; elsewhere this finds nothing).
+    hypernodes::executor::set_interrupt_hook(|| Python::attach(|py| py.check_signals().is_err()));
     hypernodes::warn::set_warning_hook(|msg| {
         Python::attach(|py| {
             let category = py
@@ -59,6 +62,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<framework::PyNodeStep>()?;
     m.add_function(wrap_pyfunction!(framework::node_identity, m)?)?;
     m.add_function(wrap_pyfunction!(framework::value_key, m)?)?;
+    m.add_function(wrap_pyfunction!(framework::continues_on_error, m)?)?;
     m.add_function(wrap_pyfunction!(framework::item_signature, m)?)?;
     m.add_class::<cache::PyMemoryCache>()?;
     m.add_class::<cache::PyDiskCache>()?;

@@ -50,8 +50,18 @@ pub fn unpack(out: Bound<'_, PyAny>, multi: bool) -> Vec<Value> {
 
 impl NodeFn for PyNodeFn {
     fn call(&self, args: Vec<Value>) -> Result<Vec<Value>, BoxError> {
-        Python::attach(|py| Ok(unpack(self.call_py(py, &args)?, self.multi)))
-            .map_err(|e: PyErr| Box::new(e) as BoxError)
+        Python::attach(|py| {
+            self.call_py(py, &args)
+                .map(|out| unpack(out, self.multi))
+                .map_err(|e: PyErr| {
+                    // Ctrl-C inside a node stops the run (it is never one item's failure)
+                    if e.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py) {
+                        Box::new(hypernodes::Error::Interrupted) as BoxError
+                    } else {
+                        Box::new(e) as BoxError
+                    }
+                })
+        })
     }
 
     fn code_identity(&self) -> Vec<u8> {

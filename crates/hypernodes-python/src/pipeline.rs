@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use std::sync::Arc;
 
-use hypernodes::{AsNode, Callbacks, Inputs, MapMode, Node, Outputs, Pipeline, Setting};
+use hypernodes::{AsNode, Callbacks, Inputs, MapMode, Node, OnError, Outputs, Pipeline, Setting};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
@@ -83,6 +83,21 @@ pub fn outputs_to_dict<'py>(py: Python<'py>, out: &Outputs) -> PyResult<Bound<'p
         d.set_item(PyString::new(py, k), to_py(py, v))?;
     }
     Ok(d)
+}
+
+/// A map's results that went on past failures: a dict per item, or the failed item's exception.
+pub fn each_to_list<'py>(
+    py: Python<'py>,
+    out: Vec<hypernodes::Result<Outputs>>,
+) -> PyResult<Bound<'py, PyList>> {
+    let items = out
+        .into_iter()
+        .map(|r| match r {
+            Ok(o) => outputs_to_dict(py, &o).map(|d| d.into_any()),
+            Err(e) => Ok(to_pyerr(e).into_value(py).into_bound(py).into_any()),
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
 }
 
 /// A map's results as a list of dicts.
@@ -378,7 +393,8 @@ impl PyPipeline {
 
     /// Runs the pipeline once per item of the lists named in `map_over` ("zip": element-wise,
     /// "product": every combination); other inputs are broadcast. Returns a list of dicts in order.
-    #[pyo3(signature = (inputs, map_over, map_mode="zip", output_name=None))]
+    /// `on_error="continue"`: every item runs, and a failed item's place holds its exception.
+    #[pyo3(signature = (inputs, map_over, map_mode="zip", output_name=None, on_error="raise"))]
     fn map<'py>(
         &self,
         py: Python<'py>,
@@ -386,11 +402,20 @@ impl PyPipeline {
         map_over: &Bound<'py, PyAny>,
         map_mode: &str,
         output_name: Option<&Bound<'py, PyAny>>,
+        on_error: &str,
     ) -> PyResult<Bound<'py, PyList>> {
         let selected = names_arg(output_name)?;
         let map_over = names_arg(Some(map_over))?.unwrap_or_default();
         let mode: MapMode = map_mode.parse().map_err(to_pyerr)?;
+        let on_error: OnError = on_error.parse().map_err(to_pyerr)?;
         let inputs = inputs_arg(inputs)?;
+        if on_error == OnError::Continue {
+            let out = self
+                .core
+                .map_each(inputs, &map_over, mode, selected.as_deref())
+                .map_err(to_pyerr)?;
+            return each_to_list(py, out);
+        }
         let out = self
             .core
             .map(inputs, &map_over, mode, selected.as_deref())

@@ -16,6 +16,51 @@ use crate::pipeline::{Pipeline, Setting};
 pub struct RunState {
     /// Free slot for the front's callback context.
     pub callback_state: OnceLock<Arc<dyn Any + Send + Sync>>,
+    /// Set when the run is interrupted: no new node or item starts.
+    pub cancelled: Arc<AtomicBool>,
+}
+
+/// A handle that stops runs and maps: give it to a pipeline with
+/// [`Pipeline::with_cancel_token`] and call [`CancelToken::cancel`] from anywhere (another thread,
+/// a signal handler). Nodes and items already running finish; nothing new starts.
+#[derive(Clone, Debug, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    /// A token not cancelled yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Stops every run and map that uses this token.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether [`CancelToken::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl RunState {
+    /// Stops the run: nodes and items not started yet will not start.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether the run was stopped.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// `Err(Error::Interrupted)` once the run was stopped.
+    pub fn check(&self) -> crate::error::Result<()> {
+        match self.is_cancelled() {
+            true => Err(crate::error::Error::Interrupted),
+            false => Ok(()),
+        }
+    }
 }
 
 /// Where a map started, as a worker needs to know it to run some of its items elsewhere: the
@@ -75,7 +120,13 @@ impl Context {
             items: Arc::from([]),
             own_executor: true,
             item_missed: Arc::new(AtomicBool::new(false)),
-            run: Arc::new(RunState::default()),
+            run: Arc::new(RunState {
+                cancelled: pipeline
+                    .cancel_token()
+                    .map(|t| t.0.clone())
+                    .unwrap_or_default(),
+                ..RunState::default()
+            }),
         }
     }
 

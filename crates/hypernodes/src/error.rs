@@ -102,6 +102,9 @@ pub enum Error {
     /// Invalid configuration (executor, node or pipeline settings).
     #[error("{0}")]
     Config(String),
+    /// The run was interrupted (Ctrl-C, or a cancelled run): no new node or item started after it.
+    #[error("interrupted: no new node or item was started")]
+    Interrupted,
     /// An error raised elsewhere (a worker process, a framework executor) that already names its node.
     #[error("{0}")]
     Foreign(BoxError),

@@ -23,6 +23,25 @@ pub fn call_node(
     wanted: Option<&[usize]>,
     ctx: &Context,
 ) -> Result<Vec<Value>> {
+    // Pipelines nest to any depth (and a node may run pipelines itself, recursively): the stack
+    // grows on the heap when little of it is left, instead of overflowing.
+    stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
+        call_node_here(node, args, wanted, ctx)
+    })
+}
+
+/// Stack left below which a node call continues on a new stack segment (a node's own code, a
+/// Python function say, runs within it).
+const STACK_RED_ZONE: usize = 512 * 1024;
+/// The size of each new stack segment.
+const STACK_SEGMENT: usize = 8 * 1024 * 1024;
+
+fn call_node_here(
+    node: &Node,
+    args: Vec<Value>,
+    wanted: Option<&[usize]>,
+    ctx: &Context,
+) -> Result<Vec<Value>> {
     let outs = match node.kind() {
         NodeKind::Func(f) => f
             .call(args)

@@ -31,12 +31,12 @@ pub mod warn;
 
 pub use cache::{Cache, DiskCache, MemoryCache};
 pub use callbacks::{Callback, Callbacks, Event};
-pub use context::Origin;
+pub use context::{CancelToken, Origin};
 pub use error::{node_note, BoxError, Error, MapError, Result};
 pub use executor::{Executor, Mode, NodeExecutor, Offload, OffloadMap};
 pub use hypernodes_macros::node;
 pub use io::{Inputs, Outputs};
-pub use map::MapMode;
+pub use map::{MapMode, OnError};
 pub use node::{Node, NodeFn, NodeKind, PipelineNode, Port};
 pub use pipeline::{AsNode, Pipeline, Plan, Setting, Settings};
 pub use progress::ProgressCallback;

@@ -36,6 +36,39 @@ impl FromStr for MapMode {
     }
 }
 
+/// What a map does when an item fails.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum OnError {
+    /// The map fails with the first failing item's error (in item order); no new item starts.
+    #[default]
+    Raise,
+    /// Every item runs; a failed item's place holds its error (its downstream nodes do not run).
+    Continue,
+}
+
+impl OnError {
+    /// The policy's name as users write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnError::Raise => "raise",
+            OnError::Continue => "continue",
+        }
+    }
+}
+
+impl FromStr for OnError {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "raise" => Ok(OnError::Raise),
+            "continue" => Ok(OnError::Continue),
+            other => Err(Error::Config(format!(
+                "on_error must be 'raise' or 'continue', got '{other}'"
+            ))),
+        }
+    }
+}
+
 /// Combines mapped lists (in `map_over` order) into items: one value per mapped input per item.
 pub fn expand(
     pipeline: &str,

@@ -73,6 +73,8 @@ pub struct Settings {
     pub cache: Setting<Arc<dyn Cache>>,
     /// The callbacks.
     pub callbacks: Setting<Arc<Callbacks>>,
+    /// A token that stops a run or map of this pipeline started as a root (see [`CancelToken`]).
+    pub cancel: Option<crate::context::CancelToken>,
 }
 
 struct PipelineInner {
@@ -202,6 +204,24 @@ impl Pipeline {
             ..self.inner.settings.clone()
         };
         self.derive(self.inner.name.clone(), self.inner.bound.clone(), settings)
+    }
+
+    /// The same pipeline stopped by `token`: once [`CancelToken::cancel`] is called (from another
+    /// thread, a signal handler, a callback), a run or map of it started as a root starts no new
+    /// node or item and returns [`Error::Interrupted`](crate::Error::Interrupted).
+    ///
+    /// [`CancelToken::cancel`]: crate::context::CancelToken::cancel
+    pub fn with_cancel_token(&self, token: crate::context::CancelToken) -> Pipeline {
+        let settings = Settings {
+            cancel: Some(token),
+            ..self.inner.settings.clone()
+        };
+        self.derive(self.inner.name.clone(), self.inner.bound.clone(), settings)
+    }
+
+    /// The cancel token of runs started from this pipeline, if any.
+    pub fn cancel_token(&self) -> Option<&crate::context::CancelToken> {
+        self.inner.settings.cancel.as_ref()
     }
 
     /// The cache setting.
@@ -523,6 +543,20 @@ impl Pipeline {
         output_name: Option<&[String]>,
     ) -> Result<Vec<Outputs>> {
         executor::map_root(self, inputs, map_over, mode, output_name)
+    }
+
+    /// [`Pipeline::map`] that goes on past failing items: every item runs, and a failed item's
+    /// place holds its error (its note names the node, the pipeline path and the item); the
+    /// items' downstream nodes do not run. `Err` only for what fails the map as a whole (bad
+    /// arguments, an interrupt).
+    pub fn map_each(
+        &self,
+        inputs: Inputs,
+        map_over: &[String],
+        mode: MapMode,
+        output_name: Option<&[String]>,
+    ) -> Result<Vec<Result<Outputs>>> {
+        executor::map_each_root(self, inputs, map_over, mode, output_name)
     }
 
     /// Wraps the pipeline as a node of another pipeline.

@@ -10,7 +10,7 @@ use common::{int, s, Counter};
 use hypernodes::context::Context;
 use hypernodes::{
     inputs, node_note, value, AsNode, BoxError, Callback, Callbacks, Error, Event, Inputs, MapMode,
-    Mode, Node, NodeExecutor, Origin, Pipeline, Port, Setting, Typed, Value,
+    Mode, Node, NodeExecutor, OnError, Origin, Pipeline, Port, Setting, Typed, Value,
 };
 
 /// `judge`: fails on 2, otherwise returns its input.
@@ -146,10 +146,21 @@ fn resumed_items_give_the_outputs_and_events_of_the_callers_own_map() {
         map_depth: 1,
     };
     let out = NodeExecutor::default()
-        .resume_items(&p, &Inputs::new(), &s(&["x"]), &items, 10, None, &origin)
+        .resume_items(
+            &p,
+            &Inputs::new(),
+            &s(&["x"]),
+            &items,
+            10,
+            None,
+            &origin,
+            OnError::Raise,
+        )
         .unwrap();
     assert_eq!(
-        out.iter().map(|o| int(o, "y")).collect::<Vec<_>>(),
+        out.iter()
+            .map(|o| int(o.as_ref().unwrap(), "y"))
+            .collect::<Vec<_>>(),
         [10, 12, 14]
     );
     let events = log.0.lock().unwrap().clone();
@@ -173,10 +184,107 @@ fn a_resumed_item_that_fails_names_the_callers_path_and_its_own_index() {
         map_depth: 1,
     };
     let err = NodeExecutor::default()
-        .resume_items(&p, &Inputs::new(), &s(&["x"]), &items, 7, None, &origin)
+        .resume_items(
+            &p,
+            &Inputs::new(),
+            &s(&["x"]),
+            &items,
+            7,
+            None,
+            &origin,
+            OnError::Raise,
+        )
         .unwrap_err();
     assert_eq!(
         note_of(&err),
         "in node 'judge' of pipeline 'eval > per_query', items 3 > 8"
     );
+}
+
+#[test]
+fn map_each_goes_on_past_failing_items_in_every_mode() {
+    for mode in [
+        Mode::Sequential,
+        Mode::Threaded,
+        Mode::Async,
+        Mode::Parallel,
+    ] {
+        let ex = NodeExecutor::new(mode, mode, Some(2)).unwrap();
+        let p = Pipeline::new([judge()])
+            .unwrap()
+            .with_name("eval")
+            .with_executor(Some(Arc::new(ex)));
+        let out = p
+            .map_each(
+                inputs! {"x" => vec![0_i64, 1, 2, 3]},
+                &s(&["x"]),
+                MapMode::Zip,
+                None,
+            )
+            .unwrap();
+        assert_eq!(out.len(), 4, "{mode:?}");
+        for (x, r) in out.iter().enumerate() {
+            match r {
+                Ok(o) => assert_eq!(int(o, "answer"), x as i64, "{mode:?}"),
+                Err(e) => {
+                    assert_eq!(x, 2, "{mode:?}");
+                    assert_eq!(note_of(e), "in node 'judge' of pipeline 'eval', item 2");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn on_error_names_the_choices() {
+    assert_eq!("continue".parse::<OnError>().unwrap(), OnError::Continue);
+    let err = "skip".parse::<OnError>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "on_error must be 'raise' or 'continue', got 'skip'"
+    );
+}
+
+#[test]
+fn a_cancel_token_stops_a_map_and_nothing_new_starts() {
+    use hypernodes::CancelToken;
+    for mode in [Mode::Sequential, Mode::Threaded, Mode::Parallel] {
+        let token = CancelToken::new();
+        let started = Counter::new();
+        let (t, c) = (token.clone(), started.clone());
+        let slow = Node::new(
+            "slow",
+            vec![Port::new("x", Typed::<i64>::arc())],
+            vec![Port::new("y", Typed::<i64>::arc())],
+            move |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+                c.bump();
+                if c.get() == 3 {
+                    t.cancel(); // as another thread or a signal handler would
+                }
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                Ok(vec![args[0].clone()])
+            },
+        )
+        .unwrap();
+        let ex = NodeExecutor::new(Mode::Sequential, mode, Some(2)).unwrap();
+        let p = Pipeline::new([slow])
+            .unwrap()
+            .with_executor(Some(Arc::new(ex)))
+            .with_cancel_token(token.clone());
+        let err = p
+            .map(
+                inputs! {"x" => (0..50_i64).collect::<Vec<_>>()},
+                &s(&["x"]),
+                MapMode::Zip,
+                None,
+            )
+            .unwrap_err();
+        assert!(matches!(err, Error::Interrupted), "{mode:?}: {err:?}");
+        assert!(token.is_cancelled());
+        assert!(
+            started.get() <= 5,
+            "{mode:?}: {} items started",
+            started.get()
+        );
+    }
 }

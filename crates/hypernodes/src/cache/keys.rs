@@ -42,7 +42,10 @@ impl KeyHasher {
 /// node) the inner pipeline's identity plus its mappings and map settings. `None` when a bound value of
 /// an inner pipeline cannot be hashed.
 pub fn node_identity(node: &Node) -> Option<Key> {
-    node.identity_memo(|| compute_node_identity(node))
+    // nested pipelines are followed to any depth: the stack grows on the heap when short
+    stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
+        node.identity_memo(|| compute_node_identity(node))
+    })
 }
 
 fn compute_node_identity(node: &Node) -> Option<Key> {

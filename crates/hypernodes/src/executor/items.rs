@@ -1,43 +1,83 @@
 //! Concurrent execution of a map's items: at most `workers` at a time, results kept in item order.
 //! After an item fails no new item starts, and the error of the first failing item (in item order) is
-//! returned.
+//! returned. The waiting thread watches for interrupts (see `blocking::set_interrupt_hook`): once
+//! the run is cancelled, no new item starts and the map returns `Error::Interrupted`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 use rayon::prelude::*;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::executor::blocking::{interrupted, POLL};
 
-/// Runs `f` for each index in `0..n` on `workers` scoped threads.
+/// Runs `f` for each index in `0..n` on `workers` scoped threads; `cancel` stops new items.
 pub(crate) fn on_threads<T: Send>(
     n: usize,
     workers: usize,
+    cancel: &AtomicBool,
     f: &(dyn Fn(usize) -> Result<T> + Sync),
 ) -> Result<Vec<T>> {
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let results: Vec<Mutex<Option<Result<T>>>> = (0..n).map(|_| Mutex::new(None)).collect();
+    let threads = workers.clamp(1, n.max(1));
+    let finished = (Mutex::new(0usize), Condvar::new());
     std::thread::scope(|s| {
-        for _ in 0..workers.clamp(1, n.max(1)) {
-            s.spawn(|| loop {
-                if failed.load(Ordering::Relaxed) {
-                    break;
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    if failed.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let r = f(i);
+                    if r.is_err() {
+                        failed.store(true, Ordering::Relaxed);
+                    }
+                    *results[i].lock().expect("result slot poisoned") = Some(r);
                 }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let r = f(i);
-                if r.is_err() {
-                    failed.store(true, Ordering::Relaxed);
-                }
-                *results[i].lock().expect("result slot poisoned") = Some(r);
+                *finished.0.lock().expect("counter poisoned") += 1;
+                finished.1.notify_all();
             });
         }
+        // wait for the workers, watching for an interrupt meanwhile
+        let mut done = finished.0.lock().expect("counter poisoned");
+        while *done < threads {
+            let (guard, timeout) = finished
+                .1
+                .wait_timeout(done, POLL)
+                .expect("counter poisoned");
+            done = guard;
+            if timeout.timed_out() {
+                drop(done);
+                interrupted(cancel);
+                done = finished.0.lock().expect("counter poisoned");
+            }
+        }
     });
+    if cancel.load(Ordering::Relaxed) {
+        return Err(Error::Interrupted);
+    }
     gather(results)
+}
+
+/// Runs `run` on a scoped thread while this thread watches for interrupts (setting `cancel`).
+pub(crate) fn watching<R: Send>(cancel: &AtomicBool, run: impl FnOnce() -> R + Send) -> R {
+    std::thread::scope(|s| {
+        let handle = s.spawn(run);
+        while !handle.is_finished() {
+            std::thread::park_timeout(POLL);
+            if !handle.is_finished() {
+                interrupted(cancel);
+            }
+        }
+        handle.join().expect("a map item panicked")
+    })
 }
 
 fn gather<T>(results: Vec<Mutex<Option<Result<T>>>>) -> Result<Vec<T>> {
@@ -81,11 +121,13 @@ fn rayon_pool(workers: usize, depth: usize) -> Arc<rayon::ThreadPool> {
         .clone()
 }
 
-/// Runs `f` for each index in `0..n` on a rayon pool of `workers` threads (reused across calls).
+/// Runs `f` for each index in `0..n` on a rayon pool of `workers` threads (reused across calls);
+/// `cancel` stops new items.
 pub(crate) fn on_rayon<T: Send>(
     depth: usize,
     n: usize,
     workers: usize,
+    cancel: &AtomicBool,
     f: &(dyn Fn(usize) -> Result<T> + Sync),
 ) -> Result<Vec<T>> {
     let failed = AtomicBool::new(false);
@@ -96,7 +138,7 @@ pub(crate) fn on_rayon<T: Send>(
                 .into_par_iter()
                 .with_max_len(1)
                 .map(|i| {
-                    if failed.load(Ordering::Relaxed) {
+                    if failed.load(Ordering::Relaxed) || cancel.load(Ordering::Relaxed) {
                         return Mutex::new(None);
                     }
                     let r = f(i);
@@ -110,11 +152,17 @@ pub(crate) fn on_rayon<T: Send>(
     };
     // A worker of another pool waiting in `install` would run its own pool's jobs meanwhile (an
     // enclosing map's next items), exceeding that map's worker bound: wait from a plain thread.
+    // An outermost map waits from a thread of its own too, watching for interrupts meanwhile.
     let results: Vec<Mutex<Option<Result<T>>>> =
         if rayon::current_thread_index().is_some() && pool.current_thread_index().is_none() {
             std::thread::scope(|s| s.spawn(run).join().expect("a map item panicked"))
+        } else if rayon::current_thread_index().is_none() {
+            watching(cancel, run)
         } else {
             run()
         };
+    if cancel.load(Ordering::Relaxed) {
+        return Err(Error::Interrupted);
+    }
     gather(results)
 }

@@ -11,7 +11,7 @@ mod schedule;
 use std::sync::Arc;
 
 pub(crate) use blocking::blocking as blocking_wait;
-pub use blocking::set_blocking_hook;
+pub use blocking::{set_blocking_hook, set_interrupt_hook};
 pub use node_executor::{cpu_count, Mode, NodeExecutor};
 pub use offload::{Offload, OffloadMap};
 pub use runtime::block_on;
@@ -48,6 +48,20 @@ pub trait Executor: std::any::Any + Send + Sync {
         self.map_in(pipeline, inputs, map_over, map_mode, output_name, &ctx)
     }
 
+    /// [`Executor::map`] that goes on past failing items: every item runs, and a failed item's
+    /// place holds its error (the note names the node, the pipeline path and the item).
+    fn map_each(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        map_over: &[String],
+        map_mode: MapMode,
+        output_name: Option<&[String]>,
+    ) -> Result<Vec<Result<Outputs>>> {
+        let ctx = Context::root(pipeline, self.shared());
+        self.map_each_in(pipeline, inputs, map_over, map_mode, output_name, &ctx)
+    }
+
     /// This executor as a shared handle (what nested pipelines inherit).
     fn shared(&self) -> Arc<dyn Executor>;
 
@@ -72,6 +86,18 @@ pub trait Executor: std::any::Any + Send + Sync {
         output_name: Option<&[String]>,
         ctx: &Context,
     ) -> Result<Vec<Outputs>>;
+
+    /// [`Executor::map_each`] inside a context (the pipeline's own level). Internal to the engine.
+    #[doc(hidden)]
+    fn map_each_in(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        map_over: &[String],
+        map_mode: MapMode,
+        output_name: Option<&[String]>,
+        ctx: &Context,
+    ) -> Result<Vec<Result<Outputs>>>;
 }
 
 fn effective(pipeline: &Pipeline, inherited: Option<&Arc<dyn Executor>>) -> Arc<dyn Executor> {
@@ -122,6 +148,19 @@ pub(crate) fn map_root(
     let exec = effective(pipeline, None);
     let ctx = Context::root(pipeline, exec.clone());
     exec.map_in(pipeline, inputs, map_over, mode, output_name, &ctx)
+}
+
+/// Maps a root pipeline, going on past failing items (see [`Executor::map_each`]).
+pub(crate) fn map_each_root(
+    pipeline: &Pipeline,
+    inputs: Inputs,
+    map_over: &[String],
+    mode: MapMode,
+    output_name: Option<&[String]>,
+) -> Result<Vec<Result<Outputs>>> {
+    let exec = effective(pipeline, None);
+    let ctx = Context::root(pipeline, exec.clone());
+    exec.map_each_in(pipeline, inputs, map_over, mode, output_name, &ctx)
 }
 
 /// Runs a nested pipeline inside `parent`'s context, with its own executor or the inherited one.

@@ -17,7 +17,7 @@ use crate::executor::{items, schedule, Executor};
 use crate::callbacks::{Event, Stopwatch};
 use crate::invoke::{call_node, collect_outputs, step, Keys, Slots};
 use crate::io::{Inputs, Outputs};
-use crate::map::MapMode;
+use crate::map::{MapMode, OnError};
 use crate::node::Node;
 use crate::pipeline::{Pipeline, Plan};
 use crate::value::Value;
@@ -212,6 +212,7 @@ impl NodeExecutor {
         };
         if workers <= 1 {
             for &n in &plan.nodes {
+                ctx.run.check()?;
                 let args = slots.args(&g.node_inputs[n]);
                 let (values, keys) = self.step(pipeline, plan, n, args, ctx)?;
                 slots.set(&g.node_outputs[n], values, keys);
@@ -290,6 +291,52 @@ impl Executor for NodeExecutor {
         output_name: Option<&[String]>,
         ctx: &Context,
     ) -> Result<Vec<Outputs>> {
+        let each = self.map_with(
+            pipeline,
+            inputs,
+            map_over,
+            map_mode,
+            output_name,
+            OnError::Raise,
+            ctx,
+        )?;
+        each.into_iter().collect()
+    }
+
+    fn map_each_in(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        map_over: &[String],
+        map_mode: MapMode,
+        output_name: Option<&[String]>,
+        ctx: &Context,
+    ) -> Result<Vec<Result<Outputs>>> {
+        self.map_with(
+            pipeline,
+            inputs,
+            map_over,
+            map_mode,
+            output_name,
+            OnError::Continue,
+            ctx,
+        )
+    }
+}
+
+impl NodeExecutor {
+    /// A map with the per-item error policy `on_error` (with `Raise`, the first failure ends it).
+    #[allow(clippy::too_many_arguments)]
+    fn map_with(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        map_over: &[String],
+        map_mode: MapMode,
+        output_name: Option<&[String]>,
+        on_error: OnError,
+        ctx: &Context,
+    ) -> Result<Vec<Result<Outputs>>> {
         let plan = pipeline.plan(output_name)?;
         let items = pipeline.map_items(&inputs, map_over, map_mode)?;
         let workers = self.map_workers(items.len(), ctx);
@@ -312,6 +359,7 @@ impl Executor for NodeExecutor {
                     map_over,
                     items: &items,
                     output_name,
+                    on_error,
                 };
                 let out = off.map(&work, workers, ctx)?;
                 ctx.emit(Event::MapEnd {
@@ -322,7 +370,9 @@ impl Executor for NodeExecutor {
         }
         ctx.emit(Event::MapStart { total: items.len() });
         let t = Stopwatch::start(ctx);
-        let results = self.run_items(pipeline, &plan, &inputs, map_over, &items, 0, workers, ctx);
+        let results = self.run_items(
+            pipeline, &plan, &inputs, map_over, &items, 0, workers, on_error, ctx,
+        );
         if results.is_ok() {
             ctx.emit(Event::MapEnd {
                 duration: t.elapsed(),
@@ -345,6 +395,8 @@ pub struct OffloadMap<'a> {
     pub items: &'a [Vec<Value>],
     /// The outputs requested (`None`: all).
     pub output_name: Option<&'a [String]>,
+    /// What a failing item does to the map.
+    pub on_error: OnError,
 }
 
 impl NodeExecutor {
@@ -360,8 +412,9 @@ impl NodeExecutor {
         items: &[Vec<Value>],
         first: usize,
         workers: usize,
+        on_error: OnError,
         ctx: &Context,
-    ) -> Result<Vec<Outputs>> {
+    ) -> Result<Vec<Result<Outputs>>> {
         let base = self.slots(pipeline, plan, inputs, map_over, ctx)?;
         let g = pipeline.graph();
         let ids: Vec<Option<usize>> = map_over
@@ -375,6 +428,7 @@ impl NodeExecutor {
             .collect();
         let types: Vec<_> = map_over.iter().map(|n| pipeline.input_type(n)).collect();
         let run_item = |i: usize| {
+            ctx.run.check()?;
             let index = first + i;
             let item_ctx = ctx.map_item(index);
             item_ctx.emit(Event::MapItemStart { index });
@@ -407,14 +461,26 @@ impl NodeExecutor {
             }
             Ok(out)
         };
+        let cancel = &ctx.run.cancelled;
+        let n = items.len();
+        let each = |i: usize| -> Result<Result<Outputs>> {
+            match (on_error, run_item(i)) {
+                (_, Err(Error::Interrupted)) => {
+                    ctx.run.cancel();
+                    Err(Error::Interrupted)
+                }
+                (OnError::Continue, r) => Ok(r),
+                (OnError::Raise, r) => r.map(Ok),
+            }
+        };
         match self.map_execution {
-            _ if workers <= 1 => (0..items.len()).map(run_item).collect(),
-            Mode::Sequential => (0..items.len()).map(run_item).collect(),
+            _ if workers <= 1 => (0..n).map(each).collect(),
+            Mode::Sequential => (0..n).map(each).collect(),
             Mode::Threaded | Mode::Async => {
-                blocking(|| items::on_threads(items.len(), workers, &run_item))
+                blocking(|| items::on_threads(n, workers, cancel, &each))
             }
             Mode::Parallel => {
-                blocking(|| items::on_rayon(ctx.map_depth, items.len(), workers, &run_item))
+                blocking(|| items::on_rayon(ctx.map_depth, n, workers, cancel, &each))
             }
         }
     }
@@ -422,7 +488,8 @@ impl NodeExecutor {
     /// Runs some items of a map that a caller started at `origin`, in a worker (another process):
     /// item `i` of `items` is item `first + i` of the map. Events, error notes and cache keys are
     /// exactly those the caller's own run of the items would give; map start and end are the
-    /// caller's to fire. `pipeline` carries the cache and callbacks in effect at the origin.
+    /// caller's to fire. `pipeline` carries the cache and callbacks in effect at the origin. With
+    /// `on_error` `Continue`, a failed item's place holds its error.
     #[allow(clippy::too_many_arguments)]
     pub fn resume_items(
         &self,
@@ -433,12 +500,13 @@ impl NodeExecutor {
         first: usize,
         output_name: Option<&[String]>,
         origin: &crate::context::Origin,
-    ) -> Result<Vec<Outputs>> {
+        on_error: OnError,
+    ) -> Result<Vec<Result<Outputs>>> {
         let ctx = Context::resumed(pipeline, self.shared(), origin);
         let plan = pipeline.plan(output_name)?;
         let workers = self.map_workers(items.len(), &ctx);
         self.run_items(
-            pipeline, &plan, inputs, map_over, items, first, workers, &ctx,
+            pipeline, &plan, inputs, map_over, items, first, workers, on_error, &ctx,
         )
     }
 }

@@ -18,7 +18,13 @@ pub trait Offload: Send + Sync + 'static {
     /// so events and errors are the engine's own; the caller fires map start and end.
     ///
     /// [`NodeExecutor::resume_items`]: super::NodeExecutor::resume_items
-    fn map(&self, work: &OffloadMap<'_>, workers: usize, ctx: &Context) -> Result<Vec<Outputs>>;
+    /// With `work.on_error` `Continue`, a failed item's place holds its error.
+    fn map(
+        &self,
+        work: &OffloadMap<'_>,
+        workers: usize,
+        ctx: &Context,
+    ) -> Result<Vec<Result<Outputs>>>;
 
     /// Calls one node with its arguments, with at most `workers` workers busy at once.
     fn call_node(

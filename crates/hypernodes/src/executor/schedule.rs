@@ -78,7 +78,21 @@ pub(crate) fn run_concurrent(
             if running == 0 {
                 break;
             }
-            let (n, res) = done_rx.recv().expect("a running node reports back");
+            let (n, res) = match done_rx.recv_timeout(crate::executor::blocking::POLL) {
+                Ok(done) => done,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    // watching for an interrupt: no new node starts once the run is cancelled
+                    if crate::executor::blocking::interrupted(&ctx.run.cancelled)
+                        || ctx.run.is_cancelled()
+                    {
+                        first_error.get_or_insert(crate::error::Error::Interrupted);
+                    }
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    unreachable!("a running node reports back")
+                }
+            };
             running -= 1;
             match res {
                 Ok((values, keys)) => {
