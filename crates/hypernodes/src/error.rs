@@ -46,13 +46,16 @@ pub enum Error {
         /// The type the consumer takes.
         expected: String,
     },
-    /// Required inputs were not given.
-    #[error("pipeline '{pipeline}' is missing required input(s): {}", .missing.join(", "))]
+    /// Required inputs were not given. The wording starts as the original HyperNodes' did
+    /// ("Missing required input"), which its users' code and tests match.
+    #[error("Missing required input(s) of pipeline '{pipeline}': {}", describe_missing(.missing, .details))]
     MissingInputs {
         /// The pipeline that needs them.
         pipeline: String,
         /// Every missing input name, sorted.
         missing: Vec<String>,
+        /// For each missing input (same order): the nodes that need it and a suggestion.
+        details: Vec<MissingInput>,
     },
     /// A requested output does not exist.
     #[error("pipeline '{pipeline}' has no output '{requested}'; available outputs: {}", .available.join(", "))]
@@ -64,15 +67,17 @@ pub enum Error {
         /// Every output the pipeline has, sorted.
         available: Vec<String>,
     },
-    /// A name given to `bind`, `unbind` or a mapping is not an input of the pipeline.
-    #[error("pipeline '{pipeline}' has no input '{name}'{}", hint(.available))]
+    /// A name given to `run`, `map`, `bind`, `unbind` or a mapping is not an input of the pipeline.
+    #[error("pipeline '{pipeline}' has no input '{name}'{}{}", did_you_mean(.suggestion), hint(.available))]
     UnknownInput {
         /// The pipeline asked.
         pipeline: String,
-        /// The unknown name.
+        /// The unknown name (the first in name order when several are unknown).
         name: String,
         /// The inputs the pipeline has.
         available: Vec<String>,
+        /// The closest input name, when one is close.
+        suggestion: Option<String>,
     },
     /// A node returned a different number of values than it declares outputs.
     #[error("node '{node}' declares {expected} outputs ({}) but returned {got}", .outputs.join(", "))]
@@ -115,6 +120,61 @@ pub enum Error {
         /// The node's own error.
         source: BoxError,
     },
+}
+
+/// What is known about one missing input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingInput {
+    /// The nodes that take it, in node order.
+    pub needed_by: Vec<String>,
+    /// A close name the caller may have meant: a given name the pipeline does not use, or an
+    /// output of the pipeline (a typo in the parameter name), with the node producing it.
+    pub suggestion: Option<(String, Option<String>)>,
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(s) => format!(" (did you mean '{s}'?)"),
+        None => String::new(),
+    }
+}
+
+fn describe_missing(missing: &[String], details: &[MissingInput]) -> String {
+    let quote = |names: &[String]| {
+        names
+            .iter()
+            .map(|n| format!("'{n}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let parts: Vec<String> = missing
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let Some(d) = details.get(i) else {
+                return name.clone();
+            };
+            let mut notes = Vec::new();
+            if !d.needed_by.is_empty() {
+                let s = if d.needed_by.len() == 1 { "" } else { "s" };
+                notes.push(format!("needed by node{s} {}", quote(&d.needed_by)));
+            }
+            match &d.suggestion {
+                Some((s, Some(producer))) => notes.push(format!(
+                    "did you mean '{s}', the output of node '{producer}'? (a parameter named \
+                     '{name}' becomes a pipeline input)"
+                )),
+                Some((s, None)) => notes.push(format!("did you mean the given '{s}'?")),
+                None => {}
+            }
+            if notes.is_empty() {
+                name.clone()
+            } else {
+                format!("{name} ({})", notes.join("; "))
+            }
+        })
+        .collect();
+    parts.join(", ")
 }
 
 fn hint(available: &[String]) -> String {

@@ -24,13 +24,14 @@ pub mod node;
 pub mod pipeline;
 pub mod progress;
 pub mod serde_types;
+pub mod suggest;
 pub mod telemetry;
 pub mod value;
 pub mod warn;
 
 pub use cache::{Cache, DiskCache, MemoryCache};
 pub use callbacks::{Callback, Callbacks, Event};
-pub use error::{BoxError, Error, MapError, Result};
+pub use error::{BoxError, Error, MapError, MissingInput, Result};
 pub use executor::{Executor, Mode, NodeExecutor, Offload};
 pub use hypernodes_macros::node;
 pub use io::{Inputs, Outputs};
