@@ -9,7 +9,6 @@ import inspect
 from typing import Any
 
 from hypernodes import _core
-from hypernodes.errors import MissingInputError
 
 NO_DEFAULT = object()
 """Marks a parameter without a default value."""
@@ -163,7 +162,7 @@ def root_values(
             else:
                 values[name] = d
     if missing:
-        raise MissingInputError(
-            f"pipeline '{pipeline.name}' is missing required input(s): {', '.join(missing)}"
-        )
+        # the engine words the error (naming the nodes that need each input)
+        pipeline._check_inputs(inputs, plan.outputs, later)
+        raise AssertionError(f"the engine found no missing input among {missing}")
     return values
