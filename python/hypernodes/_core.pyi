@@ -1,0 +1,258 @@
+"""Types of the compiled core (``hypernodes._core``, built from ``crates/hypernodes-python``).
+
+Checked against the real module by ``mypy.stubtest`` (``scripts/typecheck.sh``).
+"""
+
+from collections.abc import Callable, Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any, Generic, Literal, NoReturn, ParamSpec, Protocol, TypeVar, final
+
+from hypernodes.callbacks import Callback
+
+__all__ = [
+    "DiskCache",
+    "MemoryCache",
+    "Node",
+    "NodeExecutor",
+    "Pipeline",
+    "RunContext",
+    "cache_get",
+    "cache_is_off",
+    "cache_put",
+    "call_key",
+    "hash_value",
+    "item_signature",
+    "node_identity",
+    "out_key",
+    "value_key",
+]
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R", covariant=True)
+
+_Mode = Literal["sequential", "threaded", "async", "parallel"]
+_MapMode = Literal["zip", "product"]
+_Names = str | Sequence[str]
+_Cache = MemoryCache | DiskCache
+
+class _Executor(Protocol):
+    """What a Pipeline accepts as ``executor``: NodeExecutor, DaftExecutor or your own."""
+
+    def run(
+        self, pipeline: Pipeline, inputs: dict[str, Any], output_name: _Names | None = None
+    ) -> dict[str, Any]: ...
+    def map(
+        self,
+        pipeline: Pipeline,
+        inputs: dict[str, Any],
+        map_over: _Names,
+        map_mode: _MapMode = "zip",
+        output_name: _Names | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+@final
+class Node(Generic[_P, _R]):
+    """A step of a pipeline: a function (``@node``) or a nested pipeline (``Pipeline.as_node``).
+    Calling a function node calls the function; calling a pipeline node runs it (keyword inputs)."""
+
+    def __new__(
+        cls,
+        func: Callable[_P, _R],
+        name: str,
+        params: Sequence[str],
+        outputs: Sequence[str],
+        defaults: dict[str, Any],
+        cache: bool = True,
+        version: str | None = None,
+        is_async: bool = False,
+        multi: bool = False,
+        identity: bytes | None = None,
+    ) -> Node[_P, _R]: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def inputs(self) -> list[str]: ...
+    @property
+    def output_name(self) -> str | tuple[str, ...]: ...
+    @property
+    def outputs(self) -> list[str]: ...
+    @property
+    def cache(self) -> bool: ...
+    @property
+    def version(self) -> str | None: ...
+    @property
+    def func(self) -> Callable[_P, _R] | None: ...
+    @property
+    def is_pipeline(self) -> bool: ...
+    @property
+    def pipeline(self) -> Pipeline | None: ...
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R: ...
+    def with_cache(self, cache: bool) -> Node[_P, _R]: ...
+    def with_name(self, name: str) -> Node[_P, _R]: ...
+    def with_version(self, version: str) -> Node[_P, _R]: ...
+    def __setattr__(self, name: str, value: Any, /) -> NoReturn: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
+
+@final
+class Pipeline:
+    """An immutable DAG of nodes wired by name."""
+
+    def __new__(
+        cls,
+        nodes: Sequence[Node[..., Any] | Pipeline],
+        name: str | None = None,
+        executor: _Executor | None = None,
+        cache: _Cache | Literal[False] | None = None,
+        callbacks: Sequence[Callback] | None = None,
+        **renamed: NoReturn,
+    ) -> Pipeline: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def nodes(self) -> list[Node[..., Any]]: ...
+    @property
+    def inputs(self) -> list[str]: ...
+    @property
+    def optional_inputs(self) -> list[str]: ...
+    @property
+    def outputs(self) -> list[str]: ...
+    @property
+    def bound(self) -> dict[str, Any]: ...
+    @property
+    def cache(self) -> _Cache | Literal[False] | None: ...
+    @property
+    def callbacks(self) -> list[Callback] | None: ...
+    @property
+    def executor(self) -> _Executor | None: ...
+    def run(
+        self,
+        inputs: dict[str, Any] | None = None,
+        output_name: _Names | None = None,
+        *,
+        ignore_unknown_inputs: bool = False,
+    ) -> dict[str, Any]: ...
+    def map(
+        self,
+        inputs: dict[str, Any] | None = None,
+        map_over: _Names | None = None,
+        map_mode: _MapMode = "zip",
+        output_name: _Names | None = None,
+        *,
+        ignore_unknown_inputs: bool = False,
+    ) -> list[dict[str, Any]]: ...
+    def as_node(
+        self,
+        name: str | None = None,
+        input_mapping: Mapping[str, str] | None = None,
+        output_mapping: Mapping[str, str] | None = None,
+        map_over: _Names | None = None,
+        map_mode: _MapMode = "zip",
+        cache: bool = True,
+    ) -> Node[..., dict[str, Any]]: ...
+    def bind(self, **values: Any) -> Pipeline: ...
+    def unbind(self, *names: str) -> Pipeline: ...
+    def with_name(self, name: str) -> Pipeline: ...
+    def with_executor(self, executor: _Executor | None) -> Pipeline: ...
+    def with_cache(self, cache: _Cache | Literal[False] | None) -> Pipeline: ...
+    def with_callbacks(self, callbacks: Sequence[Callback] | None) -> Pipeline: ...
+    def visualize(self, filename: str | None = None, depth: int = 1) -> Any: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
+    # for executors written in Python
+    def _check_inputs(
+        self,
+        inputs: dict[str, Any],
+        output_name: _Names | None = None,
+        map_over: _Names | None = None,
+    ) -> None: ...
+    def _map_items(
+        self, inputs: dict[str, Any], map_over: Sequence[str], map_mode: _MapMode = "zip"
+    ) -> list[tuple[Any, ...]]: ...
+    def _plan(
+        self, output_name: Sequence[str] | None
+    ) -> tuple[list[int], list[str], list[str], dict[int, list[int]]]: ...
+
+@final
+class NodeExecutor:
+    """Runs pipelines node by node; ``node_execution`` governs the nodes of one run,
+    ``map_execution`` the items of one map."""
+
+    def __new__(
+        cls,
+        node_execution: _Mode = "sequential",
+        map_execution: _Mode = "sequential",
+        max_workers: int | None = None,
+        **renamed: NoReturn,
+    ) -> NodeExecutor: ...
+    @property
+    def node_execution(self) -> _Mode: ...
+    @property
+    def map_execution(self) -> _Mode: ...
+    @property
+    def max_workers(self) -> int: ...
+    @property
+    def max_workers_setting(self) -> int | None: ...
+    def run(
+        self, pipeline: Pipeline, inputs: dict[str, Any], output_name: _Names | None = None
+    ) -> dict[str, Any]: ...
+    def map(
+        self,
+        pipeline: Pipeline,
+        inputs: dict[str, Any],
+        map_over: _Names,
+        map_mode: _MapMode = "zip",
+        output_name: _Names | None = None,
+    ) -> list[dict[str, Any]]: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
+
+@final
+class MemoryCache:
+    """Results kept in this process's memory."""
+
+    def __new__(cls) -> MemoryCache: ...
+    def clear(self) -> None: ...
+    def __len__(self) -> int: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
+    def _export(self) -> dict[bytes, Any]: ...
+    def _merge(self, entries: dict[bytes, Any]) -> None: ...
+
+@final
+class DiskCache:
+    """Results kept on disk under ``path`` (opened where first used)."""
+
+    def __new__(cls, path: str | PathLike[str]) -> DiskCache: ...
+    @property
+    def path(self) -> Path: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
+
+@final
+class RunContext:
+    """One level of a run, for executors written in Python (cache, callbacks, path)."""
+
+    @staticmethod
+    def root(pipeline: Pipeline, executor: Any) -> RunContext: ...
+    def nested(self, pipeline: Pipeline) -> RunContext: ...
+    def map_item(self) -> RunContext: ...
+    @property
+    def cache(self) -> _Cache | None: ...
+    @property
+    def observed(self) -> bool: ...
+    @property
+    def path(self) -> list[str]: ...
+    @property
+    def depth(self) -> int: ...
+    @property
+    def map_depth(self) -> int: ...
+    def emit(self, hook: str, args: tuple[Any, ...], path: Sequence[str] | None = None) -> None: ...
+
+def node_identity(node: Node[..., Any]) -> bytes | None: ...
+def value_key(value: object) -> bytes: ...
+def call_key(
+    identity: bytes, input_keys: Sequence[bytes], wanted: Sequence[int] | None = None
+) -> bytes: ...
+def item_signature(item_keys: Sequence[bytes]) -> str: ...
+def out_key(call: bytes, pos: int) -> bytes: ...
+def cache_get(cache: _Cache, key: bytes, n: int) -> list[Any] | None: ...
+def cache_put(cache: _Cache, key: bytes, values: Sequence[Any]) -> str | None: ...
+def cache_is_off(pipeline: Pipeline) -> bool: ...
+def hash_value(obj: object) -> str: ...
