@@ -6,7 +6,18 @@ Checked against the real module by ``mypy.stubtest`` (``scripts/typecheck.sh``).
 from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Any, Generic, Literal, NoReturn, ParamSpec, Protocol, TypeVar, final
+from typing import (
+    Any,
+    Generic,
+    Literal,
+    Never,
+    NoReturn,
+    ParamSpec,
+    Protocol,
+    TypeAlias,
+    TypeVar,
+    final,
+)
 
 from hypernodes.callbacks import Callback
 
@@ -29,12 +40,12 @@ __all__ = [
 ]
 
 _P = ParamSpec("_P")
-_R = TypeVar("_R", covariant=True)
+_R_co = TypeVar("_R_co", covariant=True)
 
-_Mode = Literal["sequential", "threaded", "async", "parallel"]
-_MapMode = Literal["zip", "product"]
-_Names = str | Sequence[str]
-_Cache = MemoryCache | DiskCache
+_Mode: TypeAlias = Literal["sequential", "threaded", "async", "parallel"]
+_MapMode: TypeAlias = Literal["zip", "product"]
+_Names: TypeAlias = str | Sequence[str]
+_Cache: TypeAlias = "MemoryCache | DiskCache"
 
 class _Executor(Protocol):
     """What a Pipeline accepts as ``executor``: NodeExecutor, DaftExecutor or your own."""
@@ -52,13 +63,13 @@ class _Executor(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 @final
-class Node(Generic[_P, _R]):
+class Node(Generic[_P, _R_co]):
     """A step of a pipeline: a function (``@node``) or a nested pipeline (``Pipeline.as_node``).
     Calling a function node calls the function; calling a pipeline node runs it (keyword inputs)."""
 
     def __new__(
         cls,
-        func: Callable[_P, _R],
+        func: Callable[_P, _R_co],
         name: str,
         params: Sequence[str],
         outputs: Sequence[str],
@@ -68,7 +79,7 @@ class Node(Generic[_P, _R]):
         is_async: bool = False,
         multi: bool = False,
         identity: bytes | None = None,
-    ) -> Node[_P, _R]: ...
+    ) -> Node[_P, _R_co]: ...
     @property
     def name(self) -> str: ...
     @property
@@ -82,15 +93,15 @@ class Node(Generic[_P, _R]):
     @property
     def version(self) -> str | None: ...
     @property
-    def func(self) -> Callable[_P, _R] | None: ...
+    def func(self) -> Callable[_P, _R_co] | None: ...
     @property
     def is_pipeline(self) -> bool: ...
     @property
     def pipeline(self) -> Pipeline | None: ...
-    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R: ...
-    def with_cache(self, cache: bool) -> Node[_P, _R]: ...
-    def with_name(self, name: str) -> Node[_P, _R]: ...
-    def with_version(self, version: str) -> Node[_P, _R]: ...
+    def __call__(self, *args: _P.args, **kwargs: _P.kwargs) -> _R_co: ...
+    def with_cache(self, cache: bool) -> Node[_P, _R_co]: ...
+    def with_name(self, name: str) -> Node[_P, _R_co]: ...
+    def with_version(self, version: str) -> Node[_P, _R_co]: ...
     def __setattr__(self, name: str, value: Any, /) -> NoReturn: ...
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
 
@@ -105,7 +116,7 @@ class Pipeline:
         executor: _Executor | None = None,
         cache: _Cache | Literal[False] | None = None,
         callbacks: Sequence[Callback] | None = None,
-        **renamed: NoReturn,
+        **renamed: Never,
     ) -> Pipeline: ...
     @property
     def name(self) -> str: ...
@@ -182,7 +193,7 @@ class NodeExecutor:
         node_execution: _Mode = "sequential",
         map_execution: _Mode = "sequential",
         max_workers: int | None = None,
-        **renamed: NoReturn,
+        **renamed: Never,
     ) -> NodeExecutor: ...
     @property
     def node_execution(self) -> _Mode: ...
