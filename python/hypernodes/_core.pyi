@@ -45,7 +45,6 @@ _R_co = TypeVar("_R_co", covariant=True)
 _Mode: TypeAlias = Literal["sequential", "threaded", "async", "parallel"]
 _MapMode: TypeAlias = Literal["zip", "product"]
 _Names: TypeAlias = str | Sequence[str]
-_Cache: TypeAlias = "MemoryCache | DiskCache"
 
 class _Executor(Protocol):
     """What a Pipeline accepts as ``executor``: NodeExecutor, DaftExecutor or your own."""
@@ -255,6 +254,8 @@ class RunContext:
     @property
     def map_depth(self) -> int: ...
     def emit(self, hook: str, args: tuple[Any, ...], path: Sequence[str] | None = None) -> None: ...
+
+_Cache: TypeAlias = MemoryCache | DiskCache
 
 def node_identity(node: Node[..., Any]) -> bytes | None: ...
 def value_key(value: object) -> bytes: ...
