@@ -159,7 +159,9 @@ fn callbacks_setting(cbs: &Bound<'_, PyAny>) -> PyResult<Setting<Arc<Callbacks>>
     let py_cbs = crate::callbacks::PyCallbacks {
         list: list.unbind(),
     };
-    Ok(Setting::On(Arc::new(Callbacks::new(vec![Arc::new(py_cbs)]))))
+    Ok(Setting::On(Arc::new(Callbacks::new(vec![Arc::new(
+        py_cbs,
+    )]))))
 }
 
 /// Raises the error for keyword arguments `owner` does not take, naming our spelling of the
@@ -206,9 +208,11 @@ pub fn run_error(err: hypernodes::Error) -> PyErr {
         Python::attach(|py| {
             let _ = e.value(py).call_method1(
                 "add_note",
-                ("to pass names a pipeline does not use on purpose (one dict shared by several \
+                (
+                    "to pass names a pipeline does not use on purpose (one dict shared by several \
                   pipelines), call pipeline.run(...) or pipeline.map(...) with \
-                  ignore_unknown_inputs=True",),
+                  ignore_unknown_inputs=True",
+                ),
             );
         });
     }

@@ -58,7 +58,11 @@ pub enum Error {
         details: Vec<MissingInput>,
     },
     /// A requested output does not exist.
-    #[error("pipeline '{pipeline}' has no output '{requested}'; available outputs: {}", .available.join(", "))]
+    #[error(
+        "output '{requested}' not found in pipeline '{pipeline}'{}; available outputs: {}",
+        did_you_mean(&closest_of(.requested, .available)),
+        .available.join(", ")
+    )]
     UnknownOutput {
         /// The pipeline asked.
         pipeline: String,
@@ -130,6 +134,10 @@ pub struct MissingInput {
     /// A close name the caller may have meant: a given name the pipeline does not use, or an
     /// output of the pipeline (a typo in the parameter name), with the node producing it.
     pub suggestion: Option<(String, Option<String>)>,
+}
+
+fn closest_of(name: &str, available: &[String]) -> Option<String> {
+    crate::suggest::closest(name, available.iter().map(String::as_str)).map(String::from)
 }
 
 fn did_you_mean(suggestion: &Option<String>) -> String {

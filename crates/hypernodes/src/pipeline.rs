@@ -416,12 +416,13 @@ impl Pipeline {
                     .collect();
                 let suggestion = match crate::suggest::closest(name, unused.iter().copied()) {
                     Some(given) => Some((given.to_string(), None)),
-                    None => crate::suggest::closest(name, outputs.iter().map(String::as_str))
-                        .map(|o| {
+                    None => {
+                        crate::suggest::closest(name, outputs.iter().map(String::as_str)).map(|o| {
                             let producer = g.producer[g.ids[o]].map(|(n, _)| n);
                             let producer = producer.map(|n| self.inner.nodes[n].name().to_string());
                             (o.to_string(), producer)
-                        }),
+                        })
+                    }
                 };
                 MissingInput {
                     needed_by,

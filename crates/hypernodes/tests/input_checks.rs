@@ -70,11 +70,21 @@ fn a_mistyped_input_name_is_an_error_with_a_suggestion_not_a_silent_default() {
             None,
         )
         .unwrap_err();
-    assert!(matches!(&err, Error::UnknownInput { name, .. } if name == "topk"), "{err:?}");
+    assert!(
+        matches!(&err, Error::UnknownInput { name, .. } if name == "topk"),
+        "{err:?}"
+    );
     let err = NodeExecutor::default()
-        .run(&p, inputs! {"query" => 1_i64, "index" => 2_i64, "topk" => 3_i64}, None)
+        .run(
+            &p,
+            inputs! {"query" => 1_i64, "index" => 2_i64, "topk" => 3_i64},
+            None,
+        )
         .unwrap_err();
-    assert!(matches!(&err, Error::UnknownInput { name, .. } if name == "topk"), "{err:?}");
+    assert!(
+        matches!(&err, Error::UnknownInput { name, .. } if name == "topk"),
+        "{err:?}"
+    );
     assert_eq!(c.get(), 0);
 }
 
@@ -83,7 +93,10 @@ fn an_unrelated_unknown_name_gets_no_suggestion_and_outputs_may_be_given() {
     let c = Counter::new();
     let p = search(&c);
     let err = p
-        .run(inputs! {"query" => 1_i64, "index" => 2_i64, "zebra" => 0_i64}, None)
+        .run(
+            inputs! {"query" => 1_i64, "index" => 2_i64, "zebra" => 0_i64},
+            None,
+        )
         .unwrap_err();
     assert!(
         matches!(&err, Error::UnknownInput { name, suggestion: None, .. } if name == "zebra"),
@@ -92,7 +105,10 @@ fn an_unrelated_unknown_name_gets_no_suggestion_and_outputs_may_be_given() {
     assert!(!err.to_string().contains("did you mean"), "{err}");
     // a name that is an output of the pipeline is not unknown
     let out = p
-        .run(inputs! {"query" => 1_i64, "index" => 2_i64, "hits" => 0_i64}, None)
+        .run(
+            inputs! {"query" => 1_i64, "index" => 2_i64, "hits" => 0_i64},
+            None,
+        )
         .unwrap();
     assert_eq!(int(&out, "hits"), 8);
 }
@@ -135,8 +151,14 @@ fn a_missing_input_names_its_nodes_and_a_close_given_name() {
         }
         other => panic!("expected MissingInputs, got {other:?}"),
     }
-    assert!(msg.starts_with("Missing required input(s) of pipeline 'search'"), "{msg}");
-    assert!(msg.contains("index (needed by node 'rank'; did you mean the given 'indx'?)"), "{msg}");
+    assert!(
+        msg.starts_with("Missing required input(s) of pipeline 'search'"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("index (needed by node 'rank'; did you mean the given 'indx'?)"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -152,7 +174,9 @@ fn a_typo_in_a_parameter_name_points_at_the_output_it_meant() {
     let err = p.run(inputs! {"text" => 1_i64}, None).unwrap_err();
     let msg = err.to_string();
     match &err {
-        Error::MissingInputs { missing, details, .. } => {
+        Error::MissingInputs {
+            missing, details, ..
+        } => {
             assert_eq!(missing, &s(&["claened"]));
             assert_eq!(details[0].needed_by, s(&["count"]));
             assert_eq!(
@@ -163,7 +187,9 @@ fn a_typo_in_a_parameter_name_points_at_the_output_it_meant() {
         other => panic!("expected MissingInputs, got {other:?}"),
     }
     assert!(
-        msg.contains("claened (needed by node 'count'; did you mean 'cleaned', the output of node 'clean'?"),
+        msg.contains(
+            "claened (needed by node 'count'; did you mean 'cleaned', the output of node 'clean'?"
+        ),
         "{msg}"
     );
     assert_eq!(c.get(), 0, "nothing ran");
@@ -180,7 +206,9 @@ fn only_nodes_of_the_selected_part_are_named() {
     .with_name("two");
     let err = p.run(inputs! {}, Some(&s(&["a_out"]))).unwrap_err();
     match &err {
-        Error::MissingInputs { missing, details, .. } => {
+        Error::MissingInputs {
+            missing, details, ..
+        } => {
             assert_eq!(missing, &s(&["x"]));
             assert_eq!(details[0].needed_by, s(&["a"]));
         }
@@ -188,7 +216,8 @@ fn only_nodes_of_the_selected_part_are_named() {
     }
     let err = p.run(inputs! {}, None).unwrap_err();
     assert!(
-        err.to_string().contains("x (needed by nodes 'a', 'b'), y (needed by node 'b')"),
+        err.to_string()
+            .contains("x (needed by nodes 'a', 'b'), y (needed by node 'b')"),
         "{err}"
     );
 }
@@ -197,11 +226,29 @@ fn only_nodes_of_the_selected_part_are_named() {
 fn bind_and_unbind_suggest_too() {
     let c = Counter::new();
     let p = search(&c);
-    let err = p.bind([("qurey".to_string(), hypernodes::value(1_i64))]).unwrap_err();
+    let err = p
+        .bind([("qurey".to_string(), hypernodes::value(1_i64))])
+        .unwrap_err();
     assert!(err.to_string().contains("did you mean 'query'?"), "{err}");
     let err = p.unbind(&["indexx"]).unwrap_err();
     assert!(
         matches!(&err, Error::UnknownInput { suggestion: Some(s), .. } if s == "index"),
         "{err:?}"
+    );
+}
+
+#[test]
+fn an_unknown_output_suggests_the_closest_one() {
+    let c = Counter::new();
+    let p = search(&c);
+    let err = p
+        .run(
+            inputs! {"query" => 1_i64, "index" => 2_i64},
+            Some(&s(&["hit"])),
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "output 'hit' not found in pipeline 'search' (did you mean 'hits'?); available outputs: hits"
     );
 }
