@@ -5,6 +5,8 @@
 # Needs only Rust (cargo), Python 3.11+ with pip (and venv), and a C compiler on the machine.
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Tests and examples talk only to this machine: Daft would send usage analytics to the network.
+export DAFT_ANALYTICS_ENABLED="${DAFT_ANALYTICS_ENABLED:-0}"
 VENV="${HYPERNODES_VENV:-$ROOT/.venv}"
 VPY="$VENV/bin/python"
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds everything and runs every test: the Rust test suites (cargo test), the runnable Python
-# examples as smoke tests, and the pytest suite (python/tests).
+# Builds everything and runs every test: the Rust test suites (cargo test, with the docs' Rust blocks
+# as doc tests), the runnable Python examples as smoke tests, the pytest suite (python/tests), and
+# the docs' Python blocks (scripts/run_doc_blocks.py).
 #
 #   ./scripts/test.sh               # any arguments are passed to pytest
 #
@@ -29,5 +30,8 @@ step "docs pictures are current" "$VPY" scripts/docs_pictures.py --check
 step "cargo test" cargo test --workspace --exclude hypernodes-python --quiet
 
 step "pytest" "$VPY" -m pytest -q python/tests "$@"
+
+# Every Python block of README.md and docs/ (the Rust blocks run as doc tests in cargo test).
+step "docs code blocks" "$VPY" scripts/run_doc_blocks.py
 
 finish scripts/test.sh

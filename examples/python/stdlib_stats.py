@@ -115,7 +115,7 @@ per_file = Pipeline(nodes=[read_source, parse, measure], name="per_file")
 def find_files(module: str, stdlib_dir: str) -> list[str]:
     package = os.path.join(stdlib_dir, module)
     if os.path.isdir(package):
-        found = []
+        found: list[str] = []
         for root, dirs, files in os.walk(package):
             dirs[:] = sorted(d for d in dirs if d not in SKIPPED)
             found.extend(os.path.join(root, f) for f in sorted(files) if f.endswith(".py"))
@@ -208,7 +208,7 @@ def all_modules_in(stdlib_dir: str) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("modules", nargs="*", help=f"default: {len(DEFAULT_MODULES)} modules")
     parser.add_argument("--all", action="store_true", help="every module but the test suites")
     parser.add_argument("--top", type=int, default=5, help="length of the rankings")

@@ -61,4 +61,9 @@ def __getattr__(name: str):
         from hypernodes.telemetry import TelemetryCallback
 
         return TelemetryCallback
+    from hypernodes._renamed import name_error
+
+    renamed = name_error(name)
+    if renamed is not None:
+        raise renamed
     raise AttributeError(f"module 'hypernodes' has no attribute {name!r}")

@@ -137,6 +137,8 @@ class DaftExecutor:
     ) -> dict[str, Any]:
         """Runs ``pipeline`` once (a one-row Daft query); returns every output of every node that
         ran, or those named by ``output_name``."""
+        if _ctx is None:  # called directly, not by the engine (which checked the names)
+            pipeline._check_inputs(inputs, output_name)
         ctx = _ctx if _ctx is not None else _core.RunContext.root(pipeline, self)
         return _Call(self, pipeline, dict(inputs), None, "zip", output_name, ctx).execute()[0]
 
@@ -154,8 +156,10 @@ class DaftExecutor:
         one dict per item, in item order (``on_error="continue"``: every item runs, and a failed
         item's place holds its exception)."""
         keep_going = _core.continues_on_error(on_error)
-        ctx = _ctx if _ctx is not None else _core.RunContext.root(pipeline, self)
         over = names_arg(map_over) or []
+        if _ctx is None:  # called directly, not by the engine (which checked the names)
+            pipeline._check_inputs(inputs, output_name, over)
+        ctx = _ctx if _ctx is not None else _core.RunContext.root(pipeline, self)
         call = _Call(self, pipeline, dict(inputs), over, map_mode, output_name, ctx)
         return call.execute(keep_going)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, ParamSpec, TypeVar, overload
 
 from hypernodes._core import Node
 from hypernodes.errors import ConfigurationError
@@ -28,20 +28,47 @@ def _signature(func: Callable[..., Any], name: str) -> tuple[list[str], dict[str
     return params, defaults
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@overload
 def node(
-    func: Callable[..., Any] | None = None,
+    func: Callable[P, R],
     *,
     output_name: str | Sequence[str] | None = None,
     cache: bool = True,
     version: str | None = None,
     name: str | None = None,
-) -> Any:
+) -> Node[P, R]: ...
+
+
+@overload
+def node(
+    func: None = None,
+    *,
+    output_name: str | Sequence[str] | None = None,
+    cache: bool = True,
+    version: str | None = None,
+    name: str | None = None,
+) -> Callable[[Callable[P, R]], Node[P, R]]: ...
+
+
+def node(
+    func: Callable[P, R] | None = None,
+    *,
+    output_name: str | Sequence[str] | None = None,
+    cache: bool = True,
+    version: str | None = None,
+    name: str | None = None,
+) -> Node[P, R] | Callable[[Callable[P, R]], Node[P, R]]:
     """Declares a node. ``output_name`` is a str, or a tuple of str for a function returning a
     tuple; it defaults to the function's name. ``cache=False`` never caches this node;
     ``version`` pins the code version used in cache keys. Usable as ``@node`` or ``@node(...)``.
+    The node keeps the function's signature: calling it calls the function.
     """
 
-    def wrap(f: Callable[..., Any]) -> Node:
+    def wrap(f: Callable[P, R]) -> Node[P, R]:
         if isinstance(f, Node):
             raise ConfigurationError(f"'{f.name}' is already a node")
         if not callable(f):

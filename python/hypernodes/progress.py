@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hypernodes.callbacks import Callback
+from hypernodes.errors import ConfigurationError
 
 
 @dataclass
@@ -94,19 +95,47 @@ class _Run:
     done: bool = False
 
 
+def _check_tqdm_kwargs(kwargs: dict[str, Any]) -> None:
+    import inspect
+
+    from tqdm.std import tqdm  # every tqdm.auto flavour takes the standard bar's arguments
+
+    known = set(inspect.signature(tqdm.__init__).parameters) - {"self", "iterable", "kwargs"}
+    for key in kwargs:
+        if key not in known:
+            raise ConfigurationError(
+                f"ProgressCallback: tqdm takes no argument '{key}' (it takes: "
+                f"{', '.join(sorted(known))})"
+            )
+
+
 class ProgressCallback(Callback):
     """Progress bars for every pipeline level and node of a run or map (see the module docs).
 
     Args:
         disable: track progress without drawing bars (for tests; :meth:`bars` still works).
         leave: keep the bars on screen when they close.
-        **tqdm_kwargs: further arguments for every tqdm bar (e.g. ``file=``, ``ncols=``).
+        enable: the original HyperNodes' spelling: ``enable=False`` is ``disable=True``.
+        **tqdm_kwargs: further arguments for every tqdm bar (e.g. ``file=``, ``ncols=``); a name
+            tqdm does not take is a ``ConfigurationError`` here, not at the first bar.
 
     Pickles as its configuration: live bars stay behind (a pipeline shipped to another process
     draws its own bars there).
     """
 
-    def __init__(self, disable: bool = False, leave: bool = True, **tqdm_kwargs: Any) -> None:
+    def __init__(
+        self,
+        disable: bool = False,
+        leave: bool = True,
+        *,
+        enable: bool | None = None,
+        **tqdm_kwargs: Any,
+    ) -> None:
+        if enable is not None:
+            if disable and enable:
+                raise ConfigurationError("ProgressCallback: disable=True contradicts enable=True")
+            disable = not enable
+        _check_tqdm_kwargs(tqdm_kwargs)
         self.disable = disable
         self.leave = leave
         self.tqdm_kwargs = tqdm_kwargs

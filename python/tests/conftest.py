@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Tests talk only to this machine: Daft's usage analytics would call out to the network.
+os.environ.setdefault("DAFT_ANALYTICS_ENABLED", "0")
 
 
 class Calls(list):

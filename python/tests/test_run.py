@@ -9,6 +9,7 @@ from hypernodes import (
     MissingInputError,
     OutputArityError,
     Pipeline,
+    UnknownInputError,
     UnknownOutputError,
     node,
 )
@@ -235,15 +236,20 @@ def test_input_name_is_not_an_output(executor, calls):
 # ---------------------------------------------------------------- extra inputs
 
 
-def test_extra_inputs_are_ignored(executor, calls):
+def test_extra_inputs_are_an_error_naming_them(executor, calls):
     p = _two_branches(calls)
-    out = executor.run(p, {**FULL, "unused_extra": object(), "another": 5})
+    with pytest.raises(UnknownInputError) as info:
+        executor.run(p, {**FULL, "unused_extra": object(), "another": 5})
+    assert "has no input 'another'" in str(info.value)
+    assert calls == [], "nothing ran"
+
+
+def test_extra_inputs_are_ignored_on_request(executor, calls):
+    p = _two_branches(calls).with_executor(executor)
+    out = p.run({**FULL, "unused_extra": object(), "another": 5}, ignore_unknown_inputs=True)
     assert out == {"a1": 2, "a2": 4, "b1": 7, "joined": 11}
-
-
-def test_extra_inputs_ignored_with_selection(executor, calls):
-    p = _two_branches(calls)
-    assert executor.run(p, {"alpha_in": 0, "whatever": 1}, output_name="a1") == {"a1": 1}
+    out = p.run({"alpha_in": 0, "whatever": 1}, output_name="a1", ignore_unknown_inputs=True)
+    assert out == {"a1": 1}
 
 
 # ---------------------------------------------------------------- tuple output arity

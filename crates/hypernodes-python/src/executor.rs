@@ -23,8 +23,14 @@ pub struct PyNodeExecutor {
 #[pymethods]
 impl PyNodeExecutor {
     #[new]
-    #[pyo3(signature = (node_execution="sequential", map_execution="sequential", max_workers=None))]
-    fn new(node_execution: &str, map_execution: &str, max_workers: Option<i64>) -> PyResult<Self> {
+    #[pyo3(signature = (node_execution="sequential", map_execution="sequential", max_workers=None, **renamed))]
+    fn new(
+        node_execution: &str,
+        map_execution: &str,
+        max_workers: Option<i64>,
+        renamed: Option<&Bound<'_, PyDict>>,
+    ) -> PyResult<Self> {
+        crate::pipeline::reject_kwargs("NodeExecutor", renamed)?;
         let node: Mode = node_execution.parse().map_err(to_pyerr)?;
         let map: Mode = map_execution.parse().map_err(to_pyerr)?;
         let workers = match max_workers {
@@ -86,7 +92,8 @@ impl PyNodeExecutor {
         self.core.max_workers()
     }
 
-    /// Runs `pipeline` once; returns every output (or those named by `output_name`).
+    /// Runs `pipeline` once; returns every output (or those named by `output_name`). A name that is
+    /// neither an input nor an output raises `UnknownInputError`.
     #[pyo3(signature = (pipeline, inputs, output_name=None))]
     fn run<'py>(
         &self,
@@ -100,7 +107,7 @@ impl PyNodeExecutor {
         let out = self
             .core
             .run(&pipeline.core, inputs, selected.as_deref())
-            .map_err(to_pyerr)?;
+            .map_err(crate::pipeline::run_error)?;
         crate::pipeline::outputs_to_dict(py, &out)
     }
 
@@ -133,7 +140,7 @@ impl PyNodeExecutor {
         let out = self
             .core
             .map(&pipeline.core, inputs, &map_over, mode, selected.as_deref())
-            .map_err(to_pyerr)?;
+            .map_err(crate::pipeline::run_error)?;
         crate::pipeline::results_to_list(py, &out)
     }
 

@@ -151,11 +151,16 @@ impl PyNode {
         self.core.param_names().map(String::from).collect()
     }
 
-    /// Output names: a str for a single-output function node, else a tuple of str.
+    /// Output names: a str for a single output (unless a function node declared a tuple of one),
+    /// else a tuple of str.
     #[getter]
     fn output_name<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let names: Vec<&str> = self.core.output_names().collect();
-        if names.len() == 1 && matches!(self.core.kind(), NodeKind::Func(_)) {
+        let declared_tuple = match self.core.kind() {
+            NodeKind::Func(f) => as_py_fn(f.as_ref()).is_some_and(|f| f.multi),
+            NodeKind::Pipeline(_) => false,
+        };
+        if names.len() == 1 && !declared_tuple {
             return Ok(pyo3::types::PyString::new(py, names[0]).into_any());
         }
         Ok(PyTuple::new(py, names)?.into_any())
@@ -299,7 +304,9 @@ impl PyNode {
         Some((ins, outs, pn.selected.clone()))
     }
 
-    /// Calls the function directly (a decorated function stays usable as a function).
+    /// Calls the function directly (a decorated function stays usable as a function). A pipeline
+    /// node is called with keyword inputs under its outer names and returns a dict of its exposed
+    /// outputs (lists when it maps over inputs), as the node would give them in a pipeline.
     #[pyo3(signature = (*args, **kwargs))]
     fn __call__<'py>(
         &self,
@@ -307,13 +314,69 @@ impl PyNode {
         args: Bound<'py, PyTuple>,
         kwargs: Option<Bound<'py, pyo3::types::PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        match self.func(py) {
-            Some(f) => f.bind(py).call(args, kwargs.as_ref()),
-            None => Err(config_error(format!(
-                "node '{}' wraps a pipeline; run the pipeline instead of calling the node",
-                self.core.name()
-            ))),
+        if let Some(f) = self.func(py) {
+            return f.bind(py).call(args, kwargs.as_ref());
         }
+        if !args.is_empty() {
+            return Err(config_error(format!(
+                "node '{}' wraps a pipeline: call it with keyword inputs ({})",
+                self.core.name(),
+                self.inputs()
+                    .iter()
+                    .map(|i| format!("{i}=..."))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let inputs = match &kwargs {
+            Some(d) => crate::pipeline::inputs_arg(d)?,
+            None => hypernodes::Inputs::new(),
+        };
+        let one = hypernodes::Pipeline::new([self.core.clone()])
+            .map_err(to_pyerr)?
+            .with_name(self.core.name());
+        let out = one.run(inputs, None).map_err(crate::pipeline::run_error)?;
+        Ok(crate::pipeline::outputs_to_dict(py, &out)?.into_any())
+    }
+
+    /// A copy of this node with caching on or off (nodes never change once built).
+    fn with_cache(&self, cache: bool) -> PyNode {
+        PyNode {
+            core: self.core.clone().with_cache(cache),
+        }
+    }
+
+    /// A copy of this node under another name.
+    fn with_name(&self, name: String) -> PyNode {
+        PyNode {
+            core: self.core.clone().with_name(name),
+        }
+    }
+
+    /// A copy of this node with its code version pinned (used in cache keys).
+    fn with_version(&self, version: String) -> PyNode {
+        PyNode {
+            core: self.core.clone().with_version(version),
+        }
+    }
+
+    /// Nodes never change once built (a pipeline that holds one must not change under it): an
+    /// assignment such as the original HyperNodes' `node.cache = False` says what to do instead.
+    fn __setattr__(&self, name: &str, _value: Bound<'_, PyAny>) -> PyResult<()> {
+        let how = match name {
+            "cache" => "declare it with @node(..., cache=False), or make a copy with \
+                        node.with_cache(False) and build the pipeline with the copy"
+                .to_string(),
+            "name" => "make a renamed copy with node.with_name(...)".to_string(),
+            "version" => "declare it with @node(..., version=...), or make a copy with \
+                          node.with_version(...)"
+                .to_string(),
+            _ => "declare it with the setting you want".to_string(),
+        };
+        Err(config_error(format!(
+            "node '{}' cannot be changed after it is built (cannot set '{name}'): {how}",
+            self.core.name()
+        )))
     }
 
     /// Pickles the node as configuration: its function (by cloudpickle) and settings.

@@ -135,17 +135,118 @@ fn map_arg(obj: Option<&Bound<'_, PyDict>>) -> PyResult<BTreeMap<String, String>
     Ok(m)
 }
 
+/// A `cache=` argument as a setting: a cache, or False (off here and below).
+fn cache_setting(c: &Bound<'_, PyAny>) -> PyResult<Setting<Arc<dyn hypernodes::Cache>>> {
+    if c.is_none() {
+        return Ok(Setting::Inherit);
+    }
+    if c.is_instance_of::<pyo3::types::PyBool>() {
+        if c.extract::<bool>()? {
+            return Err(config_error(
+                "cache=True is ambiguous: pass MemoryCache() or DiskCache(path)",
+            ));
+        }
+        return Ok(Setting::Off);
+    }
+    Ok(Setting::On(crate::cache::cache_arg(c)?))
+}
+
+/// A `callbacks=` argument as a setting: a list of `Callback`s, or [] (off here and below).
+fn callbacks_setting(cbs: &Bound<'_, PyAny>) -> PyResult<Setting<Arc<Callbacks>>> {
+    if cbs.is_none() {
+        return Ok(Setting::Inherit);
+    }
+    let list = PyList::new(cbs.py(), cbs.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+    if list.is_empty() {
+        return Ok(Setting::Off);
+    }
+    let base = cbs
+        .py()
+        .import("hypernodes.callbacks")?
+        .getattr("Callback")?;
+    for (i, cb) in list.iter().enumerate() {
+        if !cb.is_instance(&base)? {
+            return Err(config_error(format!(
+                "callbacks[{i}] ({cb}) is not a hypernodes.Callback"
+            )));
+        }
+    }
+    let py_cbs = crate::callbacks::PyCallbacks {
+        list: list.unbind(),
+    };
+    Ok(Setting::On(Arc::new(Callbacks::new(vec![Arc::new(
+        py_cbs,
+    )]))))
+}
+
+/// Raises the error for keyword arguments `owner` does not take, naming our spelling of the
+/// original HyperNodes' renamed ones (`engine=` and friends).
+pub fn reject_kwargs(owner: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<()> {
+    match kwargs.filter(|k| !k.is_empty()) {
+        None => Ok(()),
+        Some(k) => {
+            let m = k.py().import("hypernodes._renamed")?;
+            m.getattr("reject_kwargs")?.call1((owner, k))?;
+            Ok(())
+        }
+    }
+}
+
+/// The `inputs` of a run or map as engine inputs: every given name is checked by the engine
+/// ([`Pipeline::check_inputs`]); with `ignore_unknown`, names the pipeline does not know are
+/// dropped after the missing-input check (which may suggest one of them).
+pub fn given_inputs(
+    core: &Pipeline,
+    inputs: Option<&Bound<'_, PyDict>>,
+    selected: Option<&[String]>,
+    later: &[String],
+    ignore_unknown: bool,
+) -> PyResult<Inputs> {
+    let mut given = match inputs {
+        Some(d) => inputs_arg(d)?,
+        None => Inputs::new(),
+    };
+    if ignore_unknown {
+        core.check_inputs(&given, selected, later, true)
+            .map_err(to_pyerr)?;
+        core.retain_known(&mut given);
+    }
+    Ok(given)
+}
+
+/// The Python error for an engine error of a run or map; an unknown name gets a note saying how
+/// to pass names the pipeline does not use on purpose.
+pub fn run_error(err: hypernodes::Error) -> PyErr {
+    let unknown = matches!(err, hypernodes::Error::UnknownInput { .. });
+    let e = to_pyerr(err);
+    if unknown {
+        Python::attach(|py| {
+            let _ = e.value(py).call_method1(
+                "add_note",
+                (
+                    "to pass names a pipeline does not use on purpose (one dict shared by several \
+                  pipelines), call pipeline.run(...) or pipeline.map(...) with \
+                  ignore_unknown_inputs=True",
+                ),
+            );
+        });
+    }
+    e
+}
+
 #[pymethods]
 impl PyPipeline {
     #[new]
-    #[pyo3(signature = (nodes, name=None, executor=None, cache=None, callbacks=None))]
+    #[pyo3(signature = (nodes, name=None, executor=None, cache=None, callbacks=None, **renamed))]
     fn new(
         nodes: &Bound<'_, PyAny>,
         name: Option<String>,
         executor: Option<&Bound<'_, PyAny>>,
         cache: Option<&Bound<'_, PyAny>>,
         callbacks: Option<&Bound<'_, PyAny>>,
+        renamed: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
+        reject_kwargs("Pipeline", renamed)?;
         let nodes = nodes
             .try_iter()?
             .enumerate()
@@ -158,43 +259,67 @@ impl PyPipeline {
         if let Some(e) = executor_arg(executor) {
             core = core.with_executor(Some(e));
         }
-        if let Some(c) = cache.filter(|c| !c.is_none()) {
-            let setting = if c.is_instance_of::<pyo3::types::PyBool>() {
-                if c.extract::<bool>()? {
-                    return Err(config_error(
-                        "cache=True is ambiguous: pass MemoryCache() or DiskCache(path)",
-                    ));
-                }
-                Setting::Off
-            } else {
-                Setting::On(crate::cache::cache_arg(c)?)
-            };
-            core = core.with_cache(setting);
+        if let Some(c) = cache {
+            core = core.with_cache(cache_setting(c)?);
         }
-        if let Some(cbs) = callbacks.filter(|c| !c.is_none()) {
-            let list = PyList::new(cbs.py(), cbs.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
-            let setting = if list.is_empty() {
-                Setting::Off
-            } else {
-                let base = cbs
-                    .py()
-                    .import("hypernodes.callbacks")?
-                    .getattr("Callback")?;
-                for (i, cb) in list.iter().enumerate() {
-                    if !cb.is_instance(&base)? {
-                        return Err(config_error(format!(
-                            "callbacks[{i}] ({cb}) is not a hypernodes.Callback"
-                        )));
-                    }
-                }
-                let py_cbs = crate::callbacks::PyCallbacks {
-                    list: list.unbind(),
-                };
-                Setting::On(Arc::new(Callbacks::new(vec![Arc::new(py_cbs)])))
-            };
-            core = core.with_callbacks(setting);
+        if let Some(cbs) = callbacks {
+            core = core.with_callbacks(callbacks_setting(cbs)?);
         }
         Ok(PyPipeline { core })
+    }
+
+    /// A new pipeline, the same but named `name`.
+    fn with_name(&self, name: String) -> Self {
+        PyPipeline {
+            core: self.core.with_name(name),
+        }
+    }
+
+    /// A new pipeline, the same but run by `executor` (None: inherited from the enclosing one).
+    fn with_executor(&self, executor: Option<&Bound<'_, PyAny>>) -> Self {
+        PyPipeline {
+            core: self.core.with_executor(executor_arg(executor)),
+        }
+    }
+
+    /// A new pipeline, the same but with `cache`: a cache, False (off here and below) or None
+    /// (inherited).
+    fn with_cache(&self, cache: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(PyPipeline {
+            core: self.core.with_cache(cache_setting(cache)?),
+        })
+    }
+
+    /// A new pipeline, the same but with `callbacks`: a list ([] = off here and below) or None
+    /// (inherited).
+    fn with_callbacks(&self, callbacks: &Bound<'_, PyAny>) -> PyResult<Self> {
+        Ok(PyPipeline {
+            core: self.core.with_callbacks(callbacks_setting(callbacks)?),
+        })
+    }
+
+    /// Checks the names of a run or map as `run` and `map` do, without running: raises
+    /// `UnknownInputError` or `MissingInputError` (for executors written in Python).
+    #[pyo3(signature = (inputs, output_name=None, map_over=None))]
+    fn _check_inputs(
+        &self,
+        inputs: &Bound<'_, PyDict>,
+        output_name: Option<&Bound<'_, PyAny>>,
+        map_over: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let selected = names_arg(output_name)?;
+        let later = names_arg(map_over)?.unwrap_or_default();
+        self.core
+            .check_inputs(&inputs_arg(inputs)?, selected.as_deref(), &later, false)
+            .map_err(run_error)
+    }
+
+    /// Names of the original HyperNodes that are spelled differently here fail naming ours.
+    fn __getattr__(slf: &Bound<'_, Self>, name: &str) -> PyResult<Py<PyAny>> {
+        let m = slf.py().import("hypernodes._renamed")?;
+        Err(PyErr::from_value(
+            m.getattr("attribute_error")?.call1(("Pipeline", name))?,
+        ))
     }
 
     /// The pipeline's name (a deterministic default when not given).
@@ -346,22 +471,28 @@ impl PyPipeline {
 
     /// Runs the pipeline once. Returns every output of every node that ran, or only those named by
     /// `output_name` (a name or a list); only the inputs the selected part needs are required.
-    #[pyo3(signature = (inputs=None, output_name=None))]
+    /// A name that is neither an input nor an output raises `UnknownInputError` (suggesting the
+    /// closest input) unless `ignore_unknown_inputs=True`.
+    #[pyo3(signature = (inputs=None, output_name=None, *, ignore_unknown_inputs=false))]
     fn run<'py>(
         &self,
         py: Python<'py>,
         inputs: Option<&Bound<'py, PyDict>>,
         output_name: Option<&Bound<'py, PyAny>>,
+        ignore_unknown_inputs: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
         let selected = names_arg(output_name)?;
-        let inputs = match inputs {
-            Some(d) => inputs_arg(d)?,
-            None => Inputs::new(),
-        };
+        let inputs = given_inputs(
+            &self.core,
+            inputs,
+            selected.as_deref(),
+            &[],
+            ignore_unknown_inputs,
+        )?;
         let out = self
             .core
             .run(inputs, selected.as_deref())
-            .map_err(to_pyerr)?;
+            .map_err(run_error)?;
         outputs_to_dict(py, &out)
     }
 
@@ -393,33 +524,42 @@ impl PyPipeline {
 
     /// Runs the pipeline once per item of the lists named in `map_over` ("zip": element-wise,
     /// "product": every combination); other inputs are broadcast. Returns a list of dicts in order.
+    /// `inputs` may be left out when the mapped lists and every other input are bound.
     /// `on_error="continue"`: every item runs, and a failed item's place holds its exception.
-    #[pyo3(signature = (inputs, map_over, map_mode="zip", output_name=None, on_error="raise"))]
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (inputs=None, map_over=None, map_mode="zip", output_name=None, on_error="raise", *, ignore_unknown_inputs=false))]
     fn map<'py>(
         &self,
         py: Python<'py>,
-        inputs: &Bound<'py, PyDict>,
-        map_over: &Bound<'py, PyAny>,
+        inputs: Option<&Bound<'py, PyDict>>,
+        map_over: Option<&Bound<'py, PyAny>>,
         map_mode: &str,
         output_name: Option<&Bound<'py, PyAny>>,
         on_error: &str,
+        ignore_unknown_inputs: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let selected = names_arg(output_name)?;
-        let map_over = names_arg(Some(map_over))?.unwrap_or_default();
+        let map_over = names_arg(map_over)?.unwrap_or_default();
         let mode: MapMode = map_mode.parse().map_err(to_pyerr)?;
         let on_error: OnError = on_error.parse().map_err(to_pyerr)?;
-        let inputs = inputs_arg(inputs)?;
+        let inputs = given_inputs(
+            &self.core,
+            inputs,
+            selected.as_deref(),
+            &map_over,
+            ignore_unknown_inputs,
+        )?;
         if on_error == OnError::Continue {
             let out = self
                 .core
                 .map_each(inputs, &map_over, mode, selected.as_deref())
-                .map_err(to_pyerr)?;
+                .map_err(run_error)?;
             return each_to_list(py, out);
         }
         let out = self
             .core
             .map(inputs, &map_over, mode, selected.as_deref())
-            .map_err(to_pyerr)?;
+            .map_err(run_error)?;
         results_to_list(py, &out)
     }
 

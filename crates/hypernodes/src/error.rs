@@ -46,16 +46,23 @@ pub enum Error {
         /// The type the consumer takes.
         expected: String,
     },
-    /// Required inputs were not given.
-    #[error("pipeline '{pipeline}' is missing required input(s): {}", .missing.join(", "))]
+    /// Required inputs were not given. The wording starts as the original HyperNodes' did
+    /// ("Missing required input"), which its users' code and tests match.
+    #[error("Missing required input(s) of pipeline '{pipeline}': {}", describe_missing(.missing, .details))]
     MissingInputs {
         /// The pipeline that needs them.
         pipeline: String,
         /// Every missing input name, sorted.
         missing: Vec<String>,
+        /// For each missing input (same order): the nodes that need it and a suggestion.
+        details: Vec<MissingInput>,
     },
     /// A requested output does not exist.
-    #[error("pipeline '{pipeline}' has no output '{requested}'; available outputs: {}", .available.join(", "))]
+    #[error(
+        "output '{requested}' not found in pipeline '{pipeline}'{}; available outputs: {}",
+        did_you_mean(&closest_of(.requested, .available)),
+        .available.join(", ")
+    )]
     UnknownOutput {
         /// The pipeline asked.
         pipeline: String,
@@ -64,15 +71,17 @@ pub enum Error {
         /// Every output the pipeline has, sorted.
         available: Vec<String>,
     },
-    /// A name given to `bind`, `unbind` or a mapping is not an input of the pipeline.
-    #[error("pipeline '{pipeline}' has no input '{name}'{}", hint(.available))]
+    /// A name given to `run`, `map`, `bind`, `unbind` or a mapping is not an input of the pipeline.
+    #[error("pipeline '{pipeline}' has no input '{name}'{}{}", did_you_mean(.suggestion), hint(.available))]
     UnknownInput {
         /// The pipeline asked.
         pipeline: String,
-        /// The unknown name.
+        /// The unknown name (the first in name order when several are unknown).
         name: String,
         /// The inputs the pipeline has.
         available: Vec<String>,
+        /// The closest input name, when one is close.
+        suggestion: Option<String>,
     },
     /// A node returned a different number of values than it declares outputs.
     #[error("node '{node}' declares {expected} outputs ({}) but returned {got}", .outputs.join(", "))]
@@ -135,6 +144,65 @@ pub fn node_note(node: &str, path: &[String], items: &[usize]) -> String {
         }
     }
     note
+}
+
+/// What is known about one missing input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingInput {
+    /// The nodes that take it, in node order.
+    pub needed_by: Vec<String>,
+    /// A close name the caller may have meant: a given name the pipeline does not use, or an
+    /// output of the pipeline (a typo in the parameter name), with the node producing it.
+    pub suggestion: Option<(String, Option<String>)>,
+}
+
+fn closest_of(name: &str, available: &[String]) -> Option<String> {
+    crate::suggest::closest(name, available.iter().map(String::as_str)).map(String::from)
+}
+
+fn did_you_mean(suggestion: &Option<String>) -> String {
+    match suggestion {
+        Some(s) => format!(" (did you mean '{s}'?)"),
+        None => String::new(),
+    }
+}
+
+fn describe_missing(missing: &[String], details: &[MissingInput]) -> String {
+    let quote = |names: &[String]| {
+        names
+            .iter()
+            .map(|n| format!("'{n}'"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let parts: Vec<String> = missing
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let Some(d) = details.get(i) else {
+                return name.clone();
+            };
+            let mut notes = Vec::new();
+            if !d.needed_by.is_empty() {
+                let s = if d.needed_by.len() == 1 { "" } else { "s" };
+                notes.push(format!("needed by node{s} {}", quote(&d.needed_by)));
+            }
+            match &d.suggestion {
+                Some((s, Some(producer))) => notes.push(format!(
+                    "did you mean '{s}', the output of node '{producer}'? (a parameter named \
+                     '{name}' becomes a pipeline input)"
+                )),
+                Some((s, None)) => notes.push(format!("did you mean the given '{s}'?")),
+                None => {}
+            }
+            if notes.is_empty() {
+                name.clone()
+            } else {
+                format!("{name} ({})", notes.join("; "))
+            }
+        })
+        .collect();
+    parts.join(", ")
 }
 
 fn hint(available: &[String]) -> String {

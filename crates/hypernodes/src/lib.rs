@@ -25,6 +25,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod serde_types;
+pub mod suggest;
 pub mod telemetry;
 pub mod value;
 pub mod warn;
@@ -32,7 +33,7 @@ pub mod warn;
 pub use cache::{Cache, DiskCache, MemoryCache};
 pub use callbacks::{Callback, Callbacks, Event};
 pub use context::{CancelToken, Origin};
-pub use error::{node_note, BoxError, Error, MapError, Result};
+pub use error::{node_note, BoxError, Error, MapError, MissingInput, Result};
 pub use executor::{Executor, Mode, NodeExecutor, Offload, OffloadMap};
 pub use hypernodes_macros::node;
 pub use io::{Inputs, Outputs};
@@ -44,3 +45,26 @@ pub use report::RunReport;
 pub use serde_types::register_cacheable;
 pub use telemetry::TracingCallback;
 pub use value::{value, AnyType, Typed, Value, ValueType};
+
+/// The Rust code blocks of the README and the docs, compiled and run as doc tests
+/// (`cargo test --doc`), so that they cannot drift from the crate. Python blocks are run by
+/// `scripts/run_doc_blocks.py`.
+#[cfg(doctest)]
+mod doc_blocks {
+    #[doc = include_str!("../../../README.md")]
+    struct Readme;
+    #[doc = include_str!("../../../docs/caching.md")]
+    struct Caching;
+    #[doc = include_str!("../../../docs/callbacks.md")]
+    struct Callbacks;
+    #[doc = include_str!("../../../docs/concepts.md")]
+    struct Concepts;
+    #[doc = include_str!("../../../docs/executors.md")]
+    struct Executors;
+    #[doc = include_str!("../../../docs/guides/choosing-an-executor.md")]
+    struct ChoosingAnExecutor;
+    #[doc = include_str!("../../../docs/guides/modal.md")]
+    struct Modal;
+    #[doc = include_str!("../../../docs/guides/migrating-from-hypernodes-0.4.md")]
+    struct MigratingFromHypernodes04;
+}

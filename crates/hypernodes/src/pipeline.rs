@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock, RwLock};
 use crate::cache::{Cache, Key};
 use crate::callbacks::Callbacks;
 
-use crate::error::{Error, MapError, Result};
+use crate::error::{Error, MapError, MissingInput, Result};
 use crate::executor::{self, Executor};
 use crate::graph::Graph;
 use crate::io::{Inputs, Outputs};
@@ -342,11 +342,118 @@ impl Pipeline {
         let g = &self.inner.graph;
         match g.ids.get(name) {
             Some(&v) if g.producer[v].is_none() => Ok(()),
-            _ => Err(Error::UnknownInput {
-                pipeline: self.name().to_string(),
-                name: name.to_string(),
-                available: self.all_inputs(),
-            }),
+            _ => Err(self.unknown_input(name)),
+        }
+    }
+
+    /// The error for a name that is not an input, suggesting the closest input.
+    fn unknown_input(&self, name: &str) -> Error {
+        let available = self.all_inputs();
+        let suggestion =
+            crate::suggest::closest(name, available.iter().map(String::as_str)).map(String::from);
+        Error::UnknownInput {
+            pipeline: self.name().to_string(),
+            name: name.to_string(),
+            available,
+            suggestion,
+        }
+    }
+
+    /// Whether `name` is an input or an output of this pipeline (a name `run` may be given).
+    pub fn knows(&self, name: &str) -> bool {
+        self.inner.graph.ids.contains_key(name)
+    }
+
+    /// Drops the given names that are neither inputs nor outputs of this pipeline (for callers
+    /// that pass one shared dict to several pipelines); returns the dropped names, sorted.
+    pub fn retain_known(&self, inputs: &mut Inputs) -> Vec<String> {
+        let mut dropped: Vec<String> = inputs.keys().filter(|k| !self.knows(k)).cloned().collect();
+        dropped.sort();
+        for d in &dropped {
+            inputs.remove(d);
+        }
+        dropped
+    }
+
+    /// Checks the names given to a run or a map before anything runs: a name that is neither an
+    /// input nor an output is an [`Error::UnknownInput`] (unless `ignore_unknown`), and every input
+    /// the selected outputs need that is not given, bound or defaulted is reported at once as
+    /// [`Error::MissingInputs`], naming the nodes that need it. Names in `later` (the mapped
+    /// inputs) count as given.
+    pub fn check_inputs(
+        &self,
+        inputs: &Inputs,
+        output_name: Option<&[String]>,
+        later: &[String],
+        ignore_unknown: bool,
+    ) -> Result<()> {
+        if !ignore_unknown {
+            let mut unknown: Vec<&String> = inputs.keys().filter(|k| !self.knows(k)).collect();
+            unknown.sort();
+            if let Some(first) = unknown.first() {
+                return Err(self.unknown_input(first));
+            }
+        }
+        let plan = self.plan(output_name)?;
+        let g = &self.inner.graph;
+        let missing: Vec<String> = plan
+            .inputs
+            .iter()
+            .map(|&v| &*g.names[v])
+            .filter(|name| {
+                !later.iter().any(|l| l == name)
+                    && !inputs.contains_key(*name)
+                    && !self.inner.bound.contains_key(*name)
+                    && self.input_default(name).is_none()
+            })
+            .map(String::from)
+            .collect();
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(self.missing_inputs(&plan, missing, inputs))
+    }
+
+    /// The error for inputs a run needs and did not get: for each, the nodes of `plan` that need
+    /// it and a close name the caller may have meant (a given name the plan does not use, or an
+    /// output: a typo in a parameter name turns it into a pipeline input).
+    fn missing_inputs(&self, plan: &Plan, missing: Vec<String>, inputs: &Inputs) -> Error {
+        let g = &self.inner.graph;
+        let unused: Vec<&str> = inputs
+            .keys()
+            .map(String::as_str)
+            .filter(|k| g.ids.get(*k).is_none_or(|&v| !plan.inputs.contains(&v)))
+            .collect();
+        let outputs = self.outputs();
+        let details = missing
+            .iter()
+            .map(|name| {
+                let v = g.ids[name.as_str()];
+                let needed_by = g.consumers[v]
+                    .iter()
+                    .filter(|n| plan.nodes.contains(n))
+                    .map(|&n| self.inner.nodes[n].name().to_string())
+                    .collect();
+                let suggestion = match crate::suggest::closest(name, unused.iter().copied()) {
+                    Some(given) => Some((given.to_string(), None)),
+                    None => {
+                        crate::suggest::closest(name, outputs.iter().map(String::as_str)).map(|o| {
+                            let producer = g.producer[g.ids[o]].map(|(n, _)| n);
+                            let producer = producer.map(|n| self.inner.nodes[n].name().to_string());
+                            (o.to_string(), producer)
+                        })
+                    }
+                };
+                MissingInput {
+                    needed_by,
+                    suggestion,
+                }
+            })
+            .collect();
+        Error::MissingInputs {
+            pipeline: self.name().to_string(),
+            missing,
+            details,
         }
     }
 
@@ -489,10 +596,7 @@ impl Pipeline {
             }
         }
         if !missing.is_empty() {
-            return Err(Error::MissingInputs {
-                pipeline: self.name().to_string(),
-                missing,
-            });
+            return Err(self.missing_inputs(plan, missing, inputs));
         }
         Ok(slots)
     }
@@ -591,11 +695,7 @@ impl Pipeline {
         let mut outer_of: BTreeMap<&str, &str> = BTreeMap::new();
         for (outer, inner) in &spec.input_mapping {
             if !all_inputs.contains(inner) {
-                return Err(Error::UnknownInput {
-                    pipeline: self.name().to_string(),
-                    name: inner.clone(),
-                    available: all_inputs,
-                });
+                return Err(self.unknown_input(inner));
             }
             if outer_of.insert(inner.as_str(), outer.as_str()).is_some() {
                 return Err(fail(format!(

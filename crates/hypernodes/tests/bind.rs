@@ -117,6 +117,7 @@ fn bind_and_unbind_reject_names_that_are_not_inputs() {
                 pipeline,
                 name: n,
                 available,
+                ..
             } => {
                 assert_eq!((pipeline.as_str(), n.as_str()), ("calc", name));
                 assert_eq!(available, s(&["a", "b", "factor"]));

@@ -296,5 +296,11 @@ fn invalid_nodes_are_rejected_when_built() {
 fn an_empty_pipeline_runs_to_nothing() {
     let p = Pipeline::new(Vec::<Node>::new()).unwrap();
     assert!(p.inputs().is_empty() && p.outputs().is_empty());
-    assert!(p.run(inputs! {"x" => 1_i64}, None).unwrap().is_empty());
+    assert!(p.run(inputs! {}, None).unwrap().is_empty());
+    // it has no inputs: a given name is unknown
+    let err = p.run(inputs! {"x" => 1_i64}, None).unwrap_err();
+    assert!(
+        matches!(&err, Error::UnknownInput { name, .. } if name == "x"),
+        "{err:?}"
+    );
 }

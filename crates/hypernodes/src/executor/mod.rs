@@ -23,6 +23,8 @@ use crate::map::MapMode;
 use crate::pipeline::Pipeline;
 
 /// Runs and maps pipelines. `run` and `map` have the same shape; `map` adds `map_over` and `map_mode`.
+/// `run` and `map` check the given names first ([`Pipeline::check_inputs`]): a name that is neither
+/// an input nor an output of the pipeline, or a missing input, fails before anything runs.
 pub trait Executor: std::any::Any + Send + Sync {
     /// Runs `pipeline` once. `output_name` limits what runs and what is returned.
     fn run(
@@ -31,6 +33,7 @@ pub trait Executor: std::any::Any + Send + Sync {
         inputs: Inputs,
         output_name: Option<&[String]>,
     ) -> Result<Outputs> {
+        pipeline.check_inputs(&inputs, output_name, &[], false)?;
         let ctx = Context::root(pipeline, self.shared());
         self.run_in(pipeline, inputs, output_name, &ctx)
     }
@@ -44,6 +47,7 @@ pub trait Executor: std::any::Any + Send + Sync {
         map_mode: MapMode,
         output_name: Option<&[String]>,
     ) -> Result<Vec<Outputs>> {
+        pipeline.check_inputs(&inputs, output_name, map_over, false)?;
         let ctx = Context::root(pipeline, self.shared());
         self.map_in(pipeline, inputs, map_over, map_mode, output_name, &ctx)
     }
@@ -119,6 +123,7 @@ pub(crate) fn run_root(
     inputs: Inputs,
     output_name: Option<&[String]>,
 ) -> Result<Outputs> {
+    pipeline.check_inputs(&inputs, output_name, &[], false)?;
     let exec = effective(pipeline, None);
     let ctx = Context::root(pipeline, exec.clone());
     exec.run_in(pipeline, inputs, output_name, &ctx)
@@ -145,6 +150,7 @@ pub(crate) fn map_root(
     mode: MapMode,
     output_name: Option<&[String]>,
 ) -> Result<Vec<Outputs>> {
+    pipeline.check_inputs(&inputs, output_name, map_over, false)?;
     let exec = effective(pipeline, None);
     let ctx = Context::root(pipeline, exec.clone());
     exec.map_in(pipeline, inputs, map_over, mode, output_name, &ctx)
