@@ -10,7 +10,7 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 cd "$ROOT"
 
-ensure_venv pytest numpy "pydantic>=2" "ruff>=0.17,<0.18" cloudpickle tqdm opentelemetry-api opentelemetry-sdk \
+ensure_venv pytest "hypothesis>=6.100,<7" numpy "pydantic>=2" "ruff>=0.17,<0.18" cloudpickle tqdm opentelemetry-api opentelemetry-sdk \
     "daft[ray]>=0.7,<0.8" "ray>=2.11,<2.60" # DaftExecutor tests (native runner and a local Ray cluster)
 build
 

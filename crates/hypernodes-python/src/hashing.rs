@@ -22,24 +22,34 @@
 //! | `l` | list, `t` tuple: count + items                                                 |
 //! | `d` | dict: count + sorted (key digest, value digest) pairs                          |
 //! | `e` | set, `E` frozenset: count + sorted element digests                             |
-//! | `x` | instance of a subclass of one of the above: class + the base value's encoding  |
+//! | `x` | instance of a subclass of one of the above: class + the base value's encoding (an    |
+//! |     | `OrderedDict` in order, tag `o`) + a `defaultdict`'s `default_factory` + the         |
+//! |     | instance's public attributes and slots                                             |
 //! | `K` | object with `__cache_key__()`: class + the encoding of what it returns          |
 //! | `D` | dataclass instance: class + fields in declaration order (name, value)          |
 //! | `P` | pydantic v2 model: class + `model_fields` in order (name, value) + sorted extras |
-//! | `A` | numpy array: dtype + shape + C-order bytes; `a`: object array (items by value) |
+//! | `A` | numpy array: dtype + shape + C-order bytes; `a`: object array (items by value); |
+//! |     | a subclass (matrix, recarray, masked array) is `x` + class + the array + (masked  |
+//! |     | arrays) the full mask and the fill value + public attributes                     |
 //! | `n` | numpy scalar: dtype + bytes                                                    |
 //! | `u` | enum member: class + member name                                               |
 //! | `q` | class `T`, function `F`, builtin `B`, bound method `M`, module `m`: by name    |
 //! | `z` | functools.partial: function + args + keywords                                  |
-//! | `O` | other object with `__dict__`: class + public attributes sorted by name         |
-//! | `p` | anything else: its pickle (protocol 5)                                         |
+//! | `O` | other object with `__dict__`: class + public attributes sorted by name + public  |
+//! |     | slots                                                                          |
+//! | `r` | anything else: what pickling reduces it to (`copyreg.dispatch_table` or        |
+//! |     | `__reduce_ex__(4)`: callable, args, state, list items, dict items), walked as    |
+//! |     | values; `g` when it reduces to a global name                                   |
 //!
 //! A class is written as its `__module__` and `__qualname__`. Objects whose class defines its own
 //! pickling (`__reduce__`, `__reduce_ex__` or `__getstate__`: pandas and polars frames, for
-//! instance) are hashed by their pickle rather than by public attributes, since their state lives in
-//! private attributes (`types.SimpleNamespace` excepted). How a class's instances are hashed is
-//! decided on its first hash and remembered. Nesting deeper than [`MAX_DEPTH`] (a reference cycle)
-//! is a `TypeError`, and so is a value that nothing above covers and that does not pickle.
+//! instance) are keyed by their reduced state rather than by public attributes, since their state
+//! lives in private attributes (`types.SimpleNamespace` excepted); so are objects with slots and no
+//! `__dict__`. The pickle bytes themselves never enter a key: the order of a set in them changes
+//! with `PYTHONHASHSEED`. How a class's instances are hashed is decided on its first hash and
+//! remembered; each hash checks once per class that it has not gained or lost `__cache_key__`.
+//! Nesting deeper than [`MAX_DEPTH`] (a reference cycle) is a `TypeError`, and so is a value that
+//! nothing above covers and that does not pickle.
 //!
 //! BLAKE3 comes from the `blake3` crate (buffers of 1 MB or more hashed on all cores with rayon).
 
@@ -70,6 +80,7 @@ pub fn hash_obj(obj: &Bound<'_, PyAny>) -> PyResult<[u8; 32]> {
         py: obj.py(),
         buf: Vec::with_capacity(64),
         spare: Vec::new(),
+        checked: Vec::new(),
     };
     enc.encode(obj, 0)?;
     Ok(digest_bytes(obj.py(), &enc.buf))
@@ -149,7 +160,7 @@ impl Drop for CBuffer {
 
 /// Python objects the encoder compares types against, looked up once.
 static DATACLASS_FIELDS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static PICKLE_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+static DISPATCH_TABLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static ENUM: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static FUNCTION: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static BUILTIN: PyOnceLock<Py<PyType>> = PyOnceLock::new();
@@ -214,24 +225,61 @@ struct TypeInfo {
     name: Vec<u8>,
     /// The fields of a dataclass or pydantic model, in declaration order.
     fields: Vec<Py<PyString>>,
+    /// Public slot names (mangled), along the class's MRO, for instances that also have a
+    /// `__dict__` (instances with slots only are keyed by their reduced state).
+    slots: Vec<Py<PyString>>,
+    /// What else than the base value a subclass of a builtin type or of `ndarray` adds.
+    extra: Extra,
+}
+
+/// The part of a value that its base encoding (builtin value, array bytes) leaves out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Extra {
+    /// Nothing: an exact `ndarray`, or a class that is not a subclass.
+    None,
+    /// A subclass: its class and instance attributes.
+    Subclass,
+    /// `collections.defaultdict` (or a subclass): also its `default_factory`.
+    DefaultDict,
+    /// `collections.OrderedDict` (or a subclass): its items in order, as its `==` compares them.
+    OrderedDict,
+    /// `numpy.ma.MaskedArray` (or a subclass): also its mask and fill value.
+    Masked,
 }
 
 /// Classes seen so far, by address. The class is held, so that its address is not reused while
-/// it is here. A class changed after its first hash (a `__cache_key__` added later) keeps its
-/// first classification.
+/// it is here. A class that gains or loses `__cache_key__` after its first hash is classified
+/// again: each hash checks that once per class it meets (see [`type_info`]).
 type TypeCache = HashMap<usize, (Py<PyType>, Arc<TypeInfo>)>;
 static TYPE_CACHE: Mutex<Option<TypeCache>> = Mutex::new(None);
 /// Classes kept at most; the cache starts over when full (classes made in a loop, say).
 const TYPE_CACHE_MAX: usize = 4096;
 
-fn type_info(tp: &Bound<'_, PyType>) -> PyResult<Arc<TypeInfo>> {
+/// How instances of `tp` are hashed. `checked` lists the classes whose remembered decision this
+/// hash has already confirmed: the first time a hash meets a class, it checks that the class
+/// still has (or still lacks) `__cache_key__`, so one added to the class later is honoured.
+fn type_info(tp: &Bound<'_, PyType>, checked: &mut Vec<usize>) -> PyResult<Arc<TypeInfo>> {
     let key = tp.as_ptr() as usize;
-    {
+    let known = {
         let cache = TYPE_CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, info)) = cache.as_ref().and_then(|c| c.get(&key)) {
-            return Ok(info.clone());
+        cache
+            .as_ref()
+            .and_then(|c| c.get(&key))
+            .map(|(_, info)| info.clone())
+    };
+    if let Some(info) = known {
+        if checked.contains(&key) {
+            return Ok(info);
+        }
+        let has_key = tp
+            .getattr_opt(intern!(tp.py(), "__cache_key__"))?
+            .is_some();
+        if has_key == (info.kind == Kind::CacheKey) {
+            checked.push(key);
+            return Ok(info);
         }
     }
+    checked.push(key);
     // Classified outside the lock: this calls Python.
     let info = Arc::new(classify(tp)?);
     // Entries leaving the cache are dropped after the lock is released: dropping a class can run
@@ -257,12 +305,15 @@ fn classify(tp: &Bound<'_, PyType>) -> PyResult<TypeInfo> {
         py,
         buf: Vec::new(),
         spare: Vec::new(),
+        checked: Vec::new(),
     };
     enc.put_type(tp)?;
     let mut info = TypeInfo {
         kind: Kind::Pickle,
         name: enc.buf,
         fields: Vec::new(),
+        slots: public_slots(tp)?,
+        extra: Extra::None,
     };
     let is = |t: &Bound<'_, PyType>| tp.is_subclass(t);
     info.kind = if tp.getattr_opt(intern!(py, "__cache_key__"))?.is_some() {
@@ -287,7 +338,18 @@ fn classify(tp: &Bound<'_, PyType>) -> PyResult<TypeInfo> {
             info.fields.push(name.cast_into::<PyString>()?.unbind());
         }
         Kind::Pydantic
-    } else if numpy(py)?.is_some_and(|np| is(np.0.bind(py)).unwrap_or(false)) {
+    } else if let Some(np) = numpy(py)?.filter(|np| is(np.0.bind(py)).unwrap_or(false)) {
+        info.extra = if tp.is(np.0.bind(py)) {
+            Extra::None
+        } else if is(&py
+            .import(intern!(py, "numpy.ma"))?
+            .getattr(intern!(py, "MaskedArray"))?
+            .cast_into::<PyType>()?)?
+        {
+            Extra::Masked
+        } else {
+            Extra::Subclass
+        };
         Kind::Array
     } else if numpy(py)?.is_some_and(|np| is(np.1.bind(py)).unwrap_or(false)) {
         Kind::NumpyScalar
@@ -319,6 +381,17 @@ fn classify(tp: &Bound<'_, PyType>) -> PyResult<TypeInfo> {
     .iter()
     .any(|b| is(b).unwrap_or(false))
     {
+        let collections = py.import(intern!(py, "collections"))?;
+        let of = |name| -> PyResult<bool> {
+            is(&collections.getattr(name)?.cast_into::<PyType>()?)
+        };
+        info.extra = if of(intern!(py, "OrderedDict"))? {
+            Extra::OrderedDict
+        } else if of(intern!(py, "defaultdict"))? {
+            Extra::DefaultDict
+        } else {
+            Extra::Subclass
+        };
         Kind::Subclass
     } else if defines_pickling(tp)?
         && !is(SIMPLE_NAMESPACE.import(py, "types", "SimpleNamespace")?)?
@@ -330,11 +403,54 @@ fn classify(tp: &Bound<'_, PyType>) -> PyResult<TypeInfo> {
     Ok(info)
 }
 
+/// The public slot names of a class along its MRO (private names mangled as Python does, then
+/// dropped like every name starting with `_`), without `__dict__` and `__weakref__`.
+fn public_slots(tp: &Bound<'_, PyType>) -> PyResult<Vec<Py<PyString>>> {
+    let py = tp.py();
+    let mut names: Vec<String> = Vec::new();
+    for cls in tp.getattr(intern!(py, "__mro__"))?.try_iter()? {
+        let cls = cls?;
+        let own = cls.getattr(intern!(py, "__dict__"))?;
+        let Some(slots) = own
+            .call_method1(intern!(py, "get"), (intern!(py, "__slots__"),))
+            .ok()
+            .filter(|s| !s.is_none())
+        else {
+            continue;
+        };
+        let listed: Vec<Bound<'_, PyAny>> = if slots.is_instance_of::<PyString>() {
+            vec![slots]
+        } else {
+            match slots.try_iter() {
+                Ok(it) => it.collect::<PyResult<_>>()?,
+                Err(_) => continue,
+            }
+        };
+        for name in listed {
+            let Ok(name) = name.extract::<String>() else {
+                continue;
+            };
+            // `__x` is stored as `_Class__x`: private either way.
+            if name.starts_with('_') || names.contains(&name) {
+                continue;
+            }
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names
+        .into_iter()
+        .map(|n| PyString::new(py, &n).unbind())
+        .collect())
+}
+
 struct Encoder<'py> {
     py: Python<'py>,
     buf: Vec<u8>,
     /// Emptied buffers kept for the digests of dict entries and set elements.
     spare: Vec<Vec<u8>>,
+    /// Classes whose remembered classification this hash has confirmed (see [`type_info`]).
+    checked: Vec<usize>,
 }
 
 impl<'py> Encoder<'py> {
@@ -618,7 +734,7 @@ impl<'py> Encoder<'py> {
             return self.put_type(t);
         }
         let tp = obj.get_type();
-        let info = type_info(&tp)?;
+        let info = type_info(&tp, &mut self.checked)?;
         match info.kind {
             Kind::CacheKey => {
                 let key = obj.call_method0(intern!(py, "__cache_key__"))?;
@@ -642,8 +758,24 @@ impl<'py> Encoder<'py> {
                 Ok(())
             }
             Kind::Array => {
+                if info.extra != Extra::None {
+                    // A subclass (matrix, recarray, masked array, ...): its class, then what the
+                    // subclass adds to the bytes.
+                    self.buf.push(b'x');
+                    self.buf.extend_from_slice(&info.name);
+                }
                 let contiguous = &NUMPY.get(py).expect("numpy is imported").2;
-                self.put_array(obj, contiguous.bind(py), depth)
+                self.put_array(obj, contiguous.bind(py), depth)?;
+                if info.extra == Extra::Masked {
+                    let ma = py.import(intern!(py, "numpy.ma"))?;
+                    let mask = ma.call_method1(intern!(py, "getmaskarray"), (obj,))?;
+                    self.put_array(&mask, contiguous.bind(py), depth)?;
+                    self.encode(&obj.getattr(intern!(py, "fill_value"))?, depth + 1)?;
+                }
+                if info.extra != Extra::None {
+                    self.put_instance_state(obj, &info, depth)?;
+                }
+                Ok(())
             }
             Kind::NumpyScalar => {
                 self.buf.push(b'n');
@@ -698,22 +830,67 @@ impl<'py> Encoder<'py> {
                 let mark = self.buf.len();
                 self.buf.push(b'x');
                 self.buf.extend_from_slice(&info.name);
-                if self.encode_builtin(obj, depth)? {
-                    return Ok(());
+                if info.extra == Extra::OrderedDict {
+                    // Order-sensitive, as OrderedDict's `==` is.
+                    let d = obj.cast::<PyDict>()?;
+                    let items: Vec<_> = d.iter().collect();
+                    self.buf.push(b'o');
+                    self.put_len(items.len());
+                    for (k, v) in &items {
+                        self.encode(k, depth + 1)?;
+                        self.encode(v, depth + 1)?;
+                    }
+                } else if !self.encode_builtin(obj, depth)? {
+                    self.buf.truncate(mark);
+                    return self.put_reduced(obj, depth);
                 }
-                self.buf.truncate(mark);
-                self.put_pickle(obj)
+                if info.extra == Extra::DefaultDict {
+                    self.encode(&obj.getattr(intern!(py, "default_factory"))?, depth + 1)?;
+                }
+                self.put_instance_state(obj, &info, depth)
             }
             Kind::Attributes => match obj.getattr_opt(intern!(py, "__dict__"))? {
                 Some(d) if d.is_instance_of::<PyDict>() => {
                     self.buf.push(b'O');
                     self.buf.extend_from_slice(&info.name);
-                    self.put_sorted_attributes(d.cast::<PyDict>()?, true, depth)
+                    self.put_instance_state(obj, &info, depth)
                 }
-                _ => self.put_pickle(obj),
+                // Slots only, or no attributes at all: the state its pickling reduces it to.
+                _ => self.put_reduced(obj, depth),
             },
-            Kind::Pickle => self.put_pickle(obj),
+            Kind::Pickle => self.put_reduced(obj, depth),
         }
+    }
+
+    /// An instance's own state beside its base value: its public `__dict__` attributes (sorted by
+    /// name) and its public slots (in name order; an unset slot is marked as such).
+    fn put_instance_state(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        info: &TypeInfo,
+        depth: usize,
+    ) -> PyResult<()> {
+        let py = self.py;
+        match obj.getattr_opt(intern!(py, "__dict__"))? {
+            Some(d) if d.is_instance_of::<PyDict>() => {
+                self.buf.push(1);
+                self.put_sorted_attributes(d.cast::<PyDict>()?, true, depth)?;
+            }
+            _ => self.buf.push(0),
+        }
+        self.put_len(info.slots.len());
+        for name in &info.slots {
+            let name = name.bind(py);
+            self.put_str(name)?;
+            match obj.getattr_opt(name)? {
+                Some(v) => {
+                    self.buf.push(1);
+                    self.encode(&v, depth + 1)?;
+                }
+                None => self.buf.push(0),
+            }
+        }
+        Ok(())
     }
 
     /// The extra fields of a pydantic model with `extra="allow"`, sorted by name.
@@ -808,12 +985,13 @@ impl<'py> Encoder<'py> {
         Ok(())
     }
 
-    fn put_pickle(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    /// An object keyed through its pickling: what `copyreg.dispatch_table` or `__reduce_ex__(4)`
+    /// reduces it to (the callable, its arguments, the state, list and dict items) walked as
+    /// values, so the sets and dicts in its state are as canonical as anywhere else. Never the
+    /// pickle bytes, whose order of set elements changes with `PYTHONHASHSEED`.
+    fn put_reduced(&mut self, obj: &Bound<'py, PyAny>, depth: usize) -> PyResult<()> {
         let py = self.py;
-        let dumps = PICKLE_DUMPS.get_or_try_init(py, || -> PyResult<_> {
-            Ok(py.import("pickle")?.getattr("dumps")?.unbind())
-        })?;
-        let pickled = dumps.bind(py).call1((obj, 5)).map_err(|e| {
+        let reduced = reduce(obj).map_err(|e| {
             let err = PyTypeError::new_err(format!(
                 "cannot hash a value of type {} for a cache key: it has no __dict__, no \
                  __cache_key__() method and does not pickle ({e}); give its class a \
@@ -823,10 +1001,61 @@ impl<'py> Encoder<'py> {
             err.set_cause(py, Some(e));
             err
         })?;
-        self.buf.push(b'p');
-        self.put_payload(pickled.cast::<PyBytes>()?.as_bytes());
+        if let Ok(name) = reduced.cast::<PyString>() {
+            // A global, pickled by reference (a singleton): its class and name.
+            self.buf.push(b'g');
+            self.put_type(&obj.get_type())?;
+            return self.put_str(name);
+        }
+        let parts = reduced.cast::<PyTuple>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "cannot hash a value of type {} for a cache key: its __reduce_ex__() returned \
+                 neither a str nor a tuple",
+                type_name(obj)
+            ))
+        })?;
+        self.buf.push(b'r');
+        self.put_len(parts.len());
+        for (i, part) in parts.iter().enumerate() {
+            if part.is_none() {
+                self.buf.push(b'N');
+            } else if i == 3 {
+                // list items: an iterator, in order
+                let items = PyList::new(py, part.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+                self.buf.push(b'l');
+                self.put_items(items.len(), items.iter(), depth + 1)?;
+            } else if i == 4 {
+                // dict items: an iterator of pairs, in any order
+                let mut pairs = Vec::new();
+                for pair in part.try_iter()? {
+                    pairs.push(self.digest(&pair?, depth + 1)?);
+                }
+                pairs.sort_unstable();
+                self.buf.push(b'e');
+                self.put_len(pairs.len());
+                for d in &pairs {
+                    self.buf.extend_from_slice(d);
+                }
+            } else {
+                self.encode(&part, depth + 1)?;
+            }
+        }
         Ok(())
     }
+}
+
+/// What pickle reduces `obj` to: `copyreg.dispatch_table[type(obj)](obj)` when registered, else
+/// `obj.__reduce_ex__(4)`.
+fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let table = DISPATCH_TABLE.get_or_try_init(py, || -> PyResult<_> {
+        Ok(py.import("copyreg")?.getattr("dispatch_table")?.unbind())
+    })?;
+    let table = table.bind(py).cast::<PyDict>()?;
+    if let Some(f) = table.get_item(obj.get_type())? {
+        return f.call1((obj,));
+    }
+    obj.call_method1(intern!(py, "__reduce_ex__"), (4,))
 }
 
 /// Whether a class defines its own pickling (`__reduce_ex__`, `__reduce__` or `__getstate__`
