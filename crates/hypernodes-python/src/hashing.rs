@@ -271,9 +271,7 @@ fn type_info(tp: &Bound<'_, PyType>, checked: &mut Vec<usize>) -> PyResult<Arc<T
         if checked.contains(&key) {
             return Ok(info);
         }
-        let has_key = tp
-            .getattr_opt(intern!(tp.py(), "__cache_key__"))?
-            .is_some();
+        let has_key = tp.getattr_opt(intern!(tp.py(), "__cache_key__"))?.is_some();
         if has_key == (info.kind == Kind::CacheKey) {
             checked.push(key);
             return Ok(info);
@@ -382,9 +380,8 @@ fn classify(tp: &Bound<'_, PyType>) -> PyResult<TypeInfo> {
     .any(|b| is(b).unwrap_or(false))
     {
         let collections = py.import(intern!(py, "collections"))?;
-        let of = |name| -> PyResult<bool> {
-            is(&collections.getattr(name)?.cast_into::<PyType>()?)
-        };
+        let of =
+            |name| -> PyResult<bool> { is(&collections.getattr(name)?.cast_into::<PyType>()?) };
         info.extra = if of(intern!(py, "OrderedDict"))? {
             Extra::OrderedDict
         } else if of(intern!(py, "defaultdict"))? {

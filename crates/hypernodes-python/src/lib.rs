@@ -3,6 +3,7 @@
 
 mod cache;
 mod callbacks;
+mod code;
 mod errors;
 mod executor;
 mod framework;
@@ -69,5 +70,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pipeline::PyPipeline>()?;
     m.add_class::<executor::PyNodeExecutor>()?;
     m.add_function(wrap_pyfunction!(hashing::hash_value, m)?)?;
+    m.add_function(wrap_pyfunction!(code::code_identity, m)?)?;
     Ok(())
 }
