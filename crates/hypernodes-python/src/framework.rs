@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use hypernodes::cache::{keys_node_identity, node_key, output_key, Key};
+use hypernodes::cache::{always_runs, keys_node_identity, node_key, output_key, Key};
 use hypernodes::context::Context;
 use hypernodes::{Cache, Executor, Setting};
 use pyo3::exceptions::PyValueError;
@@ -117,10 +117,15 @@ impl PyRunContext {
     }
 }
 
-/// The code identity of a node as the engine keys it (None when it cannot be keyed).
+/// The code identity of a node as the engine keys it (None when it cannot be keyed, or when it is
+/// a pipeline node that must run every time because it holds a `cache=False` node at some depth).
 #[pyfunction]
 pub fn node_identity<'py>(py: Python<'py>, node: &PyNode) -> Option<Bound<'py, PyBytes>> {
-    keys_node_identity(&node.core).map(|k| PyBytes::new(py, &k))
+    let core = &node.core;
+    if matches!(core.kind(), hypernodes::NodeKind::Pipeline(_)) && always_runs(core) {
+        return None;
+    }
+    keys_node_identity(core).map(|k| PyBytes::new(py, &k))
 }
 
 /// The key of a root input value (its canonical hash), as the engine computes it.

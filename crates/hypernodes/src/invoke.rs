@@ -253,9 +253,9 @@ pub fn step(
     call: &CallFn<'_>,
 ) -> Result<(Vec<Value>, Option<Keys>)> {
     let outputs = node.outputs();
-    // A pipeline node whose pipeline switched caching off is not cached as a whole either.
-    let inner_off = matches!(node.kind(), NodeKind::Pipeline(pn)
-        if matches!(pn.pipeline.cache_setting(), crate::pipeline::Setting::Off));
+    // A pipeline node whose pipeline switched caching off, or holds a `cache=false` node at any
+    // depth, is not cached as a whole: that inner node runs every time.
+    let inner_off = matches!(node.kind(), NodeKind::Pipeline(_)) && crate::cache::always_runs(node);
     let cache = ctx.cache.as_ref().filter(|_| node.cache() && !inner_off);
     let key = match (cache, &arg_keys) {
         (Some(_), Some(keys)) => crate::cache::keys_node_identity(node).and_then(|identity| {

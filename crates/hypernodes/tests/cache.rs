@@ -671,3 +671,59 @@ fn temporary_files_left_by_killed_writers_are_removed_once_old() {
     );
     assert_eq!(dir.entries().len(), 2, "the run's own entries are in place");
 }
+
+// ------------------------------------------------------------------------------ cache=false inside
+
+/// `t` -> stamp (uncached: a clock, a file read) -> `s`; `s` -> twice -> `u`.
+fn volatile_inner(calls: &Counter) -> Pipeline {
+    Pipeline::new([
+        int_node("stamp", &["t"], "s", calls, |v| v[0] + 1).with_cache(false),
+        int_node("twice", &["s"], "u", calls, |v| v[0] * 2),
+    ])
+    .unwrap()
+    .with_name("volatile")
+}
+
+#[test]
+fn an_uncached_inner_node_runs_every_time_and_the_nodes_around_it_still_hit() {
+    for depth in [1, 2] {
+        let calls = Counter::default();
+        let before_calls = Counter::default();
+        let mut inner = volatile_inner(&calls);
+        for level in 1..depth {
+            inner = Pipeline::new([inner
+                .as_node(AsNode {
+                    name: Some(format!("level{level}")),
+                    ..Default::default()
+                })
+                .unwrap()])
+            .unwrap()
+            .with_name(format!("wrap{level}"));
+        }
+        let step = inner
+            .as_node(AsNode {
+                name: Some("step".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        let before = int_node("before", &["x"], "t", &before_calls, |v| v[0] + 10);
+        let after = int_node("after", &["u"], "z", &before_calls, |v| v[0] - 1);
+        let hits = Arc::new(Hits::default());
+        let outer = listen(
+            &cached(&Pipeline::new([before, step, after]).unwrap(), &memory()),
+            &hits,
+        );
+        for round in 0..3 {
+            let out = outer.run(inputs! {"x" => 1_i64}, None).unwrap();
+            assert_eq!(int(&out, "z"), (11 + 1) * 2 - 1);
+            // `stamp` runs every round; `twice` hits on its unchanged input after the first
+            assert_eq!(calls.get(), 2 + round, "depth {depth}, round {round}");
+        }
+        // `before` and `after` ran once: the nodes around the pipeline node still hit.
+        assert_eq!(before_calls.get(), 2, "depth {depth}");
+        let names = hits.names();
+        assert!(names.contains(&"before".to_string()), "{names:?}");
+        assert!(names.contains(&"after".to_string()), "{names:?}");
+        assert!(!names.contains(&"step".to_string()), "{names:?}");
+    }
+}

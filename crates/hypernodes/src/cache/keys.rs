@@ -79,6 +79,19 @@ fn compute_node_identity(node: &Node) -> Option<Key> {
     Some(h.finish())
 }
 
+/// Whether a node must run every time it is reached: a function node with `cache=false`, or a
+/// pipeline node whose pipeline switches caching off or holds such a node at any depth (so it is
+/// never served whole from a cache).
+pub fn always_runs(node: &Node) -> bool {
+    match node.kind() {
+        NodeKind::Func(_) => !node.cache(),
+        NodeKind::Pipeline(pn) => {
+            matches!(pn.pipeline.cache_setting(), crate::pipeline::Setting::Off)
+                || pn.pipeline.nodes().iter().any(always_runs)
+        }
+    }
+}
+
 /// The identity of a whole pipeline: every node's identity and cache flag, and its bound values.
 pub fn pipeline_identity(pipeline: &Pipeline) -> Option<Key> {
     pipeline.identity_memo(|| {
