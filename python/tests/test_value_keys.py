@@ -301,3 +301,34 @@ def test_unpicklable_state_is_a_clear_type_error():
 
     with pytest.raises(TypeError, match="_thread.lock"):
         hash_value(Holder())
+
+
+# --- an input that cannot be hashed is named, once -----------------------------------------------
+
+
+@pytest.mark.parametrize("mapped", [False, True])
+def test_an_unhashable_root_input_is_named_in_one_warning(executor, mapped):
+    import threading
+    import warnings
+
+    from hypernodes import CacheWarning
+
+    calls = []
+
+    # the warning comes once per process and input: an input name of this case's own
+    name = f"guard_{type(executor).__name__}_{mapped}"
+    ns = {"calls": calls}
+    exec(f"def check({name}):\n    calls.append(1)\n    return {name}.locked()\n", ns)  # noqa: S102
+    p = Pipeline([node(output_name="locked")(ns["check"])], cache=MemoryCache(), executor=executor)
+    lock = threading.Lock()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(3):
+            if mapped:
+                assert p.map({name: [lock]}, map_over=name)[0]["locked"] is False
+            else:
+                assert p.run({name: lock})["locked"] is False
+    assert len(calls) == 3  # not cached, as before, but no longer silently
+    msgs = [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
+    assert len(set(msgs)) == 1, msgs
+    assert f"input '{name}'" in msgs[0] and "lock" in msgs[0] and "__cache_key__" in msgs[0]

@@ -128,10 +128,22 @@ pub fn node_identity<'py>(py: Python<'py>, node: &PyNode) -> Option<Bound<'py, P
     keys_node_identity(core).map(|k| PyBytes::new(py, &k))
 }
 
-/// The key of a root input value (its canonical hash), as the engine computes it.
+/// The key of a value (its canonical hash), as the engine computes it. With `name` (a root input),
+/// a value that cannot be hashed gives None and the engine's one warning naming the input and its
+/// type; without, a TypeError.
 #[pyfunction]
-pub fn value_key<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-    Ok(PyBytes::new(py, &crate::hashing::hash_obj(value)?))
+#[pyo3(signature = (value, name=None))]
+pub fn value_key<'py>(
+    py: Python<'py>,
+    value: &Bound<'py, PyAny>,
+    name: Option<&str>,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let Some(name) = name else {
+        return Ok(Some(PyBytes::new(py, &crate::hashing::hash_obj(value)?)));
+    };
+    let v = to_value(value.clone());
+    let key = hypernodes::cache::input_key(name, &PyAnyType, &v);
+    Ok(key.map(|k| PyBytes::new(py, &k)))
 }
 
 /// The key of one node call: its identity, its inputs' keys (in parameter order) and the output
