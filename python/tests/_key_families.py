@@ -50,7 +50,7 @@ class Bag:
 class Slotted:
     """Slots and a __dict__."""
 
-    __slots__ = ("a", "__dict__")
+    __slots__ = ("__dict__", "a")
 
     def __init__(self, a, b):
         self.a = a
@@ -77,7 +77,9 @@ _scalars = st.one_of(
 _hashables = st.recursive(
     _scalars,
     lambda inner: st.one_of(
-        st.tuples(inner, inner), st.frozensets(inner, max_size=3), st.builds(Point, st.integers(), st.text(max_size=3))
+        st.tuples(inner, inner),
+        st.frozensets(inner, max_size=3),
+        st.builds(Point, st.integers(), st.text(max_size=3)),
     ),
     max_leaves=4,
 )
@@ -85,14 +87,17 @@ _units = st.sampled_from(["m", "km"])
 _arrays = st.one_of(
     st.lists(st.integers(-3, 3), min_size=1, max_size=4).map(np.array),
     st.lists(st.integers(-3, 3), min_size=2, max_size=2).map(lambda v: np.matrix([v])),
-    st.tuples(st.lists(st.integers(-3, 3), min_size=3, max_size=3), st.lists(st.booleans(), min_size=3, max_size=3)).map(
-        lambda dm: np.ma.masked_array(dm[0], mask=dm[1])
-    ),
+    st.tuples(
+        st.lists(st.integers(-3, 3), min_size=3, max_size=3),
+        st.lists(st.booleans(), min_size=3, max_size=3),
+    ).map(lambda dm: np.ma.masked_array(dm[0], mask=dm[1])),
     st.lists(st.integers(0, 3), min_size=1, max_size=3).map(
         lambda v: np.array([(x, float(x)) for x in v], dtype=[("a", "i4"), ("b", "f8")])
     ),
     st.lists(st.integers(0, 3), min_size=1, max_size=3).map(
-        lambda v: np.array([(x, float(x)) for x in v], dtype=[("a", "i4"), ("b", "f8")]).view(np.recarray)
+        lambda v: np.array([(x, float(x)) for x in v], dtype=[("a", "i4"), ("b", "f8")]).view(
+            np.recarray
+        )
     ),
 )
 
@@ -111,9 +116,9 @@ values = st.recursive(
         st.lists(inner, max_size=3),
         st.dictionaries(_hashables, inner, max_size=3),
         st.dictionaries(st.text(max_size=2), inner, max_size=3).map(lambda d: OrderedDict(d)),
-        st.tuples(st.sampled_from([int, list]), st.dictionaries(st.text(max_size=2), inner, max_size=2)).map(
-            lambda fd: defaultdict(fd[0], fd[1])
-        ),
+        st.tuples(
+            st.sampled_from([int, list]), st.dictionaries(st.text(max_size=2), inner, max_size=2)
+        ).map(lambda fd: defaultdict(fd[0], fd[1])),
     ),
     max_leaves=6,
 )
@@ -134,7 +139,9 @@ def strict_equal(a, b) -> bool:
     if isinstance(a, float):
         return a == b and math.copysign(1, a) == math.copysign(1, b)
     if isinstance(a, (Tagged, Count, Pair)):
-        return a == b and a.unit == b.unit and strict_equal(type(a).__base__(a), type(b).__base__(b))
+        return (
+            a == b and a.unit == b.unit and strict_equal(type(a).__base__(a), type(b).__base__(b))
+        )
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(strict_equal(x, y) for x, y in zip(a, b))
     if isinstance(a, OrderedDict):
@@ -144,7 +151,9 @@ def strict_equal(a, b) -> bool:
             return False
         if len(a) != len(b):
             return False
-        return all(any(strict_equal(k, k2) and strict_equal(v, b[k2]) for k2 in b) for k, v in a.items())
+        return all(
+            any(strict_equal(k, k2) and strict_equal(v, b[k2]) for k2 in b) for k, v in a.items()
+        )
     if isinstance(a, (set, frozenset)):
         return len(a) == len(b) and all(any(strict_equal(x, y) for y in b) for x in a)
     if isinstance(a, Point):
@@ -167,13 +176,16 @@ def rebuilt(v):
     if type(v) is OrderedDict:
         return OrderedDict((k, rebuilt(x)) for k, x in v.items())
     if type(v) is defaultdict:
-        return defaultdict(v.default_factory, [(k, rebuilt(x)) for k, x in reversed(list(v.items()))])
+        return defaultdict(
+            v.default_factory, [(k, rebuilt(x)) for k, x in reversed(list(v.items()))]
+        )
     if type(v) is dict:
         return {k: rebuilt(x) for k, x in reversed(list(v.items()))}
-    if type(v) is set:
-        return set(reversed(list(v)))
-    if type(v) is frozenset:
-        return frozenset(reversed(list(v)))
+    if type(v) in (set, frozenset):
+        filled = set()
+        for x in reversed(list(v)):  # inserted in the other order
+            filled.add(x)
+        return filled if type(v) is set else frozenset(filled)
     if type(v) is Bag:
         return Bag(reversed(list(v.words)))
     if type(v) is Slotted:

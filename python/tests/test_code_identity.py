@@ -146,7 +146,8 @@ def test_helpers_are_followed_transitively_and_cycles_end(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "value", ["3", "'a'", "b'a'", "(1, 2)", "frozenset({1, 2})", "{'a': 1}", "[1, 2]", "2.5", "None"]
+    "value",
+    ["3", "'a'", "b'a'", "(1, 2)", "frozenset({1, 2})", "{'a': 1}", "[1, 2]", "2.5", "None"],
 )
 def test_global_constants_of_simple_types_count(tmp_path, value):
     src = "RATE = {v}\ndef f(x):\n    return (x, RATE)\n"
@@ -156,12 +157,17 @@ def test_global_constants_of_simple_types_count(tmp_path, value):
 
 
 def test_global_set_constant_is_the_same_under_every_hash_seed(tmp_path):
-    (tmp_path / "setmod.py").write_text("WORDS = {'a', 'b', 'c', 'd', 'e'}\ndef f(x):\n    return x in WORDS\n")
+    (tmp_path / "setmod.py").write_text(
+        "WORDS = {'a', 'b', 'c', 'd', 'e'}\ndef f(x):\n    return x in WORDS\n"
+    )
     code = f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import setmod; from hypernodes._code import code_identity; print(code_identity(setmod.f).decode())"
     seen = {
         subprocess.run(
-            [sys.executable, "-c", code], env={**__import__("os").environ, "PYTHONHASHSEED": s},
-            capture_output=True, text=True, check=True,
+            [sys.executable, "-c", code],
+            env={**__import__("os").environ, "PYTHONHASHSEED": s},
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         for s in ("1", "2", "3", "4")
     }
@@ -222,7 +228,9 @@ def test_a_global_decorator_is_followed_through_the_closure(tmp_path):
 
 def test_comments_layout_and_an_unused_global_do_not_count(tmp_path):
     a = _ident(tmp_path, "UNUSED = 1\ndef f(x):\n    return x + 1\n")
-    b = _ident(tmp_path, "UNUSED = 2\n\n\ndef f(x):  # a comment\n\n    return (x +\n            1)\n")
+    b = _ident(
+        tmp_path, "UNUSED = 2\n\n\ndef f(x):  # a comment\n\n    return (x +\n            1)\n"
+    )
     assert a == b
 
 

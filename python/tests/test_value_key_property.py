@@ -15,9 +15,9 @@ import pytest
 
 pytest.importorskip("numpy")
 hypothesis = pytest.importorskip("hypothesis")
-from _key_families import rebuilt, strict_equal, values  # noqa: E402
-from hypernodes._core import hash_value  # noqa: E402
-from hypothesis import HealthCheck, given, seed, settings  # noqa: E402
+from _key_families import rebuilt, strict_equal, values
+from hypernodes._core import hash_value
+from hypothesis import HealthCheck, given, seed, settings
 
 pytestmark = pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")
 
@@ -56,7 +56,9 @@ def _keys_in_subprocess(path: Path, hash_seed: str) -> list[str]:
     env = {
         **os.environ,
         "PYTHONHASHSEED": hash_seed,
-        "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join(
+            [str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]
+        ),
     }
     out = subprocess.run(
         [sys.executable, "-c", code, str(path)], env=env, capture_output=True, text=True, check=True

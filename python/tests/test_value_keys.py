@@ -53,7 +53,7 @@ def test_masked_arrays_with_other_masks_differ():
     a = np.ma.masked_array(data, mask=[0, 1, 0])
     b = np.ma.masked_array(data, mask=[0, 0, 1])
     assert hash_value(a) != hash_value(b)
-    p, calls = _square_pipeline()
+    p, _ = _square_pipeline()
 
     @node(output_name="total")
     def total(y):
@@ -134,7 +134,7 @@ def test_ordered_dict_order_counts_as_its_eq_does():
 
 
 class SlotsAndDict:
-    __slots__ = ("scale", "__dict__")
+    __slots__ = ("__dict__", "scale")
 
     def __init__(self, scale, label):
         self.scale = scale
@@ -193,7 +193,8 @@ class Table(dict):
 
 
 @pytest.mark.parametrize(
-    "cls, base", [(Tagged, "ab"), (Number, 5), (Blob, b"ab"), (Row, (1,)), (Items, [1]), (Table, {1: 2})]
+    "cls, base",
+    [(Tagged, "ab"), (Number, 5), (Blob, b"ab"), (Row, (1,)), (Items, [1]), (Table, {1: 2})],
 )
 def test_builtin_subclass_instance_attributes_count(cls, base):
     a, b = cls(base), cls(base)
