@@ -147,7 +147,7 @@ def test_helpers_are_followed_transitively_and_cycles_end(tmp_path):
 
 @pytest.mark.parametrize(
     "value",
-    ["3", "'a'", "b'a'", "(1, 2)", "frozenset({1, 2})", "{'a': 1}", "[1, 2]", "2.5", "None"],
+    ["3", "'a'", "b'a'", "(1, 2)", "frozenset({1, 2})", "2.5", "None", "((1, 'a'), 2j)"],
 )
 def test_global_constants_of_simple_types_count(tmp_path, value):
     src = "RATE = {v}\ndef f(x):\n    return (x, RATE)\n"
@@ -245,6 +245,20 @@ def test_library_code_is_not_followed_and_stays_stable(tmp_path):
     pytest.importorskip("numpy")
     assert not is_user_module("numpy")
     assert is_user_module(__name__)
+
+
+@pytest.mark.parametrize("value", ["{'a': 1}", "[1, 2]", "{1, 2}"])
+def test_a_mutable_global_container_is_not_followed_but_named(tmp_path, value):
+    # a program mutates these (a log, a memo): the key must not follow their contents
+    src = f"LOG = {value}\ndef f(x):\n    return len(LOG) + x\n"
+    mod = _load(tmp_path, src)
+    with pytest.warns(CacheWarning, match=r"reads the global 'LOG'"):
+        before = code_identity(mod.f)
+    if isinstance(mod.LOG, list):
+        mod.LOG.append(3)
+    else:
+        mod.LOG.clear()
+    assert code_identity(mod.f) == before
 
 
 def test_a_global_that_is_not_followed_is_named_once(tmp_path):

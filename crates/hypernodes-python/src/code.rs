@@ -8,7 +8,8 @@
 //! - what it reaches through its globals, transitively (each object once, so cycles end): the
 //!   user-defined functions and classes it names (a class by its bases and the functions,
 //!   properties, static and class methods and simple constants in its namespace), the attributes it
-//!   names of a user-defined module it imports, and global constants of simple types by value;
+//!   names of a user-defined module it imports, and global constants of simple types (scalars,
+//!   and tuples and frozensets of them) by value;
 //! - other callables: a `functools.partial` by its function and arguments, a bound method by its
 //!   function, its object's value and its object's class, a callable object by its class and value,
 //!   a builtin by name.
@@ -368,7 +369,7 @@ impl<'py> Walker<'py> {
         let tp = v.get_type();
         self.put_name(b'T', tp.as_any())?;
         if container || is_user(tp.as_any())? {
-            let what = if container && budget == 0 {
+            let what = if budget == 0 {
                 format!("a {} of more than {SIMPLE_MAX} items", type_label(&tp))
             } else {
                 format!("a {}", type_label(&tp))
@@ -484,7 +485,8 @@ impl<'py> Walker<'py> {
 }
 
 /// Whether `v` is a constant of a simple type (None, bool, numbers, str, bytes, enum members, and
-/// tuples, frozensets, lists, sets and dicts of these), with at most `budget` elements in all.
+/// tuples and frozensets of these), with at most `budget` elements in all. Lists, dicts and sets
+/// are not: a program mutates them (a log, a memo), and a key must not follow their contents.
 fn is_simple(py: Python<'_>, v: &Bound<'_, PyAny>, budget: &mut usize) -> PyResult<bool> {
     if *budget == 0 {
         return Ok(false);
@@ -501,21 +503,9 @@ fn is_simple(py: Python<'_>, v: &Bound<'_, PyAny>, budget: &mut usize) -> PyResu
     {
         return Ok(true);
     }
-    if v.is_exact_instance_of::<PyTuple>()
-        || v.is_exact_instance_of::<PyList>()
-        || v.is_exact_instance_of::<PyFrozenSet>()
-        || v.is_exact_instance_of::<PySet>()
-    {
+    if v.is_exact_instance_of::<PyTuple>() || v.is_exact_instance_of::<PyFrozenSet>() {
         for item in v.try_iter()? {
             if !is_simple(py, &item?, budget)? {
-                return Ok(false);
-            }
-        }
-        return Ok(true);
-    }
-    if let Ok(d) = v.cast_exact::<PyDict>() {
-        for (k, x) in d.iter() {
-            if !is_simple(py, &k, budget)? || !is_simple(py, &x, budget)? {
                 return Ok(false);
             }
         }
@@ -530,15 +520,18 @@ fn qualified(f: &Bound<'_, PyAny>) -> String {
         .getattr_opt(intern!(py, "__module__"))
         .ok()
         .flatten()
-        .map(|m| m.to_string())
-        .unwrap_or_default();
+        .filter(|m| !m.is_none())
+        .map(|m| m.to_string());
     let name = f
         .getattr_opt(intern!(py, "__qualname__"))
         .ok()
         .flatten()
         .map(|m| m.to_string())
         .unwrap_or_else(|| "?".into());
-    format!("{module}.{name}")
+    match module {
+        Some(m) => format!("{m}.{name}"),
+        None => name,
+    }
 }
 
 fn type_label(tp: &Bound<'_, PyType>) -> String {
