@@ -16,7 +16,6 @@ import functools
 import os
 import site
 import sys
-import sysconfig
 
 from hypernodes._core import code_identity
 
@@ -25,17 +24,24 @@ __all__ = ["code_identity", "is_user_module"]
 
 @functools.cache
 def _library_roots() -> tuple[str, ...]:
-    """Directories whose modules are library code: the standard library and site-packages."""
-    paths = sysconfig.get_paths()
-    roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    """Directories whose modules are library code: the standard library and site-packages (read
+    from the interpreter, not from ``sysconfig``, which is slow to load)."""
+    roots = {os.path.dirname(os.__file__)}  # the standard library (lib-dynload is inside it)
+    roots.update(p for p in sys.path if os.path.basename(p) in ("site-packages", "dist-packages"))
     try:
         roots.update(site.getsitepackages())
     except AttributeError:  # some embedded interpreters
         pass
-    user_site = getattr(site, "getusersitepackages", lambda: None)()
-    roots.add(user_site if isinstance(user_site, str) else None)
-    roots.discard(None)
-    return tuple(sorted({os.path.realpath(r) + os.sep for r in roots}))
+    if site.ENABLE_USER_SITE and site.USER_SITE:
+        roots.add(site.USER_SITE)
+    roots = {r for r in roots if r}
+    # both as given and with symlinks resolved, so that a module's path needs no resolving
+    return tuple(
+        sorted(
+            {os.path.abspath(r) + os.sep for r in roots}
+            | {os.path.realpath(r) + os.sep for r in roots}
+        )
+    )
 
 
 @functools.cache
@@ -54,5 +60,7 @@ def is_user_module(name: str) -> bool:
     file = getattr(module, "__file__", None)
     if not file:
         return False  # builtin, frozen
-    path = os.path.realpath(file)
-    return not path.startswith(_library_roots())
+    return not os.path.abspath(file).startswith(_library_roots())
+
+
+_library_roots()  # once, when the package loads (not on a process's first run)

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import inspect
+import types
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from hypernodes._core import Node
 from hypernodes.errors import ConfigurationError
 
+_CO_VARARGS, _CO_VARKEYWORDS = inspect.CO_VARARGS, inspect.CO_VARKEYWORDS
+
 
 def _signature(func: Callable[..., Any], name: str) -> tuple[list[str], dict[str, Any]]:
+    # A plain function is read from its code object (inspect.signature costs ~10x more); wrapped
+    # functions (`__wrapped__`) and explicit `__signature__`s go through inspect.
+    if (
+        type(func) is types.FunctionType
+        and not hasattr(func, "__wrapped__")
+        and not hasattr(func, "__signature__")
+    ):
+        code = func.__code__
+        if not code.co_flags & (_CO_VARARGS | _CO_VARKEYWORDS) and not code.co_kwonlyargcount:
+            params = list(code.co_varnames[: code.co_argcount])
+            given = func.__defaults__ or ()
+            return params, dict(zip(params[len(params) - len(given) :], given))
     params: list[str] = []
     defaults: dict[str, Any] = {}
     for p in inspect.signature(func).parameters.values():

@@ -51,6 +51,25 @@ static IS_USER_MODULE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// Whether a module (by name) is user code, decided once per module.
 static USER_MODULES: Mutex<Option<HashMap<String, bool>>> = Mutex::new(None);
 
+/// Looks up the types the walker compares against, once, when the extension module loads (so
+/// that a process's first node does not pay for it).
+pub fn init(py: Python<'_>) -> PyResult<()> {
+    for (cell, module, name) in [
+        (&FUNCTION, "types", "FunctionType"),
+        (&CODE, "types", "CodeType"),
+        (&METHOD, "types", "MethodType"),
+        (&BUILTIN, "types", "BuiltinFunctionType"),
+        (&PARTIAL, "functools", "partial"),
+        (&STATICMETHOD, "builtins", "staticmethod"),
+        (&CLASSMETHOD, "builtins", "classmethod"),
+        (&PROPERTY, "builtins", "property"),
+        (&ENUM, "enum", "Enum"),
+    ] {
+        ty(py, cell, module, name)?;
+    }
+    Ok(())
+}
+
 /// `code_identity(func) -> bytes`: the code identity of `func` as 64 hex digits (ASCII bytes).
 #[pyfunction]
 pub fn code_identity(func: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {

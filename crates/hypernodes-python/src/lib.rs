@@ -71,5 +71,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<executor::PyNodeExecutor>()?;
     m.add_function(wrap_pyfunction!(hashing::hash_value, m)?)?;
     m.add_function(wrap_pyfunction!(code::code_identity, m)?)?;
+    code::init(m.py())?;
     Ok(())
 }
