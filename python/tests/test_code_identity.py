@@ -226,6 +226,24 @@ def test_a_global_decorator_is_followed_through_the_closure(tmp_path):
     assert _ident(tmp_path, src.format(k=1)) != _ident(tmp_path, src.format(k=2))
 
 
+def test_a_helper_wrapped_in_a_cache_object_is_followed(tmp_path):
+    src = """
+    import functools
+
+    @functools.lru_cache(maxsize=None)
+    def helper(x):
+        return x + {k}
+
+    def f(x):
+        return helper(x)
+    """
+    assert _ident(tmp_path, src.format(k=1)) == _ident(tmp_path, src.format(k=1))
+    assert _ident(tmp_path, src.format(k=1)) != _ident(tmp_path, src.format(k=2))
+    cached = _load(tmp_path, "import functools\n@functools.cache\ndef f(x):\n    return x + 1\n")
+    cached2 = _load(tmp_path, "import functools\n@functools.cache\ndef f(x):\n    return x + 2\n")
+    assert code_identity(cached.f) != code_identity(cached2.f)  # a node over a cached function
+
+
 def test_comments_layout_and_an_unused_global_do_not_count(tmp_path):
     a = _ident(tmp_path, "UNUSED = 1\ndef f(x):\n    return x + 1\n")
     b = _ident(

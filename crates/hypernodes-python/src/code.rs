@@ -11,8 +11,9 @@
 //!   names of a user-defined module it imports, and global constants of simple types (scalars,
 //!   and tuples and frozensets of them) by value;
 //! - other callables: a `functools.partial` by its function and arguments, a bound method by its
-//!   function, its object's value and its object's class, a callable object by its class and value,
-//!   a builtin by name.
+//!   function, its object's value and its object's class, a callable object by its class, the
+//!   function it wraps (`__wrapped__`: `functools.cache`, `lru_cache`) and its value, a builtin by
+//!   name.
 //!
 //! Code is *user-defined* unless its module lives in the standard library or among installed
 //! packages (see `hypernodes._code.is_user_module`); library code counts by name only. A global
@@ -194,9 +195,15 @@ impl<'py> Walker<'py> {
         if let Ok(cls) = f.cast::<PyType>() {
             return self.class(cls.as_any(), depth);
         }
-        // A callable object: its class (methods included, when user-defined) and its value.
+        // A callable object: its class (methods included, when user-defined), the function it
+        // wraps (`functools.cache` and the like keep it in `__wrapped__`) and its value.
         self.put_name(b'O', f.get_type().as_any())?;
         self.class_if_user(f.get_type().as_any(), depth + 1)?;
+        if let Some(inner) = f.getattr_opt(intern!(py, "__wrapped__"))? {
+            if inner.is_instance(ty(py, &FUNCTION, "types", "FunctionType")?)? {
+                self.function(&inner, depth + 1)?;
+            }
+        }
         self.value(f, depth + 1)
     }
 
@@ -366,6 +373,18 @@ impl<'py> Walker<'py> {
         }
         if v.is_instance(ty(py, &BUILTIN, "types", "BuiltinFunctionType")?)? {
             return self.put_name(b'B', v);
+        }
+        // A decorator that returns an object (`functools.cache`, `lru_cache`, ...) keeps the
+        // function in `__wrapped__`: follow it.
+        if let Some(inner) = v.getattr_opt(intern!(py, "__wrapped__"))? {
+            if inner.is_instance(ty(py, &FUNCTION, "types", "FunctionType")?)? {
+                self.put_name(b'W', v.get_type().as_any())?;
+                return if is_user(&inner)? {
+                    self.function(&inner, depth)
+                } else {
+                    self.put_name(b'L', &inner)
+                };
+            }
         }
         self.constant(name, v)
     }
