@@ -73,7 +73,14 @@ def node(
                     f"node '{node_name}': output_name must be a str or a tuple of str"
                 )
         params, defaults = _signature(f, node_name)
-        is_async = inspect.iscoroutinefunction(f)
+        if type(f) is types.FunctionType:  # the flag itself (inspect unwraps partials first)
+            is_async = bool(f.__code__.co_flags & inspect.CO_COROUTINE) or (
+                inspect.iscoroutinefunction(f)  # a function marked as one (3.12+)
+                if hasattr(f, "_is_coroutine_marker")
+                else False
+            )
+        else:
+            is_async = inspect.iscoroutinefunction(f)
         n = Node(f, node_name, params, outputs, defaults, cache, version, is_async, multi)
         return n
 

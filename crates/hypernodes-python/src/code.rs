@@ -32,7 +32,7 @@ use pyo3::types::{
     PyString, PyTuple, PyType,
 };
 
-use crate::hashing::hash_obj;
+use crate::hashing::encode_into;
 
 /// Elements of global containers hashed by value at most; bigger ones are not followed.
 const SIMPLE_MAX: usize = 10_000;
@@ -155,6 +155,18 @@ impl<'py> Walker<'py> {
                 Ok(())
             }
         }
+    }
+
+    /// A value by its canonical encoding (written inline: no digest of its own). On error the
+    /// buffer is left as it was.
+    fn put_value(&mut self, tag: u8, v: &Bound<'py, PyAny>) -> PyResult<()> {
+        let mark = self.buf.len();
+        self.buf.push(tag);
+        let r = encode_into(v, &mut self.buf);
+        if r.is_err() {
+            self.buf.truncate(mark);
+        }
+        r
     }
 
     /// Whether `obj` was written already (and, if so, writes a reference to it).
@@ -305,8 +317,7 @@ impl<'py> Walker<'py> {
             if c.is_instance(code_type)? {
                 self.code(&c, names)?;
             } else {
-                let d = hash_obj(&c)?;
-                self.put(b'k', &d);
+                self.put_value(b'k', &c)?;
             }
         }
         Ok(())
@@ -375,8 +386,13 @@ impl<'py> Walker<'py> {
             return self.put_name(b'B', v);
         }
         // A decorator that returns an object (`functools.cache`, `lru_cache`, ...) keeps the
-        // function in `__wrapped__`: follow it.
-        if let Some(inner) = v.getattr_opt(intern!(py, "__wrapped__"))? {
+        // function in `__wrapped__`: follow it. (Only callables are asked: a missing attribute
+        // costs an exception.)
+        let wrapped = match v.is_callable() {
+            true => v.getattr_opt(intern!(py, "__wrapped__"))?,
+            false => None,
+        };
+        if let Some(inner) = wrapped {
             if inner.is_instance(ty(py, &FUNCTION, "types", "FunctionType")?)? {
                 self.put_name(b'W', v.get_type().as_any())?;
                 return if is_user(&inner)? {
@@ -395,9 +411,7 @@ impl<'py> Walker<'py> {
         let py = self.py;
         let mut budget = SIMPLE_MAX;
         if is_simple(py, v, &mut budget)? {
-            let d = hash_obj(v)?;
-            self.put(b'V', &d);
-            return Ok(());
+            return self.put_value(b'V', v);
         }
         let container = v.is_instance_of::<PyList>()
             || v.is_instance_of::<PyDict>()
@@ -488,8 +502,7 @@ impl<'py> Walker<'py> {
             } else {
                 let mut budget = SIMPLE_MAX;
                 if is_simple(py, &v, &mut budget)? {
-                    let d = hash_obj(&v)?;
-                    self.put(b'V', &d);
+                    self.put_value(b'V', &v)?;
                 } else {
                     self.put_name(b'T', v.get_type().as_any())?;
                 }
@@ -512,11 +525,10 @@ impl<'py> Walker<'py> {
         if v.is_instance_of::<PyType>() {
             return self.class_if_user(v, depth);
         }
-        match hash_obj(v) {
-            Ok(d) => self.put(b'V', &d),
+        if self.put_value(b'V', v).is_err() {
             // Not hashable by value (a lock, a client): its class stands in for it. Pin
             // `version=` on the node when such a value changes what the function computes.
-            Err(_) => self.put_name(b'T', v.get_type().as_any())?,
+            self.put_name(b'T', v.get_type().as_any())?;
         }
         Ok(())
     }

@@ -87,6 +87,20 @@ pub fn hash_obj(obj: &Bound<'_, PyAny>) -> PyResult<[u8; 32]> {
     Ok(digest_bytes(obj.py(), &enc.buf))
 }
 
+/// Appends the canonical encoding of `obj` (what [`hash_obj`] digests; self-delimiting) to `out`,
+/// for callers that digest several values together.
+pub fn encode_into(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
+    let mut enc = Encoder {
+        py: obj.py(),
+        buf: std::mem::take(out),
+        spare: Vec::new(),
+        checked: Vec::new(),
+    };
+    let r = enc.encode(obj, 0);
+    *out = enc.buf;
+    r
+}
+
 /// `hash_value(obj) -> str`: the canonical, type-tagged hash of `obj` as 64 hex digits, the same in
 /// every process and run. Dicts and sets hash independently of order; dataclasses, pydantic models
 /// and plain objects by their fields (public attributes); numpy arrays by dtype, shape and bytes; an
