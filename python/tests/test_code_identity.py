@@ -306,3 +306,48 @@ def test_version_still_pins(tmp_path):
     p2 = Pipeline([node(output_name="y", version="1")(b.f)], cache=cache)
     assert p1.run({"x": 1})["y"] == 4
     assert p2.run({"x": 1})["y"] == 4  # the pin wins over the edited helper
+
+
+def test_a_user_module_imported_in_the_body_is_followed(tmp_path):
+    def ident(k, relative):
+        pkg = f"hn_ci_pkg_{k}_{int(relative)}"
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+        (tmp_path / pkg / "helpers.py").write_text(f"def g(x):\n    return x * {k}\n")
+        body = "from .helpers import g" if relative else f"from {pkg}.helpers import g"
+        (tmp_path / pkg / "mod.py").write_text(f"def f(x):\n    {body}\n    return g(x)\n")
+        sys.path.insert(0, str(tmp_path))
+        try:
+            mod = importlib.import_module(f"{pkg}.mod")
+            assert mod.f(1) == k  # imports helpers, so that it is in sys.modules
+            return code_identity(mod.f)
+        finally:
+            sys.path.remove(str(tmp_path))
+
+    for relative in (False, True):
+        assert ident(2, relative) != ident(3, relative)
+
+
+_MODEL = """
+class Model:
+    def __init__(self, w):
+        self.w = w
+
+    def predict(self, x):
+        return x * self.w + {bias}
+
+def make(model):
+    def f(x):
+        return model.predict(x)
+    return f
+"""
+
+
+def test_a_closure_over_a_user_object_follows_its_class(tmp_path):
+    # the same module name both times: the same class name and attributes, other code
+    a = _load(tmp_path, _MODEL.format(bias=0), name="hn_ci_model")
+    f_a2, f_a2_again, f_a3 = a.make(a.Model(2)), a.make(a.Model(2)), a.make(a.Model(3))
+    b = _load(tmp_path, _MODEL.format(bias=1), name="hn_ci_model")
+    assert code_identity(f_a2) == code_identity(f_a2_again)
+    assert code_identity(f_a2) != code_identity(f_a3)  # its state
+    assert code_identity(f_a2) != code_identity(b.make(b.Model(2)))  # its class's code

@@ -8,7 +8,8 @@
 //! - what it reaches through its globals, transitively (each object once, so cycles end): the
 //!   user-defined functions and classes it names (a class by its bases and the functions,
 //!   properties, static and class methods and simple constants in its namespace), the attributes it
-//!   names of a user-defined module it imports, and global constants of simple types (scalars,
+//!   names of a user-defined module it imports (at module level or in its body, `IMPORT_NAME`), the
+//!   class of a user-defined object it closes over, and global constants of simple types (scalars,
 //!   and tuples and frozensets of them) by value;
 //! - other callables: a `functools.partial` by its function and arguments, a bound method by its
 //!   function, its object's value and its object's class, a callable object by its class, the
@@ -68,6 +69,7 @@ pub fn init(py: Python<'_>) -> PyResult<()> {
     ] {
         ty(py, cell, module, name)?;
     }
+    import_names(py, &[])?;
     Ok(())
 }
 
@@ -227,7 +229,8 @@ impl<'py> Walker<'py> {
         self.put_qualname(b'F', f)?;
         let code = f.getattr(intern!(py, "__code__"))?;
         let mut names: Vec<Bound<'py, PyString>> = Vec::new();
-        self.code(&code, &mut names)?;
+        let mut imports: Vec<Bound<'py, PyString>> = Vec::new();
+        self.code(&code, &mut names, &mut imports)?;
         for (tag, attr) in [
             (b'd', intern!(py, "__defaults__")),
             (b'w', intern!(py, "__kwdefaults__")),
@@ -255,9 +258,54 @@ impl<'py> Walker<'py> {
             return Ok(());
         };
         let outer = std::mem::replace(&mut self.reader, qualified(f));
-        let r = self.globals(globals, &names, depth);
+        let r = self
+            .globals(globals, &names, depth)
+            .and_then(|()| self.imports(globals, &imports, &names, depth));
         self.reader = outer;
         r
+    }
+
+    /// The user modules a function imports in its body (`import helpers`, `from .helpers import
+    /// g`): the attributes of them that its code names are followed, as for a global module.
+    fn imports(
+        &mut self,
+        globals: &Bound<'py, PyDict>,
+        imports: &[Bound<'py, PyString>],
+        names: &[Bound<'py, PyString>],
+        depth: usize,
+    ) -> PyResult<()> {
+        let py = self.py;
+        if imports.is_empty() {
+            return Ok(());
+        }
+        let modules = py
+            .import(intern!(py, "sys"))?
+            .getattr(intern!(py, "modules"))?;
+        let package = globals
+            .get_item(intern!(py, "__package__"))?
+            .and_then(|p| p.extract::<String>().ok())
+            .filter(|p| !p.is_empty());
+        for name in imports {
+            let text = name.to_cow()?;
+            let mut candidates = vec![text.to_string()];
+            if let Some(pkg) = &package {
+                candidates.push(format!("{pkg}.{text}")); // a relative import
+            }
+            for candidate in candidates {
+                let Ok(Some(m)) = modules
+                    .call_method1(intern!(py, "get"), (candidate.as_str(),))
+                    .map(|m| Some(m).filter(|m| m.is_instance_of::<PyModule>()))
+                else {
+                    continue;
+                };
+                if is_user_module(py, &candidate)? {
+                    self.put(b'I', candidate.as_bytes());
+                    self.global(name, &m, names, depth + 1)?;
+                }
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// A code object, without file name, line numbers or positions; the global and attribute
@@ -266,11 +314,13 @@ impl<'py> Walker<'py> {
         &mut self,
         code: &Bound<'py, PyAny>,
         names: &mut Vec<Bound<'py, PyString>>,
+        imports: &mut Vec<Bound<'py, PyString>>,
     ) -> PyResult<()> {
         let py = self.py;
         self.put(b'K', b"");
         let bytecode = code.getattr(intern!(py, "co_code"))?;
-        self.put(b'b', bytecode.cast::<PyBytes>()?.as_bytes());
+        let bytecode = bytecode.cast::<PyBytes>()?.as_bytes();
+        self.put(b'b', bytecode);
         if let Some(t) = code.getattr_opt(intern!(py, "co_exceptiontable"))? {
             if let Ok(b) = t.cast::<PyBytes>() {
                 self.put(b'x', b.as_bytes());
@@ -300,6 +350,13 @@ impl<'py> Walker<'py> {
         }
         let co_names = code.getattr(intern!(py, "co_names"))?;
         let co_names = co_names.cast::<PyTuple>()?;
+        for i in import_names(py, bytecode)? {
+            if let Ok(n) = co_names.get_item(i) {
+                if let Ok(s) = n.cast_into::<PyString>() {
+                    imports.push(s);
+                }
+            }
+        }
         self.put(b'N', &(co_names.len() as u64).to_le_bytes());
         for n in co_names.iter() {
             self.put_str(b's', &n)?;
@@ -315,7 +372,7 @@ impl<'py> Walker<'py> {
         self.put(b'C', &(consts.len() as u64).to_le_bytes());
         for c in consts.iter() {
             if c.is_instance(code_type)? {
-                self.code(&c, names)?;
+                self.code(&c, names, imports)?;
             } else {
                 self.put_value(b'k', &c)?;
             }
@@ -525,6 +582,11 @@ impl<'py> Walker<'py> {
         if v.is_instance_of::<PyType>() {
             return self.class_if_user(v, depth);
         }
+        // An instance of a user-defined class (a model a closure holds): its class's code too.
+        let tp = v.get_type();
+        if is_user(tp.as_any())? {
+            self.class(tp.as_any(), depth + 1)?;
+        }
         if self.put_value(b'V', v).is_err() {
             // Not hashable by value (a lock, a client): its class stands in for it. Pin
             // `version=` on the node when such a value changes what the function computes.
@@ -532,6 +594,36 @@ impl<'py> Walker<'py> {
         }
         Ok(())
     }
+}
+
+/// `IMPORT_NAME` and `EXTENDED_ARG` of this interpreter (from the `opcode` module).
+static OPCODES: PyOnceLock<(u8, u8)> = PyOnceLock::new();
+
+/// The `co_names` indices of the modules a bytecode imports (`IMPORT_NAME` instructions).
+fn import_names(py: Python<'_>, bytecode: &[u8]) -> PyResult<Vec<usize>> {
+    let &(import_name, extended) = OPCODES.get_or_try_init(py, || -> PyResult<_> {
+        let opcode = py.import("opcode")?;
+        let import_name: u8 = opcode
+            .getattr("opmap")?
+            .get_item("IMPORT_NAME")?
+            .extract()?;
+        let extended: u8 = opcode.getattr("EXTENDED_ARG")?.extract()?;
+        Ok((import_name, extended))
+    })?;
+    let mut found = Vec::new();
+    let mut arg_high = 0usize;
+    for unit in bytecode.chunks_exact(2) {
+        let (op, arg) = (unit[0], unit[1] as usize);
+        if op == extended {
+            arg_high = (arg_high | arg) << 8;
+            continue;
+        }
+        if op == import_name {
+            found.push(arg_high | arg);
+        }
+        arg_high = 0;
+    }
+    Ok(found)
 }
 
 /// Whether `v` is a constant of a simple type (None, bool, numbers, str, bytes, enum members, and
