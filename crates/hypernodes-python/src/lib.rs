@@ -72,5 +72,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hashing::hash_value, m)?)?;
     m.add_function(wrap_pyfunction!(code::code_identity, m)?)?;
     code::init(m.py())?;
+    // BLAKE3 detects the CPU's SIMD features on its first use (`cpuid`, slow under some VMs): once
+    // here, when the module loads, rather than in the first cached run.
+    let _ = blake3::hash(b"");
     Ok(())
 }
