@@ -13,7 +13,7 @@ cd "$ROOT"
 
 # daft/ray: DaftExecutor tests (native runner and a local Ray cluster); networkx: Pipeline.graph;
 # selenium: the interactive page's browser test
-ensure_venv pytest numpy "pydantic>=2" "ruff>=0.17,<0.18" cloudpickle tqdm opentelemetry-api opentelemetry-sdk \
+ensure_venv pytest "hypothesis>=6.100,<7" numpy "pydantic>=2" "ruff>=0.17,<0.18" cloudpickle tqdm opentelemetry-api opentelemetry-sdk \
     "daft[ray]>=0.7,<0.8" "ray>=2.11,<2.60" networkx selenium
 build
 # Graphviz and Chromium for the visualization tests (a failure here is reported, tests still run).

@@ -27,6 +27,10 @@ from hypernodes.errors import (
 from hypernodes.progress import ProgressCallback
 from hypernodes.report import RunReport
 
+# What the first cached run needs (code identity, decoding stored values), imported with the package
+# so that the first run after a restart does not pay for it.
+from hypernodes import _code, _store  # noqa: F401  # isort: skip
+
 __all__ = [
     "CacheWarning",
     "Callback",

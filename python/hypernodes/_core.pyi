@@ -43,7 +43,6 @@ _R_co = TypeVar("_R_co", covariant=True)
 _Mode: TypeAlias = Literal["sequential", "threaded", "async", "parallel"]
 _MapMode: TypeAlias = Literal["zip", "product"]
 _Names: TypeAlias = str | Sequence[str]
-_OnError: TypeAlias = Literal["raise", "continue"]
 
 class _Executor(Protocol):
     """What a Pipeline accepts as ``executor``: NodeExecutor, DaftExecutor or your own."""

@@ -18,8 +18,9 @@ def rebuild_node(
         import cloudpickle
 
         func = cloudpickle.loads(func)
-    # `identity` is the code identity computed where the node was pickled: the source may not be
-    # readable in the receiving process, and the cache keys must agree on both sides.
+    # `identity` is the code identity computed where the node was pickled: a function rebuilt by
+    # cloudpickle has other globals and modules around it in the receiving process (its helpers may
+    # not be importable there), and the cache keys must agree on both sides.
     return Node(func, name, params, outputs, defaults, cache, version, is_async, multi, identity)
 
 

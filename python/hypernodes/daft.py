@@ -217,17 +217,15 @@ class _Call:
 
     # ------------------------------------------------------------------ rows
 
-    def _key(self, value: Any) -> bytes | None:
-        try:
-            return _core.value_key(value)
-        except Exception:  # noqa: BLE001
-            return None
+    def _key(self, value: Any, name: str) -> bytes | None:
+        # None when it cannot be hashed (the engine warns once, naming the input and its type)
+        return _core.value_key(value, name)
 
     def rows(self) -> list[tuple]:
         rows = []
         for i, item in enumerate(self.items):
             vals = {m: item[p] for m, p in zip(self.mapped, self.mapped_pos)}
-            keys = {m: self._key(v) for m, v in vals.items()} if self.keyed else None
+            keys = {m: self._key(v, m) for m, v in vals.items()} if self.keyed else None
             rows.append((i, vals, keys))
         return rows
 
@@ -235,7 +233,7 @@ class _Call:
 
     def jobs(self, cache_spec: tuple | None) -> dict[int, _w.Job]:
         plan = self.plan
-        bkeys = {n: self._key(v) for n, v in self.base.items()} if self.keyed else {}
+        bkeys = {n: self._key(v, n) for n, v in self.base.items()} if self.keyed else {}
         jobs = {}
         for i in plan.order:
             spec = plan.specs[i]

@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import inspect
+import types
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar, overload
 
 from hypernodes._core import Node
 from hypernodes.errors import ConfigurationError
 
+_CO_VARARGS, _CO_VARKEYWORDS = inspect.CO_VARARGS, inspect.CO_VARKEYWORDS
+
 
 def _signature(func: Callable[..., Any], name: str) -> tuple[list[str], dict[str, Any]]:
+    # A plain function is read from its code object (inspect.signature costs ~10x more); wrapped
+    # functions (`__wrapped__`) and explicit `__signature__`s go through inspect.
+    if (
+        type(func) is types.FunctionType
+        and not hasattr(func, "__wrapped__")
+        and not hasattr(func, "__signature__")
+    ):
+        code = func.__code__
+        if not code.co_flags & (_CO_VARARGS | _CO_VARKEYWORDS) and not code.co_kwonlyargcount:
+            params = list(code.co_varnames[: code.co_argcount])
+            given = func.__defaults__ or ()
+            return params, dict(zip(params[len(params) - len(given) :], given))
     params: list[str] = []
     defaults: dict[str, Any] = {}
     for p in inspect.signature(func).parameters.values():
@@ -85,7 +100,14 @@ def node(
                     f"node '{node_name}': output_name must be a str or a tuple of str"
                 )
         params, defaults = _signature(f, node_name)
-        is_async = inspect.iscoroutinefunction(f)
+        if type(f) is types.FunctionType:  # the flag itself (inspect unwraps partials first)
+            is_async = bool(f.__code__.co_flags & inspect.CO_COROUTINE) or (
+                inspect.iscoroutinefunction(f)  # a function marked as one (3.12+)
+                if hasattr(f, "_is_coroutine_marker")
+                else False
+            )
+        else:
+            is_async = inspect.iscoroutinefunction(f)
         n = Node(f, node_name, params, outputs, defaults, cache, version, is_async, multi)
         return n
 

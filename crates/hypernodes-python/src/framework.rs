@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use hypernodes::cache::Key;
+use hypernodes::cache::{always_runs, keys_node_identity, Key};
 use hypernodes::context::Context;
 use hypernodes::invoke::NodeCache;
 use hypernodes::{Cache, Executor};
@@ -16,7 +16,7 @@ use crate::callbacks::PyCallbacks;
 use crate::errors::to_pyerr;
 use crate::node::PyNode;
 use crate::pipeline::PyPipeline;
-use crate::values::{to_py, to_value};
+use crate::values::{to_py, to_value, PyAnyType};
 
 /// The context of one pipeline level of a run: the cache and callbacks in effect and where the
 /// level sits in the hierarchy. Passed to framework executors as the private `_ctx` argument.
@@ -132,10 +132,15 @@ impl PyRunContext {
     }
 }
 
-/// The code identity of a node as the engine keys it (None when it cannot be keyed).
+/// The code identity of a node as the engine keys it (None when it cannot be keyed, or when it is
+/// a pipeline node that must run every time because it holds a `cache=False` node at some depth).
 #[pyfunction]
 pub fn node_identity<'py>(py: Python<'py>, node: &PyNode) -> Option<Bound<'py, PyBytes>> {
-    hypernodes::cache::keys_node_identity(&node.core).map(|k| PyBytes::new(py, &k))
+    let core = &node.core;
+    if matches!(core.kind(), hypernodes::NodeKind::Pipeline(_)) && always_runs(core) {
+        return None;
+    }
+    keys_node_identity(core).map(|k| PyBytes::new(py, &k))
 }
 
 /// Whether a map's `on_error` argument asks to go on past failing items (the engine's check: any
@@ -146,10 +151,22 @@ pub fn continues_on_error(on_error: &str) -> PyResult<bool> {
     Ok(policy == hypernodes::OnError::Continue)
 }
 
-/// The key of a root input value (its canonical hash), as the engine computes it.
+/// The key of a value (its canonical hash), as the engine computes it. With `name` (a root input),
+/// a value that cannot be hashed gives None and the engine's one warning naming the input and its
+/// type; without, a TypeError.
 #[pyfunction]
-pub fn value_key<'py>(py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
-    Ok(PyBytes::new(py, &crate::hashing::hash_obj(value)?))
+#[pyo3(signature = (value, name=None))]
+pub fn value_key<'py>(
+    py: Python<'py>,
+    value: &Bound<'py, PyAny>,
+    name: Option<&str>,
+) -> PyResult<Option<Bound<'py, PyBytes>>> {
+    let Some(name) = name else {
+        return Ok(Some(PyBytes::new(py, &crate::hashing::hash_obj(value)?)));
+    };
+    let v = to_value(value.clone());
+    let key = hypernodes::cache::input_key(name, &PyAnyType, &v);
+    Ok(key.map(|k| PyBytes::new(py, &k)))
 }
 
 /// The signature `on_map_item_cached` reports for an item: a digest of its mapped inputs' keys, in

@@ -3,6 +3,7 @@
 
 mod cache;
 mod callbacks;
+mod code;
 mod errors;
 mod executor;
 mod framework;
@@ -69,5 +70,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<pipeline::PyPipeline>()?;
     m.add_class::<executor::PyNodeExecutor>()?;
     m.add_function(wrap_pyfunction!(hashing::hash_value, m)?)?;
+    m.add_function(wrap_pyfunction!(code::code_identity, m)?)?;
+    code::init(m.py())?;
+    // BLAKE3 detects the CPU's SIMD features on its first use (`cpuid`, slow under some VMs): once
+    // here, when the module loads, rather than in the first cached run.
+    let _ = blake3::hash(b"");
     Ok(())
 }

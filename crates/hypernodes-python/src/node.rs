@@ -17,7 +17,7 @@ pub struct PyNodeFn {
     pub is_async: bool,
     /// Whether the node declares several outputs (the returned tuple is unpacked).
     pub multi: bool,
-    /// The function's code identity, computed on first use (normalized source + closure values).
+    /// The function's code identity, computed on first use (see `crate::code`).
     pub identity: std::sync::OnceLock<Vec<u8>>,
 }
 
@@ -70,16 +70,20 @@ impl NodeFn for PyNodeFn {
         hypernodes::memo::memoize(&self.identity, || {
             Python::attach(|py| {
                 let f = self.func.bind(py);
-                py.import("hypernodes._code")
-                    .and_then(|m| m.getattr("code_identity")?.call1((f,)))
-                    .and_then(|b| b.extract::<Vec<u8>>())
-                    .unwrap_or_else(|e| {
-                        let name = qualified_name(f);
-                        hypernodes::warn::warn(&format!(
-                            "cannot read the code of {name}: {e}; caching it by name only"
-                        ));
-                        name.into_bytes()
-                    })
+                crate::code::code_identity(f).unwrap_or_else(|e| {
+                    // Never by name alone (a wrong hit once the code changes): an identity of
+                    // this process only, so its entries are never reused by another process.
+                    let name = qualified_name(f);
+                    hypernodes::warn::warn(&format!(
+                        "cannot read the code of {name}: {e}; its results are not reused by \
+                         other processes"
+                    ));
+                    let nonce = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map(|d| d.as_nanos())
+                        .unwrap_or_default();
+                    format!("{name}\0{}\0{nonce}", std::process::id()).into_bytes()
+                })
             })
         })
     }

@@ -302,9 +302,10 @@ impl<'a> NodeCache<'a> {
         wanted: Option<&'a [usize]>,
         cache: Option<&'a Arc<dyn Cache>>,
     ) -> Self {
-        // A pipeline node whose pipeline switched caching off is not cached as a whole either.
-        let inner_off = matches!(node.kind(), NodeKind::Pipeline(pn)
-            if matches!(pn.pipeline.cache_setting(), crate::pipeline::Setting::Off));
+        // A pipeline node whose pipeline switched caching off, or holds a `cache=false` node at
+        // any depth, is not cached as a whole: that inner node runs every time.
+        let inner_off =
+            matches!(node.kind(), NodeKind::Pipeline(_)) && crate::cache::always_runs(node);
         let keyed = arg_keys.is_some();
         let cache = cache.filter(|_| node.cache() && !inner_off);
         let key = match (cache, arg_keys) {

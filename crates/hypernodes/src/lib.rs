@@ -12,6 +12,7 @@ extern crate self as hypernodes;
 
 pub mod cache;
 pub mod callbacks;
+pub mod canonical;
 pub mod context;
 pub mod error;
 pub mod executor;

@@ -1,6 +1,8 @@
 //! Hashing and storing typed Rust values with serde. A type becomes cacheable by registering it once
 //! with [`register_cacheable`]; common types (integers, floats, bool, String, and Vecs of them) are
-//! registered already. Values are hashed as their type name plus their JSON encoding.
+//! registered already. Values are stored as JSON, and hashed as their type name plus their canonical
+//! encoding ([`crate::canonical`]: maps and unordered sets in a fixed order, so a `HashMap` or a
+//! `HashSet` hashes the same in every process).
 
 use std::any::TypeId;
 use std::collections::HashMap;
@@ -13,18 +15,54 @@ use crate::value::{value, Value};
 
 type EncodeFn = fn(&Value) -> Result<Vec<u8>, String>;
 type DecodeFn = fn(&[u8]) -> Result<Value, String>;
+type CanonicalFn = fn(&Value) -> Result<Vec<u8>, String>;
 
-fn registry() -> &'static RwLock<HashMap<TypeId, (EncodeFn, DecodeFn)>> {
-    static R: OnceLock<RwLock<HashMap<TypeId, (EncodeFn, DecodeFn)>>> = OnceLock::new();
+/// How a registered type is stored, read back and hashed.
+#[derive(Clone, Copy)]
+struct Entry {
+    encode: EncodeFn,
+    decode: DecodeFn,
+    canonical: CanonicalFn,
+}
+
+impl Entry {
+    fn of<T: Serialize + DeserializeOwned + Send + Sync + 'static>() -> Entry {
+        Entry {
+            encode: enc::<T>,
+            decode: dec::<T>,
+            canonical: canon::<T>,
+        }
+    }
+}
+
+fn registry() -> &'static RwLock<HashMap<TypeId, Entry>> {
+    static R: OnceLock<RwLock<HashMap<TypeId, Entry>>> = OnceLock::new();
     R.get_or_init(|| {
         let mut m = HashMap::new();
         macro_rules! builtin {
             ($($t:ty),*) => {$(
-                m.insert(TypeId::of::<$t>(), (enc::<$t> as EncodeFn, dec::<$t> as DecodeFn));
-                m.insert(TypeId::of::<Vec<$t>>(), (enc::<Vec<$t>> as EncodeFn, dec::<Vec<$t>> as DecodeFn));
+                m.insert(TypeId::of::<$t>(), Entry::of::<$t>());
+                m.insert(TypeId::of::<Vec<$t>>(), Entry::of::<Vec<$t>>());
             )*};
         }
-        builtin!(i8, i16, i32, i64, u8, u16, u32, u64, usize, isize, f32, f64, bool, String, char, ());
+        builtin!(
+            i8,
+            i16,
+            i32,
+            i64,
+            u8,
+            u16,
+            u32,
+            u64,
+            usize,
+            isize,
+            f32,
+            f64,
+            bool,
+            String,
+            char,
+            ()
+        );
         RwLock::new(m)
     })
 }
@@ -34,6 +72,13 @@ fn enc<T: Serialize + 'static>(v: &Value) -> Result<Vec<u8>, String> {
         .downcast_ref::<T>()
         .ok_or_else(|| format!("expected a {}", std::any::type_name::<T>()))?;
     serde_json::to_vec(t).map_err(|e| e.to_string())
+}
+
+fn canon<T: Serialize + 'static>(v: &Value) -> Result<Vec<u8>, String> {
+    let t = v
+        .downcast_ref::<T>()
+        .ok_or_else(|| format!("expected a {}", std::any::type_name::<T>()))?;
+    crate::canonical::encode(t).map_err(|e| e.to_string())
 }
 
 fn dec<T: DeserializeOwned + Send + Sync + 'static>(b: &[u8]) -> Result<Value, String> {
@@ -47,10 +92,10 @@ pub fn register_cacheable<T: Serialize + DeserializeOwned + Send + Sync + 'stati
     registry()
         .write()
         .expect("type registry poisoned")
-        .insert(TypeId::of::<T>(), (enc::<T>, dec::<T>));
+        .insert(TypeId::of::<T>(), Entry::of::<T>());
 }
 
-fn lookup<T: 'static>() -> Result<(EncodeFn, DecodeFn), String> {
+fn lookup<T: 'static>() -> Result<Entry, String> {
     registry()
         .read()
         .expect("type registry poisoned")
@@ -66,7 +111,7 @@ fn lookup<T: 'static>() -> Result<(EncodeFn, DecodeFn), String> {
 }
 
 pub(crate) fn hash<T: 'static>(v: &Value) -> Result<[u8; 32], String> {
-    let bytes = (lookup::<T>()?.0)(v)?;
+    let bytes = (lookup::<T>()?.canonical)(v)?;
     let mut h = blake3::Hasher::new();
     h.update(std::any::type_name::<T>().as_bytes());
     h.update(&[0]);
@@ -75,9 +120,9 @@ pub(crate) fn hash<T: 'static>(v: &Value) -> Result<[u8; 32], String> {
 }
 
 pub(crate) fn encode<T: 'static>(v: &Value) -> Result<Vec<u8>, String> {
-    (lookup::<T>()?.0)(v)
+    (lookup::<T>()?.encode)(v)
 }
 
 pub(crate) fn decode<T: 'static>(b: &[u8]) -> Result<Value, String> {
-    (lookup::<T>()?.1)(b)
+    (lookup::<T>()?.decode)(b)
 }

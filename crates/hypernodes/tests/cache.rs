@@ -671,3 +671,151 @@ fn temporary_files_left_by_killed_writers_are_removed_once_old() {
     );
     assert_eq!(dir.entries().len(), 2, "the run's own entries are in place");
 }
+
+// ------------------------------------------------------------------------------ cache=false inside
+
+/// `t` -> stamp (uncached: a clock, a file read) -> `s`; `s` -> twice -> `u`.
+fn volatile_inner(calls: &Counter) -> Pipeline {
+    Pipeline::new([
+        int_node("stamp", &["t"], "s", calls, |v| v[0] + 1).with_cache(false),
+        int_node("twice", &["s"], "u", calls, |v| v[0] * 2),
+    ])
+    .unwrap()
+    .with_name("volatile")
+}
+
+#[test]
+fn an_uncached_inner_node_runs_every_time_and_the_nodes_around_it_still_hit() {
+    for depth in [1, 2] {
+        let calls = Counter::default();
+        let before_calls = Counter::default();
+        let mut inner = volatile_inner(&calls);
+        for level in 1..depth {
+            inner = Pipeline::new([inner
+                .as_node(AsNode {
+                    name: Some(format!("level{level}")),
+                    ..Default::default()
+                })
+                .unwrap()])
+            .unwrap()
+            .with_name(format!("wrap{level}"));
+        }
+        let step = inner
+            .as_node(AsNode {
+                name: Some("step".into()),
+                ..Default::default()
+            })
+            .unwrap();
+        let before = int_node("before", &["x"], "t", &before_calls, |v| v[0] + 10);
+        let after = int_node("after", &["u"], "z", &before_calls, |v| v[0] - 1);
+        let hits = Arc::new(Hits::default());
+        let outer = listen(
+            &cached(&Pipeline::new([before, step, after]).unwrap(), &memory()),
+            &hits,
+        );
+        for round in 0..3 {
+            let out = outer.run(inputs! {"x" => 1_i64}, None).unwrap();
+            assert_eq!(int(&out, "z"), (11 + 1) * 2 - 1);
+            // `stamp` runs every round; `twice` hits on its unchanged input after the first
+            assert_eq!(calls.get(), 2 + round, "depth {depth}, round {round}");
+        }
+        // `before` and `after` ran once: the nodes around the pipeline node still hit.
+        assert_eq!(before_calls.get(), 2, "depth {depth}");
+        let names = hits.names();
+        assert!(names.contains(&"before".to_string()), "{names:?}");
+        assert!(names.contains(&"after".to_string()), "{names:?}");
+        assert!(!names.contains(&"step".to_string()), "{names:?}");
+    }
+}
+
+// ------------------------------------------------------------------------------ unordered inputs
+
+#[test]
+fn hash_map_and_hash_set_inputs_hash_canonically() {
+    use std::collections::{HashMap, HashSet};
+    hypernodes::register_cacheable::<HashMap<String, i64>>();
+    hypernodes::register_cacheable::<HashSet<String>>();
+    let dir = TempDir::new("unordered");
+    let calls = Counter::default();
+    let node = || {
+        let calls = calls.clone();
+        Node::new(
+            "total",
+            vec![
+                Port::new("weights", Typed::<HashMap<String, i64>>::arc()),
+                Port::new("skip", Typed::<HashSet<String>>::arc()),
+            ],
+            vec![Port::new("sum", Typed::<i64>::arc())],
+            move |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+                calls.bump();
+                let w = args[0].downcast_ref::<HashMap<String, i64>>().unwrap();
+                let skip = args[1].downcast_ref::<HashSet<String>>().unwrap();
+                let sum = w
+                    .iter()
+                    .filter(|(k, _)| !skip.contains(*k))
+                    .map(|(_, v)| v)
+                    .sum::<i64>();
+                Ok(vec![value(sum)])
+            },
+        )
+        .unwrap()
+    };
+    for run in 0..5 {
+        // a new map and set each time, filled in another order: another iteration order
+        let mut weights = HashMap::new();
+        let mut skip = HashSet::new();
+        let mut keys: Vec<i64> = (0..40).collect();
+        if run % 2 == 1 {
+            keys.reverse();
+        }
+        for i in keys {
+            weights.insert(format!("k{i}"), i);
+            if i % 3 == 0 {
+                skip.insert(format!("k{i}"));
+            }
+        }
+        let p = cached(&Pipeline::new([node()]).unwrap(), &disk(dir.path()));
+        let out = p
+            .run(inputs! {"weights" => weights, "skip" => skip}, None)
+            .unwrap();
+        assert_eq!(
+            int(&out, "sum"),
+            (0..40).filter(|i| i % 3 != 0).sum::<i64>()
+        );
+    }
+    assert_eq!(calls.get(), 1, "one computation, then hits");
+    assert_eq!(dir.entries().len(), 1, "one entry for five identical runs");
+}
+
+/// A root input type never registered with `register_cacheable`.
+#[derive(Clone, Debug, PartialEq)]
+struct NotRegistered(i64);
+
+#[test]
+fn an_unhashable_root_input_is_named_in_one_warning() {
+    warnings();
+    let calls = Counter::default();
+    let c = calls.clone();
+    let reader = Node::new(
+        "read_not_registered",
+        vec![Port::new("thing", Typed::<NotRegistered>::arc())],
+        vec![Port::new("n", Typed::<i64>::arc())],
+        move |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+            c.bump();
+            Ok(vec![value(
+                args[0].downcast_ref::<NotRegistered>().unwrap().0,
+            )])
+        },
+    )
+    .unwrap();
+    let p = cached(&Pipeline::new([reader]).unwrap(), &memory());
+    for _ in 0..3 {
+        let out = p.run(inputs! {"thing" => NotRegistered(7)}, None).unwrap();
+        assert_eq!(int(&out, "n"), 7);
+    }
+    assert_eq!(calls.get(), 3); // uncached, as before, but no longer silently
+    let w = warnings_about("input 'thing'");
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("NotRegistered"), "{w:?}");
+    assert!(w[0].contains("register_cacheable"), "{w:?}");
+}

@@ -4,6 +4,7 @@
 
 use crate::node::{Node, NodeKind};
 use crate::pipeline::Pipeline;
+use crate::value::{Value, ValueType};
 
 /// A cache key (a blake3 digest).
 pub type Key = [u8; 32];
@@ -82,6 +83,19 @@ fn compute_node_identity(node: &Node) -> Option<Key> {
     Some(h.finish())
 }
 
+/// Whether a node must run every time it is reached: a function node with `cache=false`, or a
+/// pipeline node whose pipeline switches caching off or holds such a node at any depth (so it is
+/// never served whole from a cache).
+pub fn always_runs(node: &Node) -> bool {
+    match node.kind() {
+        NodeKind::Func(_) => !node.cache(),
+        NodeKind::Pipeline(pn) => {
+            matches!(pn.pipeline.cache_setting(), crate::pipeline::Setting::Off)
+                || pn.pipeline.nodes().iter().any(always_runs)
+        }
+    }
+}
+
 /// The identity of a whole pipeline: every node's identity and cache flag, and its bound values.
 pub fn pipeline_identity(pipeline: &Pipeline) -> Option<Key> {
     pipeline.identity_memo(|| {
@@ -91,11 +105,30 @@ pub fn pipeline_identity(pipeline: &Pipeline) -> Option<Key> {
             h.field("cache", &[n.cache() as u8]);
         }
         for (name, v) in pipeline.bound() {
-            let key = pipeline.input_type(name).hash(v).ok()?;
+            let key = input_key(name, &*pipeline.input_type(name), v)?;
             h.field("bound", name.as_bytes()).field("value", &key);
         }
         Some(h.finish())
     })
+}
+
+/// The key of a root input or bound value: its value's canonical hash. `None` when the value
+/// cannot be hashed, with one warning per input and type naming both and how to make the type
+/// hashable; the nodes that read it then run uncached (their outputs are keyed by value).
+pub fn input_key(name: &str, ty: &dyn ValueType, value: &Value) -> Option<Key> {
+    match ty.hash(value) {
+        Ok(k) => Some(k),
+        Err(msg) => {
+            crate::warn::warn_once(
+                &format!("unhashable input\0{name}"),
+                &format!(
+                    "input '{name}' cannot be hashed for a cache key, so the nodes that read it \
+                     are not cached: {msg}"
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// A node's key for one call: its identity, the keys of its inputs, and the outputs requested.

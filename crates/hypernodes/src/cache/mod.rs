@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 pub use disk::DiskCache;
 pub use keys::{
-    node_identity as keys_node_identity, node_key, output_key, pipeline_identity, Key, KeyHasher,
+    always_runs, input_key, node_identity as keys_node_identity, node_key, output_key,
+    pipeline_identity, Key, KeyHasher,
 };
 pub use memory::MemoryCache;
 

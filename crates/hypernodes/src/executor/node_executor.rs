@@ -254,7 +254,8 @@ impl NodeExecutor {
                 .enumerate()
                 .map(|(v, value)| {
                     let value = value.as_ref()?;
-                    pipeline.input_type(&g.names[v]).hash(value).ok()
+                    let name = &g.names[v];
+                    crate::cache::input_key(name, &*pipeline.input_type(name), value)
                 })
                 .collect()
         });
@@ -435,11 +436,11 @@ impl NodeExecutor {
             let ti = Stopwatch::start(&item_ctx);
             let mut slots = base.clone();
             let mut sig = crate::cache::KeyHasher::new();
-            for ((id, v), ty) in ids.iter().zip(&items[i]).zip(&types) {
+            for (((id, v), ty), name) in ids.iter().zip(&items[i]).zip(&types).zip(map_over) {
                 if let Some(id) = id {
                     slots.values[*id] = Some(v.clone());
                     if let Some(keys) = &mut slots.keys {
-                        let key = ty.hash(v).ok();
+                        let key = crate::cache::input_key(name, &**ty, v);
                         if let Some(k) = &key {
                             sig.field("item", k);
                         }

@@ -22,31 +22,42 @@
 //! | `l` | list, `t` tuple: count + items                                                 |
 //! | `d` | dict: count + sorted (key digest, value digest) pairs                          |
 //! | `e` | set, `E` frozenset: count + sorted element digests                             |
-//! | `x` | instance of a subclass of one of the above: class + the base value's encoding  |
+//! | `x` | instance of a subclass of one of the above: class + the base value's encoding (an    |
+//! |     | `OrderedDict` in order, tag `o`) + a `defaultdict`'s `default_factory` + the         |
+//! |     | instance's public attributes and slots                                             |
 //! | `K` | object with `__cache_key__()`: class + the encoding of what it returns          |
 //! | `D` | dataclass instance: class + fields in declaration order (name, value)          |
 //! | `P` | pydantic v2 model: class + `model_fields` in order (name, value) + sorted extras |
-//! | `A` | numpy array: dtype + shape + C-order bytes; `a`: object array (items by value) |
+//! | `A` | numpy array: dtype + shape + C-order bytes; `a`: object array (items by value); |
+//! |     | a subclass (matrix, recarray, masked array) is `x` + class + the array + (masked  |
+//! |     | arrays) the full mask and the fill value + public attributes                     |
 //! | `n` | numpy scalar: dtype + bytes                                                    |
 //! | `u` | enum member: class + member name                                               |
 //! | `q` | class `T`, function `F`, builtin `B`, bound method `M`, module `m`: by name    |
 //! | `z` | functools.partial: function + args + keywords                                  |
-//! | `O` | other object with `__dict__`: class + public attributes sorted by name         |
-//! | `p` | anything else: its pickle (protocol 5)                                         |
+//! | `O` | other object with `__dict__`: class + public attributes sorted by name + public  |
+//! |     | slots                                                                          |
+//! | `r` | anything else: what pickling reduces it to (`copyreg.dispatch_table` or        |
+//! |     | `__reduce_ex__(4)`: callable, args, state, list items, dict items), walked as    |
+//! |     | values; `g` when it reduces to a global name                                   |
 //!
 //! A class is written as its `__module__` and `__qualname__`. Objects whose class defines its own
 //! pickling (`__reduce__`, `__reduce_ex__` or `__getstate__`: pandas and polars frames, for
-//! instance) are hashed by their pickle rather than by public attributes, since their state lives in
-//! private attributes (`types.SimpleNamespace` excepted). How a class's instances are hashed is
-//! decided on its first hash and remembered. Nesting deeper than [`MAX_DEPTH`] (a reference cycle)
-//! is a `TypeError`, and so is a value that nothing above covers and that does not pickle.
+//! instance) are keyed by their reduced state rather than by public attributes, since their state
+//! lives in private attributes (`types.SimpleNamespace` excepted); so are objects with slots and no
+//! `__dict__`. The pickle bytes themselves never enter a key: the order of a set in them changes
+//! with `PYTHONHASHSEED`. How a class's instances are hashed is decided on its first hash and
+//! remembered; each hash checks once per class that it has not gained or lost `__cache_key__`.
+//! Nesting deeper than [`MAX_DEPTH`] (a reference cycle) is a `TypeError`, and so is a value that
+//! nothing above covers and that does not pickle.
 //!
 //! BLAKE3 comes from the `blake3` crate (buffers of 1 MB or more hashed on all cores with rayon).
 
-use std::collections::HashMap;
 use std::os::raw::c_int;
-use std::sync::{Arc, Mutex};
 
+mod classify;
+
+use classify::{type_info, Extra, Kind, TypeInfo, NUMPY};
 use pyo3::exceptions::PyTypeError;
 use pyo3::ffi;
 use pyo3::intern;
@@ -70,9 +81,24 @@ pub fn hash_obj(obj: &Bound<'_, PyAny>) -> PyResult<[u8; 32]> {
         py: obj.py(),
         buf: Vec::with_capacity(64),
         spare: Vec::new(),
+        checked: Vec::new(),
     };
     enc.encode(obj, 0)?;
     Ok(digest_bytes(obj.py(), &enc.buf))
+}
+
+/// Appends the canonical encoding of `obj` (what [`hash_obj`] digests; self-delimiting) to `out`,
+/// for callers that digest several values together.
+pub fn encode_into(obj: &Bound<'_, PyAny>, out: &mut Vec<u8>) -> PyResult<()> {
+    let mut enc = Encoder {
+        py: obj.py(),
+        buf: std::mem::take(out),
+        spare: Vec::new(),
+        checked: Vec::new(),
+    };
+    let r = enc.encode(obj, 0);
+    *out = enc.buf;
+    r
 }
 
 /// `hash_value(obj) -> str`: the canonical, type-tagged hash of `obj` as 64 hex digits, the same in
@@ -147,194 +173,16 @@ impl Drop for CBuffer {
     }
 }
 
-/// Python objects the encoder compares types against, looked up once.
-static DATACLASS_FIELDS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static PICKLE_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-static ENUM: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static FUNCTION: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static BUILTIN: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static METHOD: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static PARTIAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static SIMPLE_NAMESPACE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-/// `numpy.ndarray`, `numpy.generic` and `numpy.ascontiguousarray`.
-type Numpy = (Py<PyType>, Py<PyType>, Py<PyAny>);
-/// numpy's objects, once numpy has been imported.
-static NUMPY: PyOnceLock<Numpy> = PyOnceLock::new();
-
-/// numpy's types, when numpy is imported (if it is not, no value can be a numpy object).
-fn numpy(py: Python<'_>) -> PyResult<Option<&'static Numpy>> {
-    if let Some(np) = NUMPY.get(py) {
-        return Ok(Some(np));
-    }
-    let modules = py
-        .import(intern!(py, "sys"))?
-        .getattr(intern!(py, "modules"))?;
-    if !modules.contains(intern!(py, "numpy"))? {
-        return Ok(None);
-    }
-    NUMPY
-        .get_or_try_init(py, || -> PyResult<_> {
-            let np = py.import(intern!(py, "numpy"))?;
-            Ok((
-                np.getattr(intern!(py, "ndarray"))?
-                    .cast_into::<PyType>()?
-                    .unbind(),
-                np.getattr(intern!(py, "generic"))?
-                    .cast_into::<PyType>()?
-                    .unbind(),
-                np.getattr(intern!(py, "ascontiguousarray"))?.unbind(),
-            ))
-        })
-        .map(Some)
-}
-
-/// How the instances of a class are hashed, decided once per class (see the module docs).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    CacheKey,
-    Dataclass,
-    Pydantic,
-    Array,
-    NumpyScalar,
-    Enum,
-    Function,
-    Builtin,
-    Method,
-    Module,
-    Partial,
-    Subclass,
-    Attributes,
-    Pickle,
-}
-
-/// What the encoder needs to know about a class.
-struct TypeInfo {
-    kind: Kind,
-    /// `__module__` and `__qualname__`, encoded.
-    name: Vec<u8>,
-    /// The fields of a dataclass or pydantic model, in declaration order.
-    fields: Vec<Py<PyString>>,
-}
-
-/// Classes seen so far, by address. The class is held, so that its address is not reused while
-/// it is here. A class changed after its first hash (a `__cache_key__` added later) keeps its
-/// first classification.
-type TypeCache = HashMap<usize, (Py<PyType>, Arc<TypeInfo>)>;
-static TYPE_CACHE: Mutex<Option<TypeCache>> = Mutex::new(None);
-/// Classes kept at most; the cache starts over when full (classes made in a loop, say).
-const TYPE_CACHE_MAX: usize = 4096;
-
-fn type_info(tp: &Bound<'_, PyType>) -> PyResult<Arc<TypeInfo>> {
-    let key = tp.as_ptr() as usize;
-    {
-        let cache = TYPE_CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, info)) = cache.as_ref().and_then(|c| c.get(&key)) {
-            return Ok(info.clone());
-        }
-    }
-    // Classified outside the lock: this calls Python.
-    let info = Arc::new(classify(tp)?);
-    // Entries leaving the cache are dropped after the lock is released: dropping a class can run
-    // Python code (weakref callbacks), which may hash again.
-    let (evicted, replaced) = {
-        let mut guard = TYPE_CACHE.lock().unwrap_or_else(|e| e.into_inner());
-        let cache = guard.get_or_insert_with(HashMap::new);
-        let evicted = if cache.len() >= TYPE_CACHE_MAX {
-            std::mem::take(cache)
-        } else {
-            HashMap::new()
-        };
-        let replaced = cache.insert(key, (tp.clone().unbind(), info.clone()));
-        (evicted, replaced)
-    };
-    drop((evicted, replaced));
-    Ok(info)
-}
-
-fn classify(tp: &Bound<'_, PyType>) -> PyResult<TypeInfo> {
-    let py = tp.py();
-    let mut enc = Encoder {
-        py,
-        buf: Vec::new(),
-        spare: Vec::new(),
-    };
-    enc.put_type(tp)?;
-    let mut info = TypeInfo {
-        kind: Kind::Pickle,
-        name: enc.buf,
-        fields: Vec::new(),
-    };
-    let is = |t: &Bound<'_, PyType>| tp.is_subclass(t);
-    info.kind = if tp.getattr_opt(intern!(py, "__cache_key__"))?.is_some() {
-        Kind::CacheKey
-    } else if tp
-        .getattr_opt(intern!(py, "__dataclass_fields__"))?
-        .is_some()
-    {
-        let fields_fn = DATACLASS_FIELDS.get_or_try_init(py, || -> PyResult<_> {
-            Ok(py.import("dataclasses")?.getattr("fields")?.unbind())
-        })?;
-        for f in fields_fn.bind(py).call1((tp,))?.try_iter()? {
-            let name = f?.getattr(intern!(py, "name"))?;
-            info.fields.push(name.cast_into::<PyString>()?.unbind());
-        }
-        Kind::Dataclass
-    } else if let Some(fields) = tp
-        .getattr_opt(intern!(py, "model_fields"))?
-        .filter(|f| f.is_instance_of::<PyDict>())
-    {
-        for name in fields.cast::<PyDict>()?.keys() {
-            info.fields.push(name.cast_into::<PyString>()?.unbind());
-        }
-        Kind::Pydantic
-    } else if numpy(py)?.is_some_and(|np| is(np.0.bind(py)).unwrap_or(false)) {
-        Kind::Array
-    } else if numpy(py)?.is_some_and(|np| is(np.1.bind(py)).unwrap_or(false)) {
-        Kind::NumpyScalar
-    } else if is(ENUM.import(py, "enum", "Enum")?)? {
-        Kind::Enum
-    } else if is(FUNCTION.import(py, "types", "FunctionType")?)? {
-        Kind::Function
-    } else if is(BUILTIN.import(py, "types", "BuiltinFunctionType")?)? {
-        Kind::Builtin
-    } else if is(METHOD.import(py, "types", "MethodType")?)? {
-        Kind::Method
-    } else if is(&py.get_type::<PyModule>())? {
-        Kind::Module
-    } else if is(PARTIAL.import(py, "functools", "partial")?)? {
-        Kind::Partial
-    } else if [
-        py.get_type::<PyString>(),
-        py.get_type::<PyInt>(),
-        py.get_type::<PyFloat>(),
-        py.get_type::<PyComplex>(),
-        py.get_type::<PyBytes>(),
-        py.get_type::<PyByteArray>(),
-        py.get_type::<PyTuple>(),
-        py.get_type::<PyList>(),
-        py.get_type::<PyDict>(),
-        py.get_type::<PySet>(),
-        py.get_type::<PyFrozenSet>(),
-    ]
-    .iter()
-    .any(|b| is(b).unwrap_or(false))
-    {
-        Kind::Subclass
-    } else if defines_pickling(tp)?
-        && !is(SIMPLE_NAMESPACE.import(py, "types", "SimpleNamespace")?)?
-    {
-        Kind::Pickle
-    } else {
-        Kind::Attributes
-    };
-    Ok(info)
-}
+/// Looked up once: `copyreg.dispatch_table`.
+static DISPATCH_TABLE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 struct Encoder<'py> {
     py: Python<'py>,
     buf: Vec<u8>,
     /// Emptied buffers kept for the digests of dict entries and set elements.
     spare: Vec<Vec<u8>>,
+    /// Classes whose remembered classification this hash has confirmed (see [`type_info`]).
+    checked: Vec<usize>,
 }
 
 impl<'py> Encoder<'py> {
@@ -618,7 +466,7 @@ impl<'py> Encoder<'py> {
             return self.put_type(t);
         }
         let tp = obj.get_type();
-        let info = type_info(&tp)?;
+        let info = type_info(&tp, &mut self.checked)?;
         match info.kind {
             Kind::CacheKey => {
                 let key = obj.call_method0(intern!(py, "__cache_key__"))?;
@@ -642,8 +490,24 @@ impl<'py> Encoder<'py> {
                 Ok(())
             }
             Kind::Array => {
+                if info.extra != Extra::None {
+                    // A subclass (matrix, recarray, masked array, ...): its class, then what the
+                    // subclass adds to the bytes.
+                    self.buf.push(b'x');
+                    self.buf.extend_from_slice(&info.name);
+                }
                 let contiguous = &NUMPY.get(py).expect("numpy is imported").2;
-                self.put_array(obj, contiguous.bind(py), depth)
+                self.put_array(obj, contiguous.bind(py), depth)?;
+                if info.extra == Extra::Masked {
+                    let ma = py.import(intern!(py, "numpy.ma"))?;
+                    let mask = ma.call_method1(intern!(py, "getmaskarray"), (obj,))?;
+                    self.put_array(&mask, contiguous.bind(py), depth)?;
+                    self.encode(&obj.getattr(intern!(py, "fill_value"))?, depth + 1)?;
+                }
+                if info.extra != Extra::None {
+                    self.put_instance_state(obj, &info, depth)?;
+                }
+                Ok(())
             }
             Kind::NumpyScalar => {
                 self.buf.push(b'n');
@@ -698,22 +562,67 @@ impl<'py> Encoder<'py> {
                 let mark = self.buf.len();
                 self.buf.push(b'x');
                 self.buf.extend_from_slice(&info.name);
-                if self.encode_builtin(obj, depth)? {
-                    return Ok(());
+                if info.extra == Extra::OrderedDict {
+                    // Order-sensitive, as OrderedDict's `==` is.
+                    let d = obj.cast::<PyDict>()?;
+                    let items: Vec<_> = d.iter().collect();
+                    self.buf.push(b'o');
+                    self.put_len(items.len());
+                    for (k, v) in &items {
+                        self.encode(k, depth + 1)?;
+                        self.encode(v, depth + 1)?;
+                    }
+                } else if !self.encode_builtin(obj, depth)? {
+                    self.buf.truncate(mark);
+                    return self.put_reduced(obj, depth);
                 }
-                self.buf.truncate(mark);
-                self.put_pickle(obj)
+                if info.extra == Extra::DefaultDict {
+                    self.encode(&obj.getattr(intern!(py, "default_factory"))?, depth + 1)?;
+                }
+                self.put_instance_state(obj, &info, depth)
             }
             Kind::Attributes => match obj.getattr_opt(intern!(py, "__dict__"))? {
                 Some(d) if d.is_instance_of::<PyDict>() => {
                     self.buf.push(b'O');
                     self.buf.extend_from_slice(&info.name);
-                    self.put_sorted_attributes(d.cast::<PyDict>()?, true, depth)
+                    self.put_instance_state(obj, &info, depth)
                 }
-                _ => self.put_pickle(obj),
+                // Slots only, or no attributes at all: the state its pickling reduces it to.
+                _ => self.put_reduced(obj, depth),
             },
-            Kind::Pickle => self.put_pickle(obj),
+            Kind::Pickle => self.put_reduced(obj, depth),
         }
+    }
+
+    /// An instance's own state beside its base value: its public `__dict__` attributes (sorted by
+    /// name) and its public slots (in name order; an unset slot is marked as such).
+    fn put_instance_state(
+        &mut self,
+        obj: &Bound<'py, PyAny>,
+        info: &TypeInfo,
+        depth: usize,
+    ) -> PyResult<()> {
+        let py = self.py;
+        match obj.getattr_opt(intern!(py, "__dict__"))? {
+            Some(d) if d.is_instance_of::<PyDict>() => {
+                self.buf.push(1);
+                self.put_sorted_attributes(d.cast::<PyDict>()?, true, depth)?;
+            }
+            _ => self.buf.push(0),
+        }
+        self.put_len(info.slots.len());
+        for name in &info.slots {
+            let name = name.bind(py);
+            self.put_str(name)?;
+            match obj.getattr_opt(name)? {
+                Some(v) => {
+                    self.buf.push(1);
+                    self.encode(&v, depth + 1)?;
+                }
+                None => self.buf.push(0),
+            }
+        }
+        Ok(())
     }
 
     /// The extra fields of a pydantic model with `extra="allow"`, sorted by name.
@@ -808,12 +717,13 @@ impl<'py> Encoder<'py> {
         Ok(())
     }
 
-    fn put_pickle(&mut self, obj: &Bound<'py, PyAny>) -> PyResult<()> {
+    /// An object keyed through its pickling: what `copyreg.dispatch_table` or `__reduce_ex__(4)`
+    /// reduces it to (the callable, its arguments, the state, list and dict items) walked as
+    /// values, so the sets and dicts in its state are as canonical as anywhere else. Never the
+    /// pickle bytes, whose order of set elements changes with `PYTHONHASHSEED`.
+    fn put_reduced(&mut self, obj: &Bound<'py, PyAny>, depth: usize) -> PyResult<()> {
         let py = self.py;
-        let dumps = PICKLE_DUMPS.get_or_try_init(py, || -> PyResult<_> {
-            Ok(py.import("pickle")?.getattr("dumps")?.unbind())
-        })?;
-        let pickled = dumps.bind(py).call1((obj, 5)).map_err(|e| {
+        let reduced = reduce(obj).map_err(|e| {
             let err = PyTypeError::new_err(format!(
                 "cannot hash a value of type {} for a cache key: it has no __dict__, no \
                  __cache_key__() method and does not pickle ({e}); give its class a \
@@ -823,29 +733,61 @@ impl<'py> Encoder<'py> {
             err.set_cause(py, Some(e));
             err
         })?;
-        self.buf.push(b'p');
-        self.put_payload(pickled.cast::<PyBytes>()?.as_bytes());
+        if let Ok(name) = reduced.cast::<PyString>() {
+            // A global, pickled by reference (a singleton): its class and name.
+            self.buf.push(b'g');
+            self.put_type(&obj.get_type())?;
+            return self.put_str(name);
+        }
+        let parts = reduced.cast::<PyTuple>().map_err(|_| {
+            PyTypeError::new_err(format!(
+                "cannot hash a value of type {} for a cache key: its __reduce_ex__() returned \
+                 neither a str nor a tuple",
+                type_name(obj)
+            ))
+        })?;
+        self.buf.push(b'r');
+        self.put_len(parts.len());
+        for (i, part) in parts.iter().enumerate() {
+            if part.is_none() {
+                self.buf.push(b'N');
+            } else if i == 3 {
+                // list items: an iterator, in order
+                let items = PyList::new(py, part.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
+                self.buf.push(b'l');
+                self.put_items(items.len(), items.iter(), depth + 1)?;
+            } else if i == 4 {
+                // dict items: an iterator of pairs, in any order
+                let mut pairs = Vec::new();
+                for pair in part.try_iter()? {
+                    pairs.push(self.digest(&pair?, depth + 1)?);
+                }
+                pairs.sort_unstable();
+                self.buf.push(b'e');
+                self.put_len(pairs.len());
+                for d in &pairs {
+                    self.buf.extend_from_slice(d);
+                }
+            } else {
+                self.encode(&part, depth + 1)?;
+            }
+        }
         Ok(())
     }
 }
 
-/// Whether a class defines its own pickling (`__reduce_ex__`, `__reduce__` or `__getstate__`
-/// other than `object`'s).
-fn defines_pickling(tp: &Bound<'_, PyType>) -> PyResult<bool> {
-    let py = tp.py();
-    let object = py.get_type::<PyAny>();
-    for name in [
-        intern!(py, "__reduce_ex__"),
-        intern!(py, "__reduce__"),
-        intern!(py, "__getstate__"),
-    ] {
-        let base = object.getattr(name)?;
-        match tp.getattr_opt(name)? {
-            Some(own) if !own.is(&base) => return Ok(true),
-            _ => {}
-        }
+/// What pickle reduces `obj` to: `copyreg.dispatch_table[type(obj)](obj)` when registered, else
+/// `obj.__reduce_ex__(4)`.
+fn reduce<'py>(obj: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    let py = obj.py();
+    let table = DISPATCH_TABLE.get_or_try_init(py, || -> PyResult<_> {
+        Ok(py.import("copyreg")?.getattr("dispatch_table")?.unbind())
+    })?;
+    let table = table.bind(py).cast::<PyDict>()?;
+    if let Some(f) = table.get_item(obj.get_type())? {
+        return f.call1((obj,));
     }
-    Ok(false)
+    obj.call_method1(intern!(py, "__reduce_ex__"), (4,))
 }
 
 fn type_name(obj: &Bound<'_, PyAny>) -> String {
