@@ -17,7 +17,9 @@ pub struct RunState {
     /// Free slot for the front's callback context.
     pub callback_state: OnceLock<Arc<dyn Any + Send + Sync>>,
     /// Set when the run is interrupted: no new node or item starts.
-    pub cancelled: Arc<AtomicBool>,
+    pub cancelled: AtomicBool,
+    /// The pipeline's cancel token, if it has one (cancelling it stops the run too).
+    pub token: Option<CancelToken>,
 }
 
 /// A handle that stops runs and maps: give it to a pipeline with
@@ -52,6 +54,7 @@ impl RunState {
     /// Whether the run was stopped.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
+            || self.token.as_ref().is_some_and(|t| t.is_cancelled())
     }
 
     /// `Err(Error::Interrupted)` once the run was stopped.
@@ -100,6 +103,12 @@ pub struct Context {
     pub run: Arc<RunState>,
 }
 
+/// The (shared) empty list of enclosing map items of a root context.
+fn no_items() -> Arc<[usize]> {
+    static EMPTY: OnceLock<Arc<[usize]>> = OnceLock::new();
+    EMPTY.get_or_init(|| Arc::from([])).clone()
+}
+
 fn pick<T: ?Sized>(own: &Setting<Arc<T>>, inherited: Option<&Arc<T>>) -> Option<Arc<T>> {
     match own {
         Setting::Inherit => inherited.cloned(),
@@ -117,14 +126,11 @@ impl Context {
             cache: pick(pipeline.cache_setting(), None),
             callbacks: pick(pipeline.callbacks_setting(), None).filter(|c| !c.is_empty()),
             map_depth: 0,
-            items: Arc::from([]),
+            items: no_items(),
             own_executor: true,
             item_missed: Arc::new(AtomicBool::new(false)),
             run: Arc::new(RunState {
-                cancelled: pipeline
-                    .cancel_token()
-                    .map(|t| t.0.clone())
-                    .unwrap_or_default(),
+                token: pipeline.cancel_token().cloned(),
                 ..RunState::default()
             }),
         }

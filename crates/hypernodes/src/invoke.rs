@@ -23,18 +23,24 @@ pub fn call_node(
     wanted: Option<&[usize]>,
     ctx: &Context,
 ) -> Result<Vec<Value>> {
-    // Pipelines nest to any depth (and a node may run pipelines itself, recursively): the stack
-    // grows on the heap when little of it is left, instead of overflowing.
-    stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, || {
-        call_node_here(node, args, wanted, ctx)
-    })
+    match node.kind() {
+        NodeKind::Pipeline(_) => with_stack(|| call_node_here(node, args, wanted, ctx)),
+        NodeKind::Func(_) => call_node_here(node, args, wanted, ctx),
+    }
 }
 
-/// Stack left below which a node call continues on a new stack segment (a node's own code, a
-/// Python function say, runs within it).
+/// Stack left below which work continues on a new stack segment (a node's own code, a Python
+/// function say, runs within it).
 const STACK_RED_ZONE: usize = 512 * 1024;
 /// The size of each new stack segment.
 const STACK_SEGMENT: usize = 8 * 1024 * 1024;
+
+/// Runs `f` with enough stack: pipelines nest to any depth (and a node may run pipelines itself,
+/// recursively, through a front's API), so every nested pipeline call and every root run grows
+/// the stack on the heap when little of it is left, instead of overflowing.
+pub(crate) fn with_stack<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, f)
+}
 
 fn call_node_here(
     node: &Node,
@@ -302,6 +308,17 @@ impl<'a> NodeCache<'a> {
         wanted: Option<&'a [usize]>,
         cache: Option<&'a Arc<dyn Cache>>,
     ) -> Self {
+        if cache.is_none() && arg_keys.is_none() {
+            // no cache in effect: nothing to key, look up or store
+            return NodeCache {
+                node,
+                wanted,
+                cache: None,
+                keyed: false,
+                key: None,
+                types: Vec::new(),
+            };
+        }
         // A pipeline node whose pipeline switched caching off, or holds a `cache=false` node at
         // any depth, is not cached as a whole: that inner node runs every time.
         let inner_off =
@@ -406,10 +423,15 @@ pub fn step(
     call: &CallFn<'_>,
 ) -> Result<(Vec<Value>, Option<Keys>)> {
     let outputs = node.outputs();
-    let protocol = NodeCache::new(node, arg_keys.as_deref(), wanted, ctx.cache.as_ref());
-    if let Some((values, keys)) = protocol.lookup() {
+    // without a cache in effect there is nothing to key, look up or store
+    let protocol = (ctx.cache.is_some() || arg_keys.is_some())
+        .then(|| NodeCache::new(node, arg_keys.as_deref(), wanted, ctx.cache.as_ref()));
+    if let Some((values, keys)) = protocol.as_ref().and_then(|p| p.lookup()) {
         if ctx.observed() {
-            let k = protocol.key().expect("a hit has a key");
+            let k = protocol
+                .as_ref()
+                .and_then(|p| p.key())
+                .expect("a hit has a key");
             let signature = blake3::Hash::from_bytes(k).to_hex();
             ctx.emit(Event::NodeCached {
                 node: node.name(),
@@ -451,6 +473,6 @@ pub fn step(
             duration: t.elapsed(),
         });
     }
-    let (keys, _) = protocol.store(&outs);
+    let keys = protocol.and_then(|p| p.store(&outs).0);
     Ok((outs, keys))
 }

@@ -35,7 +35,7 @@ pub trait Executor: std::any::Any + Send + Sync {
     ) -> Result<Outputs> {
         pipeline.check_inputs(&inputs, output_name, &[], false)?;
         let ctx = Context::root(pipeline, self.shared());
-        self.run_in(pipeline, inputs, output_name, &ctx)
+        crate::invoke::with_stack(|| self.run_in(pipeline, inputs, output_name, &ctx))
     }
 
     /// Runs `pipeline` once per item built from the lists named in `map_over`; results in item order.
@@ -49,7 +49,9 @@ pub trait Executor: std::any::Any + Send + Sync {
     ) -> Result<Vec<Outputs>> {
         pipeline.check_inputs(&inputs, output_name, map_over, false)?;
         let ctx = Context::root(pipeline, self.shared());
-        self.map_in(pipeline, inputs, map_over, map_mode, output_name, &ctx)
+        crate::invoke::with_stack(|| {
+            self.map_in(pipeline, inputs, map_over, map_mode, output_name, &ctx)
+        })
     }
 
     /// [`Executor::map`] that goes on past failing items: every item runs, and a failed item's
@@ -62,8 +64,11 @@ pub trait Executor: std::any::Any + Send + Sync {
         map_mode: MapMode,
         output_name: Option<&[String]>,
     ) -> Result<Vec<Result<Outputs>>> {
+        pipeline.check_inputs(&inputs, output_name, map_over, false)?;
         let ctx = Context::root(pipeline, self.shared());
-        self.map_each_in(pipeline, inputs, map_over, map_mode, output_name, &ctx)
+        crate::invoke::with_stack(|| {
+            self.map_each_in(pipeline, inputs, map_over, map_mode, output_name, &ctx)
+        })
     }
 
     /// This executor as a shared handle (what nested pipelines inherit).
@@ -126,7 +131,7 @@ pub(crate) fn run_root(
     pipeline.check_inputs(&inputs, output_name, &[], false)?;
     let exec = effective(pipeline, None);
     let ctx = Context::root(pipeline, exec.clone());
-    exec.run_in(pipeline, inputs, output_name, &ctx)
+    crate::invoke::with_stack(|| exec.run_in(pipeline, inputs, output_name, &ctx))
 }
 
 /// Runs a pipeline in a worker (a framework executor's UDF, another process) as part of a run that
@@ -139,7 +144,7 @@ pub fn run_at(
 ) -> Result<Outputs> {
     let exec = effective(pipeline, None);
     let ctx = Context::resumed(pipeline, exec.clone(), origin);
-    exec.run_in(pipeline, inputs, output_name, &ctx)
+    crate::invoke::with_stack(|| exec.run_in(pipeline, inputs, output_name, &ctx))
 }
 
 /// Maps a root pipeline with its own executor or the default one.
@@ -153,7 +158,7 @@ pub(crate) fn map_root(
     pipeline.check_inputs(&inputs, output_name, map_over, false)?;
     let exec = effective(pipeline, None);
     let ctx = Context::root(pipeline, exec.clone());
-    exec.map_in(pipeline, inputs, map_over, mode, output_name, &ctx)
+    crate::invoke::with_stack(|| exec.map_in(pipeline, inputs, map_over, mode, output_name, &ctx))
 }
 
 /// Maps a root pipeline, going on past failing items (see [`Executor::map_each`]).
@@ -164,9 +169,12 @@ pub(crate) fn map_each_root(
     mode: MapMode,
     output_name: Option<&[String]>,
 ) -> Result<Vec<Result<Outputs>>> {
+    pipeline.check_inputs(&inputs, output_name, map_over, false)?;
     let exec = effective(pipeline, None);
     let ctx = Context::root(pipeline, exec.clone());
-    exec.map_each_in(pipeline, inputs, map_over, mode, output_name, &ctx)
+    crate::invoke::with_stack(|| {
+        exec.map_each_in(pipeline, inputs, map_over, mode, output_name, &ctx)
+    })
 }
 
 /// Runs a nested pipeline inside `parent`'s context, with its own executor or the inherited one.
