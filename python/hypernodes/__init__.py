@@ -26,6 +26,7 @@ from hypernodes.errors import (
 )
 from hypernodes.progress import ProgressCallback
 from hypernodes.report import RunReport
+from hypernodes.stateful import stateful
 
 __all__ = [
     "CacheWarning",
@@ -52,6 +53,7 @@ __all__ = [
     "UnknownInputError",
     "UnknownOutputError",
     "node",
+    "stateful",
 ]
 
 

@@ -112,7 +112,8 @@ def _feed(h: Any, func: Any, seen: set[int]) -> None:
             _feed(h, func.func, seen)
             _value(h, "a", func.args, seen)
             _value(h, "k", func.keywords, seen)
-        elif isinstance(func, types.MethodType):
+        elif isinstance(func, types.MethodType) or getattr(type(func), "_hn_lazy_method", False):
+            # a lazily bound method of a @stateful object counts as the method it stands for
             _put(h, "M", b"")
             _feed(h, func.__func__, seen)
             _value(h, "s", func.__self__, seen)
