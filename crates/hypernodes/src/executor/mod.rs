@@ -1,6 +1,7 @@
 //! Executors decide how a pipeline runs. [`NodeExecutor`] walks the graph node by node; a framework
 //! executor (Daft, in the Python package) receives the whole pipeline. Both implement [`Executor`].
 
+mod batch;
 mod blocking;
 mod items;
 mod node_executor;
@@ -11,6 +12,7 @@ mod schedule;
 use std::sync::Arc;
 
 pub(crate) use blocking::blocking as blocking_wait;
+pub use batch::call_batch;
 pub use blocking::set_blocking_hook;
 pub use node_executor::{cpu_count, Mode, NodeExecutor};
 pub use offload::{Offload, OffloadMap};
