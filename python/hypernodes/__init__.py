@@ -8,6 +8,7 @@ and pick how it runs with an executor.
 from hypernodes._core import DiskCache, MemoryCache, Node, NodeExecutor, Pipeline
 from hypernodes.callbacks import Callback, CallbackContext
 from hypernodes.decorators import node
+from hypernodes.dual import DualNode
 from hypernodes.errors import (
     CacheWarning,
     ConfigurationError,
@@ -36,6 +37,7 @@ __all__ = [
     "CycleError",
     "DependencyError",
     "DiskCache",
+    "DualNode",
     "GraphvizNotFoundError",
     "HyperNodesError",
     "MapInputError",

@@ -10,17 +10,24 @@ from typing import Any
 
 
 def rebuild_node(
-    func, name, params, outputs, defaults, cache, version, is_async, multi, identity=None
+    func, name, params, outputs, defaults, cache, version, is_async, multi, identity=None, dual=None
 ):
     from hypernodes._core import Node
 
-    if isinstance(func, bytes):  # pickled by value with cloudpickle
-        import cloudpickle
+    import cloudpickle
 
+    if isinstance(func, bytes):  # pickled by value with cloudpickle
         func = cloudpickle.loads(func)
+    # a dual node's batch function (by value, likewise), batch size and list setting
+    extra = {}
+    if dual is not None:
+        batch, size, lists = dual
+        extra = {"batch": cloudpickle.loads(batch), "batch_size": size, "batch_lists": lists}
     # `identity` is the code identity computed where the node was pickled: the source may not be
     # readable in the receiving process, and the cache keys must agree on both sides.
-    return Node(func, name, params, outputs, defaults, cache, version, is_async, multi, identity)
+    return Node(
+        func, name, params, outputs, defaults, cache, version, is_async, multi, identity, **extra
+    )
 
 
 def rebuild_pipeline_node(pipeline, name, input_mapping, output_mapping, map_over, map_mode, cache):
