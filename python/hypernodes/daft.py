@@ -229,6 +229,7 @@ class _Call:
         plan = self.plan
         bkeys = {n: self._key(v) for n, v in self.base.items()} if self.keyed else {}
         jobs = {}
+        varying: set[int] = set()  # nodes whose outputs vary per row
         for i in plan.order:
             spec = plan.specs[i]
             sources: list[tuple] = []
@@ -245,6 +246,11 @@ class _Call:
                 else:
                     sources.append(("bc", p, None))
                     broadcast[p] = (self.base[p], bkeys.get(p))
+            varies = [
+                kind == "row" or (kind == "node" and a in varying) for kind, a, _ in sources
+            ]
+            if any(varies):
+                varying.add(i)
             jobs[i] = _w.Job(
                 spec,
                 sources,
@@ -256,6 +262,7 @@ class _Call:
                 self.observed,
                 (*self.ctx.origin, self.is_map),
                 self.ex.max_concurrency or 32,
+                varies if self.is_map and spec.node.batch is not None else None,
             )
         return jobs
 
@@ -289,7 +296,7 @@ class _Call:
             use_process = True
         elif use_process == "auto":
             use_process = False
-            if len(rows) > 1 and _cpus() > 1 and not self._all_async():
+            if len(rows) > 1 and _cpus() > 1 and not self._all_async() and not self._has_dual():
                 # Time the first items here (at least one, at most an eighth of the map, until
                 # `probe_seconds` have passed) and estimate the rest of the map from them.
                 limit = max(1, min(ex.probe_items, len(rows) // 8))
@@ -329,6 +336,10 @@ class _Call:
                         inputs.append(d)
         return segs
 
+    def _has_dual(self) -> bool:
+        # a map with a dual node is not probed item by item: the batches run in this process
+        return self.is_map and any(s.node.batch is not None for s in self.plan.specs.values())
+
     def _all_async(self) -> bool:
         return all(s.is_async for s in self.plan.specs.values())
 
@@ -339,6 +350,13 @@ class _Call:
         envs = {}
         for i, job in jobs.items():
             envs[i] = _w.Env(job, self.cache)  # this process's cache object itself
+        if any(job.varies is not None for job in jobs.values()):
+            # dual nodes: all rows node by node, a dual node's rows in batches
+            all_records: list[dict[int, tuple]] = [{} for _ in rows]
+            _w.run_batch([(i, envs[i]) for i in self.plan.order], rows, all_records)
+            for row, records in zip(rows, all_records):
+                yield row[0], records
+            return
         for row in rows:
             records: dict[int, tuple] = {}
             for i in self.plan.order:

@@ -286,12 +286,11 @@ fn batch_step(
         let chunk: Vec<Miss<'_>> = misses.by_ref().take(size).collect();
         let watch = Stopwatch::start(ctx);
         let first = &items[chunk[0].item].ctx;
-        let rows = call_batch(
-            node,
-            chunk.iter().map(|m| m.args.clone()).collect(),
-            &varies,
-            first,
-        );
+        let rows = call_batch(node, chunk.iter().map(|m| m.args.clone()).collect(), &varies)
+            .map_err(|failure| match failure {
+                BatchFailure::Raised(source) => node_error(node, source, first),
+                BatchFailure::Invalid(e) => e,
+            });
         let rows = match rows {
             Ok(rows) => rows,
             Err(e) => {
@@ -329,18 +328,31 @@ fn batch_step(
     Ok(())
 }
 
+/// Why a batch call failed: the batch function raised, or it returned the wrong shape.
+#[derive(Debug)]
+pub enum BatchFailure {
+    /// The batch function's own error.
+    Raised(crate::error::BoxError),
+    /// The engine's error: no batch implementation, a wrong number of rows, a row of the wrong
+    /// arity (each names the node).
+    Invalid(Error),
+}
+
 /// Calls a dual node's batch function on `rows` (each item's arguments, in parameter order):
 /// parameters marked in `varies` travel as the batch's values, the others as the first row's value.
-/// Checks that it returns one row per item, each with one value per output; errors name the node
-/// and, through `ctx`, where it ran. Any executor that batches items itself calls this.
+/// Checks that it returns one row per item, each with one value per output (the errors name the
+/// node and both lengths). Any executor that batches items itself (a framework executor's UDF,
+/// through the binding) calls this.
 pub fn call_batch(
     node: &Node,
     rows: Vec<Vec<Value>>,
     varies: &[bool],
-    ctx: &Context,
-) -> Result<Vec<Vec<Value>>> {
+) -> std::result::Result<Vec<Vec<Value>>, BatchFailure> {
     let batch = node.batch_fn().ok_or_else(|| {
-        Error::Config(format!("node '{}' has no batch implementation", node.name()))
+        BatchFailure::Invalid(Error::Config(format!(
+            "node '{}' has no batch implementation",
+            node.name()
+        )))
     })?;
     let len = rows.len();
     if len == 0 {
@@ -360,18 +372,16 @@ pub fn call_batch(
             false => BatchArg::Shared(col.into_iter().next().expect("a batch has an item")),
         })
         .collect();
-    let out = batch
-        .call_batch(args, len)
-        .map_err(|source| node_error(node, source, ctx))?;
+    let out = batch.call_batch(args, len).map_err(BatchFailure::Raised)?;
     if out.len() != len {
-        return Err(Error::BatchLength {
+        return Err(BatchFailure::Invalid(Error::BatchLength {
             node: node.name().to_string(),
             expected: len,
             got: out.len(),
-        });
+        }));
     }
     for row in &out {
-        check_arity(node, row)?;
+        check_arity(node, row).map_err(BatchFailure::Invalid)?;
     }
     Ok(out)
 }
