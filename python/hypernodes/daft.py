@@ -431,6 +431,10 @@ class _Call:
                 df = df.with_column(f"s{k}", udf(*cols))
             n = len(part)
             morsel = max(1, min(2048, -(-n // (4 * _cpus()))))
+            if self._has_dual():
+                # a dual node's batch is Daft's batch of rows: as large as its batch size allows
+                sizes = [s.node.batch_size for s in self.plan.specs.values() if s.node.batch]
+                morsel = max(morsel, min(n, max(sizes)))
             names = [f"s{k}" for k in range(len(segments))]
             with _daft.execution_config_ctx(default_morsel_size=morsel, maintain_order=True):
                 df = df.select("i", *names)
