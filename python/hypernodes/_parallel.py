@@ -404,6 +404,10 @@ def map_items(
     # the entries the workers add come back and are merged (use a DiskCache for large caches).
     seed = _memory_seed(cache) if isinstance(cache, MemoryCache) else None
     chunk = max(1, -(-n // (busy * 4)))
+    sizes = [nd.batch_size for nd in pipeline.nodes if nd.batch_size is not None]
+    if sizes:
+        # dual nodes batch within a chunk: chunks as large as their batch size, spread on workers
+        chunk = max(chunk, min(-(-n // busy), max(sizes)))
     rest = (list(map_over), output_name, node_execution, tuple(origin))
     payloads = [
         (start, _chunk_payload(items[start : start + chunk], start, rest, map_over, origin))
