@@ -88,6 +88,18 @@ fn varying(pipeline: &Pipeline, plan: &Plan, mapped: &[Option<usize>]) -> Vec<bo
     vary
 }
 
+/// Items that go through the stages together (a multiple of the largest batch size): bounds the
+/// memory of a long map; batches never span two windows.
+fn window(pipeline: &Pipeline, plan: &Plan) -> usize {
+    let largest = plan
+        .nodes
+        .iter()
+        .filter_map(|&n| pipeline.nodes()[n].batch_fn().map(|b| b.batch_size()))
+        .max()
+        .unwrap_or(1);
+    largest.saturating_mul(4).max(1024)
+}
+
 /// Runs the items of a map whose plan has dual nodes (see the module's doc).
 pub(super) fn run_items(
     exec: &NodeExecutor,
@@ -113,102 +125,104 @@ pub(super) fn run_items(
         .iter()
         .map(|n| pipeline.input_type(n))
         .collect();
-    let mut states = Vec::with_capacity(work.items.len());
-    for (i, item) in work.items.iter().enumerate() {
-        let index = work.first + i;
-        let item_ctx = ctx.map_item(index);
-        item_ctx.emit(Event::MapItemStart { index });
-        let item_watch = Stopwatch::start(&item_ctx);
-        let mut slots = base.clone();
-        let mut sig = KeyHasher::new();
-        for ((id, v), ty) in mapped.iter().zip(item).zip(&types) {
-            if let Some(id) = id {
-                slots.values[*id] = Some(v.clone());
-                if let Some(keys) = &mut slots.keys {
-                    let key = ty.hash(v).ok();
-                    if let Some(k) = &key {
-                        sig.field("item", k);
+    let vary = varying(pipeline, plan, &mapped);
+    let stages = stages(pipeline, plan);
+    let mut out = Vec::with_capacity(work.items.len());
+    let size = window(pipeline, plan);
+    for (w, part) in work.items.chunks(size).enumerate() {
+        let first = work.first + w * size;
+        let mut states: Vec<Mutex<Item>> = Vec::with_capacity(part.len());
+        for (i, item) in part.iter().enumerate() {
+            let index = first + i;
+            let item_ctx = ctx.map_item(index);
+            item_ctx.emit(Event::MapItemStart { index });
+            let item_watch = Stopwatch::start(&item_ctx);
+            let mut slots = base.clone();
+            let mut sig = KeyHasher::new();
+            for ((id, v), ty) in mapped.iter().zip(item).zip(&types) {
+                if let Some(id) = id {
+                    slots.values[*id] = Some(v.clone());
+                    if let Some(keys) = &mut slots.keys {
+                        let key = ty.hash(v).ok();
+                        if let Some(k) = &key {
+                            sig.field("item", k);
+                        }
+                        keys[*id] = key;
                     }
-                    keys[*id] = key;
                 }
             }
-        }
-        if item_ctx.observed() {
-            let inputs: Vec<(Arc<str>, Value)> = plan
-                .inputs
-                .iter()
-                .filter_map(|&v| Some((g.names[v].clone(), slots.values[v].clone()?)))
-                .collect();
-            item_ctx.emit(Event::PipelineStart {
-                pipeline: pipeline.name(),
-                inputs: &inputs,
-            });
-        }
-        let run_watch = Stopwatch::start(&item_ctx);
-        states.push(Mutex::new(Item {
-            ctx: item_ctx,
-            slots,
-            signature: ctx.cache.is_some().then(|| sig.finish()),
-            item_watch,
-            run_watch,
-        }));
-    }
-    let vary = varying(pipeline, plan, &mapped);
-    for stage in stages(pipeline, plan) {
-        match stage {
-            Stage::PerItem(nodes) => {
-                let run = |i: usize| -> Result<()> {
-                    let mut item = states[i].lock().expect("item state poisoned");
-                    let item = &mut *item;
-                    for &n in &nodes {
-                        let args = item.slots.args(&g.node_inputs[n]);
-                        let (values, keys) = exec.step(pipeline, plan, n, args, &item.ctx)?;
-                        item.slots.set(&g.node_outputs[n], values, keys);
-                    }
-                    Ok(())
-                };
-                per_item(exec.map_execution(), ctx, states.len(), workers, &run)?;
-            }
-            Stage::Batch(n) => {
-                let mut items: Vec<Item> = states
-                    .into_iter()
-                    .map(|m| m.into_inner().expect("item state poisoned"))
+            if item_ctx.observed() {
+                let inputs: Vec<(Arc<str>, Value)> = plan
+                    .inputs
+                    .iter()
+                    .filter_map(|&v| Some((g.names[v].clone(), slots.values[v].clone()?)))
                     .collect();
-                batch_step(pipeline, plan, n, &mut items, &vary, ctx)?;
-                states = items.into_iter().map(Mutex::new).collect();
+                item_ctx.emit(Event::PipelineStart {
+                    pipeline: pipeline.name(),
+                    inputs: &inputs,
+                });
+            }
+            let run_watch = Stopwatch::start(&item_ctx);
+            states.push(Mutex::new(Item {
+                ctx: item_ctx,
+                slots,
+                signature: ctx.cache.is_some().then(|| sig.finish()),
+                item_watch,
+                run_watch,
+            }));
+        }
+        for stage in &stages {
+            match stage {
+                Stage::PerItem(nodes) => {
+                    let run = |i: usize| -> Result<()> {
+                        let mut item = states[i].lock().expect("item state poisoned");
+                        let item = &mut *item;
+                        for &n in nodes {
+                            let args = item.slots.args(&g.node_inputs[n]);
+                            let (values, keys) = exec.step(pipeline, plan, n, args, &item.ctx)?;
+                            item.slots.set(&g.node_outputs[n], values, keys);
+                        }
+                        Ok(())
+                    };
+                    per_item(exec.map_execution(), ctx, states.len(), workers, &run)?;
+                }
+                Stage::Batch(n) => batch_step(pipeline, plan, *n, &mut states, &vary, ctx)?,
             }
         }
-    }
-    let mut out = Vec::with_capacity(states.len());
-    for (i, item) in states.into_iter().enumerate() {
-        let item = item.into_inner().expect("item state poisoned");
-        let index = work.first + i;
-        let outputs = collect_outputs(pipeline, plan, &item.slots);
-        if item.ctx.observed() {
-            let named: Vec<(Arc<str>, Value)> = outputs
-                .iter()
-                .map(|(n, v)| (n.clone(), v.clone()))
-                .collect();
-            item.ctx.emit(Event::PipelineEnd {
-                pipeline: pipeline.name(),
-                outputs: &named,
-                duration: item.run_watch.elapsed(),
-            });
+        for (i, item) in states.into_iter().enumerate() {
+            let item = item.into_inner().expect("item state poisoned");
+            out.push(finish(pipeline, plan, item, first + i));
         }
-        item.ctx.emit(Event::MapItemEnd {
-            index,
-            duration: item.item_watch.elapsed(),
-        });
-        if let (Some(sig), true) = (item.signature, item.ctx.all_hits()) {
-            let signature = blake3::Hash::from_bytes(sig).to_hex();
-            item.ctx.emit(Event::MapItemCached {
-                index,
-                signature: signature.as_str(),
-            });
-        }
-        out.push(outputs);
     }
     Ok(out)
+}
+
+/// An item's outputs, after its closing events.
+fn finish(pipeline: &Pipeline, plan: &Plan, item: Item, index: usize) -> Outputs {
+    let outputs = collect_outputs(pipeline, plan, &item.slots);
+    if item.ctx.observed() {
+        let named: Vec<(Arc<str>, Value)> = outputs
+            .iter()
+            .map(|(n, v)| (n.clone(), v.clone()))
+            .collect();
+        item.ctx.emit(Event::PipelineEnd {
+            pipeline: pipeline.name(),
+            outputs: &named,
+            duration: item.run_watch.elapsed(),
+        });
+    }
+    item.ctx.emit(Event::MapItemEnd {
+        index,
+        duration: item.item_watch.elapsed(),
+    });
+    if let (Some(sig), true) = (item.signature, item.ctx.all_hits()) {
+        let signature = blake3::Hash::from_bytes(sig).to_hex();
+        item.ctx.emit(Event::MapItemCached {
+            index,
+            signature: signature.as_str(),
+        });
+    }
+    outputs
 }
 
 /// Runs `f` for each item in the map's mode.
@@ -239,10 +253,14 @@ fn batch_step(
     pipeline: &Pipeline,
     plan: &Plan,
     n: usize,
-    items: &mut [Item],
+    states: &mut [Mutex<Item>],
     vary: &[bool],
     ctx: &Context,
 ) -> Result<()> {
+    let mut items: Vec<&mut Item> = states
+        .iter_mut()
+        .map(|m| m.get_mut().expect("item state poisoned"))
+        .collect();
     let g = pipeline.graph();
     let node = &pipeline.nodes()[n];
     let size = node.batch_fn().expect("a batch stage has a dual node").batch_size();
@@ -283,10 +301,11 @@ fn batch_step(
     }
     let mut misses = misses.into_iter().peekable();
     while misses.peek().is_some() {
-        let chunk: Vec<Miss<'_>> = misses.by_ref().take(size).collect();
+        let mut chunk: Vec<Miss<'_>> = misses.by_ref().take(size).collect();
         let watch = Stopwatch::start(ctx);
         let first = &items[chunk[0].item].ctx;
-        let rows = call_batch(node, chunk.iter().map(|m| m.args.clone()).collect(), &varies)
+        let args = chunk.iter_mut().map(|m| std::mem::take(&mut m.args)).collect();
+        let rows = call_batch(node, args, &varies)
             .map_err(|failure| match failure {
                 BatchFailure::Raised(source) => node_error(node, source, first),
                 BatchFailure::Invalid(e) => e,
