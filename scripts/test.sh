@@ -22,6 +22,7 @@ step "graphviz and chromium" ensure_viz_tools
 step "example quickstart.py" "$VPY" examples/python/quickstart.py
 step "example stdlib_stats.py" "$VPY" examples/python/stdlib_stats.py
 step "example daft_example.py" "$VPY" examples/python/daft_example.py
+step "example batch_model.py" "$VPY" examples/python/batch_model.py
 step "example visualize_example.py" "$VPY" examples/python/visualize_example.py
 step "docs pictures are current" "$VPY" scripts/docs_pictures.py --check
 
