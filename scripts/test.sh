@@ -11,9 +11,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 cd "$ROOT"
 
 # daft/ray: DaftExecutor tests (native runner and a local Ray cluster); networkx: Pipeline.graph;
-# selenium: the interactive page's browser test
+# selenium: the interactive page's browser test; pyarrow: DualNode batches as Arrow arrays
 ensure_venv pytest numpy "pydantic>=2" "ruff>=0.17,<0.18" cloudpickle tqdm opentelemetry-api opentelemetry-sdk \
-    "daft[ray]>=0.7,<0.8" "ray>=2.11,<2.60" networkx selenium
+    "daft[ray]>=0.7,<0.8" "ray>=2.11,<2.60" networkx selenium pyarrow
 build
 # Graphviz and Chromium for the visualization tests (a failure here is reported, tests still run).
 step "graphviz and chromium" ensure_viz_tools

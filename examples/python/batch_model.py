@@ -21,7 +21,6 @@ import hashlib
 import time
 
 import numpy as np
-
 from hypernodes import DualNode, NodeExecutor, Pipeline, node, stateful
 from hypernodes.daft import DaftExecutor
 

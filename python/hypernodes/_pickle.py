@@ -12,9 +12,9 @@ from typing import Any
 def rebuild_node(
     func, name, params, outputs, defaults, cache, version, is_async, multi, identity=None, dual=None
 ):
-    from hypernodes._core import Node
-
     import cloudpickle
+
+    from hypernodes._core import Node
 
     if isinstance(func, bytes):  # pickled by value with cloudpickle
         func = cloudpickle.loads(func)

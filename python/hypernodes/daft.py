@@ -246,9 +246,7 @@ class _Call:
                 else:
                     sources.append(("bc", p, None))
                     broadcast[p] = (self.base[p], bkeys.get(p))
-            varies = [
-                kind == "row" or (kind == "node" and a in varying) for kind, a, _ in sources
-            ]
+            varies = [kind == "row" or (kind == "node" and a in varying) for kind, a, _ in sources]
             if any(varies):
                 varying.add(i)
             jobs[i] = _w.Job(

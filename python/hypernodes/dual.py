@@ -34,7 +34,7 @@ DEFAULT_BATCH_SIZE = 256
 """Items per batch call when ``batch_size`` is not given."""
 
 
-def DualNode(  # noqa: N802 - the original HyperNodes' spelling
+def DualNode(
     output_name: str,
     singular: Callable[..., Any],
     batch: Callable[..., Any],
@@ -50,7 +50,9 @@ def DualNode(  # noqa: N802 - the original HyperNodes' spelling
     give the same results: a cached result of one serves the other. Bound methods (of a
     ``@stateful`` object too) work as either."""
     if not isinstance(output_name, str) or not output_name:
-        raise ConfigurationError(f"DualNode: output_name must be a non-empty str, got {output_name!r}")
+        raise ConfigurationError(
+            f"DualNode: output_name must be a non-empty str, got {output_name!r}"
+        )
     node_name = name or output_name
     for role, f in (("singular", singular), ("batch", batch)):
         if not callable(f):

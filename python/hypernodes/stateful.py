@@ -57,7 +57,7 @@ def is_stateful(obj: Any) -> bool:
 class _Stateful:
     """Base of the classes ``@stateful`` makes: a lazy proxy of ``__wrapped_class__``."""
 
-    __slots__ = ("_instance", "_args", "_kwargs", "_lock", "__weakref__")
+    __slots__ = ("__weakref__", "_args", "_instance", "_kwargs", "_lock")
     __hypernode_stateful__ = True
     __wrapped_class__: type
 

@@ -12,7 +12,6 @@ import numpy as np
 import pyarrow as pa
 import pytest
 from conftest import IN_WORKER_PROCESSES, make_executor
-
 from hypernodes import (
     Callback,
     ConfigurationError,
@@ -69,7 +68,9 @@ def test_map_calls_batch_in_every_executor_and_mode(tmp_path, mode):
     log = tmp_path / "log"
     p = Pipeline(nodes=[inc, logged(log), plus], executor=make_executor(mode))
     out = p.map(inputs={"raw": list(range(10)), "k": 3}, map_over="raw")
-    assert out == [{"x": r + 1, "scaled": (r + 1) * 3, "out": (r + 1) * 3 + 1000} for r in range(10)]
+    assert out == [
+        {"x": r + 1, "scaled": (r + 1) * 3, "out": (r + 1) * 3 + 1000} for r in range(10)
+    ]
     got = calls(log)
     assert {c["kind"] for c in got} == {"many"}, got
     # every item exactly once, in batches of at most 4, k passed once as a value
@@ -99,7 +100,9 @@ def test_a_wrong_batch_length_names_the_node_and_both_lengths(mode):
     p = Pipeline(nodes=[short], executor=make_executor(mode))
     with pytest.raises(OutputArityError, match=r"node 'y'") as info:
         p.map(inputs={"x": [1, 2, 3]}, map_over="x")
-    got, expected = re.search(r"returned (\d+) values for a batch of (\d+)", str(info.value)).groups()
+    got, expected = re.search(
+        r"returned (\d+) values for a batch of (\d+)", str(info.value)
+    ).groups()
     assert int(got) == int(expected) - 1
     if mode not in IN_WORKER_PROCESSES:  # worker processes batch within their chunk of items
         assert (got, expected) == ("2", "3")
@@ -229,3 +232,45 @@ def test_a_dual_node_survives_pickling():
     copy = cloudpickle.loads(cloudpickle.dumps(d))
     assert copy.batch_size == 7 and copy.singular(1) == 2 and copy.batch is not None
     assert copy.code_hash == d.code_hash
+
+
+@node(output_name="total")
+def total(scaled):
+    return sum(scaled)
+
+
+def test_a_mapped_nested_pipeline_batches_its_dual_node(tmp_path, mode):
+    log = tmp_path / "log"
+    inner = Pipeline(nodes=[logged(log)], name="inner")
+    outer = Pipeline(
+        nodes=[inner.as_node(name="per_x", map_over="x"), total],
+        name="outer",
+        executor=make_executor(mode),
+    )
+    out = outer.run(inputs={"x": [1, 2, 3, 4, 5], "k": 2})
+    assert out["scaled"] == [2, 4, 6, 8, 10] and out["total"] == 30
+    got = calls(log)
+    assert {c["kind"] for c in got} == {"many"}
+    assert sorted(x for c in got for x in c["x"]) == [1, 2, 3, 4, 5]
+
+
+def test_without_pyarrow_batch_receives_lists(tmp_path):
+    # a real interpreter in which `import pyarrow` fails
+    import subprocess
+    import sys
+
+    script = """
+import sys
+sys.modules["pyarrow"] = None
+from hypernodes import DualNode, Pipeline
+seen = []
+d = DualNode("y", lambda x: x, lambda x: seen.append(type(x).__name__) or list(x))
+out = Pipeline(nodes=[d]).map(inputs={"x": [1, 2]}, map_over="x")
+assert out == [{"y": 1}, {"y": 2}], out
+print(seen)
+"""
+    run = subprocess.run(
+        [sys.executable, "-c", script], check=False, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "['list']"

@@ -12,7 +12,6 @@ import time
 import cloudpickle
 import pytest
 from conftest import IN_WORKER_PROCESSES, make_executor
-
 from hypernodes import (
     ConfigurationError,
     DiskCache,
@@ -241,9 +240,8 @@ def judge(x, model):
     return model.predict(x)
 
 
-@pytest.mark.parametrize("how", ["sequential", "parallel"])
-def test_an_init_that_raises_names_the_class_and_the_node(how):
-    p = Pipeline(nodes=[judge], executor=NodeExecutor(map_execution=how, max_workers=2))
+def test_an_init_that_raises_names_the_class_and_the_node(mode):
+    p = Pipeline(nodes=[judge], executor=make_executor(mode))
     with pytest.raises(LoadError) as info:
         p.map(inputs={"x": [1, 2], "model": Broken("/nope")}, map_over="x")
     notes = "\n".join(getattr(info.value, "__notes__", []))

@@ -52,12 +52,10 @@ impl hypernodes::BatchFn for PyBatchFn {
                 };
                 spec.append(item)?;
             }
-            let rows = py.import("hypernodes.dual")?.getattr("call_batch")?.call1((
-                self.func.bind(py),
-                spec,
-                len,
-                self.lists,
-            ))?;
+            let rows = py
+                .import("hypernodes.dual")?
+                .getattr("call_batch")?
+                .call1((self.func.bind(py), spec, len, self.lists))?;
             rows.cast::<PyList>()?
                 .iter()
                 .map(|r| Ok(vec![to_value(r)]))

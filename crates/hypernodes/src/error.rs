@@ -87,7 +87,9 @@ pub enum Error {
         got: usize,
     },
     /// A node's batch function returned a different number of rows than the items it was given.
-    #[error("node '{node}': its batch function returned {got} values for a batch of {expected} items")]
+    #[error(
+        "node '{node}': its batch function returned {got} values for a batch of {expected} items"
+    )]
     BatchLength {
         /// The node.
         node: String,

@@ -74,10 +74,17 @@ fn executor(map: Mode) -> Arc<dyn hypernodes::Executor> {
 
 #[test]
 fn run_calls_the_single_function_and_map_the_batch_in_every_mode() {
-    for mode in [Mode::Sequential, Mode::Threaded, Mode::Async, Mode::Parallel] {
+    for mode in [
+        Mode::Sequential,
+        Mode::Threaded,
+        Mode::Async,
+        Mode::Parallel,
+    ] {
         let (single, after, seen) = (Counter::new(), Counter::new(), Seen::default());
         let p = pipeline(&single, &seen, 4, &after).with_executor(Some(executor(mode)));
-        let one = p.run(inputs! {"raw" => 1_i64, "k" => 10_i64}, None).unwrap();
+        let one = p
+            .run(inputs! {"raw" => 1_i64, "k" => 10_i64}, None)
+            .unwrap();
         assert_eq!(int(&one, "out"), 1020);
         assert_eq!((single.get(), seen.lock().unwrap().len()), (1, 0));
 
@@ -98,7 +105,10 @@ fn run_calls_the_single_function_and_map_the_batch_in_every_mode() {
         let calls = seen.lock().unwrap().clone();
         let sizes: Vec<usize> = calls.iter().map(|c| c[0].as_ref().unwrap().len()).collect();
         assert_eq!(sizes, [4, 4, 2], "{mode:?}");
-        assert!(calls.iter().all(|c| c[1].is_none()), "{mode:?}: k is shared");
+        assert!(
+            calls.iter().all(|c| c[1].is_none()),
+            "{mode:?}: k is shared"
+        );
         assert_eq!(calls[0][0].as_deref(), Some(&[1_i64, 2, 3, 4][..]));
         assert_eq!(after.get(), 1 + 10, "{mode:?}");
     }
@@ -124,7 +134,11 @@ fn cached_items_are_left_out_of_the_batch() {
     assert_eq!(outs, [1004, 1012, 1008, 1014]);
     let calls = seen.lock().unwrap().clone();
     assert_eq!(calls.len(), 2);
-    assert_eq!(calls[1][0].as_deref(), Some(&[6_i64, 7][..]), "only the misses");
+    assert_eq!(
+        calls[1][0].as_deref(),
+        Some(&[6_i64, 7][..]),
+        "only the misses"
+    );
     // a run hits what a map stored, and the other way round
     let one = p.run(inputs! {"raw" => 5_i64, "k" => 2_i64}, None).unwrap();
     assert_eq!(int(&one, "scaled"), 12);
@@ -160,9 +174,22 @@ fn a_batch_of_the_wrong_length_names_the_node_and_both_lengths() {
             None,
         )
         .unwrap_err();
-    assert!(matches!(err, Error::BatchLength { expected: 3, got: 2, .. }), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            Error::BatchLength {
+                expected: 3,
+                got: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
     let text = err.to_string();
-    assert!(text.contains("'scale'") && text.contains('3') && text.contains('2'), "{text}");
+    assert!(
+        text.contains("'scale'") && text.contains('3') && text.contains('2'),
+        "{text}"
+    );
 }
 
 #[test]

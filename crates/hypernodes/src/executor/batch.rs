@@ -263,7 +263,10 @@ fn batch_step(
         .collect();
     let g = pipeline.graph();
     let node = &pipeline.nodes()[n];
-    let size = node.batch_fn().expect("a batch stage has a dual node").batch_size();
+    let size = node
+        .batch_fn()
+        .expect("a batch stage has a dual node")
+        .batch_size();
     let wanted = plan.wanted(n);
     let params = &g.node_inputs[n];
     let outs = &g.node_outputs[n];
@@ -297,19 +300,25 @@ fn batch_step(
                 inputs: &inputs,
             });
         }
-        misses.push(Miss { item: i, args, cache });
+        misses.push(Miss {
+            item: i,
+            args,
+            cache,
+        });
     }
     let mut misses = misses.into_iter().peekable();
     while misses.peek().is_some() {
         let mut chunk: Vec<Miss<'_>> = misses.by_ref().take(size).collect();
         let watch = Stopwatch::start(ctx);
         let first = &items[chunk[0].item].ctx;
-        let args = chunk.iter_mut().map(|m| std::mem::take(&mut m.args)).collect();
-        let rows = call_batch(node, args, &varies)
-            .map_err(|failure| match failure {
-                BatchFailure::Raised(source) => node_error(node, source, first),
-                BatchFailure::Invalid(e) => e,
-            });
+        let args = chunk
+            .iter_mut()
+            .map(|m| std::mem::take(&mut m.args))
+            .collect();
+        let rows = call_batch(node, args, &varies).map_err(|failure| match failure {
+            BatchFailure::Raised(source) => node_error(node, source, first),
+            BatchFailure::Invalid(e) => e,
+        });
         let rows = match rows {
             Ok(rows) => rows,
             Err(e) => {

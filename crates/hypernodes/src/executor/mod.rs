@@ -11,8 +11,8 @@ mod schedule;
 
 use std::sync::Arc;
 
-pub(crate) use blocking::blocking as blocking_wait;
 pub use batch::{call_batch, BatchFailure};
+pub(crate) use blocking::blocking as blocking_wait;
 pub use blocking::set_blocking_hook;
 pub use node_executor::{cpu_count, Mode, NodeExecutor};
 pub use offload::{Offload, OffloadMap};
