@@ -320,7 +320,8 @@ class _Call:
         seg_of: dict[int, int] = {}
         for i in plan.order:
             spec = plan.specs[i]
-            is_async = spec.is_async
+            # a dual node in a map runs batches, awaited in a synchronous column
+            is_async = spec.is_async and not (self.is_map and spec.node.batch is not None)
             if is_async or not segs or segs[-1][1]:
                 segs.append(([], is_async, []))
             k = len(segs) - 1

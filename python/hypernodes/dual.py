@@ -16,11 +16,13 @@ It returns a ``list``, a ``tuple``, a NumPy array (its first axis is the items) 
 array of the same length as the batch; a ``pyarrow`` array's items become Python values
 (``to_pylist``), so do a 1-D numeric NumPy array's (``tolist``); the items of any other NumPy array
 are its rows. Anything else, or another length, is an error
-naming the node.
+naming the node. A node with several outputs (``output_name`` a tuple) returns a tuple with one
+such sequence per output.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -34,8 +36,8 @@ DEFAULT_BATCH_SIZE = 256
 """Items per batch call when ``batch_size`` is not given."""
 
 
-def DualNode(
-    output_name: str,
+def DualNode(  # the original HyperNodes' spelling (a class there)
+    output_name: str | tuple[str, ...],
     singular: Callable[..., Any],
     batch: Callable[..., Any],
     cache: bool = True,
@@ -48,12 +50,22 @@ def DualNode(
     """A node that runs ``singular`` per item and ``batch`` on batches of a map's items (see the
     module's doc). Both take the same parameters (those of ``singular`` wire the node) and must
     give the same results: a cached result of one serves the other. Bound methods (of a
-    ``@stateful`` object too) work as either."""
-    if not isinstance(output_name, str) or not output_name:
+    ``@stateful`` object too) and ``async def`` functions work as either. With several outputs
+    (``output_name`` a tuple), ``singular`` returns a tuple and ``batch`` one sequence per output.
+    ``name`` defaults to the output's name (the outputs' names joined by ``_``)."""
+    if isinstance(output_name, str) and output_name:
+        outputs, multi = [output_name], False
+    elif (
+        isinstance(output_name, tuple)
+        and output_name
+        and all(isinstance(o, str) and o for o in output_name)
+    ):
+        outputs, multi = list(output_name), True
+    else:
         raise ConfigurationError(
-            f"DualNode: output_name must be a non-empty str, got {output_name!r}"
+            f"DualNode: output_name must be a non-empty str or tuple of str, got {output_name!r}"
         )
-    node_name = name or output_name
+    node_name = name or "_".join(outputs)
     for role, f in (("singular", singular), ("batch", batch)):
         if not callable(f):
             raise ConfigurationError(f"DualNode '{node_name}': {role} must be callable, got {f!r}")
@@ -72,12 +84,12 @@ def DualNode(
         singular,
         node_name,
         params,
-        [output_name],
+        outputs,
         defaults,
         cache,
         version,
-        False,
-        False,
+        inspect.iscoroutinefunction(singular),
+        multi,
         None,
         batch=batch,
         batch_size=batch_size,
@@ -109,12 +121,35 @@ def _column(values: list, lists: bool) -> Any:
         return values
 
 
-def call_batch(func: Callable[..., Any], spec: list, n: int, lists: bool) -> list:
+def call_batch(func: Callable[..., Any], spec: list, n: int, lists: bool, outputs: int = 1) -> list:
     """Called by the engine: ``func`` on one batch of ``n`` items (``spec``: per parameter,
-    ``(varies, values_or_value)``); returns the items' results as a list (the engine checks the
-    length)."""
+    ``(varies, values_or_value)``); returns the items' results as a list (with several
+    ``outputs``, a list of rows). The engine checks the number of rows."""
     args = [_column(v, lists) if varies else v for varies, v in spec]
     out = func(*args)
+    if inspect.iscoroutine(out):
+        from hypernodes._aio import run_coroutine
+
+        out = run_coroutine(out)
+    if outputs == 1:
+        return _values(out, n)
+    if not isinstance(out, (tuple, list)) or len(out) != outputs:
+        raise TypeError(
+            f"the batch function of a node with {outputs} outputs returned "
+            f"{type(out).__qualname__}; expected a tuple of {outputs} sequences, one per output"
+        )
+    columns = [_values(c, n) for c in out]
+    for c in columns:
+        if len(c) != n:
+            raise ValueError(
+                f"the batch function returned {len(c)} values for one of its outputs for a "
+                f"batch of {n} items"
+            )
+    return [list(row) for row in zip(*columns)]
+
+
+def _values(out: Any, n: int) -> list:
+    """A returned sequence as a list of per-item values."""
     if isinstance(out, list):
         return out
     if isinstance(out, tuple):

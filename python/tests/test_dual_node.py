@@ -274,3 +274,48 @@ print(seen)
     )
     assert run.returncode == 0, run.stderr
     assert run.stdout.strip() == "['list']"
+
+
+def test_several_outputs_and_async_functions(tmp_path, mode):
+    def one(x):
+        return x + 1, x * 2
+
+    def many(x):
+        a = np.asarray(x)
+        return a + 1, (a * 2).tolist()
+
+    pair = DualNode(("inc", "dbl"), one, many)
+    p = Pipeline(nodes=[pair], executor=make_executor(mode))
+    assert p.run(inputs={"x": 3}) == {"inc": 4, "dbl": 6}
+    assert p.map(inputs={"x": [1, 2]}, map_over="x") == [
+        {"inc": 2, "dbl": 2},
+        {"inc": 3, "dbl": 4},
+    ]
+
+    log = tmp_path / "log"
+
+    def note(kind):
+        with open(log, "a") as f:
+            f.write(kind + "\n")
+
+    async def one_async(x):
+        note("one")
+        return x * 10
+
+    async def many_async(x):
+        note("many")
+        return [v * 10 for v in x.to_pylist()]
+
+    slow = DualNode("y", one_async, many_async)
+    p = Pipeline(nodes=[slow], executor=make_executor(mode))
+    assert p.run(inputs={"x": 2}) == {"y": 20}
+    assert p.map(inputs={"x": [1, 2]}, map_over="x") == [{"y": 10}, {"y": 20}]
+    kinds = log.read_text().split()
+    assert kinds[0] == "one" and set(kinds[1:]) == {"many"}  # worker processes: one per chunk
+
+
+def test_several_outputs_of_unequal_lengths_are_refused():
+    uneven = DualNode(("a", "b"), lambda x: (x, x), lambda x: ([1, 2], [1]))
+    with pytest.raises(ValueError, match="returned 1 values for one of its outputs") as info:
+        Pipeline(nodes=[uneven]).map(inputs={"x": [1, 2]}, map_over="x")
+    assert "node 'a_b'" in "\n".join(info.value.__notes__)

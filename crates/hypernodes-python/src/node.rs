@@ -32,6 +32,8 @@ pub struct PyBatchFn {
     /// Whether mapped parameters arrive as plain lists (else as a `pyarrow.Array` when they
     /// convert, see `hypernodes.dual`).
     pub lists: bool,
+    /// The node's number of outputs (with several, the function returns one sequence each).
+    pub outputs: usize,
 }
 
 impl hypernodes::BatchFn for PyBatchFn {
@@ -55,10 +57,13 @@ impl hypernodes::BatchFn for PyBatchFn {
             let rows = py
                 .import("hypernodes.dual")?
                 .getattr("call_batch")?
-                .call1((self.func.bind(py), spec, len, self.lists))?;
+                .call1((self.func.bind(py), spec, len, self.lists, self.outputs))?;
             rows.cast::<PyList>()?
                 .iter()
-                .map(|r| Ok(vec![to_value(r)]))
+                .map(|r| match self.outputs {
+                    1 => Ok(vec![to_value(r)]),
+                    _ => Ok(r.cast::<PyList>()?.iter().map(to_value).collect()),
+                })
                 .collect()
         })
         .map_err(|e: PyErr| Box::new(e) as BoxError)
@@ -188,6 +193,7 @@ impl PyNode {
                 func: b.unbind(),
                 size: batch_size,
                 lists: batch_lists,
+                outputs: outputs.len(),
             }),
         };
         if let Some(id) = identity {
