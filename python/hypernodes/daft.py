@@ -62,7 +62,10 @@ class DaftExecutor:
       kept); ``"auto"`` (default) runs the first items here (at least one, up to
       ``probe_items`` or ``probe_seconds``) and uses the worker processes for the rest when it is
       estimated to take longer than ``process_threshold`` seconds (a one-item ``run`` never
-      does).
+      does; a map with a ``DualNode`` is not probed item by item and runs here).
+    - A ``DualNode`` in a map runs its batch function once per Daft batch of rows (at least its
+      ``batch_size`` rows, split into calls of at most that many); ``@stateful`` objects are
+      built once per process that runs them (this one, each pool worker, each Ray UDF actor).
     - ``use_cache`` / ``use_callbacks``: use the pipeline's HyperNodes cache (same keys as
       NodeExecutor) and fire its callbacks (from this process, as results arrive); ``False`` turns
       either off for this executor.
