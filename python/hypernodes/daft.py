@@ -69,6 +69,11 @@ class DaftExecutor:
     - ``use_cache`` / ``use_callbacks``: use the pipeline's HyperNodes cache (same keys as
       NodeExecutor) and fire its callbacks (from this process, as results arrive); ``False`` turns
       either off for this executor.
+    - ``stateful_udf``: on Ray, options of the Daft class UDF (``@daft.cls``) of each column
+      that holds a ``@stateful`` object (a shared input of one of its nodes, or the object whose
+      methods a node calls, say a DualNode's): ``gpus``, ``cpus``, ``max_concurrency`` (how many
+      actors, so how many copies of the model, at once) and ``ray_options``. Each actor builds
+      the object once, on first use.
     - ``max_concurrency``: coroutines of one ``async def`` node in flight at once (default 32;
       on Ray, per Ray worker running the node); a nested mapped pipeline with ``async def``
       nodes runs up to this many of its items at once per row.
@@ -91,6 +96,7 @@ class DaftExecutor:
         use_cache: bool = True,
         use_callbacks: bool = True,
         max_concurrency: int | None = None,
+        stateful_udf: dict[str, Any] | None = None,
     ) -> None:
         if runner not in _RUNNERS:
             raise ConfigurationError(f"unknown Daft runner '{runner}': expected 'native' or 'ray'")
@@ -108,6 +114,7 @@ class DaftExecutor:
         self.use_cache = bool(use_cache)
         self.use_callbacks = bool(use_callbacks)
         self.max_concurrency = max_concurrency
+        self.stateful_udf = _udf_options(stateful_udf)
 
     def __reduce__(self):
         return (
@@ -119,6 +126,7 @@ class DaftExecutor:
                 self.use_cache,
                 self.use_callbacks,
                 self.max_concurrency,
+                self.stateful_udf or None,
             ),
         )
 
@@ -178,6 +186,24 @@ class DaftExecutor:
                     f"process already runs Daft on its '{name}' runner; use one runner per process "
                     "(start Ray work in a fresh process, or set DAFT_RUNNER before Daft first runs)"
                 )
+
+
+_UDF_OPTIONS = ("gpus", "cpus", "max_concurrency", "ray_options")
+
+
+def _udf_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """``stateful_udf`` checked: only the ``@daft.cls`` options HyperNodes leaves to the user."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(_UDF_OPTIONS))
+    if unknown:
+        raise ConfigurationError(
+            f"stateful_udf: unknown option(s) {', '.join(map(repr, unknown))}; "
+            f"expected some of {', '.join(_UDF_OPTIONS)}"
+        )
+    conc = options.get("max_concurrency")
+    if conc is not None and (not isinstance(conc, int) or conc < 1):
+        raise ConfigurationError(f"stateful_udf: max_concurrency must be at least 1, got {conc!r}")
+    return options
 
 
 def _note(exc: BaseException, note: str) -> None:
@@ -413,7 +439,8 @@ class _Call:
             for k, (members, is_async, inputs) in enumerate(segments):
                 seg = _w.Segment([jobs[i] for i in members], inputs)
                 if on_ray:
-                    udf = _w.make_ray_udf_class(is_async, conc)(seg)
+                    options = ex.stateful_udf if _w.holds_stateful(seg) else {}
+                    udf = _w.make_ray_udf_class(is_async, conc, options)(seg)
                     first = _daft.col("row")
                 elif pooled and not is_async:
                     source = _w.ship_segment(seg, shipping)

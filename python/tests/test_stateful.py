@@ -264,3 +264,14 @@ def test_a_failed_construction_is_tried_again_on_next_use(tmp_path):
     with pytest.raises(RuntimeError, match="first try fails"):
         f.ok  # noqa: B018
     assert f.ok is True and len(attempts) == 2
+
+
+def test_daft_stateful_udf_options_are_checked_and_travel():
+    from hypernodes.daft import DaftExecutor
+
+    with pytest.raises(ConfigurationError, match="unknown option.*'gpu'"):
+        DaftExecutor(runner="ray", stateful_udf={"gpu": 1})
+    with pytest.raises(ConfigurationError, match="max_concurrency must be at least 1"):
+        DaftExecutor(runner="ray", stateful_udf={"max_concurrency": 0})
+    ex = DaftExecutor(runner="ray", stateful_udf={"gpus": 1, "max_concurrency": 2})
+    assert pickle.loads(pickle.dumps(ex)).stateful_udf == {"gpus": 1, "max_concurrency": 2}

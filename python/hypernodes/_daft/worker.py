@@ -657,9 +657,27 @@ def make_pooled_udf_class(workers: int):
     return PooledUDF
 
 
-def make_ray_udf_class(is_async: bool, max_concurrency: int | None):
+def holds_stateful(seg: Segment) -> bool:
+    """Whether a segment's nodes use a ``@stateful`` object: as a shared input, or as the object
+    whose (lazily) bound methods a node calls (a DualNode's singular and batch)."""
+    from hypernodes.stateful import is_stateful
+
+    for job in seg.jobs:
+        if any(is_stateful(value) for value, _ in job.broadcast.values()):
+            return True
+        node = job.spec.node
+        for f in (node.func, node.batch):
+            if f is not None and is_stateful(getattr(f, "__self__", None)):
+                return True
+    return False
+
+
+def make_ray_udf_class(
+    is_async: bool, max_concurrency: int | None, options: dict[str, Any] | None = None
+):
     """The Daft class UDF running a segment on Ray: rows and records travel as pickles in binary
-    columns (Daft moves opaque bytes and never converts a value to Arrow)."""
+    columns (Daft moves opaque bytes and never converts a value to Arrow). ``options``: more
+    ``@daft.cls`` options for a synchronous segment (``DaftExecutor(stateful_udf=...)``)."""
     import daft
 
     dtype = daft.DataType.binary()
@@ -678,7 +696,7 @@ def make_ray_udf_class(is_async: bool, max_concurrency: int | None):
 
         return AsyncRayUDF
 
-    @daft.cls(use_process=True)
+    @daft.cls(use_process=True, **(options or {}))
     class RayUDF:
         def __init__(self, seg: Segment) -> None:
             self.env = SegmentEnv(seg)
