@@ -205,3 +205,52 @@ fn a_zero_batch_size_is_refused() {
     .unwrap_err();
     assert!(err.to_string().contains("batch_size"), "{err}");
 }
+
+/// Counts item ends and node ends per node name.
+#[derive(Default)]
+struct Events(Mutex<Vec<String>>);
+
+impl hypernodes::Callback for Events {
+    fn on_event(&self, event: &hypernodes::Event<'_>, _ctx: &hypernodes::context::Context) {
+        let name = match event {
+            hypernodes::Event::MapItemEnd { .. } => "item".to_string(),
+            hypernodes::Event::NodeEnd { node, .. } => format!("end {node}"),
+            hypernodes::Event::NodeCached { node, .. } => format!("cached {node}"),
+            _ => return,
+        };
+        self.0.lock().unwrap().push(name);
+    }
+}
+
+#[test]
+fn callbacks_count_items_and_cached_items_as_usual() {
+    let (single, after, seen) = (Counter::new(), Counter::new(), Seen::default());
+    let events = Arc::new(Events::default());
+    let cache: Arc<dyn Cache> = Arc::new(MemoryCache::new());
+    let callbacks = Arc::new(hypernodes::Callbacks::new(vec![events.clone()]));
+    let p = pipeline(&single, &seen, 2, &after)
+        .with_cache(Setting::On(cache))
+        .with_callbacks(Setting::On(callbacks));
+    let map = |raws: Vec<i64>| {
+        p.map(
+            inputs! {"raw" => raws, "k" => 2_i64},
+            &s(&["raw"]),
+            MapMode::Zip,
+            None,
+        )
+        .unwrap()
+    };
+    map(vec![1, 2, 3]);
+    let count = |what: &str| {
+        let all = events.0.lock().unwrap();
+        all.iter().filter(|e| *e == what).count()
+    };
+    assert_eq!(
+        (count("item"), count("end scale"), count("end plus")),
+        (3, 3, 3)
+    );
+    events.0.lock().unwrap().clear();
+    map(vec![1, 4]);
+    assert_eq!(count("item"), 2);
+    assert_eq!((count("cached scale"), count("end scale")), (1, 1));
+}
