@@ -89,8 +89,8 @@ class _Stateful:
     def __getattr__(self, name: str) -> Any:
         # only reached for names the proxy lacks; special names never build the object (pickle,
         # numpy and copy probe them)
-        if name.startswith("__") and name.endswith("__"):
-            raise AttributeError(name)
+        if (name.startswith("__") and name.endswith("__")) or name in _OWN:
+            raise AttributeError(name)  # an own slot is unset only before __init__ ran
         if self._instance is None:
             cls = type(self).__wrapped_class__
             if isinstance(inspect.getattr_static(cls, name, None), types.FunctionType):
