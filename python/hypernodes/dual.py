@@ -48,7 +48,8 @@ def DualNode(  # the original HyperNodes' spelling (a class there)
     version: str | None = None,
 ) -> Node:
     """A node that runs ``singular`` per item and ``batch`` on batches of a map's items (see the
-    module's doc). Both take the same parameters (those of ``singular`` wire the node) and must
+    module's doc). ``singular``'s parameters wire the node; ``batch`` receives the same arguments
+    in the same order, positionally (its own names may differ: ``texts`` for ``text``). Both must
     give the same results: a cached result of one serves the other. Bound methods (of a
     ``@stateful`` object too) and ``async def`` functions work as either. With several outputs
     (``output_name`` a tuple), ``singular`` returns a tuple and ``batch`` one sequence per output.
@@ -74,12 +75,16 @@ def DualNode(  # the original HyperNodes' spelling (a class there)
             f"DualNode '{node_name}': batch_size must be an int of at least 1, got {batch_size!r}"
         )
     params, defaults = _signature(singular, node_name)
-    batch_params, _ = _signature(batch, node_name)
-    if batch_params != params:
+    try:
+        inspect.signature(batch).bind(*params)
+    except TypeError:
         raise ConfigurationError(
-            f"DualNode '{node_name}': singular takes ({', '.join(params)}) but batch takes "
-            f"({', '.join(batch_params)}); they must take the same parameters"
-        )
+            f"DualNode '{node_name}': batch must take the {len(params)} parameter(s) of singular "
+            f"({', '.join(params)}), in that order, positionally; it takes "
+            f"{inspect.signature(batch)}"
+        ) from None
+    except ValueError:  # no signature to read (some builtins): found out at the first call
+        pass
     return Node(
         singular,
         node_name,

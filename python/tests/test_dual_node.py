@@ -219,8 +219,18 @@ def test_callbacks_count_items_as_usual(mode):
 def test_bad_settings_are_refused():
     with pytest.raises(ConfigurationError, match="batch_size"):
         DualNode("y", lambda x: x, lambda x: x, batch_size=0)
-    with pytest.raises(ConfigurationError, match="same parameters"):
+    with pytest.raises(
+        ConfigurationError, match=r"batch must take the 1 parameter\(s\) of singular"
+    ):
         DualNode("y", lambda x: x, lambda a, b: a)
+    # the batch function's own names may differ: arguments go by position
+    plural = DualNode(
+        "y", lambda text, k: text * k, lambda texts, ks: [t * ks for t in texts], batch_lists=True
+    )
+    assert Pipeline(nodes=[plural]).map(inputs={"text": ["a", "b"], "k": 2}, map_over="text") == [
+        {"y": "aa"},
+        {"y": "bb"},
+    ]
     with pytest.raises(ConfigurationError, match="callable"):
         DualNode("y", lambda x: x, None)
 
