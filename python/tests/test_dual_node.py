@@ -329,3 +329,26 @@ def test_several_outputs_of_unequal_lengths_are_refused():
     with pytest.raises(ValueError, match="returned 1 values for one of its outputs") as info:
         Pipeline(nodes=[uneven]).map(inputs={"x": [1, 2]}, map_over="x")
     assert "node 'a_b'" in "\n".join(info.value.__notes__)
+
+
+def test_a_daft_map_inside_a_daft_row_batches_too():
+    from hypernodes.daft import DaftExecutor
+
+    sizes = []
+
+    def many(x):
+        sizes.append(len(x))
+        return [v * 2 for v in x.to_pylist()]
+
+    d = DualNode("y", lambda x: x * 2, many)
+    inner = Pipeline(nodes=[d], name="inner", executor=DaftExecutor(use_process=False))
+
+    @node(output_name="xs")
+    def make(n):
+        return list(range(n))
+
+    per = inner.as_node(name="per", map_over="xs", input_mapping={"xs": "x"})
+    outer = Pipeline(nodes=[make, per], executor=DaftExecutor(use_process=False))
+    out = outer.map(inputs={"n": [3, 4]}, map_over="n")
+    assert [o["y"] for o in out] == [[0, 2, 4], [0, 2, 4, 6]]
+    assert sorted(sizes) == [3, 4]  # one batch per row's inner map, run inside the Daft row
