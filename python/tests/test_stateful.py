@@ -275,3 +275,22 @@ def test_daft_stateful_udf_options_are_checked_and_travel():
         DaftExecutor(runner="ray", stateful_udf={"max_concurrency": 0})
     ex = DaftExecutor(runner="ray", stateful_udf={"gpus": 1, "max_concurrency": 2})
     assert pickle.loads(pickle.dumps(ex)).stateful_udf == {"gpus": 1, "max_concurrency": 2}
+
+
+def test_a_cached_dual_node_map_never_builds_its_model(tmp_path):
+    from hypernodes import DualNode
+
+    log = tmp_path / "log"
+    Model = model_class(log)
+    cache = DiskCache(str(tmp_path / "c"))
+
+    def pipeline(model):
+        d = DualNode("y", model.predict, lambda x: [model.predict(v) for v in x.to_pylist()])
+        return Pipeline(nodes=[d], cache=cache)
+
+    assert pipeline(Model(2)).map(inputs={"x": [1, 2, 3]}, map_over="x")[2] == {"y": 6}
+    assert len(builds(log)) == 1
+    # a fresh, unbuilt object with the same arguments: every item hits, nothing is built
+    again = Model(2)
+    assert pipeline(again).map(inputs={"x": [1, 2, 3]}, map_over="x")[2] == {"y": 6}
+    assert len(builds(log)) == 1 and again._instance is None
