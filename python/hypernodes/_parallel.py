@@ -112,12 +112,13 @@ def check_picklable(pipeline: Any) -> str | None:
             if reason:
                 return reason
             continue
-        why = _portable.why_not(n.func)
-        if why is not None:
-            return (
-                f"node '{n.name}' of pipeline '{pipeline.name}' cannot be sent to a worker "
-                f"process: its function cannot be pickled ({why})"
-            )
+        for what, f in (("function", n.func), ("batch function", n.batch)):
+            why = None if f is None else _portable.why_not(f)
+            if why is not None:
+                return (
+                    f"node '{n.name}' of pipeline '{pipeline.name}' cannot be sent to a worker "
+                    f"process: its {what} cannot be pickled ({why})"
+                )
     bad = _portable.first_unpicklable(dict(pipeline.bound))
     if bad is not None:
         return (

@@ -501,10 +501,14 @@ class _Call:
 
         for job in jobs.values():
             spec = job.spec
+            batch = None if spec.is_pipeline else spec.node.batch
+            what = "its function" if not spec.is_pipeline else "its pipeline"
             try:
                 cloudpickle.dumps(spec.func if not spec.is_pipeline else spec.wrapper_node)
+                if batch is not None:
+                    what = "its batch function"
+                    cloudpickle.dumps(batch)
             except Exception as exc:
-                what = "its function" if not spec.is_pipeline else "its pipeline"
                 raise ConfigurationError(
                     f"node '{spec.name}' of pipeline '{self.pipeline.name}' cannot be sent to a "
                     f"Daft worker: {what} cannot be pickled ({type(exc).__name__}: {exc}); use "

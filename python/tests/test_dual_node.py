@@ -352,3 +352,21 @@ def test_a_daft_map_inside_a_daft_row_batches_too():
     out = outer.map(inputs={"n": [3, 4]}, map_over="n")
     assert [o["y"] for o in out] == [[0, 2, 4], [0, 2, 4, 6]]
     assert sorted(sizes) == [3, 4]  # one batch per row's inner map, run inside the Daft row
+
+
+def test_a_batch_function_that_cannot_be_pickled_is_named_before_work_starts():
+    import threading
+
+    from hypernodes.daft import DaftExecutor
+
+    lock = threading.Lock()
+
+    def many(x):
+        with lock:
+            return x.to_pylist()
+
+    d = DualNode("y", lambda x: x, many)
+    for ex in (DaftExecutor(use_process=True), NodeExecutor(map_execution="parallel")):
+        p = Pipeline(nodes=[d], executor=ex)
+        with pytest.raises(ConfigurationError, match="node 'y'.*its batch function cannot be"):
+            p.map(inputs={"x": [1, 2, 3]}, map_over="x")
