@@ -12,9 +12,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 cd "$ROOT"
 
 # daft/ray: DaftExecutor tests (native runner and a local Ray cluster); networkx: Pipeline.graph;
-# selenium: the interactive page's browser test
+# selenium: the interactive page's browser test; pyarrow: DualNode batches as Arrow arrays
 ensure_venv pytest "hypothesis>=6.100,<7" numpy "pydantic>=2" "ruff>=0.17,<0.18" cloudpickle tqdm opentelemetry-api opentelemetry-sdk \
-    "daft[ray]>=0.7,<0.8" "ray>=2.11,<2.60" networkx selenium
+    "daft[ray]>=0.7,<0.8" "ray>=2.11,<2.60" networkx selenium pyarrow
 build
 # Graphviz and Chromium for the visualization tests (a failure here is reported, tests still run).
 step "graphviz and chromium" ensure_viz_tools
@@ -23,6 +23,7 @@ step "graphviz and chromium" ensure_viz_tools
 step "example quickstart.py" "$VPY" examples/python/quickstart.py
 step "example stdlib_stats.py" "$VPY" examples/python/stdlib_stats.py
 step "example daft_example.py" "$VPY" examples/python/daft_example.py
+step "example batch_model.py" "$VPY" examples/python/batch_model.py
 step "example visualize_example.py" "$VPY" examples/python/visualize_example.py
 step "docs pictures are current" "$VPY" scripts/docs_pictures.py --check
 

@@ -8,6 +8,7 @@ and pick how it runs with an executor.
 from hypernodes._core import DiskCache, MemoryCache, Node, NodeExecutor, Pipeline
 from hypernodes.callbacks import Callback, CallbackContext
 from hypernodes.decorators import node
+from hypernodes.dual import DualNode
 from hypernodes.errors import (
     CacheWarning,
     ConfigurationError,
@@ -26,6 +27,7 @@ from hypernodes.errors import (
 )
 from hypernodes.progress import ProgressCallback
 from hypernodes.report import RunReport
+from hypernodes.stateful import stateful
 
 # What the first cached run needs (code identity, decoding stored values), imported with the package
 # so that the first run after a restart does not pay for it.
@@ -39,6 +41,7 @@ __all__ = [
     "CycleError",
     "DependencyError",
     "DiskCache",
+    "DualNode",
     "GraphvizNotFoundError",
     "HyperNodesError",
     "MapInputError",
@@ -56,6 +59,7 @@ __all__ = [
     "UnknownInputError",
     "UnknownOutputError",
     "node",
+    "stateful",
 ]
 
 

@@ -190,12 +190,13 @@ def check_picklable(pipeline: Any) -> str | None:
             if reason:
                 return reason
             continue
-        why = _portable.why_not(n.func)
-        if why is not None:
-            return (
-                f"node '{n.name}' of pipeline '{pipeline.name}' cannot be sent to a worker "
-                f"process: its function cannot be pickled ({why})"
-            )
+        for what, f in (("function", n.func), ("batch function", n.batch)):
+            why = None if f is None else _portable.why_not(f)
+            if why is not None:
+                return (
+                    f"node '{n.name}' of pipeline '{pipeline.name}' cannot be sent to a worker "
+                    f"process: its {what} cannot be pickled ({why})"
+                )
     bad = _portable.first_unpicklable(dict(pipeline.bound))
     if bad is not None:
         return (
@@ -491,6 +492,10 @@ def map_items(
     # the entries the workers add come back and are merged (use a DiskCache for large caches).
     seed = _memory_seed(cache) if isinstance(cache, MemoryCache) else None
     chunk = max(1, -(-n // (busy * 4)))
+    sizes = [nd.batch_size for nd in pipeline.nodes if nd.batch_size is not None]
+    if sizes:
+        # dual nodes batch within a chunk: chunks as large as their batch size, spread on workers
+        chunk = max(chunk, min(-(-n // busy), max(sizes)))
     rest = (list(map_over), output_name, node_execution, tuple(origin), on_error)
     payloads = [
         (start, _chunk_payload(items[start : start + chunk], start, rest, map_over, origin))

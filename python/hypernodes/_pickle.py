@@ -10,18 +10,25 @@ from typing import Any
 
 
 def rebuild_node(
-    func, name, params, outputs, defaults, cache, version, is_async, multi, identity=None
+    func, name, params, outputs, defaults, cache, version, is_async, multi, identity=None, dual=None
 ):
+    import cloudpickle
+
     from hypernodes._core import Node
 
     if isinstance(func, bytes):  # pickled by value with cloudpickle
-        import cloudpickle
-
         func = cloudpickle.loads(func)
+    # a dual node's batch function (by value, likewise), batch size and list setting
+    extra = {}
+    if dual is not None:
+        batch, size, lists = dual
+        extra = {"batch": cloudpickle.loads(batch), "batch_size": size, "batch_lists": lists}
     # `identity` is the code identity computed where the node was pickled: a function rebuilt by
     # cloudpickle has other globals and modules around it in the receiving process (its helpers may
     # not be importable there), and the cache keys must agree on both sides.
-    return Node(func, name, params, outputs, defaults, cache, version, is_async, multi, identity)
+    return Node(
+        func, name, params, outputs, defaults, cache, version, is_async, multi, identity, **extra
+    )
 
 
 def rebuild_pipeline_node(pipeline, name, input_mapping, output_mapping, map_over, map_mode, cache):

@@ -62,10 +62,18 @@ class DaftExecutor:
       kept); ``"auto"`` (default) runs the first items here (at least one, up to
       ``probe_items`` or ``probe_seconds``) and uses the worker processes for the rest when it is
       estimated to take longer than ``process_threshold`` seconds (a one-item ``run`` never
-      does).
+      does; a map with a ``DualNode`` is not probed item by item and runs here).
+    - A ``DualNode`` in a map runs its batch function once per Daft batch of rows (at least its
+      ``batch_size`` rows, split into calls of at most that many); ``@stateful`` objects are
+      built once per process that runs them (this one, each pool worker, each Ray UDF actor).
     - ``use_cache`` / ``use_callbacks``: use the pipeline's HyperNodes cache (same keys as
       NodeExecutor) and fire its callbacks (from this process, as results arrive); ``False`` turns
       either off for this executor.
+    - ``stateful_udf``: on Ray, options of the Daft class UDF (``@daft.cls``) of each column
+      that holds a ``@stateful`` object (a shared input of one of its nodes, or the object whose
+      methods a node calls, say a DualNode's): ``gpus``, ``cpus``, ``max_concurrency`` (how many
+      actors, so how many copies of the model, at once) and ``ray_options``. Each actor builds
+      the object once, on first use.
     - ``max_concurrency``: coroutines of one ``async def`` node in flight at once (default 32;
       on Ray, per Ray worker running the node); a nested mapped pipeline with ``async def``
       nodes runs up to this many of its items at once per row.
@@ -88,6 +96,7 @@ class DaftExecutor:
         use_cache: bool = True,
         use_callbacks: bool = True,
         max_concurrency: int | None = None,
+        stateful_udf: dict[str, Any] | None = None,
     ) -> None:
         if runner not in _RUNNERS:
             raise ConfigurationError(f"unknown Daft runner '{runner}': expected 'native' or 'ray'")
@@ -105,6 +114,7 @@ class DaftExecutor:
         self.use_cache = bool(use_cache)
         self.use_callbacks = bool(use_callbacks)
         self.max_concurrency = max_concurrency
+        self.stateful_udf = _udf_options(stateful_udf)
 
     def __reduce__(self):
         return (
@@ -116,6 +126,7 @@ class DaftExecutor:
                 self.use_cache,
                 self.use_callbacks,
                 self.max_concurrency,
+                self.stateful_udf or None,
             ),
         )
 
@@ -185,6 +196,24 @@ class DaftExecutor:
                 )
 
 
+_UDF_OPTIONS = ("gpus", "cpus", "max_concurrency", "ray_options")
+
+
+def _udf_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """``stateful_udf`` checked: only the ``@daft.cls`` options HyperNodes leaves to the user."""
+    options = dict(options or {})
+    unknown = sorted(set(options) - set(_UDF_OPTIONS))
+    if unknown:
+        raise ConfigurationError(
+            f"stateful_udf: unknown option(s) {', '.join(map(repr, unknown))}; "
+            f"expected some of {', '.join(_UDF_OPTIONS)}"
+        )
+    conc = options.get("max_concurrency")
+    if conc is not None and (not isinstance(conc, int) or conc < 1):
+        raise ConfigurationError(f"stateful_udf: max_concurrency must be at least 1, got {conc!r}")
+    return options
+
+
 def _note(exc: BaseException, note: str) -> None:
     if note not in getattr(exc, "__notes__", []):
         exc.add_note(note)
@@ -235,6 +264,7 @@ class _Call:
         plan = self.plan
         bkeys = {n: self._key(v, n) for n, v in self.base.items()} if self.keyed else {}
         jobs = {}
+        varying: set[int] = set()  # nodes whose outputs vary per row
         for i in plan.order:
             spec = plan.specs[i]
             sources: list[tuple] = []
@@ -251,6 +281,9 @@ class _Call:
                 else:
                     sources.append(("bc", p, None))
                     broadcast[p] = (self.base[p], bkeys.get(p))
+            varies = [kind == "row" or (kind == "node" and a in varying) for kind, a, _ in sources]
+            if any(varies):
+                varying.add(i)
             jobs[i] = _w.Job(
                 spec,
                 sources,
@@ -262,6 +295,7 @@ class _Call:
                 self.observed,
                 (*self.ctx.origin, self.is_map),
                 self.ex.max_concurrency or 32,
+                varies if self.is_map and spec.node.batch is not None else None,
             )
         return jobs
 
@@ -302,7 +336,7 @@ class _Call:
             use_process = True
         elif use_process == "auto":
             use_process = False
-            if len(rows) > 1 and _cpus() > 1 and not self._all_async():
+            if len(rows) > 1 and _cpus() > 1 and not self._all_async() and not self._has_dual():
                 # Time the first items here (at least one, at most an eighth of the map, until
                 # `probe_seconds` have passed) and estimate the rest of the map from them.
                 limit = max(1, min(ex.probe_items, len(rows) // 8))
@@ -328,7 +362,8 @@ class _Call:
         seg_of: dict[int, int] = {}
         for i in plan.order:
             spec = plan.specs[i]
-            is_async = spec.is_async
+            # a dual node in a map runs batches, awaited in a synchronous column
+            is_async = spec.is_async and not (self.is_map and spec.node.batch is not None)
             if is_async or not segs or segs[-1][1]:
                 segs.append(([], is_async, []))
             k = len(segs) - 1
@@ -342,6 +377,10 @@ class _Call:
                         inputs.append(d)
         return segs
 
+    def _has_dual(self) -> bool:
+        # a map with a dual node is not probed item by item: the batches run in this process
+        return self.is_map and any(s.node.batch is not None for s in self.plan.specs.values())
+
     def _all_async(self) -> bool:
         return all(s.is_async for s in self.plan.specs.values())
 
@@ -352,6 +391,13 @@ class _Call:
         envs = {}
         for i, job in jobs.items():
             envs[i] = _w.Env(job, self.cache)  # this process's cache object itself
+        if any(job.varies is not None for job in jobs.values()):
+            # dual nodes: all rows node by node, a dual node's rows in batches
+            all_records: list[dict[int, tuple]] = [{} for _ in rows]
+            _w.run_batch([(i, envs[i]) for i in self.plan.order], rows, all_records)
+            for row, records in zip(rows, all_records):
+                yield row[0], records
+            return
         for row in rows:
             records: dict[int, tuple] = {}
             for i in self.plan.order:
@@ -406,7 +452,8 @@ class _Call:
             for k, (members, is_async, inputs) in enumerate(segments):
                 seg = _w.Segment([jobs[i] for i in members], inputs)
                 if on_ray:
-                    udf = _w.make_ray_udf_class(is_async, conc)(seg)
+                    options = ex.stateful_udf if _w.holds_stateful(seg) else {}
+                    udf = _w.make_ray_udf_class(is_async, conc, options)(seg)
                     first = _daft.col("row")
                 elif pooled and not is_async:
                     source = _w.ship_segment(seg, shipping)
@@ -426,6 +473,10 @@ class _Call:
                 df = df.with_column(f"s{k}", udf(*cols))
             n = len(part)
             morsel = max(1, min(2048, -(-n // (4 * _cpus()))))
+            if self._has_dual():
+                # a dual node's batch is Daft's batch of rows: as large as its batch size allows
+                sizes = [s.node.batch_size for s in self.plan.specs.values() if s.node.batch]
+                morsel = max(morsel, min(n, max(sizes)))
             names = [f"s{k}" for k in range(len(segments))]
             with _daft.execution_config_ctx(default_morsel_size=morsel, maintain_order=True):
                 df = df.select("i", *names)
@@ -463,10 +514,14 @@ class _Call:
 
         for job in jobs.values():
             spec = job.spec
+            batch = None if spec.is_pipeline else spec.node.batch
+            what = "its function" if not spec.is_pipeline else "its pipeline"
             try:
                 cloudpickle.dumps(spec.func if not spec.is_pipeline else spec.wrapper_node)
+                if batch is not None:
+                    what = "its batch function"
+                    cloudpickle.dumps(batch)
             except Exception as exc:
-                what = "its function" if not spec.is_pipeline else "its pipeline"
                 raise ConfigurationError(
                     f"node '{spec.name}' of pipeline '{self.pipeline.name}' cannot be sent to a "
                     f"Daft worker: {what} cannot be pickled ({type(exc).__name__}: {exc}); use "

@@ -194,7 +194,12 @@ impl<'py> Walker<'py> {
             self.value(&f.getattr(intern!(py, "args"))?, depth + 1)?;
             return self.value(&f.getattr(intern!(py, "keywords"))?, depth + 1);
         }
-        if f.is_instance(ty(py, &METHOD, "types", "MethodType")?)? {
+        // a lazily bound method of a @stateful object counts as the method it stands for
+        let lazy_method = f
+            .get_type()
+            .getattr_opt(intern!(py, "_hn_lazy_method"))?
+            .is_some_and(|v| v.is_truthy().unwrap_or(false));
+        if lazy_method || f.is_instance(ty(py, &METHOD, "types", "MethodType")?)? {
             self.put(b'M', b"");
             self.callable(&f.getattr(intern!(py, "__func__"))?, depth + 1)?;
             let owner = f.getattr(intern!(py, "__self__"))?;

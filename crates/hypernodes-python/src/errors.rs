@@ -54,7 +54,7 @@ pub fn to_pyerr(err: Error) -> PyErr {
                 Error::MissingInputs { .. } => "MissingInputError",
                 Error::UnknownOutput { .. } => "UnknownOutputError",
                 Error::UnknownInput { .. } => "UnknownInputError",
-                Error::Arity { .. } => "OutputArityError",
+                Error::Arity { .. } | Error::BatchLength { .. } => "OutputArityError",
                 Error::TypeMismatch { .. } | Error::BadArgument { .. } => "DependencyError",
                 Error::Map(MapError::NotASequence { .. }) => "MapInputTypeError",
                 Error::Map(_) => "MapInputError",

@@ -298,6 +298,54 @@ impl PyNodeStep {
         PyList::new(py, outs.iter().map(|v| to_py(py, v)))
     }
 
+    /// A dual node's batch call (the engine's `call_batch`): `rows` holds each item's arguments,
+    /// `varies` marks the parameters that vary per item (the others are passed once). Returns each
+    /// item's outputs. The batch function's own exception is raised as it is; a wrong number of
+    /// rows or outputs raises the engine's error (`OutputArityError`, naming the node).
+    fn call_batch<'py>(
+        &self,
+        py: Python<'py>,
+        rows: Vec<Vec<Bound<'py, PyAny>>>,
+        varies: Vec<bool>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let rows: Vec<Vec<hypernodes::Value>> = rows
+            .into_iter()
+            .map(|r| r.into_iter().map(to_value).collect())
+            .collect();
+        let out = py.detach(|| hypernodes::executor::call_batch(&self.node, rows, &varies));
+        match out {
+            Ok(rows) => PyList::new(
+                py,
+                rows.iter()
+                    .map(|r| PyList::new(py, r.iter().map(|v| to_py(py, v))))
+                    .collect::<PyResult<Vec<_>>>()?,
+            ),
+            Err(hypernodes::executor::BatchFailure::Raised(source)) => {
+                Err(match source.downcast::<PyErr>() {
+                    Ok(e) => *e,
+                    Err(other) => pyo3::exceptions::PyRuntimeError::new_err(other.to_string()),
+                })
+            }
+            Err(hypernodes::executor::BatchFailure::Invalid(e)) => {
+                let err = to_pyerr(e);
+                err.value(py).setattr("_hypernodes_engine", true)?;
+                Err(err)
+            }
+        }
+    }
+
+    /// Whether the node is a dual node (a map batches it: see `call_batch`).
+    #[getter]
+    fn is_dual(&self) -> bool {
+        self.node.batch_fn().is_some()
+    }
+
+    /// A dual node's most items per batch call (1 for other nodes).
+    #[getter]
+    fn batch_size(&self) -> usize {
+        self.node.batch_fn().map_or(1, |b| b.batch_size())
+    }
+
     /// After the call: stores the outputs (a value that cannot be stored is reported once per
     /// node) and returns `(output keys or None, stored)`.
     fn store<'py>(

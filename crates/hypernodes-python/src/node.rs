@@ -19,6 +19,59 @@ pub struct PyNodeFn {
     pub multi: bool,
     /// The function's code identity, computed on first use (see `crate::code`).
     pub identity: std::sync::OnceLock<Vec<u8>>,
+    /// A dual node's batch implementation (`None`: an ordinary node).
+    pub batch: Option<PyBatchFn>,
+}
+
+/// The batch function of a dual node (`DualNode`): called by a map on batches of items.
+pub struct PyBatchFn {
+    /// The user's batch function.
+    pub func: Py<PyAny>,
+    /// The most items per call.
+    pub size: usize,
+    /// Whether mapped parameters arrive as plain lists (else as a `pyarrow.Array` when they
+    /// convert, see `hypernodes.dual`).
+    pub lists: bool,
+    /// The node's number of outputs (with several, the function returns one sequence each).
+    pub outputs: usize,
+}
+
+impl hypernodes::BatchFn for PyBatchFn {
+    fn call_batch(
+        &self,
+        args: Vec<hypernodes::BatchArg>,
+        len: usize,
+    ) -> Result<Vec<Vec<Value>>, BoxError> {
+        Python::attach(|py| -> PyResult<Vec<Vec<Value>>> {
+            let spec = PyList::empty(py);
+            for a in &args {
+                let item = match a {
+                    hypernodes::BatchArg::Items(vs) => (
+                        true,
+                        PyList::new(py, vs.iter().map(|v| to_py(py, v)))?.into_any(),
+                    ),
+                    hypernodes::BatchArg::Shared(v) => (false, to_py(py, v)),
+                };
+                spec.append(item)?;
+            }
+            let rows = py
+                .import("hypernodes.dual")?
+                .getattr("call_batch")?
+                .call1((self.func.bind(py), spec, len, self.lists, self.outputs))?;
+            rows.cast::<PyList>()?
+                .iter()
+                .map(|r| match self.outputs {
+                    1 => Ok(vec![to_value(r)]),
+                    _ => Ok(r.cast::<PyList>()?.iter().map(to_value).collect()),
+                })
+                .collect()
+        })
+        .map_err(|e: PyErr| Box::new(e) as BoxError)
+    }
+
+    fn batch_size(&self) -> usize {
+        self.size
+    }
 }
 
 impl PyNodeFn {
@@ -64,26 +117,39 @@ impl NodeFn for PyNodeFn {
         })
     }
 
+    fn batch(&self) -> Option<&dyn hypernodes::BatchFn> {
+        self.batch.as_ref().map(|b| b as &dyn hypernodes::BatchFn)
+    }
+
     fn code_identity(&self) -> Vec<u8> {
         // Not `get_or_init`: the computation runs Python, which may let another thread take the
         // interpreter lock and then wait for this cell (see `hypernodes::memo`).
         hypernodes::memo::memoize(&self.identity, || {
             Python::attach(|py| {
                 let f = self.func.bind(py);
-                crate::code::code_identity(f).unwrap_or_else(|e| {
-                    // Never by name alone (a wrong hit once the code changes): an identity of
-                    // this process only, so its entries are never reused by another process.
-                    let name = qualified_name(f);
-                    hypernodes::warn::warn(&format!(
-                        "cannot read the code of {name}: {e}; its results are not reused by \
-                         other processes"
-                    ));
-                    let nonce = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map(|d| d.as_nanos())
-                        .unwrap_or_default();
-                    format!("{name}\0{}\0{nonce}", std::process::id()).into_bytes()
-                })
+                crate::code::code_identity(f)
+                    .and_then(|mut id| {
+                        if let Some(b) = &self.batch {
+                            // a dual node's results come from either function: both count
+                            id.push(b'+');
+                            id.extend(crate::code::code_identity(b.func.bind(py))?);
+                        }
+                        Ok(id)
+                    })
+                    .unwrap_or_else(|e| {
+                        // Never by name alone (a wrong hit once the code changes): an identity of
+                        // this process only, so its entries are never reused by another process.
+                        let name = qualified_name(f);
+                        hypernodes::warn::warn(&format!(
+                            "cannot read the code of {name}: {e}; its results are not reused by \
+                             other processes"
+                        ));
+                        let nonce = std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .map(|d| d.as_nanos())
+                            .unwrap_or_default();
+                        format!("{name}\0{}\0{nonce}", std::process::id()).into_bytes()
+                    })
             })
         })
     }
@@ -99,7 +165,7 @@ pub struct PyNode {
 impl PyNode {
     /// Makes a node; users call `hypernodes.node` instead.
     #[new]
-    #[pyo3(signature = (func, name, params, outputs, defaults, cache=true, version=None, is_async=false, multi=false, identity=None))]
+    #[pyo3(signature = (func, name, params, outputs, defaults, cache=true, version=None, is_async=false, multi=false, identity=None, batch=None, batch_size=256, batch_lists=false))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         func: Bound<'_, PyAny>,
@@ -112,7 +178,15 @@ impl PyNode {
         is_async: bool,
         multi: bool,
         identity: Option<Vec<u8>>,
+        batch: Option<Bound<'_, PyAny>>,
+        batch_size: usize,
+        batch_lists: bool,
     ) -> PyResult<Self> {
+        if batch.is_some() && batch_size == 0 {
+            return Err(config_error(format!(
+                "node '{name}': batch_size must be at least 1, got 0"
+            )));
+        }
         let mut ports = Vec::with_capacity(params.len());
         for p in &params {
             let mut port = Port::new(p.as_str(), PyAnyType::arc());
@@ -130,6 +204,12 @@ impl PyNode {
             is_async,
             multi,
             identity: std::sync::OnceLock::new(),
+            batch: batch.map(|b| PyBatchFn {
+                func: b.unbind(),
+                size: batch_size,
+                lists: batch_lists,
+                outputs: outputs.len(),
+            }),
         };
         if let Some(id) = identity {
             // carried over from the process that pickled the node, so keys agree across processes
@@ -195,6 +275,31 @@ impl PyNode {
             NodeKind::Func(f) => as_py_fn(f.as_ref()).map(|f| f.func.clone_ref(py)),
             NodeKind::Pipeline(_) => None,
         }
+    }
+
+    /// A dual node's batch function (None for other nodes).
+    #[getter]
+    fn batch(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.py_batch().map(|b| b.func.clone_ref(py))
+    }
+
+    /// A dual node's per-item function (None for other nodes).
+    #[getter]
+    fn singular(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.py_batch()?;
+        self.func(py)
+    }
+
+    /// A dual node's most items per batch call (None for other nodes).
+    #[getter]
+    fn batch_size(&self) -> Option<usize> {
+        self.py_batch().map(|b| b.size)
+    }
+
+    /// Whether a dual node's batch function receives plain lists (None for other nodes).
+    #[getter]
+    fn batch_lists(&self) -> Option<bool> {
+        self.py_batch().map(|b| b.lists)
     }
 
     /// Whether this node wraps a pipeline.
@@ -414,6 +519,16 @@ impl PyNode {
                     f.is_async,
                     f.multi,
                     PyBytes::new(py, &f.code_identity()),
+                    match &f.batch {
+                        Some(b) => Some((
+                            py.import("cloudpickle")?
+                                .getattr("dumps")?
+                                .call1((b.func.bind(py),))?,
+                            b.size,
+                            b.lists,
+                        )),
+                        None => None,
+                    },
                 )
                     .into_pyobject(py)?;
                 Ok((m.getattr("rebuild_node")?, args))
@@ -448,6 +563,13 @@ impl PyNode {
 }
 
 impl PyNode {
+    fn py_batch(&self) -> Option<&PyBatchFn> {
+        match self.core.kind() {
+            NodeKind::Func(f) => as_py_fn(f.as_ref())?.batch.as_ref(),
+            NodeKind::Pipeline(_) => None,
+        }
+    }
+
     fn pipeline_node(&self) -> Option<&hypernodes::PipelineNode> {
         match self.core.kind() {
             NodeKind::Pipeline(pn) => Some(pn),

@@ -95,6 +95,18 @@ pub enum Error {
         /// Returned count.
         got: usize,
     },
+    /// A node's batch function returned a different number of rows than the items it was given.
+    #[error(
+        "node '{node}': its batch function returned {got} values for a batch of {expected} items"
+    )]
+    BatchLength {
+        /// The node.
+        node: String,
+        /// Items in the batch.
+        expected: usize,
+        /// Rows returned.
+        got: usize,
+    },
     /// A node's parameter received a value of another type.
     #[error("node '{node}' parameter '{param}': {message}")]
     BadArgument {

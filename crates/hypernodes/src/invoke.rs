@@ -51,22 +51,7 @@ fn call_node_here(
     let outs = match node.kind() {
         NodeKind::Func(f) => f
             .call(args)
-            .map_err(|source| match source.downcast::<Error>() {
-                Ok(inner) => match *inner {
-                    Error::BadArgument { param, message, .. } => Error::BadArgument {
-                        node: node.name().to_string(),
-                        param,
-                        message,
-                    },
-                    other => other,
-                },
-                Err(source) => Error::Node {
-                    node: node.name().to_string(),
-                    path: ctx.path_strings(),
-                    items: ctx.items.to_vec(),
-                    source,
-                },
-            })?,
+            .map_err(|source| node_error(node, source, ctx))?,
         NodeKind::Pipeline(pn) => {
             let (parent, child) = (ctx.pipeline(), pn.pipeline.name());
             ctx.emit(Event::NestedStart { parent, child });
@@ -82,6 +67,27 @@ fn call_node_here(
     };
     check_arity(node, &outs)?;
     Ok(outs)
+}
+
+/// The error of a node's function failing at `ctx`: the engine's own errors keep their kind (a
+/// bad argument gets the node's name), any other names the node, the pipeline path and the items.
+pub fn node_error(node: &Node, source: crate::error::BoxError, ctx: &Context) -> Error {
+    match source.downcast::<Error>() {
+        Ok(inner) => match *inner {
+            Error::BadArgument { param, message, .. } => Error::BadArgument {
+                node: node.name().to_string(),
+                param,
+                message,
+            },
+            other => other,
+        },
+        Err(source) => Error::Node {
+            node: node.name().to_string(),
+            path: ctx.path_strings(),
+            items: ctx.items.to_vec(),
+            source,
+        },
+    }
 }
 
 /// Checks that a node returned as many values as it declares outputs (the error names both).

@@ -39,7 +39,7 @@ pub use executor::{Executor, Mode, NodeExecutor, Offload, OffloadMap};
 pub use hypernodes_macros::node;
 pub use io::{Inputs, Outputs};
 pub use map::{MapMode, OnError};
-pub use node::{Node, NodeFn, NodeKind, PipelineNode, Port};
+pub use node::{BatchArg, BatchFn, Dual, Node, NodeFn, NodeKind, PipelineNode, Port};
 pub use pipeline::{AsNode, Pipeline, Plan, Setting, Settings};
 pub use progress::ProgressCallback;
 pub use report::RunReport;

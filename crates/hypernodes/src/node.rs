@@ -46,6 +46,86 @@ pub trait NodeFn: std::any::Any + Send + Sync {
     fn code_identity(&self) -> Vec<u8> {
         Vec::new()
     }
+    /// The function's batch implementation, when it has one (a dual node): a map calls it on
+    /// batches of items instead of calling [`NodeFn::call`] once per item.
+    fn batch(&self) -> Option<&dyn BatchFn> {
+        None
+    }
+}
+
+/// One argument of a batch call.
+#[derive(Clone, Debug)]
+pub enum BatchArg {
+    /// The batch's values of a parameter that varies per item, in item order.
+    Items(Vec<Value>),
+    /// The one value of a parameter that every item of the map shares.
+    Shared(Value),
+}
+
+/// The batch implementation of a node (see [`NodeFn::batch`]).
+pub trait BatchFn: Send + Sync {
+    /// Calls it on a batch of `len` items, one argument per parameter (in parameter order), and
+    /// returns the items' outputs: `len` rows, each with one value per declared output.
+    fn call_batch(
+        &self,
+        args: Vec<BatchArg>,
+        len: usize,
+    ) -> std::result::Result<Vec<Vec<Value>>, BoxError>;
+    /// The most items one call receives.
+    fn batch_size(&self) -> usize;
+}
+
+/// The batch size of a dual node when none is given.
+pub const DEFAULT_BATCH_SIZE: usize = 256;
+
+/// A node function with two implementations: `single` for one item (a run, or a map item that
+/// cannot be batched), `batch` for a batch of items of a map. Both must give the same results.
+pub struct Dual<S, B> {
+    /// Called once per item.
+    pub single: S,
+    /// Called on a batch of items: `(args, len) -> rows`.
+    pub batch: B,
+    /// The most items per batch call.
+    pub batch_size: usize,
+}
+
+impl<S, B> NodeFn for Dual<S, B>
+where
+    S: NodeFn,
+    B: Fn(Vec<BatchArg>, usize) -> std::result::Result<Vec<Vec<Value>>, BoxError>
+        + Send
+        + Sync
+        + 'static,
+{
+    fn call(&self, args: Vec<Value>) -> std::result::Result<Vec<Value>, BoxError> {
+        self.single.call(args)
+    }
+    fn code_identity(&self) -> Vec<u8> {
+        self.single.code_identity()
+    }
+    fn batch(&self) -> Option<&dyn BatchFn> {
+        Some(self)
+    }
+}
+
+impl<S, B> BatchFn for Dual<S, B>
+where
+    S: NodeFn,
+    B: Fn(Vec<BatchArg>, usize) -> std::result::Result<Vec<Vec<Value>>, BoxError>
+        + Send
+        + Sync
+        + 'static,
+{
+    fn call_batch(
+        &self,
+        args: Vec<BatchArg>,
+        len: usize,
+    ) -> std::result::Result<Vec<Vec<Value>>, BoxError> {
+        (self.batch)(args, len)
+    }
+    fn batch_size(&self) -> usize {
+        self.batch_size.max(1)
+    }
 }
 
 impl<F> NodeFn for F
@@ -122,6 +202,34 @@ impl Node {
         func: impl NodeFn,
     ) -> Result<Node> {
         Self::from_parts(name.into(), params, outputs, NodeKind::Func(Arc::new(func)))
+    }
+
+    /// A dual node: `single` runs one item (a run), `batch` runs a batch of at most `batch_size`
+    /// items of a map (`(args, len) -> rows`, see [`BatchFn::call_batch`]).
+    pub fn dual<S, B>(
+        name: impl Into<Arc<str>>,
+        params: Vec<Port>,
+        outputs: Vec<Port>,
+        single: S,
+        batch: B,
+        batch_size: usize,
+    ) -> Result<Node>
+    where
+        S: NodeFn,
+        B: Fn(Vec<BatchArg>, usize) -> std::result::Result<Vec<Vec<Value>>, BoxError>
+            + Send
+            + Sync
+            + 'static,
+    {
+        if batch_size == 0 {
+            return Err(Error::Config("batch_size must be at least 1, got 0".into()));
+        }
+        let f = Dual {
+            single,
+            batch,
+            batch_size,
+        };
+        Self::from_parts(name.into(), params, outputs, NodeKind::Func(Arc::new(f)))
     }
 
     /// A function node from an already shared callable.
@@ -236,6 +344,14 @@ impl Node {
     /// What the node runs.
     pub fn kind(&self) -> &NodeKind {
         &self.inner.kind
+    }
+
+    /// The node's batch implementation, when it is a dual node (see [`NodeFn::batch`]).
+    pub fn batch_fn(&self) -> Option<&dyn BatchFn> {
+        match &self.inner.kind {
+            NodeKind::Func(f) => f.batch(),
+            NodeKind::Pipeline(_) => None,
+        }
     }
 }
 

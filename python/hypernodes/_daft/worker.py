@@ -88,6 +88,7 @@ class Job:
         observed: bool,
         origin: tuple = ((), (), 0, False),
         nested_workers: int = 32,
+        varies: list[bool] | None = None,
     ) -> None:
         self.spec = spec
         # per parameter: ("node", dep, pos) | ("row", name, None) | ("bc", name, None)
@@ -103,6 +104,8 @@ class Job:
         self.origin = origin
         # items of a nested map with async nodes in flight at once, per row
         self.nested_workers = nested_workers
+        # a dual node (batched): per parameter, whether it varies per row (None: not a dual node)
+        self.varies = varies
 
 
 class Env:
@@ -268,6 +271,31 @@ def run_sync(env: Env, row: tuple, records: dict[int, tuple]) -> tuple:
     return finish(env, key, outs, time.perf_counter() - t, events)
 
 
+def run_dual(env: Env, rows: list[tuple], records: list[dict[int, tuple]]) -> list[tuple]:
+    """A dual node for a batch of rows: cache hits (and rows whose inputs failed) as usual, the
+    other rows through the node's batch function, at most its batch size per call (the engine's
+    ``call_batch``). A failing call gives each of its rows the error."""
+    recs = [prepare(env, row, recs) for row, recs in zip(rows, records)]
+    calls = [i for i, rec in enumerate(recs) if rec[0] == "call"]
+    size = env.step.batch_size
+    for start in range(0, len(calls), size):
+        part = calls[start : start + size]
+        t = time.perf_counter()
+        _local.depth += 1
+        try:
+            outs = env.step.call_batch([recs[i][1] for i in part], env.job.varies)
+        except Exception as exc:  # noqa: BLE001
+            for i in part:
+                recs[i] = error_record(exc, time.perf_counter() - t)
+            continue
+        finally:
+            _local.depth -= 1
+        took = time.perf_counter() - t
+        for i, outputs in zip(part, outs):
+            recs[i] = finish(env, recs[i][2], list(outputs), took, [])
+    return recs
+
+
 async def run_async(env: Env, row: tuple, records: dict[int, tuple]) -> tuple:
     """One ``async def`` node (or a nested pipeline with such nodes) for one row, awaited on
     Daft's event loop."""
@@ -389,6 +417,23 @@ class RowStore:
         return rows, deps
 
 
+def run_batch(
+    envs: list[tuple[int, Env]], rows: list[tuple], records: list[dict[int, tuple]]
+) -> list[dict[int, tuple]]:
+    """Nodes (``envs``: ``(node index, Env)`` in plan order) for a batch of rows, node by node: a
+    dual node once per batch (``run_dual``), the others row by row. Reads and adds to each row's
+    ``records``; returns each row's records of these nodes."""
+    outs: list[dict[int, tuple]] = [{} for _ in rows]
+    for i, env in envs:
+        if env.job.varies is not None:
+            got = run_dual(env, rows, records)
+        else:
+            got = [run_sync(env, row, recs) for row, recs in zip(rows, records)]
+        for out, recs, rec in zip(outs, records, got):
+            out[i] = recs[i] = rec
+    return outs
+
+
 class SegmentEnv:
     """A segment resolved in the process that runs it (one Env per node, opened once per worker)."""
 
@@ -403,6 +448,12 @@ class SegmentEnv:
         for i, env in self.envs:
             out[i] = records[i] = run_sync(env, row, records)
         return out
+
+    def run_batch(self, rows: list[tuple], records: list[dict[int, tuple]]) -> list[dict]:
+        """The segment's nodes for a batch of rows (see ``run_batch``)."""
+        if not any(env.job.varies is not None for _, env in self.envs):
+            return [self.run_records(row, recs) for row, recs in zip(rows, records)]
+        return run_batch(self.envs, rows, records)
 
     async def run_records_async(self, row: tuple, records: dict[int, tuple]) -> dict[int, tuple]:
         out: dict[int, tuple] = {}
@@ -435,6 +486,16 @@ class SegmentEnv:
         for d in deps:
             records.update(loads(d))
         return self.encode(self.run_records(loads(row), records))
+
+    def run_rows(self, rows: list[bytes], deps: list[list[bytes]]) -> list[bytes]:
+        """Ray: a batch of encoded rows and, per earlier segment, their encoded records; returns
+        each row's segment records, encoded."""
+        records: list[dict[int, tuple]] = [{} for _ in rows]
+        for column in deps:
+            for recs, d in zip(records, column):
+                recs.update(loads(d))
+        outs = self.run_batch([loads(r) for r in rows], records)
+        return [self.encode(out) for out in outs]
 
     async def run_row_async(self, row: bytes, deps: Any) -> bytes:
         records: dict[int, tuple] = {}
@@ -472,7 +533,7 @@ def run_pooled(token: str, source: tuple[str, Any], payload: bytes) -> bytes:
             _pooled.pop(next(iter(_pooled)))
         _pooled[token] = env
     rows, deps = loads(payload)
-    return env.encode_batch([env.run_records(row, recs) for row, recs in zip(rows, deps)])
+    return env.encode_batch(env.run_batch(rows, deps))
 
 
 def lost_worker_records(
@@ -550,9 +611,9 @@ def make_local_udf_class(is_async: bool, max_concurrency: int | None):
 
         @daft.method.batch(return_dtype=dtype)
         def __call__(self, positions, *deps):
-            rows, records, run = self.store.rows, self.store.records, self.env.run_records
-            for p in positions.to_pylist():
-                run(rows[p], records[p])
+            rows, records = self.store.rows, self.store.records
+            pos = positions.to_pylist()
+            self.env.run_batch([rows[p] for p in pos], [records[p] for p in pos])
             return positions
 
     return LocalUDF
@@ -596,9 +657,27 @@ def make_pooled_udf_class(workers: int):
     return PooledUDF
 
 
-def make_ray_udf_class(is_async: bool, max_concurrency: int | None):
+def holds_stateful(seg: Segment) -> bool:
+    """Whether a segment's nodes use a ``@stateful`` object: as a shared input, or as the object
+    whose (lazily) bound methods a node calls (a DualNode's singular and batch)."""
+    from hypernodes.stateful import is_stateful
+
+    for job in seg.jobs:
+        if any(is_stateful(value) for value, _ in job.broadcast.values()):
+            return True
+        node = job.spec.node
+        for f in (node.func, node.batch):
+            if f is not None and is_stateful(getattr(f, "__self__", None)):
+                return True
+    return False
+
+
+def make_ray_udf_class(
+    is_async: bool, max_concurrency: int | None, options: dict[str, Any] | None = None
+):
     """The Daft class UDF running a segment on Ray: rows and records travel as pickles in binary
-    columns (Daft moves opaque bytes and never converts a value to Arrow)."""
+    columns (Daft moves opaque bytes and never converts a value to Arrow). ``options``: more
+    ``@daft.cls`` options for a synchronous segment (``DaftExecutor(stateful_udf=...)``)."""
     import daft
 
     dtype = daft.DataType.binary()
@@ -617,16 +696,15 @@ def make_ray_udf_class(is_async: bool, max_concurrency: int | None):
 
         return AsyncRayUDF
 
-    @daft.cls(use_process=True)
+    @daft.cls(use_process=True, **(options or {}))
     class RayUDF:
         def __init__(self, seg: Segment) -> None:
             self.env = SegmentEnv(seg)
 
         @daft.method.batch(return_dtype=dtype)
         def __call__(self, rows, *deps):
-            run_row = self.env.run_row
             dep_lists = [d.to_pylist() for d in deps]
-            out = [run_row(r, ds) for r, *ds in zip(rows.to_pylist(), *dep_lists)]
+            out = self.env.run_rows(rows.to_pylist(), dep_lists)
             return daft.Series.from_pylist(out, name=rows.name(), dtype=dtype)
 
     return RayUDF

@@ -1,6 +1,7 @@
 //! Executors decide how a pipeline runs. [`NodeExecutor`] walks the graph node by node; a framework
 //! executor (Daft, in the Python package) receives the whole pipeline. Both implement [`Executor`].
 
+mod batch;
 mod blocking;
 mod items;
 mod node_executor;
@@ -10,6 +11,7 @@ mod schedule;
 
 use std::sync::Arc;
 
+pub use batch::{call_batch, BatchFailure};
 pub(crate) use blocking::blocking as blocking_wait;
 pub use blocking::{set_blocking_hook, set_interrupt_hook};
 pub use node_executor::{cpu_count, Mode, NodeExecutor};

@@ -12,7 +12,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::executor::blocking::blocking;
 use crate::executor::offload::Offload;
-use crate::executor::{items, schedule, Executor};
+use crate::executor::{batch, items, schedule, Executor};
 
 use crate::callbacks::{Event, Stopwatch};
 use crate::invoke::{call_node, collect_outputs, step, Keys, Slots};
@@ -164,7 +164,7 @@ impl NodeExecutor {
     }
 
     /// Runs node `n` of a plan with the cache and callbacks in effect.
-    fn step(
+    pub(super) fn step(
         &self,
         pipeline: &Pipeline,
         plan: &Plan,
@@ -238,7 +238,7 @@ impl NodeExecutor {
     }
 
     /// The root-input slots of a run, keyed by value when a cache is in effect.
-    fn slots(
+    pub(super) fn slots(
         &self,
         pipeline: &Pipeline,
         plan: &Plan,
@@ -416,6 +416,20 @@ impl NodeExecutor {
         on_error: OnError,
         ctx: &Context,
     ) -> Result<Vec<Result<Outputs>>> {
+        if batch::has_batch(pipeline, plan) {
+            let work = batch::Items {
+                pipeline,
+                plan,
+                inputs,
+                map_over,
+                items,
+                first,
+            };
+            // The batch path fails the map on an item's failure, whatever `on_error` says (a
+            // failing batch call fails all of its items at once).
+            return batch::run_items(self, &work, workers, ctx)
+                .map(|v| v.into_iter().map(Ok).collect());
+        }
         let base = self.slots(pipeline, plan, inputs, map_over, ctx)?;
         let g = pipeline.graph();
         let ids: Vec<Option<usize>> = map_over
