@@ -105,8 +105,10 @@ def stop_call(futures: list, workers: int) -> bool:
 
 
 def _terminate(pool: ProcessPoolExecutor) -> None:
-    """Stops a pool's workers at once; the pool fails the futures it still holds."""
+    """Stops a pool's workers at once; the pool fails the futures it still holds. Waits (briefly)
+    for the pool's manager thread to end, so that interpreter exit finds no stale pool to wake."""
     processes = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)
     for p in processes:
         with contextlib.suppress(Exception):
             p.terminate()
@@ -115,6 +117,8 @@ def _terminate(pool: ProcessPoolExecutor) -> None:
     for p in processes:
         with contextlib.suppress(Exception):
             p.join(timeout=GRACE)
+    if manager is not None and manager is not threading.current_thread():
+        manager.join(timeout=2 * GRACE)
 
 
 def submit(workers: int, fn, *args):
