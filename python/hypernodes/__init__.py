@@ -5,7 +5,10 @@ wired by matching parameter names to output names. Run once, map over lists, nes
 and pick how it runs with an executor.
 """
 
+import atexit as _atexit
+
 from hypernodes._core import DiskCache, MemoryCache, Node, NodeExecutor, Pipeline
+from hypernodes._core import _flush_disk_caches
 from hypernodes.callbacks import Callback, CallbackContext
 from hypernodes.decorators import node
 from hypernodes.errors import (
@@ -45,6 +48,9 @@ __all__ = [
     "UnknownOutputError",
     "node",
 ]
+
+# Disk caches commit their writes in groups; commit what is pending when the interpreter exits.
+_atexit.register(_flush_disk_caches)
 
 
 def __getattr__(name: str):

@@ -66,6 +66,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(framework::cache_is_off, m)?)?;
     m.add_class::<cache::PyMemoryCache>()?;
     m.add_class::<cache::PyDiskCache>()?;
+    m.add_function(wrap_pyfunction!(cache::_flush_disk_caches, m)?)?;
     m.add_class::<pipeline::PyPipeline>()?;
     m.add_class::<executor::PyNodeExecutor>()?;
     m.add_function(wrap_pyfunction!(hashing::hash_value, m)?)?;

@@ -18,6 +18,13 @@ pub struct RunState {
     pub callback_state: OnceLock<Arc<dyn Any + Send + Sync>>,
 }
 
+impl Drop for RunState {
+    /// The root run or map is over: commit what it wrote to disk caches before it returns.
+    fn drop(&mut self) {
+        crate::cache::flush_all();
+    }
+}
+
 /// Where a run is in the hierarchy. Created by the engine; executors pass it down.
 #[derive(Clone)]
 pub struct Context {

@@ -28,7 +28,7 @@ pub mod telemetry;
 pub mod value;
 pub mod warn;
 
-pub use cache::{Cache, DiskCache, MemoryCache};
+pub use cache::{Cache, CacheStats, DiskCache, MemoryCache, PruneReport};
 pub use callbacks::{Callback, Callbacks, Event};
 pub use error::{BoxError, Error, MapError, Result};
 pub use executor::{Executor, Mode, NodeExecutor, Offload};

@@ -8,7 +8,10 @@ mod memory;
 
 use std::sync::Arc;
 
-pub use disk::DiskCache;
+pub use disk::{
+    flush_all, CacheStats, DiskCache, PruneReport, COMMIT_WINDOW, INLINE_MAX, SECRET_ENV,
+    TRUST_SHARED_ENV,
+};
 pub use keys::{
     node_identity as keys_node_identity, node_key, output_key, pipeline_identity, Key, KeyHasher,
 };
@@ -23,6 +26,9 @@ pub trait Cache: std::any::Any + Send + Sync {
     fn get(&self, key: &Key, types: &[Arc<dyn ValueType>]) -> Option<Vec<Value>>;
     /// Stores outputs under `key`, encoded with `types`. Errors say why a value cannot be stored.
     fn put(&self, key: &Key, values: &[Value], types: &[Arc<dyn ValueType>]) -> Result<(), String>;
+    /// Makes every stored entry durable and visible to other processes (a no-op for caches that
+    /// write through). The engine calls it at the end of every root run and map.
+    fn flush(&self) {}
 }
 
 /// Encodes a node's outputs as one blob: for each value, its length (u64 LE) then its bytes.
