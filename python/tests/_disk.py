@@ -4,6 +4,7 @@ Python's own sqlite3 module, as another process would) and its blob files."""
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 INDEX = "index.sqlite"
@@ -19,10 +20,15 @@ def rows(root: Path) -> list[tuple[bytes, bytes, bytes, int, bytes | None]]:
     """Every entry as (key, sum, tag, size, inline value or None), by key; [] without an index."""
     if not (Path(root) / INDEX).exists():
         return []
-    with connect(root) as conn:
-        return conn.execute(
-            "SELECT key, sum, tag, size, value FROM entries ORDER BY key"
-        ).fetchall()
+    with closing(connect(root)) as conn:
+        try:
+            return conn.execute(
+                "SELECT key, sum, tag, size, value FROM entries ORDER BY key"
+            ).fetchall()
+        except sqlite3.OperationalError as e:
+            if "no such table" in str(e):  # the index is being created
+                return []
+            raise
 
 
 def count(root: Path) -> int:
