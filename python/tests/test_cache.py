@@ -20,7 +20,6 @@ import textwrap
 import threading
 import uuid
 import warnings
-from contextlib import closing
 from pathlib import Path
 
 import _disk
@@ -930,11 +929,10 @@ def test_corrupt_entry_is_recomputed_with_a_warning(tmp_path, how, column):
     cache_dir = tmp_path / "cache"
     Pipeline([double, show], cache=DiskCache(cache_dir)).run({"x": 21})
     assert entry_count(cache_dir) == 2
-    with closing(_disk.connect(cache_dir)) as conn:
-        for key, data in conn.execute(f"SELECT key, {column} FROM entries").fetchall():
-            conn.execute(
-                f"UPDATE entries SET {column} = ? WHERE key = ?", (_damaged(data, how), key)
-            )
+    for key, data in _disk.sql(cache_dir, (f"SELECT key, {column} FROM entries", ())):
+        _disk.sql(
+            cache_dir, (f"UPDATE entries SET {column} = ? WHERE key = ?", (_damaged(data, how), key))
+        )
     _run_expecting_recompute(
         cache_dir,
         [double, show],
