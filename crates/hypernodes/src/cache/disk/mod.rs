@@ -16,6 +16,7 @@
 mod blobs;
 mod flusher;
 mod index;
+mod readers;
 mod trust;
 
 use std::collections::{HashMap, HashSet};
@@ -106,8 +107,6 @@ struct Store {
     /// The secret given to `with_secret` (not one from the environment), to ship the configuration.
     secret: Option<Vec<u8>>,
     writer: Mutex<Option<Writer>>,
-    readers: Mutex<Vec<(u64, Connection)>>,
-    generation: AtomicU64,
     recent: Mutex<(HashMap<Key, Arc<[u8]>>, usize)>,
     pending: Mutex<Pending>,
     registered: Once,
@@ -116,6 +115,8 @@ struct Store {
     write_failed: AtomicBool,
     /// Set once the index was opened for writing (later commits reopen it when it was deleted).
     opened: AtomicBool,
+    /// The process that opened the connections (0: none yet); a forked child opens its own.
+    owner: std::sync::atomic::AtomicU32,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -152,8 +153,6 @@ impl DiskCache {
                 signer: trust::Signer::new(secret.as_ref().map(|s| s.as_encoded_bytes())),
                 secret: None,
                 writer: Mutex::new(None),
-                readers: Mutex::new(Vec::new()),
-                generation: AtomicU64::new(0),
                 recent: Mutex::new((HashMap::new(), 0)),
                 pending: Mutex::new(Pending::default()),
                 registered: Once::new(),
@@ -161,6 +160,7 @@ impl DiskCache {
                 misses: AtomicU64::new(0),
                 write_failed: AtomicBool::new(false),
                 opened: AtomicBool::new(false),
+                owner: std::sync::atomic::AtomicU32::new(0),
             }),
         }
     }
@@ -355,7 +355,20 @@ impl Store {
         f(&mut w.conn).map_err(|e| format!("cache index {}: {e}", self.root.display()))
     }
 
+    /// In a process forked from the one that opened the connections, leaves them alone (SQLite
+    /// connections must not cross a fork; closing them here could disturb the parent's locks).
+    fn drop_inherited(&self, writer: &mut Option<Writer>) {
+        let me = std::process::id();
+        let before = self.owner.swap(me, Ordering::Relaxed);
+        if before != 0 && before != me {
+            if let Some(w) = writer.take() {
+                std::mem::forget(w);
+            }
+        }
+    }
+
     fn writer_ready(&self, writer: &mut Option<Writer>) -> Result<(), String> {
+        self.drop_inherited(writer);
         let path = index::index_path(&self.root);
         let current = file_id(&path);
         let stale = match writer {
@@ -365,7 +378,7 @@ impl Store {
         if stale {
             if writer.take().is_some() {
                 // the directory or index was deleted or replaced: readers reopen too
-                self.generation.fetch_add(1, Ordering::Relaxed);
+                readers::invalidate(&self.root);
             }
             let conn = self.connect()?;
             *writer = Some(Writer {
@@ -376,16 +389,11 @@ impl Store {
         Ok(())
     }
 
-    /// Runs `f` with a reader connection of the current generation.
+    /// Runs `f` with a reader connection (from the process's pool for this directory).
     fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> T) -> Result<T, String> {
-        let gen = self.generation.load(Ordering::Relaxed);
-        let pooled = {
-            let mut pool = locked(&self.readers);
-            pool.retain(|(g, _)| *g == gen);
-            pool.pop()
-        };
+        let (pooled, generation) = readers::take(&self.root);
         let conn = match pooled {
-            Some((_, c)) => c,
+            Some(c) => c,
             None => {
                 if !index::index_path(&self.root).exists() {
                     return Err("no index".into());
@@ -396,7 +404,7 @@ impl Store {
             }
         };
         let out = f(&conn);
-        locked(&self.readers).push((gen, conn));
+        readers::give_back(&self.root, conn, generation);
         Ok(out)
     }
 
@@ -613,7 +621,7 @@ impl Store {
             if result.is_err() {
                 // the index may have been deleted under us: reopen (recreating it), retry once
                 *writer = None;
-                self.generation.fetch_add(1, Ordering::Relaxed);
+                readers::invalidate(&self.root);
                 result = attempt(&mut writer);
             }
             locked(&self.pending).committing.clear();
