@@ -118,7 +118,8 @@ impl ValueType for PyAnyType {
     }
     fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
         Python::attach(|py| {
-            let obj = store_fn(py, "loads")?.call1((pyo3::types::PyBytes::new(py, bytes),))?;
+            // a bytearray: large buffers (numpy arrays) are handed to pickle as slices of it
+            let obj = store_fn(py, "loads")?.call1((pyo3::types::PyByteArray::new(py, bytes),))?;
             Ok::<_, PyErr>(to_value(obj))
         })
         .map_err(|e| e.to_string())

@@ -31,34 +31,44 @@ pub trait Cache: std::any::Any + Send + Sync {
     fn flush(&self) {}
 }
 
-/// Encodes a node's outputs as one blob: for each value, its length (u64 LE) then its bytes.
+/// Encodes a node's outputs as one blob: the encodings one after another, then each one's length
+/// (u64 LE). Lengths go last so that a single large encoding is extended in place, never copied.
 pub fn encode_all(values: &[Value], types: &[Arc<dyn ValueType>]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
+    let mut lengths = Vec::with_capacity(values.len());
+    let mut out: Vec<u8> = Vec::new();
     for (v, t) in values.iter().zip(types) {
         let bytes = t.encode(v)?;
-        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        out.extend_from_slice(&bytes);
+        lengths.push(bytes.len() as u64);
+        if out.is_empty() {
+            out = bytes;
+        } else {
+            out.extend_from_slice(&bytes);
+        }
+    }
+    for n in lengths {
+        out.extend_from_slice(&n.to_le_bytes());
     }
     Ok(out)
 }
 
 /// Decodes a blob made by [`encode_all`].
-pub fn decode_all(mut blob: &[u8], types: &[Arc<dyn ValueType>]) -> Result<Vec<Value>, String> {
-    let mut values = Vec::with_capacity(types.len());
-    for t in types {
-        if blob.len() < 8 {
-            return Err("truncated entry".into());
-        }
-        let (len, rest) = blob.split_at(8);
-        let len = u64::from_le_bytes(len.try_into().expect("8 bytes")) as usize;
-        if rest.len() < len {
-            return Err("truncated entry".into());
-        }
-        let (bytes, rest) = rest.split_at(len);
-        values.push(t.decode(bytes)?);
-        blob = rest;
+pub fn decode_all(blob: &[u8], types: &[Arc<dyn ValueType>]) -> Result<Vec<Value>, String> {
+    let footer = 8 * types.len();
+    if blob.len() < footer {
+        return Err("truncated entry".into());
     }
-    if !blob.is_empty() {
+    let (mut body, lengths) = blob.split_at(blob.len() - footer);
+    let mut values = Vec::with_capacity(types.len());
+    for (t, len) in types.iter().zip(lengths.chunks_exact(8)) {
+        let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+        if (body.len() as u64) < len {
+            return Err("truncated entry".into());
+        }
+        let (bytes, rest) = body.split_at(len as usize);
+        values.push(t.decode(bytes)?);
+        body = rest;
+    }
+    if !body.is_empty() {
         return Err("trailing bytes in entry".into());
     }
     Ok(values)

@@ -324,6 +324,23 @@ fn legacy_shards(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// A payload as read: shared with the in-memory copy (small ones) or owned (large ones, which are
+/// not kept in memory and so are not copied again).
+enum Payload {
+    Shared(Arc<[u8]>),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Payload::Shared(b) => b,
+            Payload::Owned(v) => v,
+        }
+    }
+}
+
 /// Why an entry read from the index is refused.
 enum Refused {
     Corrupt(String),
@@ -455,12 +472,12 @@ impl Store {
     }
 
     /// Reads and checks the payload stored under `key`; `None` on a miss (warned when refused).
-    fn read(&self, key: &Key) -> Option<Arc<[u8]>> {
+    fn read(&self, key: &Key) -> Option<Payload> {
         if let Some(b) = locked(&self.recent).0.get(key).cloned() {
             if self.size_limit.is_some() {
                 self.touch(key);
             }
-            return Some(b);
+            return Some(Payload::Shared(b));
         }
         let unsaved = {
             let p = locked(&self.pending);
@@ -471,8 +488,8 @@ impl Store {
         };
         if let Some((sum, inline)) = unsaved {
             return match inline {
-                Some(b) => Some(b),
-                None => blobs::read(&self.root, &sum).ok().map(Arc::from),
+                Some(b) => Some(Payload::Shared(b)),
+                None => blobs::read(&self.root, &sum).ok().map(Payload::Owned),
             };
         }
         let found = self.with_reader(|c| index::find(c, key)).ok()?;
@@ -490,13 +507,16 @@ impl Store {
         };
         match self.check(key, &found) {
             Ok(payload) => {
-                let payload: Arc<[u8]> = Arc::from(payload);
-                self.remember(key, &payload);
                 let stale = index::now() - found.accessed > TOUCH_AFTER;
                 if self.size_limit.is_some() || stale {
                     self.touch(key);
                 }
-                Some(payload)
+                if payload.len() > MEMORY_ENTRY_MAX {
+                    return Some(Payload::Owned(payload));
+                }
+                let payload: Arc<[u8]> = Arc::from(payload);
+                self.remember(key, &payload);
+                Some(Payload::Shared(payload))
             }
             Err(refused) => {
                 let what = format!("cache entry {} in {}", hex(key), self.root.display());
