@@ -17,6 +17,11 @@ _ALIGN = 64
 
 def dumps(obj: Any) -> bytes:
     """Encodes ``obj``; raises when it cannot be pickled at all."""
+    return b"".join(dumps_parts(obj))
+
+
+def dumps_parts(obj: Any) -> list:
+    """The encoding of ``obj`` as a list of buffers to concatenate (the large ones not copied)."""
     buffers: list[pickle.PickleBuffer] = []
     try:
         data = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
@@ -26,7 +31,7 @@ def dumps(obj: Any) -> bytes:
         buffers = []
         data = cloudpickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
     if not buffers:
-        return b"\x00" + data
+        return [b"\x00", data]
     raws = [b.raw() for b in buffers]
     header = struct.pack(f"<BI{len(raws) + 1}Q", 2, len(raws), len(data), *[r.nbytes for r in raws])
     parts: list = [header, data]
@@ -37,7 +42,7 @@ def dumps(obj: Any) -> bytes:
             parts.append(bytes(pad))
         parts.append(r)
         offset += pad + r.nbytes
-    return b"".join(parts)
+    return parts
 
 
 def loads(blob: bytes | bytearray) -> Any:

@@ -9,6 +9,7 @@ mod framework;
 mod hashing;
 mod node;
 mod pipeline;
+mod store;
 mod values;
 
 use pyo3::prelude::*;

@@ -51,6 +51,56 @@ pub fn encode_all(values: &[Value], types: &[Arc<dyn ValueType>]) -> Result<Vec<
     Ok(out)
 }
 
+/// [`encode_all`] into a writer: the same bytes, each value written once.
+pub fn encode_all_into(
+    values: &[Value],
+    types: &[Arc<dyn ValueType>],
+    out: &mut dyn std::io::Write,
+) -> Result<(), String> {
+    struct Counting<'a>(&'a mut dyn std::io::Write, u64);
+    impl std::io::Write for Counting<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = self.0.write(buf)?;
+            self.1 += n as u64;
+            Ok(n)
+        }
+        fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+            self.0.write_all(buf)?;
+            self.1 += buf.len() as u64;
+            Ok(())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.0.flush()
+        }
+    }
+    let mut lengths = Vec::with_capacity(values.len());
+    for (v, t) in values.iter().zip(types) {
+        let mut w = Counting(out, 0);
+        t.encode_into(v, &mut w)?;
+        lengths.push(w.1);
+    }
+    for n in lengths {
+        out.write_all(&n.to_le_bytes()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// [`decode_all`] taking the blob: a single value gets the bytes without a copy.
+pub fn decode_all_owned(mut blob: Vec<u8>, types: &[Arc<dyn ValueType>]) -> Result<Vec<Value>, String> {
+    if types.len() != 1 {
+        return decode_all(&blob, types);
+    }
+    if blob.len() < 8 {
+        return Err("truncated entry".into());
+    }
+    let len = u64::from_le_bytes(blob[blob.len() - 8..].try_into().expect("8 bytes"));
+    if len != (blob.len() - 8) as u64 {
+        return Err("truncated entry".into());
+    }
+    blob.truncate(blob.len() - 8);
+    Ok(vec![types[0].decode_owned(blob)?])
+}
+
 /// Decodes a blob made by [`encode_all`].
 pub fn decode_all(blob: &[u8], types: &[Arc<dyn ValueType>]) -> Result<Vec<Value>, String> {
     let footer = 8 * types.len();

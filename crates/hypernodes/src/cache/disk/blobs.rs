@@ -24,33 +24,128 @@ pub(super) fn exists(root: &Path, sum: &[u8; 32]) -> bool {
     std::fs::symlink_metadata(path(root, sum)).is_ok_and(|m| m.is_file())
 }
 
-/// Writes `bytes` (whose hash is `sum`) as a blob, unless a file of that length is already there
-/// (same name, same content: its content is checked when read). On error nothing is left behind.
-pub(super) fn write(root: &Path, sum: &[u8; 32], bytes: &[u8]) -> std::io::Result<()> {
-    let dest = path(root, sum);
-    if std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_file() && m.len() == bytes.len() as u64)
-    {
-        return Ok(());
-    }
+fn in_place(root: &Path, sum: &[u8; 32], len: u64) -> bool {
+    std::fs::symlink_metadata(path(root, sum)).is_ok_and(|m| m.is_file() && m.len() == len)
+}
+
+/// A new temporary file in `tmp/` under an unpredictable name, created with
+/// `O_CREAT | O_EXCL | O_NOFOLLOW` (and `tmp/` with it when absent).
+pub(super) fn create_tmp(root: &Path) -> std::io::Result<(std::fs::File, PathBuf)> {
     let tmp_dir = root.join(TMP);
     let tmp = tmp_dir.join(random_name());
-    let mut file = match create_new(&tmp) {
+    let file = match create_new(&tmp) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(&tmp_dir)?;
             create_new(&tmp)?
         }
         other => other?,
     };
-    let written = file.write_all(bytes).and_then(|()| {
-        drop(file);
-        let parent = dest.parent().expect("a blob path has a parent");
-        std::fs::create_dir_all(parent)?;
-        std::fs::rename(&tmp, &dest)
-    });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    Ok((file, tmp))
+}
+
+/// Renames a complete temporary file into place as the blob for `sum` (a rename replaces a symlink
+/// at the destination rather than writing through it), or removes it when that blob is there.
+pub(super) fn place(root: &Path, tmp: &Path, sum: &[u8; 32], len: u64) -> std::io::Result<()> {
+    if in_place(root, sum, len) {
+        let _ = std::fs::remove_file(tmp);
+        return Ok(());
     }
-    written
+    let dest = path(root, sum);
+    std::fs::create_dir_all(dest.parent().expect("a blob path has a parent"))?;
+    std::fs::rename(tmp, &dest)
+}
+
+/// Where an entry's payload is encoded: memory up to `limit` bytes, then a temporary file, hashing
+/// the bytes as they pass (so a large value is written once and never copied in memory).
+pub(super) struct Spill<'a> {
+    root: &'a Path,
+    limit: usize,
+    mem: Vec<u8>,
+    file: Option<(std::fs::File, PathBuf)>,
+    hasher: blake3::Hasher,
+    /// The first error of the file system (the encoding's own errors are the encoder's).
+    pub io_error: Option<std::io::Error>,
+}
+
+/// A payload encoded by a [`Spill`].
+pub(super) enum Spilled {
+    /// Small: the bytes.
+    Inline(Vec<u8>, [u8; 32]),
+    /// Large: a complete temporary file, its hash and length.
+    File(PathBuf, [u8; 32], u64),
+}
+
+impl<'a> Spill<'a> {
+    pub(super) fn new(root: &'a Path, limit: usize) -> Self {
+        Spill {
+            root,
+            limit,
+            mem: Vec::new(),
+            file: None,
+            hasher: blake3::Hasher::new(),
+            io_error: None,
+        }
+    }
+
+    /// The encoded payload. Its file, if any, is the caller's to place or remove.
+    pub(super) fn finish(self) -> Spilled {
+        let sum = *self.hasher.finalize().as_bytes();
+        match self.file {
+            None => Spilled::Inline(self.mem, sum),
+            Some((file, path)) => {
+                let len = file.metadata().map_or(0, |m| m.len());
+                Spilled::File(path, sum, len)
+            }
+        }
+    }
+
+    /// Removes the temporary file, if any (after an error).
+    pub(super) fn discard(self) {
+        if let Some((file, path)) = self.file {
+            drop(file);
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+impl Write for Spill<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.write_all(buf).map(|()| buf.len())
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if self.file.is_none() && self.mem.len() + buf.len() <= self.limit {
+            self.mem.extend_from_slice(buf);
+            self.hasher.update(buf);
+            return Ok(());
+        }
+        let result = (|| {
+            if self.file.is_none() {
+                let (mut f, p) = create_tmp(self.root)?;
+                let spilled = f.write_all(&self.mem);
+                self.file = Some((f, p));
+                spilled?;
+                self.mem = Vec::new();
+            }
+            let (f, _) = self.file.as_mut().expect("created above");
+            f.write_all(buf)
+        })();
+        if let Err(e) = result {
+            let copy = std::io::Error::new(e.kind(), e.to_string());
+            self.io_error.get_or_insert(e);
+            return Err(copy);
+        }
+        if buf.len() >= 1 << 20 {
+            self.hasher.update_rayon(buf);
+        } else {
+            self.hasher.update(buf);
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Reads the blob for `sum` (not through a symlink).

@@ -30,7 +30,7 @@ use rusqlite::Connection;
 pub use flusher::{flush_all, WINDOW as COMMIT_WINDOW};
 pub use trust::{SECRET_ENV, TRUST_SHARED_ENV};
 
-use super::{decode_all, encode_all, Cache, Key};
+use super::{decode_all, decode_all_owned, encode_all_into, Cache, Key};
 use crate::value::{Value, ValueType};
 use crate::warn::{warn, warn_once};
 
@@ -41,6 +41,8 @@ const MEMORY_ENTRY_MAX: usize = 64 * 1024;
 const MEMORY_BUDGET: usize = 64 * 1024 * 1024;
 /// A batch this large is committed at once rather than after the window.
 const BATCH_FULL: usize = 4096;
+/// At most this many entries are kept decoded.
+const DECODED_MAX: usize = 65536;
 /// With this many entries pending, the writer commits itself (the commit thread is behind).
 const BATCH_BACKLOG: usize = 65536;
 /// Without a size limit, a use refreshes an entry's access time only when it is older than this.
@@ -108,6 +110,8 @@ struct Store {
     secret: Option<Vec<u8>>,
     writer: Mutex<Option<Writer>>,
     recent: Mutex<(HashMap<Key, Arc<[u8]>>, usize)>,
+    /// Small entries whose values may be shared (see `ValueType::shareable`), kept decoded.
+    decoded: Mutex<HashMap<Key, Vec<Value>>>,
     pending: Mutex<Pending>,
     registered: Once,
     hits: AtomicU64,
@@ -154,6 +158,7 @@ impl DiskCache {
                 secret: None,
                 writer: Mutex::new(None),
                 recent: Mutex::new((HashMap::new(), 0)),
+                decoded: Mutex::new(HashMap::new()),
                 pending: Mutex::new(Pending::default()),
                 registered: Once::new(),
                 hits: AtomicU64::new(0),
@@ -257,6 +262,7 @@ impl DiskCache {
             p.since = None;
         }
         *locked(&s.recent) = (HashMap::new(), 0);
+        locked(&s.decoded).clear();
         let n = s.with_writer(|conn| index::clear(conn, &s.root))?;
         remove_old_files(&s.root.join(blobs::TMP), IN_FLIGHT);
         for dir in legacy_shards(&s.root) {
@@ -438,7 +444,20 @@ impl Store {
         recent.0.insert(*key, blob.clone());
     }
 
+    /// Keeps `values` decoded when every one of them may be shared.
+    fn keep_decoded(&self, key: &Key, values: &[Value], types: &[Arc<dyn ValueType>]) {
+        if !values.iter().zip(types).all(|(v, t)| t.shareable(v)) {
+            return;
+        }
+        let mut d = locked(&self.decoded);
+        if d.len() >= DECODED_MAX {
+            d.clear();
+        }
+        d.insert(*key, values.to_vec());
+    }
+
     fn forget(&self, key: &Key) {
+        locked(&self.decoded).remove(key);
         let mut recent = locked(&self.recent);
         if let Some(b) = recent.0.remove(key) {
             recent.1 -= b.len();
@@ -570,34 +589,29 @@ impl Store {
         Ok(payload)
     }
 
-    /// Queues `payload` under `key`; large payloads are written to their blob file first.
-    fn write(self: &Arc<Self>, key: &Key, payload: Vec<u8>) -> Result<(), String> {
+    /// Queues an encoded payload under `key`; a large one's file is first moved into place.
+    fn write(self: &Arc<Self>, key: &Key, payload: blobs::Spilled) {
         self.registered.call_once(|| {
             let weak: std::sync::Weak<dyn flusher::Flush> =
                 Arc::downgrade(&(self.clone() as Arc<dyn flusher::Flush>));
             flusher::register(weak);
         });
-        let sum = trust::content_hash(&payload);
-        let tag = self.signer.tag(key, &sum);
-        let size = payload.len() as u64;
-        let inline = if payload.len() > INLINE_MAX {
-            if let Err(e) = blobs::write(&self.root, &sum, &payload) {
-                // the directory may have been deleted: recreate it once through the index
-                let retried = match self.with_writer(|_| Ok(())) {
-                    Ok(()) => blobs::write(&self.root, &sum, &payload),
-                    Err(_) => Err(e),
-                };
-                if let Err(e) = retried {
-                    self.write_failed(&format!("cannot write a cache file: {e}"));
-                    return Ok(());
-                }
+        let (sum, size, inline) = match payload {
+            blobs::Spilled::Inline(bytes, sum) => {
+                let b: Arc<[u8]> = Arc::from(bytes);
+                self.remember(key, &b);
+                (sum, b.len() as u64, Some(b))
             }
-            None
-        } else {
-            let b: Arc<[u8]> = Arc::from(payload);
-            self.remember(key, &b);
-            Some(b)
+            blobs::Spilled::File(tmp, sum, len) => {
+                if let Err(e) = blobs::place(&self.root, &tmp, &sum, len) {
+                    let _ = std::fs::remove_file(&tmp);
+                    self.write_failed(&format!("cannot write a cache file: {e}"));
+                    return;
+                }
+                (sum, len, None)
+            }
         };
+        let tag = self.signer.tag(key, &sum);
         self.enqueue(|p| {
             p.rows.insert(
                 *key,
@@ -609,7 +623,6 @@ impl Store {
                 },
             );
         });
-        Ok(())
     }
 
     /// Reports a failed write once per cache object; the run goes on uncached.
@@ -712,13 +725,28 @@ impl flusher::Flush for Store {
 impl Cache for DiskCache {
     fn get(&self, key: &Key, types: &[Arc<dyn ValueType>]) -> Option<Vec<Value>> {
         let s = &self.store;
+        if let Some(v) = locked(&s.decoded).get(key).cloned() {
+            s.hits.fetch_add(1, Ordering::Relaxed);
+            if s.size_limit.is_some() {
+                s.touch(key);
+            }
+            return Some(v);
+        }
         let Some(blob) = s.read(key) else {
             s.misses.fetch_add(1, Ordering::Relaxed);
             return None;
         };
-        match decode_all(&blob, types) {
+        let small = blob.len() <= MEMORY_ENTRY_MAX;
+        let decoded = match blob {
+            Payload::Shared(b) => decode_all(&b, types),
+            Payload::Owned(v) => decode_all_owned(v, types),
+        };
+        match decoded {
             Ok(v) => {
                 s.hits.fetch_add(1, Ordering::Relaxed);
+                if small {
+                    s.keep_decoded(key, &v, types);
+                }
                 Some(v)
             }
             Err(e) => {
@@ -735,13 +763,32 @@ impl Cache for DiskCache {
     }
 
     fn put(&self, key: &Key, values: &[Value], types: &[Arc<dyn ValueType>]) -> Result<(), String> {
-        let payload = encode_all(values, types)?;
-        if !self.store.opened.load(Ordering::Relaxed) {
-            self.store.with_writer(|_| Ok(()))?;
-            self.store.opened.store(true, Ordering::Relaxed);
-            self.store.warn_legacy();
+        let s = &self.store;
+        if !s.opened.load(Ordering::Relaxed) {
+            s.with_writer(|_| Ok(()))?;
+            s.opened.store(true, Ordering::Relaxed);
+            s.warn_legacy();
         }
-        self.store.write(key, payload)
+        let mut spill = blobs::Spill::new(&s.root, INLINE_MAX);
+        if let Err(msg) = encode_all_into(values, types, &mut spill) {
+            let io = spill.io_error.take();
+            spill.discard();
+            return match io {
+                // the disk is full (or the like): one warning, and the run goes on uncached
+                Some(e) => {
+                    s.write_failed(&format!("cannot write a cache file: {e}"));
+                    Ok(())
+                }
+                None => Err(msg),
+            };
+        }
+        let payload = spill.finish();
+        let small = matches!(payload, blobs::Spilled::Inline(..));
+        s.write(key, payload);
+        if small {
+            s.keep_decoded(key, values, types);
+        }
+        Ok(())
     }
 
     fn flush(&self) {
