@@ -15,12 +15,14 @@ pub(super) trait Flush: Send + Sync {
     fn due(&self) -> Option<Instant>;
     /// Commits its pending writes now.
     fn flush(&self);
+    /// Background upkeep between commits (checkpoints of the write-ahead log).
+    fn maintain(&self);
 }
 
 struct State {
     stores: Vec<Weak<dyn Flush>>,
     woken: bool,
-    thread_pid: Option<u32>,
+    thread_pid: Option<u64>,
 }
 
 struct Registry {
@@ -56,7 +58,7 @@ pub(super) fn register(store: Weak<dyn Flush>) {
 /// none yet, as after a fork).
 pub(super) fn wake() {
     let mut state = lock();
-    let pid = std::process::id();
+    let pid = super::fork::epoch();
     if state.thread_pid != Some(pid) {
         let spawned = std::thread::Builder::new()
             .name("hypernodes-cache-commit".into())
@@ -75,11 +77,13 @@ fn live() -> Vec<Arc<dyn Flush>> {
     state.stores.iter().filter_map(Weak::upgrade).collect()
 }
 
-/// Commits the pending writes of every disk cache in this process, now.
+/// Commits the pending writes of every disk cache in this process, now (and ends the readers'
+/// transactions, so that the next lookups see every commit).
 pub fn flush_all() {
     for store in live() {
         store.flush();
     }
+    super::readers::end_all();
 }
 
 fn run() {
@@ -92,7 +96,9 @@ fn run() {
                 Some(due) => next = Some(next.map_or(due, |n| n.min(due))),
                 None => {}
             }
+            store.maintain();
         }
+        super::readers::end_all();
         let mut state = lock();
         if !state.woken {
             state = match next {

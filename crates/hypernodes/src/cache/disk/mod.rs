@@ -15,6 +15,7 @@
 
 mod blobs;
 mod flusher;
+mod fork;
 mod index;
 mod readers;
 mod trust;
@@ -45,6 +46,8 @@ const BATCH_FULL: usize = 4096;
 const DECODED_MAX: usize = 65536;
 /// With this many entries pending, the writer commits itself (the commit thread is behind).
 const BATCH_BACKLOG: usize = 65536;
+/// The commit thread checkpoints the write-ahead log after this many committed rows.
+const CHECKPOINT_EVERY: usize = 4096;
 /// Without a size limit, a use refreshes an entry's access time only when it is older than this.
 const TOUCH_AFTER: f64 = 3600.0;
 /// Temporary and blob files younger than this may belong to a writer still at work.
@@ -119,8 +122,11 @@ struct Store {
     write_failed: AtomicBool,
     /// Set once the index was opened for writing (later commits reopen it when it was deleted).
     opened: AtomicBool,
+    /// Rows committed since the last checkpoint, and the connection that checkpoints.
+    uncheckpointed: std::sync::atomic::AtomicUsize,
+    checkpointer: Mutex<Option<Connection>>,
     /// The process that opened the connections (0: none yet); a forked child opens its own.
-    owner: std::sync::atomic::AtomicU32,
+    owner: AtomicU64,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -165,7 +171,9 @@ impl DiskCache {
                 misses: AtomicU64::new(0),
                 write_failed: AtomicBool::new(false),
                 opened: AtomicBool::new(false),
-                owner: std::sync::atomic::AtomicU32::new(0),
+                owner: AtomicU64::new(0),
+                uncheckpointed: std::sync::atomic::AtomicUsize::new(0),
+                checkpointer: Mutex::new(None),
             }),
         }
     }
@@ -381,7 +389,7 @@ impl Store {
     /// In a process forked from the one that opened the connections, leaves them alone (SQLite
     /// connections must not cross a fork; closing them here could disturb the parent's locks).
     fn drop_inherited(&self, writer: &mut Option<Writer>) {
-        let me = std::process::id();
+        let me = fork::epoch();
         let before = self.owner.swap(me, Ordering::Relaxed);
         if before != 0 && before != me {
             if let Some(w) = writer.take() {
@@ -402,6 +410,7 @@ impl Store {
             if writer.take().is_some() {
                 // the directory or index was deleted or replaced: readers reopen too
                 readers::invalidate(&self.root);
+                *locked(&self.checkpointer) = None;
             }
             let conn = self.connect()?;
             *writer = Some(Writer {
@@ -412,22 +421,29 @@ impl Store {
         Ok(())
     }
 
-    /// Runs `f` with a reader connection (from the process's pool for this directory).
-    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> T) -> Result<T, String> {
+    /// Runs `f` with a reader connection (from the process's pool for this directory), in a read
+    /// transaction at most `readers::SPAN` old.
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<rusqlite::Result<T>, String> {
         let (pooled, generation) = readers::take(&self.root);
-        let conn = match pooled {
-            Some(c) => c,
+        let mut reader = match pooled {
+            Some(r) => r,
             None => {
                 if !index::index_path(&self.root).exists() {
                     return Err("no index".into());
                 }
                 let conn = self.connect()?;
                 self.warn_legacy();
-                conn
+                readers::Reader::new(conn)
             }
         };
-        let out = f(&conn);
-        readers::give_back(&self.root, conn, generation);
+        let out = reader.fresh().and_then(f);
+        if out.is_err() {
+            reader.end();
+        }
+        readers::give_back(&self.root, reader, generation);
         Ok(out)
     }
 
@@ -658,6 +674,12 @@ impl Store {
                 result = attempt(&mut writer);
             }
             locked(&self.pending).committing.clear();
+            if result.is_ok() {
+                let n = self.uncheckpointed.fetch_add(batch.rows.len(), Ordering::Relaxed);
+                if n + batch.rows.len() >= CHECKPOINT_EVERY {
+                    flusher::wake();
+                }
+            }
             result
         };
         if let Err(e) = result {
@@ -719,6 +741,27 @@ impl flusher::Flush for Store {
 
     fn flush(&self) {
         self.commit();
+    }
+
+    fn maintain(&self) {
+        if self.uncheckpointed.load(Ordering::Relaxed) < CHECKPOINT_EVERY {
+            return;
+        }
+        self.uncheckpointed.store(0, Ordering::Relaxed);
+        let mut c = locked(&self.checkpointer);
+        if self.owner.load(Ordering::Relaxed) != fork::epoch() {
+            if let Some(inherited) = c.take() {
+                std::mem::forget(inherited);
+            }
+        }
+        if c.is_none() {
+            *c = self.connect().ok();
+        }
+        if let Some(conn) = c.as_ref() {
+            if index::checkpoint(conn).is_err() {
+                *c = None; // reopened next time (the directory may have been recreated)
+            }
+        }
     }
 }
 
