@@ -340,11 +340,13 @@ def measure_value(adapter: Any, quick: bool) -> dict[str, Any]:
     for _ in range(2 if quick else 5):
         d = new_dir("value")
         stores.append(timed(lambda d=d: adapter.run_value(adapter.one_value(d))))
-        got: list = []
-        reads.append(timed(lambda d=d: got.append(adapter.run_value(adapter.one_value(d)))))
-        if not np.array_equal(got[0], VALUE["a"]) or got[0] is VALUE["a"]:
+        box: list = []
+        reads.append(
+            timed(lambda d=d, box=box: box.append(adapter.run_value(adapter.one_value(d))))
+        )
+        if not np.array_equal(box[0], VALUE["a"]) or box[0] is VALUE["a"]:
             raise AssertionError(f"{adapter.name}: the value read back differs")
-        del got
+        del box
         shutil.rmtree(d, ignore_errors=True)
     return {
         "bytes": n,
@@ -522,7 +524,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument("--quick", action="store_true", help="short runs, small sizes (noisy)")
     ap.add_argument(
-        "--only", default="", help="comma-separated measurements: hit, writes, array, value (default all)"
+        "--only",
+        default="",
+        help="comma-separated measurements: hit, writes, array, value (default all)",
     )
     ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated peers ('' for none)")
     ap.add_argument("--no-ours", action="store_true", help="measure the peers only")

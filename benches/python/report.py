@@ -422,6 +422,7 @@ def render_cache(
         lambda r: _get(r, "hit", "per_node_s", "median"),
         hit_goal,
     )
+
     def over(r: Any, key: str) -> float | None:
         hit, bare = _get(r, "hit", key, "median"), _get(r, "hit", "nocache_per_node_s", "median")
         return None if hit is None or bare is None else max(hit - bare, 0.0)

@@ -7,8 +7,14 @@ and pick how it runs with an executor.
 
 import atexit as _atexit
 
-from hypernodes._core import DiskCache, MemoryCache, Node, NodeExecutor, Pipeline
-from hypernodes._core import _flush_disk_caches
+from hypernodes._core import (
+    DiskCache,
+    MemoryCache,
+    Node,
+    NodeExecutor,
+    Pipeline,
+    _flush_disk_caches,
+)
 from hypernodes.callbacks import Callback, CallbackContext
 from hypernodes.decorators import node
 from hypernodes.errors import (

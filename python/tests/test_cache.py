@@ -931,7 +931,8 @@ def test_corrupt_entry_is_recomputed_with_a_warning(tmp_path, how, column):
     assert entry_count(cache_dir) == 2
     for key, data in _disk.sql(cache_dir, (f"SELECT key, {column} FROM entries", ())):
         _disk.sql(
-            cache_dir, (f"UPDATE entries SET {column} = ? WHERE key = ?", (_damaged(data, how), key))
+            cache_dir,
+            (f"UPDATE entries SET {column} = ? WHERE key = ?", (_damaged(data, how), key)),
         )
     _run_expecting_recompute(
         cache_dir,

@@ -567,7 +567,11 @@ def test_four_processes_read_and_write_overlapping_keys(tmp_path):
     assert _disk.count(root) == 240 * 2
     # Every entry is whole and readable: a fresh process hits them all.
     again = subprocess.run(
-        [sys.executable, str(script), str(root), "0"], capture_output=True, text=True, timeout=120
+        [sys.executable, str(script), str(root), "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     assert json.loads(again.stdout) == {"bad": [], "warnings": []}
     assert _disk.count(root) == 240 * 2
@@ -601,3 +605,24 @@ def test_kill_one_of_several_writers(tmp_path):
         out, err = proc.communicate(timeout=120)
         assert proc.returncode == 0, err
         assert json.loads(out) == {"bad": [], "warnings": []}
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_opens_its_own_connections(tmp_path):
+    root = tmp_path / "c"
+    p = Pipeline([times_ten, block], cache=DiskCache(root))
+    p.map({"x": [1, 2]}, map_over="x")  # the parent has connections open
+    pid = os.fork()
+    if pid == 0:  # the child: same objects, new inputs, then a hit
+        code = 1
+        try:
+            p.map({"x": [3, 4]}, map_over="x")
+            code = 0 if p.run({"x": 1})["y"] == 10 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    LOG.clear()
+    p.map({"x": [1, 2, 3, 4, 5]}, map_over="x")  # the parent's connections still work
+    assert LOG == [5, 5]
+    assert _disk.count(root) == 10

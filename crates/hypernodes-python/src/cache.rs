@@ -199,16 +199,17 @@ impl PyDiskCache {
         py: Python<'py>,
         older_than: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-        let seconds: f64 = match older_than.cast::<pyo3::types::PyDelta>() {
-            Ok(d) => d.call_method0("total_seconds")?.extract()?,
-            Err(_) if older_than.is_instance_of::<pyo3::types::PyBool>() => -1.0,
-            Err(_) => older_than.extract().map_err(|_| {
-                pyo3::exceptions::PyTypeError::new_err(format!(
+        let seconds: f64 =
+            match older_than.cast::<pyo3::types::PyDelta>() {
+                Ok(d) => d.call_method0("total_seconds")?.extract()?,
+                Err(_) if older_than.is_instance_of::<pyo3::types::PyBool>() => -1.0,
+                Err(_) => older_than.extract().map_err(|_| {
+                    pyo3::exceptions::PyTypeError::new_err(format!(
                     "DiskCache.prune(older_than=) takes seconds or a datetime.timedelta, not {}",
                     older_than.get_type().name().map(|n| n.to_string()).unwrap_or_default()
                 ))
-            })?,
-        };
+                })?,
+            };
         if !(seconds.is_finite() && seconds >= 0.0) {
             return Err(pyo3::exceptions::PyValueError::new_err(format!(
                 "DiskCache.prune(older_than=) must be a non-negative duration, got {older_than}"
@@ -234,7 +235,10 @@ impl PyDiskCache {
         &self,
         py: Python<'py>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
-        let secret = self.inner.secret().map(|s| pyo3::types::PyBytes::new(py, s));
+        let secret = self
+            .inner
+            .secret()
+            .map(|s| pyo3::types::PyBytes::new(py, s));
         let args = (self.path(), self.size_limit(), secret).into_pyobject(py)?;
         Ok((py.get_type::<PyDiskCache>().into_any(), args))
     }

@@ -12,7 +12,11 @@ use pyo3::types::{
 fn store_fn<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
     static DUMPS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
     static LOADS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
-    let cell = if name == "dumps_parts" { &DUMPS } else { &LOADS };
+    let cell = if name == "dumps_parts" {
+        &DUMPS
+    } else {
+        &LOADS
+    };
     cell.get_or_try_init(py, || {
         Ok::<_, PyErr>(py.import("hypernodes._store")?.getattr(name)?.unbind())
     })
@@ -38,8 +42,7 @@ pub fn encode(obj: &Bound<'_, PyAny>) -> PyResult<Vec<u8>> {
         }
         // SAFETY: a C-contiguous buffer of `len_bytes` bytes, kept alive (and the interpreter
         // lock held) for the duration of the copy.
-        let bytes =
-            unsafe { std::slice::from_raw_parts(b.buf_ptr() as *const u8, b.len_bytes()) };
+        let bytes = unsafe { std::slice::from_raw_parts(b.buf_ptr() as *const u8, b.len_bytes()) };
         out.extend_from_slice(bytes);
     }
     Ok(out)
@@ -67,8 +70,7 @@ pub fn encode_into(
             )));
         }
         // SAFETY: as in `encode`.
-        let bytes =
-            unsafe { std::slice::from_raw_parts(b.buf_ptr() as *const u8, b.len_bytes()) };
+        let bytes = unsafe { std::slice::from_raw_parts(b.buf_ptr() as *const u8, b.len_bytes()) };
         out.write_all(bytes).map_err(|_| None)?;
     }
     Ok(())

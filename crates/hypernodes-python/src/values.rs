@@ -90,8 +90,7 @@ impl ValueType for PyAnyType {
         Python::attach(|py| crate::hashing::hash_obj(&to_py(py, v)).map_err(|e| e.to_string()))
     }
     fn encode(&self, v: &Value) -> Result<Vec<u8>, String> {
-        Python::attach(|py| crate::store::encode(&to_py(py, v)))
-        .map_err(|e| {
+        Python::attach(|py| crate::store::encode(&to_py(py, v))).map_err(|e| {
             let tname = Python::attach(|py| {
                 to_py(py, v)
                     .get_type()

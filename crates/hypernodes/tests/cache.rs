@@ -37,6 +37,9 @@ fn cached(p: &Pipeline, cache: &Arc<dyn Cache>) -> Pipeline {
     p.with_cache(Setting::On(cache.clone()))
 }
 
+/// An index row: key, payload hash, inline payload (`None`: in a blob file), tag.
+type Row = (Vec<u8>, Vec<u8>, Option<Vec<u8>>, Vec<u8>);
+
 /// A directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
 
@@ -70,7 +73,7 @@ impl TempDir {
     }
 
     /// Every entry's key, payload hash, inline payload (`None`: in a blob file) and tag.
-    fn rows(&self) -> Vec<(Vec<u8>, Vec<u8>, Option<Vec<u8>>, Vec<u8>)> {
+    fn rows(&self) -> Vec<Row> {
         let c = self.index();
         let mut q = c
             .prepare("SELECT key, sum, value, tag FROM entries ORDER BY key")
@@ -696,7 +699,11 @@ fn prune_removes_unused_entries_and_files_left_by_killed_writers() {
     let old = tmp.join("abandoned.1");
     let fresh = tmp.join("in-flight.2");
     let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
-    for (f, age) in [(&old, Some(two_hours_ago)), (&fresh, None), (&orphan, Some(two_hours_ago))] {
+    for (f, age) in [
+        (&old, Some(two_hours_ago)),
+        (&fresh, None),
+        (&orphan, Some(two_hours_ago)),
+    ] {
         std::fs::write(f, b"half an entry").unwrap();
         if let Some(t) = age {
             std::fs::File::options()
@@ -710,9 +717,15 @@ fn prune_removes_unused_entries_and_files_left_by_killed_writers() {
     let cache = DiskCache::new(dir.path());
     let report = cache.prune(std::time::Duration::from_secs(3600)).unwrap();
     assert_eq!(report.entries, 0, "the entries were just used");
-    assert_eq!(report.files, 2, "the old temporary file and the orphan blob");
+    assert_eq!(
+        report.files, 2,
+        "the old temporary file and the orphan blob"
+    );
     assert!(!old.exists() && !orphan.exists());
-    assert!(fresh.exists(), "a recent one may belong to a live writer: kept");
+    assert!(
+        fresh.exists(),
+        "a recent one may belong to a live writer: kept"
+    );
     assert_eq!(dir.entries(), 2, "the run's own entries are in place");
     let report = cache.prune(std::time::Duration::ZERO).unwrap();
     assert_eq!(report.entries, 2);

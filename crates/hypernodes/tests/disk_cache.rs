@@ -116,7 +116,11 @@ fn len_stats_clear() {
     assert_eq!(cache.clear().unwrap(), 3);
     assert_eq!(DiskCache::new(dir.path()).len().unwrap(), 0);
     run(&p, &cache, 1);
-    assert_eq!(calls.load(Ordering::SeqCst), 4, "cleared entries are recomputed");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        4,
+        "cleared entries are recomputed"
+    );
 }
 
 #[test]
@@ -146,6 +150,9 @@ fn size_limit_evicts_least_recently_used() {
     assert_eq!(calls.load(Ordering::SeqCst), before + 1, "1 was evicted");
 }
 
+/// An index row: key, payload hash, tag, inline payload.
+type Row = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
 #[test]
 fn entry_copied_over_another_key_is_refused() {
     warnings();
@@ -157,7 +164,7 @@ fn entry_copied_over_another_key_is_refused() {
     run(&p, &cache, 2);
     drop(cache);
     let c = dir.index();
-    let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>)> = c
+    let rows: Vec<Row> = c
         .prepare("SELECT key, sum, tag, value FROM entries ORDER BY key")
         .unwrap()
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
@@ -174,7 +181,11 @@ fn entry_copied_over_another_key_is_refused() {
     let fresh = Arc::new(DiskCache::new(dir.path()));
     assert_eq!(run(&p, &fresh, 1), "00000001".repeat(2));
     assert_eq!(run(&p, &fresh, 2), "00000002".repeat(2));
-    assert_eq!(calls.load(Ordering::SeqCst), 3, "the entry under the wrong key was recomputed");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "the entry under the wrong key was recomputed"
+    );
     let w = warnings_about(dir.path());
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].contains("does not belong to its key"), "{w:?}");
@@ -191,15 +202,27 @@ fn signed_entries_refuse_unsigned_ones() {
     let signed = Arc::new(DiskCache::new(dir.path()).with_secret(b"k3y"));
     assert!(signed.is_signed());
     assert_eq!(run(&p, &signed, 5), "00000005".repeat(2));
-    assert_eq!(calls.load(Ordering::SeqCst), 2, "the unsigned entry was refused");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the unsigned entry was refused"
+    );
     let w = warnings_about(dir.path());
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].contains("no valid signature"), "{w:?}");
     drop(signed);
     // now signed: another object with the secret hits silently, one with another secret refuses
-    run(&p, &Arc::new(DiskCache::new(dir.path()).with_secret(b"k3y")), 5);
+    run(
+        &p,
+        &Arc::new(DiskCache::new(dir.path()).with_secret(b"k3y")),
+        5,
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-    run(&p, &Arc::new(DiskCache::new(dir.path()).with_secret(b"other")), 5);
+    run(
+        &p,
+        &Arc::new(DiskCache::new(dir.path()).with_secret(b"other")),
+        5,
+    );
     assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
 

@@ -86,7 +86,10 @@ pub fn encode_all_into(
 }
 
 /// [`decode_all`] taking the blob: a single value gets the bytes without a copy.
-pub fn decode_all_owned(mut blob: Vec<u8>, types: &[Arc<dyn ValueType>]) -> Result<Vec<Value>, String> {
+pub fn decode_all_owned(
+    mut blob: Vec<u8>,
+    types: &[Arc<dyn ValueType>],
+) -> Result<Vec<Value>, String> {
     if types.len() != 1 {
         return decode_all(&blob, types);
     }

@@ -43,10 +43,7 @@ fn registry() -> &'static Registry {
 }
 
 fn lock() -> std::sync::MutexGuard<'static, State> {
-    registry()
-        .state
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    registry().state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Adds a store to those the thread watches (once per store).

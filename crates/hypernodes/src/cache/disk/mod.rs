@@ -95,11 +95,17 @@ struct Unsaved {
     inline: Option<Arc<[u8]>>,
 }
 
+/// A row being committed: its payload hash and inline payload (`None`: in its blob file).
+type Committing = ([u8; 32], Option<Arc<[u8]>>);
+
+/// Recently read or written small payloads, and their total size in bytes.
+type Recent = (HashMap<Key, Arc<[u8]>>, usize);
+
 #[derive(Default)]
 struct Pending {
     rows: HashMap<Key, Unsaved>,
     /// Rows being committed (still readable from here until their commit ends).
-    committing: HashMap<Key, ([u8; 32], Option<Arc<[u8]>>)>,
+    committing: HashMap<Key, Committing>,
     bad: Vec<(Key, Vec<u8>)>,
     used: HashSet<Key>,
     since: Option<Instant>,
@@ -112,7 +118,7 @@ struct Store {
     /// The secret given to `with_secret` (not one from the environment), to ship the configuration.
     secret: Option<Vec<u8>>,
     writer: Mutex<Option<Writer>>,
-    recent: Mutex<(HashMap<Key, Arc<[u8]>>, usize)>,
+    recent: Mutex<Recent>,
     /// Small entries whose values may be shared (see `ValueType::shareable`), kept decoded.
     decoded: Mutex<HashMap<Key, Vec<Value>>>,
     pending: Mutex<Pending>,
@@ -366,9 +372,8 @@ impl Store {
     /// Creates the directory and opens a connection to the index, after the trust check.
     fn connect(&self) -> Result<Connection, String> {
         trust::check_directory(&self.root, self.signer.signed())?;
-        std::fs::create_dir_all(&self.root).map_err(|e| {
-            format!("cannot create cache directory {}: {e}", self.root.display())
-        })?;
+        std::fs::create_dir_all(&self.root)
+            .map_err(|e| format!("cannot create cache directory {}: {e}", self.root.display()))?;
         let conn = index::open(&self.root)
             .map_err(|e| format!("cannot open cache index in {}: {e}", self.root.display()))?;
         Ok(conn)
@@ -557,7 +562,9 @@ impl Store {
                 let what = format!("cache entry {} in {}", hex(key), self.root.display());
                 let message = match refused {
                     Refused::Corrupt(why) => format!("{what} is corrupt ({why}); recomputing"),
-                    Refused::Unreadable(why) => format!("{what} is unreadable ({why}); recomputing"),
+                    Refused::Unreadable(why) => {
+                        format!("{what} is unreadable ({why}); recomputing")
+                    }
                     Refused::Foreign if self.signer.signed() => format!(
                         "{what} has no valid signature for this cache's secret (forged, copied \
                          from another entry, or written without it); recomputing"
@@ -675,7 +682,9 @@ impl Store {
             }
             locked(&self.pending).committing.clear();
             if result.is_ok() {
-                let n = self.uncheckpointed.fetch_add(batch.rows.len(), Ordering::Relaxed);
+                let n = self
+                    .uncheckpointed
+                    .fetch_add(batch.rows.len(), Ordering::Relaxed);
                 if n + batch.rows.len() >= CHECKPOINT_EVERY {
                     flusher::wake();
                 }
