@@ -397,7 +397,7 @@ def render_cache(
         for p in peers:
             theirs = get(p)
             row.append(fmt_time(theirs) if theirs is not None else "—")
-            if ratio_ok and mine and theirs is not None:
+            if ratio_ok and mine and theirs:
                 ratios[_label(p)] = theirs / mine
                 row.append(fmt_ratio(theirs / mine))
             else:

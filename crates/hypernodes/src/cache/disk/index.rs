@@ -139,6 +139,8 @@ fn try_open(root: &Path) -> rusqlite::Result<Connection> {
                                                      // Checkpoints run on the commit thread (see `checkpoint`), off the runs' path; this one is a
                                                      // safety net for when that thread cannot keep up.
     conn.pragma_update(None, "wal_autocheckpoint", 262144)?; // pages: about 256 MiB of log
+    // Once checkpointed, the log file is cut back to this size rather than kept at its largest.
+    conn.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
                                                              // Reads through a memory map rather than a system call per page.
     conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
