@@ -133,15 +133,14 @@ fn try_open(root: &Path) -> rusqlite::Result<Connection> {
     // In WAL mode, NORMAL commits survive the process being killed at any moment (the OS has the
     // pages); only a power loss or OS crash may lose the last commits, never corrupt the index.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    // A larger page cache keeps the key index's pages in memory as the cache grows, and fewer,
-    // larger checkpoints keep the writes flat (a checkpoint syncs the database file).
-    conn.pragma_update(None, "cache_size", -32768)?; // KiB: 32 MiB
-                                                     // Checkpoints run on the commit thread (see `checkpoint`), off the runs' path; this one is a
-                                                     // safety net for when that thread cannot keep up.
-    conn.pragma_update(None, "wal_autocheckpoint", 262144)?; // pages: about 256 MiB of log
+    // A larger page cache keeps the key index's pages in memory as the cache grows (32 MiB).
+    conn.pragma_update(None, "cache_size", -32768)?;
+    // Checkpoints run on the commit thread (see `checkpoint`), off the runs' path; this one (about
+    // 256 MiB of log) is a safety net for when that thread cannot keep up.
+    conn.pragma_update(None, "wal_autocheckpoint", 262144)?;
     // Once checkpointed, the log file is cut back to this size rather than kept at its largest.
     conn.pragma_update(None, "journal_size_limit", 64i64 << 20)?;
-                                                             // Reads through a memory map rather than a system call per page.
+    // Reads through a memory map rather than a system call per page.
     conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
     if version > SCHEMA_VERSION {
