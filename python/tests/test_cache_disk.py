@@ -626,3 +626,19 @@ def test_forked_child_opens_its_own_connections(tmp_path):
     p.map({"x": [1, 2, 3, 4, 5]}, map_over="x")  # the parent's connections still work
     assert LOG == [5, 5]
     assert _disk.count(root) == 10
+
+
+def test_prune_takes_seconds_or_a_timedelta(tmp_path):
+    import datetime
+
+    root = tmp_path / "c"
+    c = DiskCache(root)
+    Pipeline([times_ten], cache=c).map({"x": [1, 2, 3]}, map_over="x")
+    assert c.prune(datetime.timedelta(days=1)) == {"entries": 0, "files": 0}
+    assert c.prune(3600) == {"entries": 0, "files": 0}
+    assert len(c) == 3
+    assert c.prune(0)["entries"] == 3
+    assert len(c) == 0
+    for bad, error in [(-1, ValueError), (float("nan"), ValueError), ("7d", TypeError)]:
+        with pytest.raises(error, match="older_than"):
+            c.prune(bad)

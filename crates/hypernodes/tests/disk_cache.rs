@@ -259,3 +259,37 @@ fn a_run_commits_before_it_returns() {
     assert_eq!(calls.load(Ordering::SeqCst), 20);
     assert_eq!(reader.stats().unwrap().hits, 20);
 }
+
+#[test]
+fn writes_outside_a_run_are_committed_by_flush_drop_or_the_window() {
+    let dir = TempDir::new("flush");
+    let types = vec![Typed::<String>::arc()];
+    let put = |cache: &DiskCache, k: u8| {
+        cache
+            .put(&[k; 32], &[value(format!("v{k}"))], &types)
+            .unwrap();
+    };
+    let seen = |k: u8| {
+        DiskCache::new(dir.path())
+            .get(&[k; 32], &types)
+            .map(|v| v[0].downcast_ref::<String>().unwrap().clone())
+    };
+    let cache = DiskCache::new(dir.path());
+    put(&cache, 1);
+    cache.flush();
+    assert_eq!(seen(1).as_deref(), Some("v1"), "flush commits");
+    put(&cache, 2);
+    drop(cache);
+    assert_eq!(seen(2).as_deref(), Some("v2"), "drop commits");
+    let cache = DiskCache::new(dir.path());
+    put(&cache, 3);
+    let start = std::time::Instant::now();
+    while seen(3).is_none() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "the commit thread did not commit within the window"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(cache);
+}
