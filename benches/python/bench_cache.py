@@ -1,6 +1,7 @@
-"""The disk cache (issue 4): a hit per node, a cold write per node as the cache grows, and the key of
-a 128 MB numpy array, for this project's DiskCache against hypernodes 0.4.8's DiskCache and
-pipefunc's disk cache.
+"""The disk cache (issues 4 and 13): a hit per node, a cold write per node as the cache grows (to
+1,000,000 entries), the key of a 128 MB numpy array and a 128 MB numpy value stored and read back,
+for this project's DiskCache against hypernodes 0.4.8's DiskCache, pipefunc's disk cache and the
+``diskcache`` package (its ``Cache.memoize``).
 
     python benches/python/bench_cache.py            # a table
     python benches/python/bench_cache.py --json     # the results as JSON on stdout
@@ -12,10 +13,11 @@ of them call :func:`measure` of this module (stdlib only at import time) with an
   (10 misses), then run again and again with the same input: time per run / 10 = a hit per node.
   Every library here also keeps recent entries in memory, so a second row, ``hit_fresh``, times the
   first run of new pipeline objects with new cache objects on the same (filled) directory: the
-  entries come from disk (the OS page cache, in practice) as after a restart.
+  entries come from disk (the OS page cache, in practice) as after a restart. ``nocache``: the same
+  chain without a cache, so that what a hit adds over running the nodes is the difference.
 - ``writes``: a 1-node pipeline (``inc(x) = x + 1``) with a disk cache, fed distinct items so that
-  each is a miss and a write. One cache per size is filled to 100, 1,000, 10,000 and 100,000
-  entries; then 5 rounds of timed batches of new items (a tenth of the size, 20 to 1,000 items;
+  each is a miss and a write. One cache per size is filled to 100, 1,000, 10,000, 100,000 and
+  1,000,000 entries; then 5 rounds of timed batches of new items (a tenth of the size, 20 to 1,000 items;
   100 at most for the peers) go round the sizes: (time of the batch) / items = a cold write per
   node (the whole miss: key, lookup, node call, store). This project and hypernodes 0.4.8 use ``map``; pipefunc
   caches ``run`` only (its ``map`` has storage of its own), so it runs the items one by one. A peer
@@ -24,10 +26,12 @@ of them call :func:`measure` of this module (stdlib only at import time) with an
   then timed on hits: GB/s = bytes / time of a hit run (the node does not run on a hit, so this is
   the key, plus a lookup). ``hash``: the library's hashing function alone on the same array
   (this project: ``hypernodes._core.hash_value``; hypernodes 0.4.8: ``hypernodes.cache.hash_value``).
-- ``fs_floor_s`` and ``fs_floor_in_cache_dir_s`` (this project only, in each round next to each
-  size's batch): creating, writing and renaming one 60-byte file from Python, in a small directory
-  and among the cache's own entries: the file system's own cost for one file per entry at that
-  moment and at that directory size (on a shared disk it drifts by several times within a minute).
+- ``value``: a 1-node pipeline whose node returns a 128 MiB float64 array (made once, outside the
+  node): the first run on a new directory stores it (GB/s = bytes / time of that run), then the
+  first run of new pipeline and cache objects on that directory reads it back from disk.
+- ``fs_floor_s`` (this project only, in each round next to each size's batch): creating, writing
+  and renaming one 60-byte file from Python in a small directory: the file system's own cost for
+  one file per entry at that moment (on a shared disk it drifts by several times within a minute).
 """
 
 from __future__ import annotations
@@ -53,7 +57,7 @@ from _common import run_peer
 HERE = Path(__file__).resolve().parent
 BENCHES = HERE.parent
 CHAIN = 10
-LEVELS = (100, 1_000, 10_000, 100_000)
+LEVELS = (100, 1_000, 10_000, 100_000, 1_000_000)
 ARRAY_BYTES = 128 * 1024 * 1024
 
 PEERS = {
@@ -63,6 +67,11 @@ PEERS = {
         BENCHES / ".peer-venv-hn" / "bin" / "python",
     ),
     "pipefunc": ("pipefunc", "peer_pipefunc_cache.py", BENCHES / ".peer-venv" / "bin" / "python"),
+    "diskcache": (
+        "diskcache",
+        "peer_diskcache_cache.py",
+        BENCHES / ".peer-venv" / "bin" / "python",
+    ),
 }
 
 
@@ -75,6 +84,13 @@ def inc(x):
 
 def array_len(a):
     return len(a)
+
+
+VALUE: dict = {}  # the 128 MiB value, made once per process (not in the node's code)
+
+
+def big_value(seed):
+    return VALUE["a"]
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -133,6 +149,12 @@ def measure_hit(adapter: Any, quick: bool) -> dict[str, Any]:
         raise AssertionError(f"{adapter.name}: a cached run returned a wrong value")
     number = calibrate(lambda: adapter.run_chain(p, 1), 0.03 if quick else 0.12)
     runs = sample(lambda: adapter.run_chain(p, 1), number, 3 if quick else 7)
+    # the same chain without a cache: a hit's cost over running the nodes is the difference
+    bare = adapter.chain(adapter.declare(funcs, outputs), None)
+    if adapter.run_chain(bare, 1) != 1 + CHAIN:
+        raise AssertionError(f"{adapter.name}: the chain without a cache returned a wrong value")
+    number = calibrate(lambda: adapter.run_chain(bare, 1), 0.03 if quick else 0.12)
+    bare_runs = sample(lambda: adapter.run_chain(bare, 1), number, 3 if quick else 7)
     # new pipeline and cache objects (same node objects) on the filled directory: the entries
     # come from disk
     k = adapter.fresh_objects(quick)
@@ -148,6 +170,7 @@ def measure_hit(adapter: Any, quick: bool) -> dict[str, Any]:
         "nodes": CHAIN,
         "run_s": {"median": med(runs), "best": min(runs)},
         "per_node_s": {"median": med(runs) / CHAIN, "best": min(runs) / CHAIN},
+        "nocache_per_node_s": {"median": med(bare_runs) / CHAIN, "best": min(bare_runs) / CHAIN},
         "fresh_per_node_s": {
             "median": med(fresh_runs) / CHAIN,
             "best": min(fresh_runs) / CHAIN,
@@ -169,7 +192,7 @@ def measure_writes(
     Each size gets a cache of its own, filled first; then the timed batches go round the sizes
     (a batch at 100 entries, one at 1,000, ..., then again), so that the disk's drifting speed hits
     every size alike. With ``floor``, the file system alone is timed in each round too: plain files
-    in a small directory, and the same files among the cache's entries (``FsFloor.per_file_in``)."""
+    in a small directory."""
     levels = LEVELS[:2] if quick else LEVELS
     max_batch = 200 if quick else adapter.write_batch_size
     repeat = 5
@@ -219,7 +242,6 @@ def measure_writes(
                 "probe": probe,
                 "samples": [],
                 "floor": [],
-                "floor_in": [],
             }
         )
     t0 = time.perf_counter()
@@ -231,7 +253,6 @@ def measure_writes(
             c["samples"][-1] /= c["batch"]
             if floor is not None:
                 c["floor"].append(floor.per_file(c["batch"]))
-                c["floor_in"].append(floor.per_file_in(c["dir"], c["batch"]))
     spent += time.perf_counter() - t0
     points_out = []
     for c in caches:
@@ -246,9 +267,8 @@ def measure_writes(
         }
         if c["floor"]:
             pt["fs_floor_s"] = {"median": med(c["floor"]), "samples": c["floor"]}
-            pt["fs_floor_in_cache_dir_s"] = {"median": med(c["floor_in"]), "samples": c["floor_in"]}
         points_out.append(pt)
-        shutil.rmtree(c["dir"], ignore_errors=True)  # now, not at exit: 100,000 files
+        shutil.rmtree(c["dir"], ignore_errors=True)  # now, not at exit: up to 100,000 files
     if hasattr(os, "sync"):
         os.sync()  # flush the writes before the next measurement
     # the same items without a cache, for reference (what the cache adds is the difference)
@@ -309,6 +329,34 @@ def measure_array(adapter: Any, quick: bool) -> dict[str, Any]:
     return out
 
 
+def measure_value(adapter: Any, quick: bool) -> dict[str, Any]:
+    """A 128 MiB numpy value stored (the first run on a new directory) and read back (the first run
+    of new pipeline and cache objects on it), alternating, on a new directory each time."""
+    import numpy as np
+
+    VALUE["a"] = np.random.default_rng(1).random(ARRAY_BYTES // 8)
+    n = VALUE["a"].nbytes
+    stores, reads = [], []
+    for _ in range(2 if quick else 5):
+        d = new_dir("value")
+        stores.append(timed(lambda d=d: adapter.run_value(adapter.one_value(d))))
+        box: list = []
+        reads.append(
+            timed(lambda d=d, box=box: box.append(adapter.run_value(adapter.one_value(d))))
+        )
+        if not np.array_equal(box[0], VALUE["a"]) or box[0] is VALUE["a"]:
+            raise AssertionError(f"{adapter.name}: the value read back differs")
+        del box
+        shutil.rmtree(d, ignore_errors=True)
+    return {
+        "bytes": n,
+        "store_s": {"median": med(stores), "best": min(stores)},
+        "read_s": {"median": med(reads), "best": min(reads)},
+        "store_gbps": n / med(stores) / 1e9,
+        "read_gbps": n / med(reads) / 1e9,
+    }
+
+
 class FsFloor:
     """Creates, writes and renames 60-byte files into 256 subdirectories from Python: the file
     system's own cost for one file per entry, measured next to each cache size (a shared disk's
@@ -338,27 +386,6 @@ class FsFloor:
         start, self.next = self.next, self.next + n
         return timed(lambda: write(start)) / n
 
-    def per_file_in(self, cache_dir: str, n: int) -> float:
-        """The same, among the entries of a cache directory laid out as this project's DiskCache
-        lays it out (``xx/yyyy...``, 64 hex digits in all): names that no key will ever have."""
-        import hashlib
-
-        payload = b"x" * 60
-        os.makedirs(os.path.join(cache_dir, "tmp"), exist_ok=True)
-
-        def write(start: int) -> None:
-            for i in range(start, start + n):
-                h = hashlib.blake2b(f"floor{i}".encode(), digest_size=32).hexdigest()
-                tmp = os.path.join(cache_dir, "tmp", "floor-" + h)
-                with open(tmp, "wb") as f:
-                    f.write(payload)
-                sub = os.path.join(cache_dir, h[:2])
-                os.makedirs(sub, exist_ok=True)
-                os.rename(tmp, os.path.join(sub, h[2:]))
-
-        start, self.next = self.next, self.next + n
-        return timed(lambda: write(start)) / n
-
 
 def measure(
     adapter: Any, quick: bool = False, budget_s: float | None = None, only: set[str] | None = None
@@ -374,6 +401,8 @@ def measure(
     parts: list[tuple[str, Callable[[], Any]]] = [("hit", lambda: measure_hit(adapter, quick))]
     if hasattr(adapter, "hash_array"):
         parts.append(("array", lambda: measure_array(adapter, quick)))
+    if hasattr(adapter, "one_value"):
+        parts.append(("value", lambda: measure_value(adapter, quick)))
     parts.append(("writes", lambda: measure_writes(adapter, quick, budget_s, floor)))
     for key, fn in parts:
         if only and key not in only:
@@ -439,6 +468,12 @@ class HypernodesCache:
     def one_array(self, cache_dir: str) -> Any:
         return self._pipeline([self.hn.node(output_name="n")(array_len)], cache_dir)
 
+    def one_value(self, cache_dir: str) -> Any:
+        return self._pipeline([self.hn.node(output_name="v")(big_value)], cache_dir)
+
+    def run_value(self, pipeline: Any) -> Any:
+        return pipeline.run(inputs={"seed": 1})["v"]
+
     def run_array(self, pipeline: Any, a: Any) -> Any:
         return pipeline.run(inputs={"a": a})["n"]
 
@@ -489,7 +524,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument("--quick", action="store_true", help="short runs, small sizes (noisy)")
     ap.add_argument(
-        "--only", default="", help="comma-separated measurements: hit, writes, array (default all)"
+        "--only",
+        default="",
+        help="comma-separated measurements: hit, writes, array, value (default all)",
     )
     ap.add_argument("--peers", default=",".join(PEERS), help="comma-separated peers ('' for none)")
     ap.add_argument("--no-ours", action="store_true", help="measure the peers only")

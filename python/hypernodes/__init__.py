@@ -5,7 +5,16 @@ wired by matching parameter names to output names. Run once, map over lists, nes
 and pick how it runs with an executor.
 """
 
-from hypernodes._core import DiskCache, MemoryCache, Node, NodeExecutor, Pipeline
+import atexit as _atexit
+
+from hypernodes._core import (
+    DiskCache,
+    MemoryCache,
+    Node,
+    NodeExecutor,
+    Pipeline,
+    _flush_disk_caches,
+)
 from hypernodes.callbacks import Callback, CallbackContext
 from hypernodes.decorators import node
 from hypernodes.dual import DualNode
@@ -61,6 +70,9 @@ __all__ = [
     "node",
     "stateful",
 ]
+
+# Disk caches commit their writes in groups; commit what is pending when the interpreter exits.
+_atexit.register(_flush_disk_caches)
 
 
 def __getattr__(name: str):

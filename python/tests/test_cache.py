@@ -22,6 +22,7 @@ import uuid
 import warnings
 from pathlib import Path
 
+import _disk
 import numpy as np
 import pydantic
 import pytest
@@ -81,13 +82,9 @@ class Rec(Callback):
         self.items_cached.append(item_index)
 
 
-def entry_files(root: Path) -> list[Path]:
-    """The entries of a DiskCache directory: files at <root>/<2 hex>/<62 hex>."""
-    return sorted(
-        p
-        for p in root.glob("*/*")
-        if p.parent.name != "tmp" and len(p.parent.name) == 2 and len(p.name) == 62
-    )
+def entry_count(root: Path) -> int:
+    """The number of entries committed to a DiskCache directory's index."""
+    return _disk.count(root)
 
 
 def load_module(path: Path, source: str):
@@ -161,7 +158,7 @@ def test_disk_cache_hits_from_a_fresh_cache_object(tmp_path):
     fresh = Pipeline([double, show], cache=DiskCache(tmp_path))
     assert fresh.map({"x": [1, 2]}, map_over="x")[1] == {"doubled": 4, "shown": "<4>"}
     assert LOG == []
-    assert len(entry_files(tmp_path)) == 4
+    assert entry_count(tmp_path) == 4
 
 
 def test_no_cache_by_default_and_with_cache_false():
@@ -792,14 +789,14 @@ def test_disk_cache_persists_across_processes(tmp_path):
     first = run("1")
     assert first["out"] == expected
     assert len(first["calls"]) == 6 and first["cached"] == []
-    n_entries = len(entry_files(cache_dir))
+    n_entries = entry_count(cache_dir)
     assert n_entries == 6
 
     second = run("2")  # a fresh interpreter, another hash seed
     assert second["out"] == expected
     assert second["calls"] == []
     assert len(second["cached"]) == 6
-    assert len(entry_files(cache_dir)) == n_entries
+    assert entry_count(cache_dir) == n_entries
 
     # Equal keys in this process too (same module source, imported here).
     mod = load_module(tmp_path / "cache_nodes.py", _NODES_MODULE)
@@ -862,7 +859,7 @@ def test_parallel_map_into_one_disk_cache(tmp_path):
     seq3 = mapped(shared, None, first + second)
     assert par3[:2] == seq3[:2] == (list(range(48)), 0)
     assert par3[2] == seq3[2]
-    assert len(entry_files(shared)) == len(entry_files(reference)) == 72
+    assert entry_count(shared) == entry_count(reference) == 72
 
 
 def test_parallel_map_with_duplicate_items_writing_the_same_keys(tmp_path):
@@ -875,7 +872,7 @@ def test_parallel_map_with_duplicate_items_writing_the_same_keys(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", CacheWarning)
         assert p.map({"x": xs}, map_over="x") == [{"sq": x * x, "text": f"#{x * x}"} for x in xs]
-        assert len(entry_files(tmp_path / "cache")) == 10
+        assert entry_count(tmp_path / "cache") == 10
         before = len(os.listdir(log_dir))
         rec = Rec()
         again = Pipeline(nodes, cache=DiskCache(tmp_path / "cache"), callbacks=[rec])
@@ -887,79 +884,130 @@ def test_parallel_map_with_duplicate_items_writing_the_same_keys(tmp_path):
 # ------------------------------------------------------------------ DiskCache: damaged entries
 
 
-def _corrupt(path: Path, how: str) -> None:
-    data = path.read_bytes()
+def _damaged(data: bytes, how: str) -> bytes:
     if how == "empty":
-        data = b""
-    elif how == "truncated":
-        data = data[: len(data) // 2]
-    elif how == "header_byte":
-        data = bytes([data[0] ^ 0xFF]) + data[1:]
-    elif how == "checksum_byte":
-        data = data[:10] + bytes([data[10] ^ 0x01]) + data[11:]
-    elif how == "payload_byte":
-        data = data[:-1] + bytes([data[-1] ^ 0x01])
-    elif how == "appended":
-        data = data + b"garbage"
-    elif how == "garbage":
-        data = os.urandom(len(data))
-    path.write_bytes(data)
+        return b""
+    if how == "truncated":
+        return data[: len(data) // 2]
+    if how == "first_byte":
+        return bytes([data[0] ^ 0xFF]) + data[1:]
+    if how == "last_byte":
+        return data[:-1] + bytes([data[-1] ^ 0x01])
+    if how == "appended":
+        return data + b"garbage"
+    assert how == "garbage"
+    return os.urandom(len(data))
 
 
-@pytest.mark.parametrize(
-    "how",
-    ["empty", "truncated", "header_byte", "checksum_byte", "payload_byte", "appended", "garbage"],
-)
-def test_corrupt_entry_is_recomputed_with_a_warning(tmp_path, how):
-    cache_dir = tmp_path / "cache"
-    Pipeline([double, show], cache=DiskCache(cache_dir)).run({"x": 21})
-    entries = entry_files(cache_dir)
-    assert len(entries) == 2
-    for e in entries:
-        _corrupt(e, how)
+DAMAGE = ["empty", "truncated", "first_byte", "last_byte", "appended", "garbage"]
 
+
+def _run_expecting_recompute(cache_dir, nodes, inputs, expected, calls, words):
+    """Runs with a fresh cache object: every node is recomputed with one warning each, containing
+    one of `words`; then a fresh object hits silently (the entries were rewritten)."""
     LOG.clear()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = Pipeline([double, show], cache=DiskCache(cache_dir)).run({"x": 21})
-    assert out == {"doubled": 42, "shown": "<42>"}
-    assert LOG == [("double", 21), ("show", 42)]
-    cache_warnings = [w for w in caught if issubclass(w.category, CacheWarning)]
-    assert len(cache_warnings) == 2, [str(w.message) for w in caught]
-    assert all("corrupt" in str(w.message) or "decode" in str(w.message) for w in cache_warnings)
-
-    # The entries were rewritten: a fresh cache object hits, silently.
+        out = Pipeline(nodes, cache=DiskCache(cache_dir)).run(inputs)
+    assert out == expected
+    assert LOG == calls
+    cache_warnings = [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
+    assert len(cache_warnings) == len(calls), cache_warnings
+    assert all(any(w in m for w in words) for m in cache_warnings), cache_warnings
     LOG.clear()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        out = Pipeline([double, show], cache=DiskCache(cache_dir)).run({"x": 21})
-    assert out == {"doubled": 42, "shown": "<42>"}
+        out = Pipeline(nodes, cache=DiskCache(cache_dir)).run(inputs)
+    assert out == expected
     assert LOG == []
     assert [w for w in caught if issubclass(w.category, CacheWarning)] == []
 
 
+@pytest.mark.parametrize("column", ["value", "sum", "tag"])
+@pytest.mark.parametrize("how", DAMAGE)
+def test_corrupt_entry_is_recomputed_with_a_warning(tmp_path, how, column):
+    cache_dir = tmp_path / "cache"
+    Pipeline([double, show], cache=DiskCache(cache_dir)).run({"x": 21})
+    assert entry_count(cache_dir) == 2
+    for key, data in _disk.sql(cache_dir, (f"SELECT key, {column} FROM entries", ())):
+        _disk.sql(
+            cache_dir,
+            (f"UPDATE entries SET {column} = ? WHERE key = ?", (_damaged(data, how), key)),
+        )
+    _run_expecting_recompute(
+        cache_dir,
+        [double, show],
+        {"x": 21},
+        {"doubled": 42, "shown": "<42>"},
+        [("double", 21), ("show", 42)],
+        ["corrupt", "decode", "does not belong"],
+    )
+
+
+@node(output_name="block")
+def make_block(n):
+    LOG.append(("block", n))
+    return np.full(n, 7, dtype=np.int64)
+
+
+@pytest.mark.parametrize("how", DAMAGE)
+def test_corrupt_blob_file_is_recomputed_with_a_warning(tmp_path, how):
+    cache_dir = tmp_path / "cache"
+    Pipeline([make_block], cache=DiskCache(cache_dir)).run({"n": 100_000})  # 800 KB: a file
+    ((_, sum_, _, _, inline),) = _disk.rows(cache_dir)
+    assert inline is None
+    blob = _disk.blob_of(cache_dir, sum_)
+    blob.write_bytes(_damaged(blob.read_bytes(), how))
+    LOG.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = Pipeline([make_block], cache=DiskCache(cache_dir)).run({"n": 100_000})
+    assert (out["block"] == 7).all() and out["block"].shape == (100_000,)
+    assert LOG == [("block", 100_000)]
+    messages = [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
+    assert len(messages) == 1 and "corrupt" in messages[0], messages
+    LOG.clear()
+    again = Pipeline([make_block], cache=DiskCache(cache_dir)).run({"n": 100_000})
+    assert (again["block"] == 7).all() and LOG == []
+
+
+def test_missing_blob_file_is_recomputed_with_a_warning(tmp_path):
+    cache_dir = tmp_path / "cache"
+    Pipeline([make_block], cache=DiskCache(cache_dir)).run({"n": 100_000})
+    (blob,) = _disk.blob_files(cache_dir)
+    blob.unlink()
+    LOG.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = Pipeline([make_block], cache=DiskCache(cache_dir)).run({"n": 100_000})
+    assert (out["block"] == 7).all() and LOG == [("block", 100_000)]
+    messages = [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
+    assert len(messages) == 1 and "missing" in messages[0], messages
+    assert _disk.blob_files(cache_dir) == [blob]
+
+
 def test_unreadable_entry_is_recomputed_with_a_warning(tmp_path):
     cache_dir = tmp_path / "cache"
-    Pipeline([double], cache=DiskCache(cache_dir)).run({"x": 4})
-    (entry,) = entry_files(cache_dir)
+    Pipeline([make_block], cache=DiskCache(cache_dir)).run({"n": 100_000})
+    (blob,) = _disk.blob_files(cache_dir)
     if os.geteuid() == 0:
-        # root reads any file whatever its mode: make the entry a directory instead
-        entry.unlink()
-        entry.mkdir()
+        # root reads any file whatever its mode: make the blob a directory instead
+        blob.unlink()
+        blob.mkdir()
     else:
-        entry.chmod(0)
+        blob.chmod(0)
     LOG.clear()
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            out = Pipeline([double], cache=DiskCache(cache_dir)).run({"x": 4})
-        assert out == {"doubled": 8}
-        assert LOG == [("double", 4)]
+            out = Pipeline([make_block], cache=DiskCache(cache_dir)).run({"n": 100_000})
+        assert (out["block"] == 7).all()
+        assert LOG == [("block", 100_000)]
         messages = [str(w.message) for w in caught if issubclass(w.category, CacheWarning)]
         assert any("unreadable" in m for m in messages), messages
     finally:
-        if entry.is_file():
-            entry.chmod(0o644)
+        if blob.is_file():
+            blob.chmod(0o644)
 
 
 @pytest.mark.parametrize("kind", ["lock", "generator"])
@@ -990,7 +1038,7 @@ def test_value_that_cannot_be_stored_is_computed_with_one_warning(tmp_path, kind
     assert len(messages) == 1, messages
     assert name in messages[0]
     assert kind in messages[0]
-    assert entry_files(tmp_path / "cache") == []
+    assert entry_count(tmp_path / "cache") == 0
 
 
 def test_downstream_of_an_unstorable_value_still_works(tmp_path):
@@ -1039,7 +1087,7 @@ def test_large_numpy_arrays_round_trip_bit_exactly(tmp_path):
         b[(0,) * b.ndim] = 1  # writable indeed
     assert loaded["fortran"].flags.f_contiguous
     # Out of band: the entry holds the buffers once (no second copy inside the pickle).
-    size = max(p.stat().st_size for p in entry_files(cache_dir))
+    size = max(p.stat().st_size for p in _disk.blob_files(cache_dir))
     raw = sum(computed[k].nbytes for k in ("big", "fortran", "small"))
     assert raw <= size < raw + 64 * 1024
 

@@ -1,8 +1,11 @@
-"""Crash safety of the DiskCache (issue 4): a process killed with SIGKILL in the middle of a large map
-leaves only whole entries behind. A rerun in a new process returns correct results for every item,
-reads the items finished before the kill as hits, raises nothing and warns about nothing (a torn
-entry would be reported as corrupt). Both with the map in the killed process itself and with the map
-in worker processes (map_execution="parallel"), the whole process group being killed."""
+"""Crash safety of the DiskCache (issues 4 and 13): a process killed with SIGKILL in the middle of a
+large map, while group commits are going on, leaves only whole, committed entries behind. A rerun in
+a new process returns correct results for every item, reads every committed item as a hit, raises
+nothing and warns about nothing (a torn entry would be reported as corrupt). Both with the map in the
+killed process itself and in worker processes (map_execution="parallel"), the whole process group
+being killed; with values stored inline in the index and in blob files. And a finished entry is
+committed within the group-commit window while the map is still running, so a kill loses at most
+that window of work."""
 
 from __future__ import annotations
 
@@ -12,8 +15,8 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
+import _disk
 import pytest
 
 N_ITEMS = 400
@@ -28,10 +31,13 @@ from hypernodes import Callback, DiskCache, NodeExecutor, Pipeline, node
 N_ITEMS = 400
 
 
+SIZE = int(sys.argv[3])
+
+
 @node(output_name="payload")
 def slow_payload(i):
     time.sleep(0.005)
-    return np.full(25_000, i, dtype=np.float64)  # 200 KB
+    return np.full(SIZE, i, dtype=np.float64)
 
 
 class Count(Callback):
@@ -65,7 +71,7 @@ def main():
     bad = [
         i
         for i, o in enumerate(out)
-        if o["payload"].shape != (25_000,) or not (o["payload"] == i).all()
+        if o["payload"].shape != (SIZE,) or not (o["payload"] == i).all()
     ]
     print(json.dumps({
         "n": len(out),
@@ -82,28 +88,25 @@ if __name__ == "__main__":
 """
 
 
-def _entries(root: Path) -> list[Path]:
-    return [
-        p
-        for p in root.glob("*/*")
-        if p.parent.name != "tmp" and len(p.parent.name) == 2 and len(p.name) == 62
-    ]
+# 1,000 float64 (8 KB, inline in the index) and 25,000 (200 KB, a blob file)
+SIZES = {"inline": 1_000, "file": 25_000}
 
 
+@pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("mode", ["sequential", "parallel"])
-def test_sigkill_mid_map_then_rerun(tmp_path, mode):
+def test_sigkill_mid_map_then_rerun(tmp_path, mode, size):
     script = tmp_path / "crash_map.py"
     script.write_text(_SCRIPT)
     cache_dir = tmp_path / "cache"
-    cmd = [sys.executable, str(script), str(cache_dir), mode]
+    cmd = [sys.executable, str(script), str(cache_dir), mode, str(SIZES[size])]
 
-    # First run: killed (with its worker processes) once a few dozen entries exist.
+    # First run: killed (with its worker processes) once a few dozen entries are committed.
     victim = subprocess.Popen(
         cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
     deadline = time.monotonic() + 60
     try:
-        while len(_entries(cache_dir)) < KILL_AFTER:
+        while _disk.count(cache_dir) < KILL_AFTER:
             assert victim.poll() is None, "the map finished or failed before it could be killed"
             assert time.monotonic() < deadline, "no cache entries appeared"
             time.sleep(0.005)
@@ -113,15 +116,21 @@ def test_sigkill_mid_map_then_rerun(tmp_path, mode):
     assert victim.returncode == -signal.SIGKILL
 
     time.sleep(0.3)
-    entries = _entries(cache_dir)
+    rows = _disk.rows(cache_dir)
     time.sleep(0.3)
-    assert len(_entries(cache_dir)) == len(entries), "a writer survived the kill"
-    finished = len(entries)
+    assert len(_disk.rows(cache_dir)) == len(rows), "a writer survived the kill"
+    finished = len(rows)
     assert KILL_AFTER <= finished < N_ITEMS, "killed mid-way"
-    # Every entry is whole: all items have payloads of one size, so all entries are one size.
-    assert len({p.stat().st_size for p in entries}) == 1
+    # Every entry is whole: all items have payloads of one size.
+    assert len({r[3] for r in rows}) == 1
+    if size == "file":
+        assert all(r[4] is None for r in rows)
+        sizes = {_disk.blob_of(cache_dir, r[1]).stat().st_size for r in rows}
+        assert sizes == {rows[0][3]}
+    else:
+        assert all(len(r[4]) == r[3] for r in rows)
 
-    # Rerun in a new process: correct, finished items are hits, nothing else is.
+    # Rerun in a new process: correct, committed items are hits, nothing else is.
     done = subprocess.run(cmd, check=False, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -131,4 +140,46 @@ def test_sigkill_mid_map_then_rerun(tmp_path, mode):
     assert report["hits"] == finished
     assert report["items_cached"] == finished
     assert report["computed"] == N_ITEMS - finished
-    assert len(_entries(cache_dir)) == N_ITEMS
+    assert _disk.count(cache_dir) == N_ITEMS
+
+
+_SLOW_SECOND = """
+import sys, time
+from hypernodes import DiskCache, Pipeline, node
+
+
+@node(output_name="y")
+def step(x):
+    if x == 2:
+        print("first done", flush=True)
+        time.sleep(60)
+    return x * 10
+
+
+Pipeline([step], cache=DiskCache(sys.argv[1])).map({"x": [1, 2]}, map_over="x")
+"""
+
+
+def test_finished_entry_is_committed_within_the_window_while_the_map_runs(tmp_path):
+    """Item 1 finishes, item 2 then runs for a minute: item 1's entry is committed by the group
+    commit thread (within ~100 ms, not at the end of the map) and survives a SIGKILL."""
+    script = tmp_path / "slow_second.py"
+    script.write_text(_SLOW_SECOND)
+    cache_dir = tmp_path / "cache"
+    victim = subprocess.Popen(
+        [sys.executable, str(script), str(cache_dir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert victim.stdout.readline().strip() == "first done"
+        started = time.monotonic()
+        while _disk.count(cache_dir) < 1:
+            assert time.monotonic() - started < 2, "the first entry was not committed"
+            time.sleep(0.01)
+        assert victim.poll() is None, "the map should still be running"
+    finally:
+        victim.kill()
+        victim.communicate()
+    assert _disk.count(cache_dir) == 1

@@ -542,8 +542,9 @@ def test_cache_warnings_of_worker_processes_reach_the_caller(tmp_path):
     cache = DiskCache(tmp_path / "c")
     p = Pipeline([inc], cache=cache)
     p.map({"x": [1, 2]}, map_over="x")
-    for entry in (tmp_path / "c").glob("??/*"):
-        entry.write_bytes(b"garbage")
+    import _disk
+
+    _disk.sql(tmp_path / "c", ("UPDATE entries SET value = ?", (b"garbage",)))
     ex = NodeExecutor(map_execution="parallel", max_workers=2)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -76,39 +76,189 @@ impl PyMemoryCache {
     }
 }
 
-/// Keeps node results in a directory on local disk (no server). Safe with several processes
-/// writing at once and with processes killed mid-write; corrupt entries are recomputed.
+/// Keeps node results in a directory on local disk (no server): an embedded SQLite index plus
+/// content-addressed files for large values. Safe with several processes reading and writing at
+/// once and with processes killed at any moment; corrupt or foreign entries are recomputed.
 #[pyclass(name = "DiskCache", module = "hypernodes", frozen)]
 pub struct PyDiskCache {
     pub inner: Arc<DiskCache>,
 }
 
+fn secret_arg(secret: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Vec<u8>>> {
+    let Some(s) = secret.filter(|s| !s.is_none()) else {
+        return Ok(None);
+    };
+    let bytes = if let Ok(text) = s.cast::<pyo3::types::PyString>() {
+        text.to_str()?.as_bytes().to_vec()
+    } else if let Ok(b) = s.cast::<pyo3::types::PyBytes>() {
+        b.as_bytes().to_vec()
+    } else {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "DiskCache secret= must be str or bytes, not {}",
+            s.get_type().name()?
+        )));
+    };
+    if bytes.is_empty() {
+        return Err(pyo3::exceptions::PyValueError::new_err(
+            "DiskCache secret= must not be empty",
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+fn size_limit_arg(limit: Option<&Bound<'_, PyAny>>) -> PyResult<Option<u64>> {
+    let Some(l) = limit.filter(|l| !l.is_none()) else {
+        return Ok(None);
+    };
+    if l.is_instance_of::<pyo3::types::PyBool>() || !l.is_instance_of::<pyo3::types::PyInt>() {
+        return Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "DiskCache size_limit= must be an int (bytes) or None, not {}",
+            l.get_type().name()?
+        )));
+    }
+    match l.extract::<u64>() {
+        Ok(n) if n > 0 => Ok(Some(n)),
+        _ => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "DiskCache size_limit= must be a positive number of bytes, got {l}"
+        ))),
+    }
+}
+
+fn cache_err(e: String) -> PyErr {
+    pyo3::exceptions::PyOSError::new_err(e)
+}
+
 #[pymethods]
 impl PyDiskCache {
     #[new]
-    fn new(path: std::path::PathBuf) -> Self {
-        PyDiskCache {
-            inner: Arc::new(DiskCache::new(path)),
+    #[pyo3(signature = (path, size_limit=None, secret=None))]
+    fn new(
+        path: std::path::PathBuf,
+        size_limit: Option<&Bound<'_, PyAny>>,
+        secret: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let size_limit = size_limit_arg(size_limit)?;
+        let secret = secret_arg(secret)?;
+        let mut cache = DiskCache::new(path);
+        if let Some(n) = size_limit {
+            cache = cache.with_size_limit(n);
         }
+        if let Some(s) = &secret {
+            cache = cache.with_secret(s);
+        }
+        cache
+            .check_trust()
+            .map_err(pyo3::exceptions::PyPermissionError::new_err)?;
+        Ok(PyDiskCache {
+            inner: Arc::new(cache),
+        })
     }
 
-    /// The cache directory.
+    /// The cache directory (absolute).
     #[getter]
     fn path(&self) -> std::path::PathBuf {
         self.inner.path().to_path_buf()
+    }
+
+    /// The size limit in bytes, or None.
+    #[getter]
+    fn size_limit(&self) -> Option<u64> {
+        self.inner.size_limit()
+    }
+
+    /// The number of entries in the cache (all processes).
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        let inner = self.inner.clone();
+        let n = py.detach(move || inner.len()).map_err(cache_err)?;
+        Ok(n as usize)
+    }
+
+    /// Removes every entry; returns how many there were.
+    fn clear(&self, py: Python<'_>) -> PyResult<u64> {
+        let inner = self.inner.clone();
+        py.detach(move || inner.clear()).map_err(cache_err)
+    }
+
+    /// `{"entries", "bytes", "hits", "misses"}`: the cache's entries and payload bytes, and the
+    /// lookups this object answered (hits) or not (misses).
+    fn stats<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let inner = self.inner.clone();
+        let s = py.detach(move || inner.stats()).map_err(cache_err)?;
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("entries", s.entries)?;
+        d.set_item("bytes", s.bytes)?;
+        d.set_item("hits", s.hits)?;
+        d.set_item("misses", s.misses)?;
+        Ok(d)
+    }
+
+    /// Removes the entries not used for `older_than` (seconds or a `datetime.timedelta`), and
+    /// files left by killed writers. Returns `{"entries": n, "files": m}` removed.
+    fn prune<'py>(
+        &self,
+        py: Python<'py>,
+        older_than: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let seconds: f64 =
+            match older_than.cast::<pyo3::types::PyDelta>() {
+                Ok(d) => d.call_method0("total_seconds")?.extract()?,
+                Err(_) if older_than.is_instance_of::<pyo3::types::PyBool>() => -1.0,
+                Err(_) => older_than.extract().map_err(|_| {
+                    pyo3::exceptions::PyTypeError::new_err(format!(
+                    "DiskCache.prune(older_than=) takes seconds or a datetime.timedelta, not {}",
+                    older_than.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+                ))
+                })?,
+            };
+        if !(seconds.is_finite() && seconds >= 0.0) {
+            return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "DiskCache.prune(older_than=) must be a non-negative duration, got {older_than}"
+            )));
+        }
+        let inner = self.inner.clone();
+        let r = py
+            .detach(move || inner.prune(std::time::Duration::from_secs_f64(seconds)))
+            .map_err(cache_err)?;
+        let d = pyo3::types::PyDict::new(py);
+        d.set_item("entries", r.entries)?;
+        d.set_item("files", r.files)?;
+        Ok(d)
+    }
+
+    /// Commits this object's pending writes now (runs and maps do it before they return).
+    fn flush(&self, py: Python<'_>) {
+        let inner = self.inner.clone();
+        py.detach(move || inner.flush());
     }
 
     fn __reduce__<'py>(
         &self,
         py: Python<'py>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
-        let args = (self.path(),).into_pyobject(py)?;
+        let secret = self
+            .inner
+            .secret()
+            .map(|s| pyo3::types::PyBytes::new(py, s));
+        let args = (self.path(), self.size_limit(), secret).into_pyobject(py)?;
         Ok((py.get_type::<PyDiskCache>().into_any(), args))
     }
 
     fn __repr__(&self) -> String {
-        format!("DiskCache({:?})", self.inner.path())
+        let mut out = format!("DiskCache({:?}", self.inner.path());
+        if let Some(n) = self.inner.size_limit() {
+            out += &format!(", size_limit={n}");
+        }
+        if self.inner.secret().is_some() {
+            out += ", secret=...";
+        }
+        out + ")"
     }
+}
+
+/// Commits the pending writes of every disk cache in this process (registered with `atexit`).
+#[pyfunction]
+pub fn _flush_disk_caches(py: Python<'_>) {
+    py.detach(hypernodes::cache::flush_all);
 }
 
 /// The engine cache for a Python cache object.

@@ -10,6 +10,7 @@ mod framework;
 mod hashing;
 mod node;
 mod pipeline;
+mod store;
 mod values;
 
 use pyo3::prelude::*;
@@ -67,6 +68,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(framework::item_signature, m)?)?;
     m.add_class::<cache::PyMemoryCache>()?;
     m.add_class::<cache::PyDiskCache>()?;
+    m.add_function(wrap_pyfunction!(cache::_flush_disk_caches, m)?)?;
     m.add_class::<pipeline::PyPipeline>()?;
     m.add_class::<executor::PyNodeExecutor>()?;
     m.add_function(wrap_pyfunction!(hashing::hash_value, m)?)?;

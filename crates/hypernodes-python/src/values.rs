@@ -25,17 +25,6 @@ pub fn to_py<'py>(py: Python<'py>, v: &Value) -> Bound<'py, PyAny> {
     }
 }
 
-/// `hypernodes._store.dumps` or `.loads`, looked up once (they run on every cache write and read).
-fn store_fn<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    static DUMPS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
-    static LOADS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
-    let cell = if name == "dumps" { &DUMPS } else { &LOADS };
-    cell.get_or_try_init(py, || {
-        Ok::<_, PyErr>(py.import("hypernodes._store")?.getattr(name)?.unbind())
-    })
-    .map(|f| f.bind(py).clone())
-}
-
 /// The port type of every Python node: any object; lists are Python sequences.
 pub struct PyAnyType;
 
@@ -101,11 +90,7 @@ impl ValueType for PyAnyType {
         Python::attach(|py| crate::hashing::hash_obj(&to_py(py, v)).map_err(|e| e.to_string()))
     }
     fn encode(&self, v: &Value) -> Result<Vec<u8>, String> {
-        Python::attach(|py| {
-            let b = store_fn(py, "dumps")?.call1((to_py(py, v),))?;
-            Ok::<_, PyErr>(b.cast::<pyo3::types::PyBytes>()?.as_bytes().to_vec())
-        })
-        .map_err(|e| {
+        Python::attach(|py| crate::store::encode(&to_py(py, v))).map_err(|e| {
             let tname = Python::attach(|py| {
                 to_py(py, v)
                     .get_type()
@@ -116,11 +101,31 @@ impl ValueType for PyAnyType {
             format!("a value of type {tname} cannot be pickled ({e})")
         })
     }
-    fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
+    fn encode_into(&self, v: &Value, out: &mut dyn std::io::Write) -> Result<(), String> {
         Python::attach(|py| {
-            let obj = store_fn(py, "loads")?.call1((pyo3::types::PyBytes::new(py, bytes),))?;
-            Ok::<_, PyErr>(to_value(obj))
+            let obj = to_py(py, v);
+            crate::store::encode_into(&obj, out).map_err(|e| match e {
+                None => "the cache could not write it".to_string(),
+                Some(e) => {
+                    let tname = obj
+                        .get_type()
+                        .name()
+                        .map(|n| n.to_string())
+                        .unwrap_or_default();
+                    format!("a value of type {tname} cannot be pickled ({e})")
+                }
+            })
         })
-        .map_err(|e| e.to_string())
+    }
+    fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
+        Python::attach(|py| crate::store::decode(py, bytes).map(to_value))
+            .map_err(|e| e.to_string())
+    }
+    fn decode_owned(&self, bytes: Vec<u8>) -> Result<Value, String> {
+        Python::attach(|py| crate::store::decode_owned(py, bytes).map(to_value))
+            .map_err(|e| e.to_string())
+    }
+    fn shareable(&self, v: &Value) -> bool {
+        Python::attach(|py| crate::store::shareable(&to_py(py, v)))
     }
 }

@@ -79,6 +79,13 @@ pub struct Origin {
     pub map_depth: usize,
 }
 
+impl Drop for RunState {
+    /// The root run or map is over: commit what it wrote to disk caches before it returns.
+    fn drop(&mut self) {
+        crate::cache::flush_all();
+    }
+}
+
 /// Where a run is in the hierarchy. Created by the engine; executors pass it down.
 #[derive(Clone)]
 pub struct Context {
@@ -130,8 +137,9 @@ impl Context {
             own_executor: true,
             item_missed: Arc::new(AtomicBool::new(false)),
             run: Arc::new(RunState {
+                callback_state: OnceLock::new(),
+                cancelled: AtomicBool::new(false),
                 token: pipeline.cancel_token().cloned(),
-                ..RunState::default()
             }),
         }
     }

@@ -31,7 +31,7 @@ pub mod telemetry;
 pub mod value;
 pub mod warn;
 
-pub use cache::{Cache, DiskCache, MemoryCache};
+pub use cache::{Cache, CacheStats, DiskCache, MemoryCache, PruneReport};
 pub use callbacks::{Callback, Callbacks, Event};
 pub use context::{CancelToken, Origin};
 pub use error::{node_note, BoxError, Error, MapError, MissingInput, Result};

@@ -52,6 +52,22 @@ pub trait ValueType: Send + Sync + 'static {
             self.type_name()
         ))
     }
+    /// [`ValueType::encode`] into a writer, so a large value is written without a copy in memory.
+    /// An error of the writer is returned as it is (prefixed by nothing).
+    fn encode_into(&self, v: &Value, out: &mut dyn std::io::Write) -> Result<(), String> {
+        let bytes = self.encode(v)?;
+        out.write_all(&bytes).map_err(|e| e.to_string())
+    }
+    /// [`ValueType::decode`] taking the bytes, so a large value may keep them without a copy.
+    fn decode_owned(&self, bytes: Vec<u8>) -> Result<Value, String> {
+        self.decode(&bytes)
+    }
+    /// Whether one decoded value may be handed out again and again (it cannot be changed in
+    /// place, so no caller can alter what another one gets). Caches then keep it decoded.
+    fn shareable(&self, v: &Value) -> bool {
+        let _ = v;
+        false
+    }
 }
 
 impl fmt::Debug for dyn ValueType {
@@ -108,6 +124,9 @@ impl<T: Clone + Send + Sync + 'static> ValueType for Typed<T> {
     fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
         crate::serde_types::decode::<T>(bytes)
     }
+    fn shareable(&self, _v: &Value) -> bool {
+        true // a Rust value cannot be changed through its shared pointer
+    }
 }
 
 /// The type `Vec<T>` of a mapped port whose items are `T`: lists of it are `Vec<Vec<T>>`. Its own list
@@ -157,6 +176,9 @@ impl<T: Clone + Send + Sync + 'static> ValueType for TypedList<T> {
     }
     fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
         crate::serde_types::decode::<Vec<T>>(bytes)
+    }
+    fn shareable(&self, _v: &Value) -> bool {
+        true // a Rust value cannot be changed through its shared pointer
     }
 }
 

@@ -37,6 +37,9 @@ fn cached(p: &Pipeline, cache: &Arc<dyn Cache>) -> Pipeline {
     p.with_cache(Setting::On(cache.clone()))
 }
 
+/// An index row: key, payload hash, inline payload (`None`: in a blob file), tag.
+type Row = (Vec<u8>, Vec<u8>, Option<Vec<u8>>, Vec<u8>);
+
 /// A directory under the system temp dir, removed on drop.
 struct TempDir(PathBuf);
 
@@ -57,24 +60,34 @@ impl TempDir {
         &self.0
     }
 
-    /// The entry files: `<dir>/<2 hex>/<62 hex>`.
-    fn entries(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        for sub in std::fs::read_dir(&self.0).unwrap() {
-            let sub = sub.unwrap().path();
-            let name = sub.file_name().unwrap().to_string_lossy().to_string();
-            if name == "tmp" || name.len() != 2 || !sub.is_dir() {
-                continue;
-            }
-            for e in std::fs::read_dir(&sub).unwrap() {
-                let e = e.unwrap().path();
-                if e.file_name().unwrap().len() == 62 {
-                    out.push(e);
-                }
-            }
-        }
-        out.sort();
-        out
+    /// The number of committed entries (read by a new cache object).
+    fn entries(&self) -> u64 {
+        DiskCache::new(&self.0).len().unwrap()
+    }
+
+    /// The index, opened as another process would.
+    fn index(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open(self.0.join("index.sqlite")).unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
+        c
+    }
+
+    /// Every entry's key, payload hash, inline payload (`None`: in a blob file) and tag.
+    fn rows(&self) -> Vec<Row> {
+        let c = self.index();
+        let mut q = c
+            .prepare("SELECT key, sum, value, tag FROM entries ORDER BY key")
+            .unwrap();
+        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// The blob file of a payload hash.
+    fn blob(&self, sum: &[u8]) -> PathBuf {
+        let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
+        self.0.join("blobs").join(&hex[..2]).join(&hex[2..])
     }
 }
 
@@ -187,7 +200,7 @@ fn second_run_is_all_hits_in_both_caches() {
         assert_eq!(calls.get(), 2);
         assert_eq!(hits.names(), ["double", "inc"]);
     }
-    assert_eq!(dir.entries().len(), 2);
+    assert_eq!(dir.entries(), 2);
 }
 
 #[test]
@@ -287,7 +300,7 @@ fn threaded_and_parallel_maps_into_one_disk_cache_hit_like_sequential() {
         assert_eq!(calls.get(), before, "{mode:?}");
         assert_eq!(items.len(), 60);
         assert_eq!(nodes.len(), 120);
-        assert_eq!(dir.entries().len(), 120);
+        assert_eq!(dir.entries(), 120);
     }
 }
 
@@ -543,7 +556,7 @@ fn unregistered_type_is_computed_and_returned_but_not_stored() {
     }
     // `make` ran every time (nothing stored); `read` is keyed by make's key and was stored.
     assert_eq!(calls.get(), 4);
-    assert_eq!(dir.entries().len(), 1);
+    assert_eq!(dir.entries(), 1);
     let w = warnings_about("make_unregistered_value");
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].contains("Unregistered"), "{w:?}");
@@ -575,101 +588,148 @@ fn unregistered_type_is_computed_and_returned_but_not_stored() {
 
 // ------------------------------------------------------------------------------ damaged entries
 
-fn corrupt(path: &Path, how: &str) {
-    let mut data = std::fs::read(path).unwrap();
+fn damaged(mut data: Vec<u8>, how: &str) -> Vec<u8> {
     match how {
         "empty" => data.clear(),
         "truncated" => data.truncate(data.len() / 2),
-        "header" => data[0] ^= 0xFF,
-        "checksum" => data[10] ^= 1,
-        "payload" => *data.last_mut().unwrap() ^= 1,
+        "first" => data[0] ^= 0xFF,
+        "last" => *data.last_mut().unwrap() ^= 1,
         "appended" => data.extend_from_slice(b"garbage"),
         _ => unreachable!(),
     }
-    std::fs::write(path, data).unwrap();
+    data
 }
 
 #[test]
 fn corrupt_entries_are_recomputed_with_a_warning() {
     warnings();
-    for how in [
-        "empty",
-        "truncated",
-        "header",
-        "checksum",
-        "payload",
-        "appended",
-    ] {
-        let dir = TempDir::new(&format!("corrupt-{how}"));
-        let calls = Counter::default();
-        let run = || {
-            let p = cached(&chain(&calls), &disk(dir.path()));
-            int(&p.run(inputs! {"x" => 20_i64}, None).unwrap(), "e")
-        };
-        assert_eq!(run(), 41);
-        let entries = dir.entries();
-        assert_eq!(entries.len(), 2);
-        for e in &entries {
-            corrupt(e, how);
+    for column in ["value", "sum", "tag"] {
+        for how in ["empty", "truncated", "first", "last", "appended"] {
+            let dir = TempDir::new(&format!("corrupt-{column}-{how}"));
+            let calls = Counter::default();
+            let run = || {
+                let p = cached(&chain(&calls), &disk(dir.path()));
+                int(&p.run(inputs! {"x" => 20_i64}, None).unwrap(), "e")
+            };
+            assert_eq!(run(), 41);
+            assert_eq!(dir.entries(), 2);
+            let c = dir.index();
+            for (key, sum, value, tag) in dir.rows() {
+                let old = match column {
+                    "value" => value.unwrap(),
+                    "sum" => sum,
+                    _ => tag,
+                };
+                c.execute(
+                    &format!("UPDATE entries SET {column} = ?1 WHERE key = ?2"),
+                    rusqlite::params![damaged(old, how), key],
+                )
+                .unwrap();
+            }
+            assert_eq!(run(), 41, "{column} {how}");
+            assert_eq!(calls.get(), 4, "{column} {how}: recomputed");
+            let w = warnings_about(&dir.path().display().to_string());
+            assert_eq!(w.len(), 2, "{column} {how}: {w:?}");
+            let word = if column == "tag" {
+                "does not belong to its key"
+            } else {
+                "corrupt"
+            };
+            assert!(w.iter().all(|m| m.contains(word)), "{column} {how}: {w:?}");
+            // Rewritten: a new cache object hits, silently.
+            assert_eq!(run(), 41);
+            assert_eq!(calls.get(), 4, "{column} {how}");
+            assert_eq!(warnings_about(&dir.path().display().to_string()).len(), 2);
         }
-        assert_eq!(run(), 41, "{how}");
-        assert_eq!(calls.get(), 4, "{how}: recomputed");
-        let w = warnings_about(&dir.path().display().to_string());
-        assert_eq!(w.len(), 2, "{how}: {w:?}");
-        assert!(w.iter().all(|m| m.contains("corrupt")), "{how}: {w:?}");
-        // Rewritten: a new cache object hits, silently.
-        assert_eq!(run(), 41);
-        assert_eq!(calls.get(), 4, "{how}");
-        assert_eq!(warnings_about(&dir.path().display().to_string()).len(), 2);
     }
 }
 
+/// A node returning a 100 KB string: stored in a blob file.
+fn big_text(calls: &Counter) -> Pipeline {
+    let c = calls.clone();
+    let n = Node::new(
+        "big_text",
+        vec![Port::new("x", Typed::<i64>::arc())],
+        vec![Port::new("text", Typed::<String>::arc())],
+        move |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+            c.bump();
+            let x = *args[0].downcast_ref::<i64>().unwrap();
+            Ok(vec![value(x.to_string().repeat(100_000))])
+        },
+    )
+    .unwrap()
+    .with_version("1");
+    Pipeline::new([n]).unwrap()
+}
+
 #[test]
-fn unreadable_entry_is_recomputed_with_a_warning() {
+fn unreadable_blob_is_recomputed_with_a_warning() {
     warnings();
     let dir = TempDir::new("unreadable");
     let calls = Counter::default();
     let run = || {
-        let p = cached(&chain(&calls), &disk(dir.path()));
-        int(&p.run(inputs! {"x" => 1_i64}, None).unwrap(), "e")
+        let p = cached(&big_text(&calls), &disk(dir.path()));
+        let out = p.run(inputs! {"x" => 7_i64}, None).unwrap();
+        out.get::<String>("text").unwrap().len()
     };
-    assert_eq!(run(), 3);
-    // A directory where the entry should be: unreadable for every user, root included.
-    for e in dir.entries() {
-        std::fs::remove_file(&e).unwrap();
-        std::fs::create_dir(&e).unwrap();
-    }
-    assert_eq!(run(), 3);
-    assert_eq!(calls.get(), 4);
+    assert_eq!(run(), 100_000);
+    let rows = dir.rows();
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].2.is_none(), "a large value lives in a file");
+    // A directory where the blob should be: unreadable for every user, root included.
+    let blob = dir.blob(&rows[0].1);
+    std::fs::remove_file(&blob).unwrap();
+    std::fs::create_dir(&blob).unwrap();
+    assert_eq!(run(), 100_000);
+    assert_eq!(calls.get(), 2);
     let w = warnings_about(&dir.path().display().to_string());
     assert!(w.iter().any(|m| m.contains("unreadable")), "{w:?}");
 }
 
 #[test]
-fn temporary_files_left_by_killed_writers_are_removed_once_old() {
+fn prune_removes_unused_entries_and_files_left_by_killed_writers() {
     let dir = TempDir::new("abandoned");
     let calls = Counter::default();
-    let tmp = dir.path().join("tmp");
-    std::fs::create_dir_all(&tmp).unwrap();
-    let old = tmp.join("abandoned.1.0");
-    let fresh = tmp.join("in-flight.2.0");
-    std::fs::write(&old, b"half an entry").unwrap();
-    std::fs::write(&fresh, b"being written").unwrap();
-    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
-    std::fs::File::options()
-        .write(true)
-        .open(&old)
-        .unwrap()
-        .set_modified(two_hours_ago)
-        .unwrap();
     let p = cached(&chain(&calls), &disk(dir.path()));
     assert_eq!(int(&p.run(inputs! {"x" => 1_i64}, None).unwrap(), "e"), 3);
-    assert!(!old.exists(), "an hour-old temporary file is removed");
+    let tmp = dir.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let orphan = dir.path().join("blobs").join("ab").join("c".repeat(62));
+    std::fs::create_dir_all(orphan.parent().unwrap()).unwrap();
+    let old = tmp.join("abandoned.1");
+    let fresh = tmp.join("in-flight.2");
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for (f, age) in [
+        (&old, Some(two_hours_ago)),
+        (&fresh, None),
+        (&orphan, Some(two_hours_ago)),
+    ] {
+        std::fs::write(f, b"half an entry").unwrap();
+        if let Some(t) = age {
+            std::fs::File::options()
+                .write(true)
+                .open(f)
+                .unwrap()
+                .set_modified(t)
+                .unwrap();
+        }
+    }
+    let cache = DiskCache::new(dir.path());
+    let report = cache.prune(std::time::Duration::from_secs(3600)).unwrap();
+    assert_eq!(report.entries, 0, "the entries were just used");
+    assert_eq!(
+        report.files, 2,
+        "the old temporary file and the orphan blob"
+    );
+    assert!(!old.exists() && !orphan.exists());
     assert!(
         fresh.exists(),
         "a recent one may belong to a live writer: kept"
     );
-    assert_eq!(dir.entries().len(), 2, "the run's own entries are in place");
+    assert_eq!(dir.entries(), 2, "the run's own entries are in place");
+    let report = cache.prune(std::time::Duration::ZERO).unwrap();
+    assert_eq!(report.entries, 2);
+    assert_eq!(dir.entries(), 0);
 }
 
 // ------------------------------------------------------------------------------ cache=false inside
@@ -784,7 +844,7 @@ fn hash_map_and_hash_set_inputs_hash_canonically() {
         );
     }
     assert_eq!(calls.get(), 1, "one computation, then hits");
-    assert_eq!(dir.entries().len(), 1, "one entry for five identical runs");
+    assert_eq!(dir.entries(), 1, "one entry for five identical runs");
 }
 
 /// A root input type never registered with `register_cacheable`.

@@ -533,7 +533,11 @@ def run_pooled(token: str, source: tuple[str, Any], payload: bytes) -> bytes:
             _pooled.pop(next(iter(_pooled)))
         _pooled[token] = env
     rows, deps = loads(payload)
-    return env.encode_batch(env.run_batch(rows, deps))
+    out = env.encode_batch(env.run_batch(rows, deps))
+    # what this batch stored in a disk cache is committed before the caller sees its records, as
+    # the engine does at the end of every run (a next map then hits, in any process)
+    _core._flush_disk_caches()
+    return out
 
 
 def lost_worker_records(
@@ -692,7 +696,9 @@ def make_ray_udf_class(
             @daft.method(return_dtype=dtype)
             async def __call__(self, row, *deps):
                 async with self.in_flight.semaphore():
-                    return await self.env.run_row_async(row, deps)
+                    out = await self.env.run_row_async(row, deps)
+                _core._flush_disk_caches()  # committed before the driver sees the row
+                return out
 
         return AsyncRayUDF
 
@@ -705,6 +711,7 @@ def make_ray_udf_class(
         def __call__(self, rows, *deps):
             dep_lists = [d.to_pylist() for d in deps]
             out = self.env.run_rows(rows.to_pylist(), dep_lists)
+            _core._flush_disk_caches()  # committed before the driver sees the rows
             return daft.Series.from_pylist(out, name=rows.name(), dtype=dtype)
 
     return RayUDF

@@ -8,7 +8,10 @@ mod memory;
 
 use std::sync::Arc;
 
-pub use disk::DiskCache;
+pub use disk::{
+    flush_all, CacheStats, DiskCache, PruneReport, COMMIT_WINDOW, INLINE_MAX, SECRET_ENV,
+    TRUST_SHARED_ENV,
+};
 pub use keys::{
     always_runs, input_key, node_identity as keys_node_identity, node_key, output_key,
     pipeline_identity, Key, KeyHasher,
@@ -24,36 +27,102 @@ pub trait Cache: std::any::Any + Send + Sync {
     fn get(&self, key: &Key, types: &[Arc<dyn ValueType>]) -> Option<Vec<Value>>;
     /// Stores outputs under `key`, encoded with `types`. Errors say why a value cannot be stored.
     fn put(&self, key: &Key, values: &[Value], types: &[Arc<dyn ValueType>]) -> Result<(), String>;
+    /// Makes every stored entry durable and visible to other processes (a no-op for caches that
+    /// write through). The engine calls it at the end of every root run and map.
+    fn flush(&self) {}
 }
 
-/// Encodes a node's outputs as one blob: for each value, its length (u64 LE) then its bytes.
+/// Encodes a node's outputs as one blob: the encodings one after another, then each one's length
+/// (u64 LE). Lengths go last so that a single large encoding is extended in place, never copied.
 pub fn encode_all(values: &[Value], types: &[Arc<dyn ValueType>]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::new();
+    let mut lengths = Vec::with_capacity(values.len());
+    let mut out: Vec<u8> = Vec::new();
     for (v, t) in values.iter().zip(types) {
         let bytes = t.encode(v)?;
-        out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-        out.extend_from_slice(&bytes);
+        lengths.push(bytes.len() as u64);
+        if out.is_empty() {
+            out = bytes;
+        } else {
+            out.extend_from_slice(&bytes);
+        }
+    }
+    for n in lengths {
+        out.extend_from_slice(&n.to_le_bytes());
     }
     Ok(out)
 }
 
-/// Decodes a blob made by [`encode_all`].
-pub fn decode_all(mut blob: &[u8], types: &[Arc<dyn ValueType>]) -> Result<Vec<Value>, String> {
-    let mut values = Vec::with_capacity(types.len());
-    for t in types {
-        if blob.len() < 8 {
-            return Err("truncated entry".into());
+/// [`encode_all`] into a writer: the same bytes, each value written once.
+pub fn encode_all_into(
+    values: &[Value],
+    types: &[Arc<dyn ValueType>],
+    out: &mut dyn std::io::Write,
+) -> Result<(), String> {
+    struct Counting<'a>(&'a mut dyn std::io::Write, u64);
+    impl std::io::Write for Counting<'_> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let n = self.0.write(buf)?;
+            self.1 += n as u64;
+            Ok(n)
         }
-        let (len, rest) = blob.split_at(8);
-        let len = u64::from_le_bytes(len.try_into().expect("8 bytes")) as usize;
-        if rest.len() < len {
-            return Err("truncated entry".into());
+        fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+            self.0.write_all(buf)?;
+            self.1 += buf.len() as u64;
+            Ok(())
         }
-        let (bytes, rest) = rest.split_at(len);
-        values.push(t.decode(bytes)?);
-        blob = rest;
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.0.flush()
+        }
     }
-    if !blob.is_empty() {
+    let mut lengths = Vec::with_capacity(values.len());
+    for (v, t) in values.iter().zip(types) {
+        let mut w = Counting(out, 0);
+        t.encode_into(v, &mut w)?;
+        lengths.push(w.1);
+    }
+    for n in lengths {
+        out.write_all(&n.to_le_bytes()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// [`decode_all`] taking the blob: a single value gets the bytes without a copy.
+pub fn decode_all_owned(
+    mut blob: Vec<u8>,
+    types: &[Arc<dyn ValueType>],
+) -> Result<Vec<Value>, String> {
+    if types.len() != 1 {
+        return decode_all(&blob, types);
+    }
+    if blob.len() < 8 {
+        return Err("truncated entry".into());
+    }
+    let len = u64::from_le_bytes(blob[blob.len() - 8..].try_into().expect("8 bytes"));
+    if len != (blob.len() - 8) as u64 {
+        return Err("truncated entry".into());
+    }
+    blob.truncate(blob.len() - 8);
+    Ok(vec![types[0].decode_owned(blob)?])
+}
+
+/// Decodes a blob made by [`encode_all`].
+pub fn decode_all(blob: &[u8], types: &[Arc<dyn ValueType>]) -> Result<Vec<Value>, String> {
+    let footer = 8 * types.len();
+    if blob.len() < footer {
+        return Err("truncated entry".into());
+    }
+    let (mut body, lengths) = blob.split_at(blob.len() - footer);
+    let mut values = Vec::with_capacity(types.len());
+    for (t, len) in types.iter().zip(lengths.chunks_exact(8)) {
+        let len = u64::from_le_bytes(len.try_into().expect("8 bytes"));
+        if (body.len() as u64) < len {
+            return Err("truncated entry".into());
+        }
+        let (bytes, rest) = body.split_at(len as usize);
+        values.push(t.decode(bytes)?);
+        body = rest;
+    }
+    if !body.is_empty() {
         return Err("trailing bytes in entry".into());
     }
     Ok(values)

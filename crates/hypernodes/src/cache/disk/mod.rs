@@ -1,0 +1,851 @@
+//! A cache on local disk, needing no server: an index in an embedded database (SQLite in WAL mode)
+//! with small payloads inline, and large payloads as content-addressed files beside it.
+//!
+//! Layout of a cache directory:
+//! ```text
+//! index.sqlite (+ -wal, -shm)   one row per entry: key, content hash, tag, size, inline payload
+//! blobs/<2 hex>/<62 hex>        payloads above 64 KiB, named by the BLAKE3 hash of their bytes
+//! tmp/                          blob files being written (unpredictable names)
+//! ```
+//! Writes are grouped: a finished entry waits at most [`flusher::WINDOW`] before the transaction
+//! that commits it starts, and every root run or map commits what it wrote before it returns. A
+//! reader never sees a torn entry; each entry is checked on read against its content hash and its
+//! tag (a hash, or with a secret a keyed MAC, of its own key and content), so a corrupt entry, an
+//! entry copied over another key, or (signed) a forged one is refused with a warning and recomputed.
+
+mod blobs;
+mod flusher;
+mod fork;
+mod index;
+mod readers;
+mod trust;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+
+pub use flusher::{flush_all, WINDOW as COMMIT_WINDOW};
+pub use trust::{SECRET_ENV, TRUST_SHARED_ENV};
+
+use super::{decode_all, decode_all_owned, encode_all_into, Cache, Key};
+use crate::value::{Value, ValueType};
+use crate::warn::{warn, warn_once};
+
+/// Payloads above this size go to blob files; smaller ones are stored in the index.
+pub const INLINE_MAX: usize = 64 * 1024;
+/// Entries at most this large are also kept in memory, up to `MEMORY_BUDGET` bytes in all.
+const MEMORY_ENTRY_MAX: usize = 64 * 1024;
+const MEMORY_BUDGET: usize = 64 * 1024 * 1024;
+/// A batch this large is committed at once rather than after the window.
+const BATCH_FULL: usize = 4096;
+/// At most this many entries are kept decoded.
+const DECODED_MAX: usize = 65536;
+/// With this many entries pending, the writer commits itself (the commit thread is behind).
+const BATCH_BACKLOG: usize = 65536;
+/// The commit thread checkpoints the write-ahead log after this many committed rows.
+const CHECKPOINT_EVERY: usize = 4096;
+/// Without a size limit, a use refreshes an entry's access time only when it is older than this.
+const TOUCH_AFTER: f64 = 3600.0;
+/// Temporary and blob files younger than this may belong to a writer still at work.
+const IN_FLIGHT: Duration = Duration::from_secs(3600);
+
+/// What [`DiskCache::stats`] reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Entries in the cache (committed, all processes).
+    pub entries: u64,
+    /// Bytes of payload in the cache (inline and in files).
+    pub bytes: u64,
+    /// Lookups this object answered from the cache.
+    pub hits: u64,
+    /// Lookups this object could not answer (absent or refused entries).
+    pub misses: u64,
+}
+
+/// What [`DiskCache::prune`] removed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Entries not used within the age given.
+    pub entries: u64,
+    /// Blob and temporary files no entry names (left by killed writers).
+    pub files: u64,
+}
+
+/// A cache directory on local disk. Opened lazily where it is first used; any number of threads
+/// and processes may share one directory.
+pub struct DiskCache {
+    store: Arc<Store>,
+}
+
+/// The writer connection with the identity of the index file it opened.
+struct Writer {
+    conn: Connection,
+    file_id: Option<(u64, u64)>,
+}
+
+/// An entry this object wrote that is not committed yet.
+struct Unsaved {
+    sum: [u8; 32],
+    tag: [u8; 32],
+    size: u64,
+    inline: Option<Arc<[u8]>>,
+}
+
+/// A row being committed: its payload hash and inline payload (`None`: in its blob file).
+type Committing = ([u8; 32], Option<Arc<[u8]>>);
+
+/// Recently read or written small payloads, and their total size in bytes.
+type Recent = (HashMap<Key, Arc<[u8]>>, usize);
+
+#[derive(Default)]
+struct Pending {
+    rows: HashMap<Key, Unsaved>,
+    /// Rows being committed (still readable from here until their commit ends).
+    committing: HashMap<Key, Committing>,
+    bad: Vec<(Key, Vec<u8>)>,
+    used: HashSet<Key>,
+    since: Option<Instant>,
+}
+
+struct Store {
+    root: PathBuf,
+    size_limit: Option<u64>,
+    signer: trust::Signer,
+    /// The secret given to `with_secret` (not one from the environment), to ship the configuration.
+    secret: Option<Vec<u8>>,
+    writer: Mutex<Option<Writer>>,
+    recent: Mutex<Recent>,
+    /// Small entries whose values may be shared (see `ValueType::shareable`), kept decoded.
+    decoded: Mutex<HashMap<Key, Vec<Value>>>,
+    pending: Mutex<Pending>,
+    registered: Once,
+    hits: AtomicU64,
+    misses: AtomicU64,
+    write_failed: AtomicBool,
+    /// Set once the index was opened for writing (later commits reopen it when it was deleted).
+    opened: AtomicBool,
+    /// Rows committed since the last checkpoint, and the connection that checkpoints.
+    uncheckpointed: std::sync::atomic::AtomicUsize,
+    checkpointer: Mutex<Option<Connection>>,
+    /// The process that opened the connections (0: none yet); a forked child opens its own.
+    owner: AtomicU64,
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn hex(key: &Key) -> String {
+    blake3::Hash::from_bytes(*key).to_hex().to_string()
+}
+
+#[cfg(unix)]
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
+}
+
+#[cfg(not(unix))]
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().map(|_| (0, 0))
+}
+
+impl DiskCache {
+    /// A cache stored under `path`, made absolute now (so a later change of the working directory,
+    /// or a worker process, uses the same directory). Created on first use. Entries are signed
+    /// with the secret in `HYPERNODES_CACHE_SECRET` when that variable is set.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        let path = path.into();
+        let root = std::path::absolute(&path).unwrap_or(path);
+        let secret = std::env::var_os(SECRET_ENV).filter(|s| !s.is_empty());
+        DiskCache {
+            store: Arc::new(Store {
+                root,
+                size_limit: None,
+                signer: trust::Signer::new(secret.as_ref().map(|s| s.as_encoded_bytes())),
+                secret: None,
+                writer: Mutex::new(None),
+                recent: Mutex::new((HashMap::new(), 0)),
+                decoded: Mutex::new(HashMap::new()),
+                pending: Mutex::new(Pending::default()),
+                registered: Once::new(),
+                hits: AtomicU64::new(0),
+                misses: AtomicU64::new(0),
+                write_failed: AtomicBool::new(false),
+                opened: AtomicBool::new(false),
+                owner: AtomicU64::new(0),
+                uncheckpointed: std::sync::atomic::AtomicUsize::new(0),
+                checkpointer: Mutex::new(None),
+            }),
+        }
+    }
+
+    fn configure(mut self, f: impl FnOnce(&mut Store)) -> Self {
+        f(Arc::get_mut(&mut self.store).expect("a new DiskCache is not shared yet"));
+        self
+    }
+
+    /// Keeps the payloads under `bytes` in all, evicting the least recently used entries.
+    pub fn with_size_limit(self, bytes: u64) -> Self {
+        self.configure(|s| s.size_limit = Some(bytes))
+    }
+
+    /// Signs every entry with a keyed BLAKE3 MAC derived from `secret`, and refuses (with a
+    /// warning) every entry without a valid signature.
+    pub fn with_secret(self, secret: impl AsRef<[u8]>) -> Self {
+        self.configure(|s| {
+            s.signer = trust::Signer::new(Some(secret.as_ref()));
+            s.secret = Some(secret.as_ref().to_vec());
+        })
+    }
+
+    /// The secret given to [`DiskCache::with_secret`], if any (to ship this cache's configuration
+    /// to another process; a secret from `HYPERNODES_CACHE_SECRET` is not returned).
+    pub fn secret(&self) -> Option<&[u8]> {
+        self.store.secret.as_deref()
+    }
+
+    /// The cache directory (absolute).
+    pub fn path(&self) -> &Path {
+        &self.store.root
+    }
+
+    /// The size limit in bytes, if any.
+    pub fn size_limit(&self) -> Option<u64> {
+        self.store.size_limit
+    }
+
+    /// Whether entries are signed with a secret.
+    pub fn is_signed(&self) -> bool {
+        self.store.signer.signed()
+    }
+
+    /// Refuses a directory that other users may write into and that this user does not own,
+    /// unless entries are signed or `HYPERNODES_CACHE_TRUST_SHARED=1`. Fronts call it when a cache
+    /// is created; it is checked again when the cache is opened.
+    pub fn check_trust(&self) -> Result<(), String> {
+        trust::check_directory(&self.store.root, self.is_signed())
+    }
+
+    /// Commits the writes still pending in this object.
+    pub fn flush(&self) {
+        self.store.commit();
+    }
+
+    /// The number of entries (after committing this object's pending writes).
+    pub fn len(&self) -> Result<u64, String> {
+        Ok(self.stats()?.entries)
+    }
+
+    /// Whether the cache holds no entry.
+    pub fn is_empty(&self) -> Result<bool, String> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Entries and bytes in the cache, and this object's hits and misses.
+    pub fn stats(&self) -> Result<CacheStats, String> {
+        let s = &self.store;
+        let (entries, bytes) = if index::index_path(&s.root).exists() {
+            s.commit();
+            s.with_writer(|conn| index::totals(conn))?
+        } else {
+            (0, 0)
+        };
+        Ok(CacheStats {
+            entries,
+            bytes,
+            hits: s.hits.load(Ordering::Relaxed),
+            misses: s.misses.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Removes every entry (of every process), the blob and temporary files no writer is still
+    /// writing, and the entries of the earlier one-file-per-entry layout. Returns the number of
+    /// entries removed.
+    pub fn clear(&self) -> Result<u64, String> {
+        let s = &self.store;
+        {
+            let mut p = locked(&s.pending);
+            p.rows.clear();
+            p.bad.clear();
+            p.used.clear();
+            p.since = None;
+        }
+        *locked(&s.recent) = (HashMap::new(), 0);
+        locked(&s.decoded).clear();
+        let n = s.with_writer(|conn| index::clear(conn, &s.root))?;
+        remove_old_files(&s.root.join(blobs::TMP), IN_FLIGHT);
+        for dir in legacy_shards(&s.root) {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+        Ok(n)
+    }
+
+    /// Removes the entries not used for `older_than`, and the files killed writers left behind.
+    pub fn prune(&self, older_than: Duration) -> Result<PruneReport, String> {
+        let s = &self.store;
+        s.commit();
+        let before = index::now() - older_than.as_secs_f64();
+        let (entries, files) =
+            s.with_writer(|conn| index::prune(conn, &s.root, before, IN_FLIGHT))?;
+        let tmp = remove_old_files(&s.root.join(blobs::TMP), IN_FLIGHT);
+        Ok(PruneReport {
+            entries,
+            files: files + tmp,
+        })
+    }
+}
+
+impl Drop for DiskCache {
+    fn drop(&mut self) {
+        self.store.commit();
+    }
+}
+
+/// Removes the files in `dir` older than `age`; returns how many.
+fn remove_old_files(dir: &Path, age: Duration) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|a| a >= age);
+        if old && std::fs::remove_file(e.path()).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// The shard directories (`00`…`ff`) of the one-file-per-entry layout of earlier versions.
+fn legacy_shards(root: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(root) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.len() == 2
+                && name.bytes().all(|b| b.is_ascii_hexdigit())
+                && e.file_type().is_ok_and(|t| t.is_dir())
+        })
+        .map(|e| e.path())
+        .collect()
+}
+
+/// A payload as read: shared with the in-memory copy (small ones) or owned (large ones, which are
+/// not kept in memory and so are not copied again).
+enum Payload {
+    Shared(Arc<[u8]>),
+    Owned(Vec<u8>),
+}
+
+impl std::ops::Deref for Payload {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Payload::Shared(b) => b,
+            Payload::Owned(v) => v,
+        }
+    }
+}
+
+/// Why an entry read from the index is refused.
+enum Refused {
+    Corrupt(String),
+    Unreadable(String),
+    Foreign,
+}
+
+impl Store {
+    /// Creates the directory and opens a connection to the index, after the trust check.
+    fn connect(&self) -> Result<Connection, String> {
+        trust::check_directory(&self.root, self.signer.signed())?;
+        std::fs::create_dir_all(&self.root)
+            .map_err(|e| format!("cannot create cache directory {}: {e}", self.root.display()))?;
+        let conn = index::open(&self.root)
+            .map_err(|e| format!("cannot open cache index in {}: {e}", self.root.display()))?;
+        Ok(conn)
+    }
+
+    /// Runs `f` with the writer connection, (re)opening it when absent or when the index file was
+    /// removed or replaced since it was opened (a deleted cache directory is recreated).
+    fn with_writer<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, String> {
+        let mut writer = locked(&self.writer);
+        self.writer_ready(&mut writer)?;
+        let w = writer.as_mut().expect("opened above");
+        f(&mut w.conn).map_err(|e| format!("cache index {}: {e}", self.root.display()))
+    }
+
+    /// In a process forked from the one that opened the connections, leaves them alone (SQLite
+    /// connections must not cross a fork; closing them here could disturb the parent's locks).
+    fn drop_inherited(&self, writer: &mut Option<Writer>) {
+        let me = fork::epoch();
+        let before = self.owner.swap(me, Ordering::Relaxed);
+        if before != 0 && before != me {
+            if let Some(w) = writer.take() {
+                std::mem::forget(w);
+            }
+        }
+    }
+
+    fn writer_ready(&self, writer: &mut Option<Writer>) -> Result<(), String> {
+        self.drop_inherited(writer);
+        let path = index::index_path(&self.root);
+        let current = file_id(&path);
+        let stale = match writer {
+            Some(w) => current.is_none() || w.file_id != current,
+            None => true,
+        };
+        if stale {
+            if writer.take().is_some() {
+                // the directory or index was deleted or replaced: readers reopen too
+                readers::invalidate(&self.root);
+                *locked(&self.checkpointer) = None;
+            }
+            let conn = self.connect()?;
+            *writer = Some(Writer {
+                conn,
+                file_id: file_id(&path),
+            });
+        }
+        Ok(())
+    }
+
+    /// Runs `f` with a reader connection (from the process's pool for this directory), in a read
+    /// transaction at most `readers::SPAN` old.
+    fn with_reader<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<rusqlite::Result<T>, String> {
+        let (pooled, generation) = readers::take(&self.root);
+        let mut reader = match pooled {
+            Some(r) => r,
+            None => {
+                if !index::index_path(&self.root).exists() {
+                    return Err("no index".into());
+                }
+                let conn = self.connect()?;
+                self.warn_legacy();
+                readers::Reader::new(conn)
+            }
+        };
+        let out = reader.fresh().and_then(f);
+        if out.is_err() {
+            reader.end();
+        }
+        readers::give_back(&self.root, reader, generation);
+        Ok(out)
+    }
+
+    fn remember(&self, key: &Key, blob: &Arc<[u8]>) {
+        if blob.len() > MEMORY_ENTRY_MAX {
+            return;
+        }
+        let mut recent = locked(&self.recent);
+        if recent.1 + blob.len() > MEMORY_BUDGET {
+            recent.0.clear();
+            recent.1 = 0;
+        }
+        recent.1 += blob.len();
+        recent.0.insert(*key, blob.clone());
+    }
+
+    /// Keeps `values` decoded when every one of them may be shared.
+    fn keep_decoded(&self, key: &Key, values: &[Value], types: &[Arc<dyn ValueType>]) {
+        if !values.iter().zip(types).all(|(v, t)| t.shareable(v)) {
+            return;
+        }
+        let mut d = locked(&self.decoded);
+        if d.len() >= DECODED_MAX {
+            d.clear();
+        }
+        d.insert(*key, values.to_vec());
+    }
+
+    fn forget(&self, key: &Key) {
+        locked(&self.decoded).remove(key);
+        let mut recent = locked(&self.recent);
+        if let Some(b) = recent.0.remove(key) {
+            recent.1 -= b.len();
+        }
+    }
+
+    /// Records a use of `key` (committed with the next batch) for LRU eviction and pruning.
+    fn touch(&self, key: &Key) {
+        self.enqueue(|p| {
+            p.used.insert(*key);
+        });
+    }
+
+    /// Changes the pending batch and wakes the commit thread when the batch starts or fills up.
+    fn enqueue(&self, change: impl FnOnce(&mut Pending)) {
+        let (started, full, backlog) = {
+            let mut p = locked(&self.pending);
+            change(&mut p);
+            let started = p.since.is_none();
+            if started {
+                p.since = Some(Instant::now());
+            }
+            let n = p.rows.len() + p.used.len();
+            (started, n == BATCH_FULL, n >= BATCH_BACKLOG)
+        };
+        if backlog {
+            self.commit();
+        } else if started || full {
+            flusher::wake();
+        }
+    }
+
+    /// Reads and checks the payload stored under `key`; `None` on a miss (warned when refused).
+    fn read(&self, key: &Key) -> Option<Payload> {
+        if let Some(b) = locked(&self.recent).0.get(key).cloned() {
+            if self.size_limit.is_some() {
+                self.touch(key);
+            }
+            return Some(Payload::Shared(b));
+        }
+        let unsaved = {
+            let p = locked(&self.pending);
+            match p.rows.get(key) {
+                Some(u) => Some((u.sum, u.inline.clone())),
+                None => p.committing.get(key).cloned(),
+            }
+        };
+        if let Some((sum, inline)) = unsaved {
+            return match inline {
+                Some(b) => Some(Payload::Shared(b)),
+                None => blobs::read(&self.root, &sum).ok().map(Payload::Owned),
+            };
+        }
+        let found = self.with_reader(|c| index::find(c, key)).ok()?;
+        let found = match found {
+            Ok(Some(f)) => f,
+            Ok(None) => return None,
+            Err(e) => {
+                warn(&format!(
+                    "cache entry {} in {} is unreadable ({e}); recomputing",
+                    hex(key),
+                    self.root.display()
+                ));
+                return None;
+            }
+        };
+        match self.check(key, &found) {
+            Ok(payload) => {
+                let stale = index::now() - found.accessed > TOUCH_AFTER;
+                if self.size_limit.is_some() || stale {
+                    self.touch(key);
+                }
+                if payload.len() > MEMORY_ENTRY_MAX {
+                    return Some(Payload::Owned(payload));
+                }
+                let payload: Arc<[u8]> = Arc::from(payload);
+                self.remember(key, &payload);
+                Some(Payload::Shared(payload))
+            }
+            Err(refused) => {
+                let what = format!("cache entry {} in {}", hex(key), self.root.display());
+                let message = match refused {
+                    Refused::Corrupt(why) => format!("{what} is corrupt ({why}); recomputing"),
+                    Refused::Unreadable(why) => {
+                        format!("{what} is unreadable ({why}); recomputing")
+                    }
+                    Refused::Foreign if self.signer.signed() => format!(
+                        "{what} has no valid signature for this cache's secret (forged, copied \
+                         from another entry, or written without it); recomputing"
+                    ),
+                    Refused::Foreign => format!(
+                        "{what} does not belong to its key (copied from another entry, or \
+                         signed with a secret); recomputing"
+                    ),
+                };
+                warn(&message);
+                let tag = found.tag;
+                self.enqueue(|p| p.bad.push((*key, tag)));
+                None
+            }
+        }
+    }
+
+    /// The payload of a found entry, after checking its content hash and its tag.
+    fn check(&self, key: &Key, found: &index::Found) -> Result<Vec<u8>, Refused> {
+        let sum: [u8; 32] = found
+            .sum
+            .as_slice()
+            .try_into()
+            .map_err(|_| Refused::Corrupt("bad content hash".into()))?;
+        let payload = match &found.inline {
+            Some(p) => p.clone(),
+            None => match blobs::read(&self.root, &sum) {
+                Ok(p) => p,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(Refused::Corrupt("its data file is missing".into()))
+                }
+                Err(e) => return Err(Refused::Unreadable(e.to_string())),
+            },
+        };
+        if trust::content_hash(&payload) != sum {
+            if found.inline.is_none() {
+                // a file whose content does not match its name is no use to any entry
+                blobs::remove(&self.root, &sum);
+            }
+            return Err(Refused::Corrupt("checksum mismatch".into()));
+        }
+        if !self.signer.check(key, &sum, &found.tag) {
+            return Err(Refused::Foreign);
+        }
+        Ok(payload)
+    }
+
+    /// Queues an encoded payload under `key`; a large one's file is first moved into place.
+    fn write(self: &Arc<Self>, key: &Key, payload: blobs::Spilled) {
+        self.registered.call_once(|| {
+            let weak: std::sync::Weak<dyn flusher::Flush> =
+                Arc::downgrade(&(self.clone() as Arc<dyn flusher::Flush>));
+            flusher::register(weak);
+        });
+        let (sum, size, inline) = match payload {
+            blobs::Spilled::Inline(bytes, sum) => {
+                let b: Arc<[u8]> = Arc::from(bytes);
+                self.remember(key, &b);
+                (sum, b.len() as u64, Some(b))
+            }
+            blobs::Spilled::File(tmp, sum, len) => {
+                if let Err(e) = blobs::place(&self.root, &tmp, &sum, len) {
+                    let _ = std::fs::remove_file(&tmp);
+                    self.write_failed(&format!("cannot write a cache file: {e}"));
+                    return;
+                }
+                (sum, len, None)
+            }
+        };
+        let tag = self.signer.tag(key, &sum);
+        self.enqueue(|p| {
+            p.rows.insert(
+                *key,
+                Unsaved {
+                    sum,
+                    tag,
+                    size,
+                    inline,
+                },
+            );
+        });
+    }
+
+    /// Reports a failed write once per cache object; the run goes on uncached.
+    fn write_failed(&self, why: &str) {
+        if !self.write_failed.swap(true, Ordering::Relaxed) {
+            warn(&format!(
+                "cache {}: {why}; results are not being cached",
+                self.root.display()
+            ));
+        }
+    }
+
+    /// Commits the pending batch (one transaction). Warns, after releasing every lock, when it
+    /// cannot: the entries are then lost and recomputed next time.
+    fn commit(&self) {
+        let result = {
+            let mut writer = locked(&self.writer);
+            let batch = self.take_batch();
+            if batch.is_empty() {
+                return;
+            }
+            let attempt = |writer: &mut Option<Writer>| {
+                self.writer_ready(writer)?;
+                let w = writer.as_mut().expect("opened above");
+                index::commit(&mut w.conn, &self.root, &batch, self.size_limit)
+                    .map_err(|e| e.to_string())
+            };
+            let mut result = attempt(&mut writer);
+            if result.is_err() {
+                // the index may have been deleted under us: reopen (recreating it), retry once
+                *writer = None;
+                readers::invalidate(&self.root);
+                result = attempt(&mut writer);
+            }
+            locked(&self.pending).committing.clear();
+            if result.is_ok() {
+                // this process's own readers see the commit at once (not after their span)
+                readers::end_dir(&self.root);
+                let n = self
+                    .uncheckpointed
+                    .fetch_add(batch.rows.len(), Ordering::Relaxed);
+                if n + batch.rows.len() >= CHECKPOINT_EVERY {
+                    flusher::wake();
+                }
+            }
+            result
+        };
+        if let Err(e) = result {
+            self.write_failed(&format!("cannot commit to the index: {e}"));
+        }
+    }
+
+    /// Takes the pending batch, keeping its rows readable from this object until committed.
+    fn take_batch(&self) -> index::Batch {
+        let mut p = locked(&self.pending);
+        p.since = None;
+        let rows: Vec<index::Row> = p
+            .rows
+            .drain()
+            .map(|(key, u)| index::Row {
+                key,
+                sum: u.sum,
+                tag: u.tag,
+                size: u.size,
+                inline: u.inline,
+            })
+            .collect();
+        for r in &rows {
+            p.committing.insert(r.key, (r.sum, r.inline.clone()));
+        }
+        index::Batch {
+            rows,
+            bad: std::mem::take(&mut p.bad),
+            used: p.used.drain().collect(),
+        }
+    }
+
+    /// Warns once when the directory holds entries of the earlier one-file-per-entry layout.
+    fn warn_legacy(&self) {
+        if legacy_shards(&self.root).is_empty() {
+            return;
+        }
+        let root = self.root.display();
+        warn_once(
+            "legacy cache layout",
+            &format!(
+                "cache directory {root} holds entries in the one-file-per-entry layout of \
+                 earlier HyperNodes versions: they are ignored (`python -m hypernodes.cache \
+                 {root} clear` removes them)"
+            ),
+        );
+    }
+}
+
+impl flusher::Flush for Store {
+    fn due(&self) -> Option<Instant> {
+        let p = locked(&self.pending);
+        let since = p.since?;
+        if p.rows.len() + p.used.len() >= BATCH_FULL {
+            return Some(since);
+        }
+        Some(since + flusher::WINDOW)
+    }
+
+    fn flush(&self) {
+        self.commit();
+    }
+
+    fn maintain(&self) {
+        if self.uncheckpointed.load(Ordering::Relaxed) < CHECKPOINT_EVERY {
+            return;
+        }
+        self.uncheckpointed.store(0, Ordering::Relaxed);
+        let mut c = locked(&self.checkpointer);
+        if self.owner.load(Ordering::Relaxed) != fork::epoch() {
+            if let Some(inherited) = c.take() {
+                std::mem::forget(inherited);
+            }
+        }
+        if c.is_none() {
+            *c = self.connect().ok();
+        }
+        if let Some(conn) = c.as_ref() {
+            if index::checkpoint(conn).is_err() {
+                *c = None; // reopened next time (the directory may have been recreated)
+            }
+        }
+    }
+}
+
+impl Cache for DiskCache {
+    fn get(&self, key: &Key, types: &[Arc<dyn ValueType>]) -> Option<Vec<Value>> {
+        let s = &self.store;
+        if let Some(v) = locked(&s.decoded).get(key).cloned() {
+            s.hits.fetch_add(1, Ordering::Relaxed);
+            if s.size_limit.is_some() {
+                s.touch(key);
+            }
+            return Some(v);
+        }
+        let Some(blob) = s.read(key) else {
+            s.misses.fetch_add(1, Ordering::Relaxed);
+            return None;
+        };
+        let small = blob.len() <= MEMORY_ENTRY_MAX;
+        let decoded = match blob {
+            Payload::Shared(b) => decode_all(&b, types),
+            Payload::Owned(v) => decode_all_owned(v, types),
+        };
+        match decoded {
+            Ok(v) => {
+                s.hits.fetch_add(1, Ordering::Relaxed);
+                if small {
+                    s.keep_decoded(key, &v, types);
+                }
+                Some(v)
+            }
+            Err(e) => {
+                warn(&format!(
+                    "cache entry {} in {} cannot be decoded ({e}); recomputing",
+                    hex(key),
+                    s.root.display()
+                ));
+                s.forget(key);
+                s.misses.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+        }
+    }
+
+    fn put(&self, key: &Key, values: &[Value], types: &[Arc<dyn ValueType>]) -> Result<(), String> {
+        let s = &self.store;
+        if !s.opened.load(Ordering::Relaxed) {
+            s.with_writer(|_| Ok(()))?;
+            s.opened.store(true, Ordering::Relaxed);
+            s.warn_legacy();
+        }
+        let mut spill = blobs::Spill::new(&s.root, INLINE_MAX);
+        if let Err(msg) = encode_all_into(values, types, &mut spill) {
+            let io = spill.io_error.take();
+            spill.discard();
+            return match io {
+                // the disk is full (or the like): one warning, and the run goes on uncached
+                Some(e) => {
+                    s.write_failed(&format!("cannot write a cache file: {e}"));
+                    Ok(())
+                }
+                None => Err(msg),
+            };
+        }
+        let payload = spill.finish();
+        let small = matches!(payload, blobs::Spilled::Inline(..));
+        s.write(key, payload);
+        if small {
+            s.keep_decoded(key, values, types);
+        }
+        Ok(())
+    }
+
+    fn flush(&self) {
+        self.store.commit();
+    }
+}

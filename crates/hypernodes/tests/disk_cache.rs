@@ -1,0 +1,295 @@
+//! The DiskCache of the Rust front (issue 13): an absolute path, len / stats / clear, a size limit
+//! with least-recently-used eviction, an entry copied over another key refused, entries signed with a
+//! secret (an unsigned or forged one refused), a deleted directory recreated, group commits visible
+//! to another cache object once a run returns, and a value stored in a blob file read back whole.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use hypernodes::{
+    inputs, value, BoxError, Cache, DiskCache, Node, Pipeline, Port, Setting, Typed, Value,
+};
+
+/// A directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "hypernodes-disk-cache-test-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        TempDir(dir)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn index(&self) -> rusqlite::Connection {
+        let c = rusqlite::Connection::open(self.0.join("index.sqlite")).unwrap();
+        c.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
+        c
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn warnings() -> &'static Mutex<Vec<String>> {
+    static W: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
+    W.get_or_init(|| {
+        hypernodes::warn::set_warning_hook(|m| warnings().lock().unwrap().push(m.to_string()));
+        Mutex::new(Vec::new())
+    })
+}
+
+fn warnings_about(dir: &Path) -> Vec<String> {
+    let needle = dir.display().to_string();
+    warnings()
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|m| m.contains(&needle))
+        .cloned()
+        .collect()
+}
+
+/// `y = text of x repeated `size` times`, counting its calls.
+fn repeat(calls: &Arc<AtomicUsize>, size: usize) -> Pipeline {
+    let c = calls.clone();
+    let n = Node::new(
+        "repeat",
+        vec![Port::new("x", Typed::<i64>::arc())],
+        vec![Port::new("y", Typed::<String>::arc())],
+        move |args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+            c.fetch_add(1, Ordering::SeqCst);
+            let x = *args[0].downcast_ref::<i64>().unwrap();
+            Ok(vec![value(format!("{x:08}").repeat(size / 8))])
+        },
+    )
+    .unwrap()
+    .with_version("1");
+    Pipeline::new([n]).unwrap()
+}
+
+fn run(p: &Pipeline, cache: &Arc<DiskCache>, x: i64) -> String {
+    let c: Arc<dyn Cache> = cache.clone();
+    let out = p
+        .with_cache(Setting::On(c))
+        .run(inputs! {"x" => x}, None)
+        .unwrap();
+    out.get::<String>("y").unwrap().clone()
+}
+
+#[test]
+fn path_is_made_absolute() {
+    let cache = DiskCache::new("relative/cache");
+    assert!(cache.path().is_absolute());
+    assert_eq!(
+        cache.path(),
+        std::env::current_dir().unwrap().join("relative/cache")
+    );
+}
+
+#[test]
+fn len_stats_clear() {
+    let dir = TempDir::new("len");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let p = repeat(&calls, 64);
+    let cache = Arc::new(DiskCache::new(dir.path()));
+    assert_eq!(cache.len().unwrap(), 0);
+    for x in [1, 2, 3, 1] {
+        run(&p, &cache, x);
+    }
+    let s = cache.stats().unwrap();
+    assert_eq!((s.entries, s.hits, s.misses), (3, 1, 3));
+    assert!(s.bytes >= 3 * 64);
+    assert_eq!(DiskCache::new(dir.path()).len().unwrap(), 3);
+    assert_eq!(cache.clear().unwrap(), 3);
+    assert_eq!(DiskCache::new(dir.path()).len().unwrap(), 0);
+    run(&p, &cache, 1);
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        4,
+        "cleared entries are recomputed"
+    );
+}
+
+#[test]
+fn size_limit_evicts_least_recently_used() {
+    let dir = TempDir::new("limit");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let p = repeat(&calls, 1000);
+    let probe = TempDir::new("limit-probe");
+    let probe_cache = Arc::new(DiskCache::new(probe.path()));
+    run(&p, &probe_cache, 0);
+    let entry = probe_cache.stats().unwrap().bytes;
+    let cache = Arc::new(DiskCache::new(dir.path()).with_size_limit(entry * 3 + entry / 2));
+    for x in 0..3 {
+        run(&p, &cache, x); // one commit each: distinct access times
+    }
+    run(&p, &cache, 0); // a hit: 0 is now the most recently used
+    run(&p, &cache, 3); // evicts 1, the least recently used
+    assert_eq!(cache.len().unwrap(), 3);
+    assert!(cache.stats().unwrap().bytes <= entry * 3 + entry / 2);
+    let before = calls.load(Ordering::SeqCst);
+    let fresh = Arc::new(DiskCache::new(dir.path()));
+    for x in [0, 2, 3] {
+        run(&p, &fresh, x);
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), before, "0, 2 and 3 are kept");
+    run(&p, &fresh, 1);
+    assert_eq!(calls.load(Ordering::SeqCst), before + 1, "1 was evicted");
+}
+
+/// An index row: key, payload hash, tag, inline payload.
+type Row = (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
+
+#[test]
+fn entry_copied_over_another_key_is_refused() {
+    warnings();
+    let dir = TempDir::new("copied");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let p = repeat(&calls, 16);
+    let cache = Arc::new(DiskCache::new(dir.path()));
+    run(&p, &cache, 1);
+    run(&p, &cache, 2);
+    drop(cache);
+    let c = dir.index();
+    let rows: Vec<Row> = c
+        .prepare("SELECT key, sum, tag, value FROM entries ORDER BY key")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let (a, b) = (&rows[0], &rows[1]);
+    c.execute(
+        "UPDATE entries SET sum = ?1, tag = ?2, value = ?3 WHERE key = ?4",
+        rusqlite::params![a.1, a.2, a.3, b.0],
+    )
+    .unwrap();
+    drop(c);
+    let fresh = Arc::new(DiskCache::new(dir.path()));
+    assert_eq!(run(&p, &fresh, 1), "00000001".repeat(2));
+    assert_eq!(run(&p, &fresh, 2), "00000002".repeat(2));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "the entry under the wrong key was recomputed"
+    );
+    let w = warnings_about(dir.path());
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("does not belong to its key"), "{w:?}");
+}
+
+#[test]
+fn signed_entries_refuse_unsigned_ones() {
+    warnings();
+    let dir = TempDir::new("signed");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let p = repeat(&calls, 16);
+    // written without the secret (as an attacker without it would)
+    run(&p, &Arc::new(DiskCache::new(dir.path())), 5);
+    let signed = Arc::new(DiskCache::new(dir.path()).with_secret(b"k3y"));
+    assert!(signed.is_signed());
+    assert_eq!(run(&p, &signed, 5), "00000005".repeat(2));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the unsigned entry was refused"
+    );
+    let w = warnings_about(dir.path());
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("no valid signature"), "{w:?}");
+    drop(signed);
+    // now signed: another object with the secret hits silently, one with another secret refuses
+    run(
+        &p,
+        &Arc::new(DiskCache::new(dir.path()).with_secret(b"k3y")),
+        5,
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    run(
+        &p,
+        &Arc::new(DiskCache::new(dir.path()).with_secret(b"other")),
+        5,
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[test]
+fn deleted_directory_is_recreated() {
+    warnings();
+    let dir = TempDir::new("deleted");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let p = repeat(&calls, 100_000); // a blob file
+    let cache = Arc::new(DiskCache::new(dir.path()));
+    run(&p, &cache, 1);
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    run(&p, &cache, 2);
+    run(&p, &cache, 3);
+    assert!(warnings_about(dir.path()).is_empty());
+    let fresh = Arc::new(DiskCache::new(dir.path()));
+    assert_eq!(fresh.len().unwrap(), 2);
+    let before = calls.load(Ordering::SeqCst);
+    assert_eq!(run(&p, &fresh, 3).len(), 100_000);
+    assert_eq!(calls.load(Ordering::SeqCst), before);
+}
+
+#[test]
+fn a_run_commits_before_it_returns() {
+    let dir = TempDir::new("commit");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let p = repeat(&calls, 16);
+    let writer = Arc::new(DiskCache::new(dir.path()));
+    let reader = Arc::new(DiskCache::new(dir.path()));
+    for x in 0..20 {
+        run(&p, &writer, x);
+        run(&p, &reader, x); // another object sees it at once: a hit
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 20);
+    assert_eq!(reader.stats().unwrap().hits, 20);
+}
+
+#[test]
+fn writes_outside_a_run_are_committed_by_flush_drop_or_the_window() {
+    let dir = TempDir::new("flush");
+    let types = vec![Typed::<String>::arc()];
+    let put = |cache: &DiskCache, k: u8| {
+        cache
+            .put(&[k; 32], &[value(format!("v{k}"))], &types)
+            .unwrap();
+    };
+    let seen = |k: u8| {
+        DiskCache::new(dir.path())
+            .get(&[k; 32], &types)
+            .map(|v| v[0].downcast_ref::<String>().unwrap().clone())
+    };
+    let cache = DiskCache::new(dir.path());
+    put(&cache, 1);
+    cache.flush();
+    assert_eq!(seen(1).as_deref(), Some("v1"), "flush commits");
+    put(&cache, 2);
+    drop(cache);
+    assert_eq!(seen(2).as_deref(), Some("v2"), "drop commits");
+    let cache = DiskCache::new(dir.path());
+    put(&cache, 3);
+    let start = std::time::Instant::now();
+    while seen(3).is_none() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(5),
+            "the commit thread did not commit within the window"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(cache);
+}

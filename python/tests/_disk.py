@@ -1,0 +1,66 @@
+"""Helpers for tests that look inside a DiskCache directory: its SQLite index, read and altered with
+Python's own sqlite3 module as another process would, and its blob files.
+
+The queries run in a child process: two copies of SQLite in one process (Python's and the one
+built into hypernodes) must not open the same database, since closing a file drops the process's
+POSIX locks on it, whichever copy took them."""
+
+from __future__ import annotations
+
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+INDEX = "index.sqlite"
+
+_QUERY = r"""
+import pickle, sqlite3, sys
+from contextlib import closing
+path, statements = sys.argv[1], pickle.loads(sys.stdin.buffer.read())
+out = None
+with closing(sqlite3.connect(path, timeout=60, isolation_level=None)) as conn:
+    try:
+        for sql, params in statements:
+            out = conn.execute(sql, params).fetchall()
+    except sqlite3.OperationalError as e:
+        if "no such table" not in str(e):  # the index is being created
+            raise
+        out = []
+sys.stdout.buffer.write(pickle.dumps(out))
+"""
+
+
+def sql(root: Path, *statements: tuple[str, tuple]) -> list[tuple]:
+    """Runs `(sql, params)` statements on the index in a child process; the last one's rows."""
+    done = subprocess.run(
+        [sys.executable, "-c", _QUERY, str(Path(root) / INDEX)],
+        input=pickle.dumps(list(statements)),
+        capture_output=True,
+        timeout=120,
+        check=True,
+    )
+    return pickle.loads(done.stdout)
+
+
+def rows(root: Path) -> list[tuple[bytes, bytes, bytes, int, bytes | None]]:
+    """Every entry as (key, sum, tag, size, inline value or None), by key; [] without an index."""
+    if not (Path(root) / INDEX).exists():
+        return []
+    return sql(root, ("SELECT key, sum, tag, size, value FROM entries ORDER BY key", ()))
+
+
+def count(root: Path) -> int:
+    """The number of committed entries."""
+    return len(rows(root))
+
+
+def blob_files(root: Path) -> list[Path]:
+    """The blob files: <root>/blobs/<2 hex>/<62 hex>."""
+    return sorted(p for p in (Path(root) / "blobs").glob("*/*") if len(p.name) == 62)
+
+
+def blob_of(root: Path, sum_: bytes) -> Path:
+    """The blob file of a content hash."""
+    h = sum_.hex()
+    return Path(root) / "blobs" / h[:2] / h[2:]
