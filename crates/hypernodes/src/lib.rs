@@ -45,7 +45,7 @@ pub use progress::ProgressCallback;
 pub use report::RunReport;
 pub use serde_types::register_cacheable;
 pub use telemetry::TracingCallback;
-pub use value::{value, AnyType, Typed, Value, ValueType};
+pub use value::{value, AnyType, Typed, Value, ValueType, TYPED_LIST_DEPTH};
 
 /// The Rust code blocks of the README and the docs, compiled and run as doc tests
 /// (`cargo test --doc`), so that they cannot drift from the crate. Python blocks are run by

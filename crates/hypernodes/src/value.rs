@@ -76,8 +76,13 @@ impl fmt::Debug for dyn ValueType {
     }
 }
 
-/// The type of a Rust port holding `T`. Lists of `T` are `Vec<T>`.
+/// The type of a Rust port holding `T`. Lists of `T` are `Vec<T>`, lists of those `Vec<Vec<T>>`, and so
+/// on: mapped pipelines nest with full type checks down to [`TYPED_LIST_DEPTH`] levels of lists.
 pub struct Typed<T>(std::marker::PhantomData<fn() -> T>);
+
+/// How many levels of lists (`Vec<Vec<..T..>>`) a typed port keeps typed: the list types of deeper mapped
+/// nestings are still split and built, but as `Vec<Value>` and without a type check.
+pub const TYPED_LIST_DEPTH: usize = 6;
 
 impl<T: Clone + Send + Sync + 'static> Typed<T> {
     /// The shared descriptor of `T`.
@@ -86,7 +91,39 @@ impl<T: Clone + Send + Sync + 'static> Typed<T> {
     }
 }
 
-impl<T: Clone + Send + Sync + 'static> ValueType for Typed<T> {
+/// A type-level count of the list levels left to type (`Z` = none, `S<N>` = one more than `N`), so that
+/// `list_type` instantiates a finite chain `Vec<T>`, `Vec<Vec<T>>`, ... and then erases.
+trait Depth: Send + Sync + 'static {
+    /// The descriptor of `Vec<T>` with one level fewer left.
+    fn list_of<T: Clone + Send + Sync + 'static>() -> Arc<dyn ValueType>;
+}
+
+/// No list level left: the next list type is erased.
+struct Z;
+/// One list level more than `N`.
+struct S<N>(std::marker::PhantomData<fn() -> N>);
+
+impl Depth for Z {
+    fn list_of<T: Clone + Send + Sync + 'static>() -> Arc<dyn ValueType> {
+        Arc::new(ListOf {
+            name: std::any::type_name::<Vec<T>>().to_string(),
+        })
+    }
+}
+
+impl<N: Depth> Depth for S<N> {
+    fn list_of<T: Clone + Send + Sync + 'static>() -> Arc<dyn ValueType> {
+        Arc::new(Level::<Vec<T>, N>(std::marker::PhantomData))
+    }
+}
+
+/// [`TYPED_LIST_DEPTH`] as a type.
+type Top = S<S<S<S<S<S<Z>>>>>>;
+
+/// A typed port type `T` whose lists keep `N` more levels typed.
+struct Level<T, N>(std::marker::PhantomData<fn() -> (T, N)>);
+
+impl<T: Clone + Send + Sync + 'static, N: Depth> ValueType for Level<T, N> {
     fn type_id(&self) -> Option<TypeId> {
         Some(TypeId::of::<T>())
     }
@@ -100,7 +137,7 @@ impl<T: Clone + Send + Sync + 'static> ValueType for Typed<T> {
         if let Some(v) = list.downcast_ref::<Vec<Value>>() {
             return Ok(v.clone());
         }
-        Err(format!("expected a Vec<{}>", std::any::type_name::<T>()))
+        Err(format!("expected a {}", std::any::type_name::<Vec<T>>()))
     }
     fn collect(&self, items: Vec<Value>) -> Value {
         let typed: Option<Vec<T>> = items
@@ -113,7 +150,7 @@ impl<T: Clone + Send + Sync + 'static> ValueType for Typed<T> {
         }
     }
     fn list_type(&self) -> Arc<dyn ValueType> {
-        Arc::new(TypedList::<T>(std::marker::PhantomData))
+        N::list_of::<T>()
     }
     fn hash(&self, v: &Value) -> Result<[u8; 32], String> {
         crate::serde_types::hash::<T>(v)
@@ -129,69 +166,45 @@ impl<T: Clone + Send + Sync + 'static> ValueType for Typed<T> {
     }
 }
 
-/// The type `Vec<T>` of a mapped port whose items are `T`: lists of it are `Vec<Vec<T>>`. Its own list
-/// type is erased (see [`ListOf`]) so that the types stay finite.
-struct TypedList<T>(std::marker::PhantomData<fn() -> T>);
-
-impl<T: Clone + Send + Sync + 'static> ValueType for TypedList<T> {
+impl<T: Clone + Send + Sync + 'static> ValueType for Typed<T> {
     fn type_id(&self) -> Option<TypeId> {
-        Some(TypeId::of::<Vec<T>>())
+        Some(TypeId::of::<T>())
     }
     fn type_name(&self) -> &str {
-        std::any::type_name::<Vec<T>>()
+        std::any::type_name::<T>()
     }
     fn split(&self, list: &Value) -> Result<Vec<Value>, String> {
-        if let Some(v) = list.downcast_ref::<Vec<Vec<T>>>() {
-            return Ok(v.iter().map(|x| value(x.clone())).collect());
-        }
-        if let Some(v) = list.downcast_ref::<Vec<Value>>() {
-            return Ok(v.clone());
-        }
-        Err(format!(
-            "expected a Vec<Vec<{}>>",
-            std::any::type_name::<T>()
-        ))
+        Level::<T, Top>(std::marker::PhantomData).split(list)
     }
     fn collect(&self, items: Vec<Value>) -> Value {
-        let typed: Option<Vec<Vec<T>>> = items
-            .iter()
-            .map(|v| v.downcast_ref::<Vec<T>>().cloned())
-            .collect();
-        match typed {
-            Some(v) => value(v),
-            None => value(items),
-        }
+        Level::<T, Top>(std::marker::PhantomData).collect(items)
     }
     fn list_type(&self) -> Arc<dyn ValueType> {
-        Arc::new(ListOf {
-            id: TypeId::of::<Vec<Vec<T>>>(),
-            name: std::any::type_name::<Vec<Vec<T>>>().to_string(),
-        })
+        Top::list_of::<T>()
     }
     fn hash(&self, v: &Value) -> Result<[u8; 32], String> {
-        crate::serde_types::hash::<Vec<T>>(v)
+        crate::serde_types::hash::<T>(v)
     }
     fn encode(&self, v: &Value) -> Result<Vec<u8>, String> {
-        crate::serde_types::encode::<Vec<T>>(v)
+        crate::serde_types::encode::<T>(v)
     }
     fn decode(&self, bytes: &[u8]) -> Result<Value, String> {
-        crate::serde_types::decode::<Vec<T>>(bytes)
+        crate::serde_types::decode::<T>(bytes)
     }
     fn shareable(&self, _v: &Value) -> bool {
         true // a Rust value cannot be changed through its shared pointer
     }
 }
 
-/// The type of a list of typed values whose element type is erased (a mapped output of a Rust pipeline
-/// node). It is checked by `TypeId`; its own lists are `Vec<Value>`.
+/// The type of a list nested deeper than [`TYPED_LIST_DEPTH`]: its lists are `Vec<Value>` and it is not
+/// type-checked (its name still says what it holds).
 struct ListOf {
-    id: TypeId,
     name: String,
 }
 
 impl ValueType for ListOf {
     fn type_id(&self) -> Option<TypeId> {
-        Some(self.id)
+        None
     }
     fn type_name(&self) -> &str {
         &self.name
@@ -199,14 +212,13 @@ impl ValueType for ListOf {
     fn split(&self, list: &Value) -> Result<Vec<Value>, String> {
         list.downcast_ref::<Vec<Value>>()
             .cloned()
-            .ok_or_else(|| format!("expected a list of {}", self.name))
+            .ok_or_else(|| format!("expected a Vec<Value> of {}", self.name))
     }
     fn collect(&self, items: Vec<Value>) -> Value {
         value(items)
     }
     fn list_type(&self) -> Arc<dyn ValueType> {
         Arc::new(ListOf {
-            id: TypeId::of::<Vec<Value>>(),
             name: format!("Vec<{}>", self.name),
         })
     }
