@@ -46,6 +46,42 @@ pub enum Error {
         /// The type the consumer takes.
         expected: String,
     },
+    /// A value given to `run`, `map` or `bind` is not of the type its consuming node takes.
+    /// Checked before any node runs.
+    #[error(
+        "input '{input}' of pipeline '{pipeline}': node '{node}' takes {}, got {given}",
+        takes(.expected, .mapped)
+    )]
+    InputType {
+        /// The pipeline given the input.
+        pipeline: String,
+        /// The input name.
+        input: String,
+        /// The first node that takes it.
+        node: String,
+        /// The type that node takes (for a mapped input: the type of one item).
+        expected: String,
+        /// The type given (`a value of another type` when it cannot be named).
+        given: String,
+        /// Whether the input is mapped over (the given value must be a list of `expected`).
+        mapped: bool,
+    },
+    /// One root input is taken as two different types by two nodes: no value could satisfy both.
+    #[error(
+        "input '{input}' is taken as {first_type} by node '{first}' but as {second_type} by node '{second}'"
+    )]
+    InputTypeConflict {
+        /// The input name.
+        input: String,
+        /// The first node taking it.
+        first: String,
+        /// The type the first node takes.
+        first_type: String,
+        /// The second node taking it.
+        second: String,
+        /// The type the second node takes.
+        second_type: String,
+    },
     /// Required inputs were not given. The wording starts as the original HyperNodes' did
     /// ("Missing required input"), which its users' code and tests match.
     #[error("Missing required input(s) of pipeline '{pipeline}': {}", describe_missing(.missing, .details))]
@@ -215,6 +251,14 @@ fn describe_missing(missing: &[String], details: &[MissingInput]) -> String {
         })
         .collect();
     parts.join(", ")
+}
+
+fn takes(expected: &str, mapped: &bool) -> String {
+    if *mapped {
+        format!("items of type {expected} (it is mapped over, so give a Vec<{expected}>)")
+    } else {
+        expected.to_string()
+    }
 }
 
 fn hint(available: &[String]) -> String {

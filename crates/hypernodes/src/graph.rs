@@ -161,6 +161,30 @@ impl Graph {
     }
 
     fn check_types(&self, nodes: &[Node]) -> Result<()> {
+        for &v in &self.root_inputs {
+            let mut first: Option<(usize, &std::sync::Arc<dyn crate::value::ValueType>)> = None;
+            for &n in &self.consumers[v] {
+                let pos = self.node_inputs[n]
+                    .iter()
+                    .position(|&w| w == v)
+                    .expect("a consumer takes the value");
+                let ty = &nodes[n].params()[pos].ty;
+                let Some(id) = ty.type_id() else { continue };
+                match first {
+                    None => first = Some((n, ty)),
+                    Some((f, fty)) if fty.type_id() != Some(id) => {
+                        return Err(Error::InputTypeConflict {
+                            input: self.names[v].to_string(),
+                            first: nodes[f].name().to_string(),
+                            first_type: crate::value::short_type_name(fty.type_name()),
+                            second: nodes[n].name().to_string(),
+                            second_type: crate::value::short_type_name(ty.type_name()),
+                        });
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
         for (ni, node) in nodes.iter().enumerate() {
             for (pi, &v) in self.node_inputs[ni].iter().enumerate() {
                 let Some((prod, pos)) = self.producer[v] else {

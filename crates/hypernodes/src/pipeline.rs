@@ -320,6 +320,7 @@ impl Pipeline {
         let mut bound = self.inner.bound.clone();
         for (k, v) in values {
             self.check_input(&k)?;
+            self.check_value_type(&k, &v, false)?;
             bound.insert(k, v);
         }
         Ok(self.derive(self.inner.name.clone(), bound, self.inner.settings.clone()))
@@ -408,10 +409,63 @@ impl Pipeline {
             })
             .map(String::from)
             .collect();
-        if missing.is_empty() {
+        if !missing.is_empty() {
+            return Err(self.missing_inputs(&plan, missing, inputs));
+        }
+        let mut given: Vec<(&String, &Value)> = inputs.iter().collect();
+        given.sort_by(|a, b| a.0.cmp(b.0));
+        for (name, v) in given {
+            self.check_value_type(name, v, later.iter().any(|l| l == name))?;
+        }
+        Ok(())
+    }
+
+    /// Checks a value given for `name` (an input, or an output given to skip its producer)
+    /// against the type the pipeline takes there; `mapped`: the value is a list of such values.
+    /// Ports of dynamic fronts (no `TypeId`) accept anything.
+    fn check_value_type(&self, name: &str, v: &Value, mapped: bool) -> Result<()> {
+        let g = &self.inner.graph;
+        let Some(&id) = g.ids.get(name) else {
+            return Ok(()); // an unknown name allowed by the caller
+        };
+        let (node, ty) = match g.producer[id] {
+            Some((n, pos)) => (n, &self.inner.nodes[n].outputs()[pos].ty),
+            None => {
+                let Some(&n) = g.consumers[id].first() else {
+                    return Ok(());
+                };
+                let pos = g.node_inputs[n]
+                    .iter()
+                    .position(|&w| w == id)
+                    .expect("a consumer takes the value");
+                (n, &self.inner.nodes[n].params()[pos].ty)
+            }
+        };
+        let want = if mapped { ty.list_type() } else { ty.clone() };
+        let Some(want_id) = want.type_id() else {
+            return Ok(());
+        };
+        let got = (**v).type_id();
+        if got == want_id || (mapped && got == std::any::TypeId::of::<Vec<Value>>()) {
             return Ok(());
         }
-        Err(self.missing_inputs(&plan, missing, inputs))
+        let known: Vec<&dyn ValueType> = self
+            .inner
+            .nodes
+            .iter()
+            .flat_map(|n| n.params().iter().chain(n.outputs()))
+            .map(|p| &*p.ty)
+            .collect();
+        let given = crate::value::name_of(v, &known)
+            .unwrap_or_else(|| "a value of another type".to_string());
+        Err(Error::InputType {
+            pipeline: self.name().to_string(),
+            input: name.to_string(),
+            node: self.inner.nodes[node].name().to_string(),
+            expected: crate::value::short_type_name(ty.type_name()),
+            given,
+            mapped,
+        })
     }
 
     /// The error for inputs a run needs and did not get: for each, the nodes of `plan` that need

@@ -246,3 +246,81 @@ impl ValueType for AnyType {
         Arc::new(AnyType)
     }
 }
+
+/// A type name without its module paths: `alloc::vec::Vec<alloc::string::String>` becomes
+/// `Vec<String>`. Used in error messages.
+pub fn short_type_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut word = String::new();
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+        } else if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            word.clear(); // a path segment: drop it
+        } else {
+            out.push_str(&word);
+            word.clear();
+            out.push(c);
+        }
+    }
+    out.push_str(&word);
+    out
+}
+
+/// The name of the type a value holds, when it is one of `known` or a common type; `None` otherwise
+/// (a [`Value`] does not carry its type's name).
+pub fn name_of(v: &Value, known: &[&dyn ValueType]) -> Option<String> {
+    let id = (**v).type_id();
+    for t in known {
+        if ValueType::type_id(*t) == Some(id) {
+            return Some(short_type_name(t.type_name()));
+        }
+    }
+    macro_rules! common {
+        ($($t:ty),*) => {$(
+            if id == TypeId::of::<$t>() {
+                return Some(short_type_name(std::any::type_name::<$t>()));
+            }
+            if id == TypeId::of::<Vec<$t>>() {
+                return Some(short_type_name(std::any::type_name::<Vec<$t>>()));
+            }
+            if id == TypeId::of::<Option<$t>>() {
+                return Some(short_type_name(std::any::type_name::<Option<$t>>()));
+            }
+        )*};
+    }
+    common!(
+        &'static str,
+        String,
+        i8,
+        i16,
+        i32,
+        i64,
+        i128,
+        u8,
+        u16,
+        u32,
+        u64,
+        u128,
+        usize,
+        isize,
+        f32,
+        f64,
+        bool,
+        char,
+        (),
+        Vec<String>,
+        Vec<&'static str>,
+        Vec<i32>,
+        Vec<i64>,
+        Vec<u64>,
+        Vec<usize>,
+        Vec<f64>,
+        Value,
+        Arc<str>,
+        std::path::PathBuf
+    );
+    None
+}

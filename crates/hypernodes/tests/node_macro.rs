@@ -330,16 +330,18 @@ fn an_input_of_the_wrong_type_names_the_node_parameter_and_type() {
     let p = Pipeline::new([double::node()]).unwrap();
     let err = p.run(inputs! {"x" => 3_i32}, None).unwrap_err();
     match &err {
-        Error::BadArgument {
+        Error::InputType {
             node,
-            param,
-            message,
+            input,
+            expected,
+            given,
+            ..
         } => {
             assert_eq!(node, "double");
-            assert_eq!(param, "x");
-            assert!(message.contains("i64"), "{message}");
+            assert_eq!(input, "x");
+            assert_eq!((expected.as_str(), given.as_str()), ("i64", "i32"));
         }
-        other => panic!("expected Error::BadArgument, got {other:?}"),
+        other => panic!("expected Error::InputType, got {other:?}"),
     }
 }
 
