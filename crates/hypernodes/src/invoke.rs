@@ -218,6 +218,7 @@ pub fn collect_outputs(pipeline: &Pipeline, plan: &Plan, slots: &Slots) -> Outpu
             })
             .collect(),
     )
+    .with_source(pipeline)
 }
 
 /// Keys of values, one per value (`None`: the value could not be keyed).

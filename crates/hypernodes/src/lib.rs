@@ -37,7 +37,7 @@ pub use context::{CancelToken, Origin};
 pub use error::{node_note, BoxError, Error, MapError, MissingInput, Result};
 pub use executor::{Executor, Mode, NodeExecutor, Offload, OffloadMap};
 pub use hypernodes_macros::node;
-pub use io::{Inputs, Outputs};
+pub use io::{Inputs, OutputError, Outputs};
 pub use map::{MapMode, OnError};
 pub use node::{BatchArg, BatchFn, Dual, Node, NodeFn, NodeKind, PipelineNode, Port};
 pub use pipeline::{AsNode, Pipeline, Plan, Setting, Settings};
