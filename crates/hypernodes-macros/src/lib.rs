@@ -41,8 +41,16 @@ use syn::{
 /// the node's error (`E: Into<BoxError>`), which reaches the caller as `Error::Node` naming the node
 /// and the pipeline path. A function returning nothing has one output of type `()`.
 ///
-/// Parameter and output types must be `Clone + Send + Sync + 'static` (values are shared between
-/// nodes; a node receives a clone). Parameters must be plain identifiers (`x: i64`, `mut x: i64`).
+/// Parameter and output types must be `Clone + Send + Sync + 'static`. Values are shared between nodes
+/// (one `Arc` each), so the parameter type says whether a node copies:
+/// - `x: &T` reads the shared value: no copy, whatever its size (`&str` and `&[T]` are not accepted:
+///   take `&String` or `&Vec<T>`; `&mut T` is not accepted: values are shared);
+/// - `x: T` gets its own `T`: a clone of the shared value (moved without a clone only when the call
+///   holds the last reference to it), which the node may change freely.
+///
+/// Take large values (buffers, tables, parsed files) by reference. The port type of `x: &T` is `T`,
+/// so a `&T` parameter wires to a `T` output like a `T` parameter does. Parameters must be plain
+/// identifiers (`x: i64`, `mut x: i64`).
 /// An `async fn` node is awaited on the engine's tokio runtime by the thread that runs it (so under
 /// "async" or "threaded" execution up to `max_workers` of them make progress together); its future
 /// must be `Send`. Generic, `unsafe` functions and methods are not supported (compile errors), nor are
@@ -300,6 +308,55 @@ fn peel(ty: &Type) -> &Type {
     }
 }
 
+/// When a parameter type is a borrow `&T` (not `&'static`), `T`: the node gets a reference to the
+/// shared value, without a copy.
+fn borrowed(ty: &Type) -> Option<&Type> {
+    match peel(ty) {
+        Type::Reference(r) if r.lifetime.as_ref().is_none_or(|l| l.ident != "static") => {
+            Some(&r.elem)
+        }
+        _ => None,
+    }
+}
+
+fn check_param_type(ty: &Type) -> syn::Result<()> {
+    let Some(inner) = borrowed(ty) else {
+        return check_type(ty, "parameter");
+    };
+    let Type::Reference(r) = peel(ty) else {
+        unreachable!("borrowed() matched a reference")
+    };
+    if r.mutability.is_some() {
+        return Err(Error::new_spanned(
+            ty,
+            "a node parameter cannot be `&mut`: values are shared between nodes; take `&T` to \
+             read it or `T` for an owned copy",
+        ));
+    }
+    if r.lifetime.is_some() {
+        return Err(Error::new_spanned(
+            ty,
+            "a node parameter borrow cannot name a lifetime: write `&T`",
+        ));
+    }
+    let unsized_hint = match peel(inner) {
+        Type::Path(p) if p.qself.is_none() && p.path.is_ident("str") => Some("`&String`"),
+        Type::Slice(_) => Some("`&Vec<T>`"),
+        Type::TraitObject(_) => Some("a reference to a concrete type"),
+        _ => None,
+    };
+    if let Some(hint) = unsized_hint {
+        return Err(Error::new_spanned(
+            ty,
+            format!(
+                "a node parameter borrows a value passed between nodes, which has a sized, owned \
+                 type: take {hint} (or the owned type) instead"
+            ),
+        ));
+    }
+    check_type(inner, "parameter")
+}
+
 fn check_type(ty: &Type, what: &str) -> syn::Result<()> {
     match peel(ty) {
         Type::Reference(r) if r.lifetime.as_ref().is_none_or(|l| l.ident != "static") => {
@@ -359,6 +416,7 @@ fn expand(attr: TokenStream2, func: &ItemFn) -> syn::Result<TokenStream2> {
     // Parameters: names and types.
     let mut param_names = Vec::new();
     let mut param_types = Vec::new();
+    let mut param_borrowed = Vec::new();
     for input in &sig.inputs {
         let pt = match input {
             FnArg::Receiver(r) => {
@@ -377,9 +435,10 @@ fn expand(attr: TokenStream2, func: &ItemFn) -> syn::Result<TokenStream2> {
                      to the outputs and inputs of the same name",
             )),
         };
-        check_type(&pt.ty, "parameter")?;
+        check_param_type(&pt.ty)?;
         param_names.push(ident.unraw().to_string());
-        param_types.push((*pt.ty).clone());
+        param_borrowed.push(borrowed(&pt.ty).is_some());
+        param_types.push(borrowed(&pt.ty).unwrap_or(&pt.ty).clone());
     }
 
     // Return type: fallible or not, and its output types.
@@ -459,22 +518,38 @@ fn expand(attr: TokenStream2, func: &ItemFn) -> syn::Result<TokenStream2> {
         .enumerate()
         .map(|(i, (n, t))| {
             let var = &arg_vars[i];
-            quote_spanned! {t.span()=>
-                let #var: #t = match __hn_args[#i].downcast_ref::<#t>() {
-                    ::core::option::Option::Some(v) => ::core::clone::Clone::clone(v),
-                    ::core::option::Option::None => {
-                        return ::core::result::Result::Err(::std::boxed::Box::new(
-                            #hn::Error::BadArgument {
-                                node: ::std::string::String::from(#node_name),
-                                param: ::std::string::String::from(#n),
-                                message: ::std::format!(
-                                    "expected a value of type {}",
-                                    ::core::any::type_name::<#t>()
-                                ),
-                            },
-                        ));
-                    }
-                };
+            let bad = quote! {
+                return ::core::result::Result::Err(::std::boxed::Box::new(
+                    #hn::Error::BadArgument {
+                        node: ::std::string::String::from(#node_name),
+                        param: ::std::string::String::from(#n),
+                        message: ::std::format!(
+                            "expected a value of type {}",
+                            ::core::any::type_name::<#t>()
+                        ),
+                    },
+                ));
+            };
+            let slot = format_ident!("__hn_slot{}", i);
+            if param_borrowed[i] {
+                // a reference into the shared value: no copy
+                quote_spanned! {t.span()=>
+                    let #slot: #hn::Value = __hn_it.next().expect("arity checked above");
+                    let #var: &#t = match #slot.downcast_ref::<#t>() {
+                        ::core::option::Option::Some(v) => v,
+                        ::core::option::Option::None => { #bad }
+                    };
+                }
+            } else {
+                // moved out when this call holds the only reference, cloned otherwise
+                quote_spanned! {t.span()=>
+                    let #var: #t = match #hn::node::take_arg::<#t>(
+                        __hn_it.next().expect("arity checked above"),
+                    ) {
+                        ::core::option::Option::Some(v) => v,
+                        ::core::option::Option::None => { #bad }
+                    };
+                }
             }
         });
     let call = match sig.asyncness {
@@ -561,6 +636,8 @@ fn expand(attr: TokenStream2, func: &ItemFn) -> syn::Result<TokenStream2> {
                         )),
                     ));
                 }
+                #[allow(unused_mut, unused_variables)]
+                let mut __hn_it = __hn_args.into_iter();
                 #(#unpack)*
                 let __hn_ret = #call;
                 #wrap

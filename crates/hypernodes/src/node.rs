@@ -370,3 +370,12 @@ fn check_unique<'a>(
     }
     Ok(())
 }
+
+/// An argument of a `#[node]` function taken by value: moved out of its shared pointer when the call
+/// holds the only reference, cloned otherwise; `None` when it is not a `T`. (Used by the code
+/// `#[node]` generates.)
+#[doc(hidden)]
+pub fn take_arg<T: Clone + Send + Sync + 'static>(v: Value) -> Option<T> {
+    let typed: Arc<T> = v.downcast::<T>().ok()?;
+    Some(Arc::try_unwrap(typed).unwrap_or_else(|shared| (*shared).clone()))
+}

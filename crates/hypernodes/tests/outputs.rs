@@ -31,7 +31,7 @@ fn build_report(n: usize) -> Report {
 }
 
 #[node(output = "line_count")]
-fn count_lines(report: Report) -> usize {
+fn count_lines(report: &Report) -> usize {
     report.lines.len()
 }
 
