@@ -1133,3 +1133,73 @@ fn outer_items_in_flight_stay_bounded_when_inner_maps_have_their_own_executor() 
         assert_eq!(in_flight.peak(), 2, "{outer_mode:?}/{inner_mode:?}");
     }
 }
+
+/// Threaded runs reuse the engine's worker threads instead of starting threads for every run, and a
+/// node's panic reaches the caller (after the other nodes finished) instead of hanging the run.
+mod pool {
+    use std::collections::BTreeSet;
+    use std::sync::{Arc, Mutex};
+
+    use hypernodes::{
+        inputs, value, BoxError, Mode, Node, NodeExecutor, Pipeline, Port, Typed, Value,
+    };
+
+    fn fan_out(threads: Arc<Mutex<BTreeSet<String>>>, panic_in: Option<&'static str>) -> Pipeline {
+        let nodes = ["a", "b", "c"].map(|name| {
+            let threads = threads.clone();
+            Node::new(
+                name,
+                vec![Port::new("x", Typed::<i64>::arc())],
+                vec![Port::new(format!("out_{name}"), Typed::<i64>::arc())],
+                move |a: Vec<Value>| -> Result<Vec<Value>, BoxError> {
+                    if panic_in == Some(name) {
+                        panic!("node {name} panics");
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                    let t = std::thread::current();
+                    threads
+                        .lock()
+                        .unwrap()
+                        .insert(t.name().unwrap_or("unnamed").to_string());
+                    Ok(vec![value(*a[0].downcast_ref::<i64>().unwrap() + 1)])
+                },
+            )
+            .unwrap()
+        });
+        let exec = NodeExecutor::new(Mode::Threaded, Mode::Sequential, Some(3)).unwrap();
+        Pipeline::new(nodes)
+            .unwrap()
+            .with_executor(Some(Arc::new(exec)))
+    }
+
+    #[test]
+    fn threaded_runs_reuse_worker_threads() {
+        let threads = Arc::new(Mutex::new(BTreeSet::new()));
+        let p = fan_out(threads.clone(), None);
+        for _ in 0..30 {
+            let out = p.run(inputs! {"x" => 1_i64}, None).unwrap();
+            assert_eq!(out.get::<i64>("out_c"), Some(&2));
+        }
+        let seen = threads.lock().unwrap().clone();
+        // 30 runs of 3 concurrent nodes: 90 node calls on a handful of reused threads
+        assert!(seen.len() <= 12, "{seen:?}");
+        assert!(
+            seen.iter().any(|n| n.starts_with("hypernodes-worker-")),
+            "{seen:?}"
+        );
+    }
+
+    #[test]
+    fn a_panicking_node_in_a_threaded_run_panics_the_caller() {
+        let p = fan_out(Arc::new(Mutex::new(BTreeSet::new())), Some("b"));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            p.run(inputs! {"x" => 1_i64}, None)
+        }));
+        let payload = r.expect_err("the panic reaches the caller");
+        let msg = payload
+            .downcast_ref::<String>()
+            .cloned()
+            .unwrap_or_default();
+        assert!(msg.contains("node b panics"), "{msg}");
+    }
+}

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::executor::blocking::{interrupted, POLL};
 
-/// Runs `f` for each index in `0..n` on `workers` scoped threads; `cancel` stops new items.
+/// Runs `f` for each index in `0..n` on `workers` pool workers; `cancel` stops new items.
 pub(crate) fn on_threads<T: Send>(
     n: usize,
     workers: usize,
@@ -24,7 +24,7 @@ pub(crate) fn on_threads<T: Send>(
     let results: Vec<Mutex<Option<Result<T>>>> = (0..n).map(|_| Mutex::new(None)).collect();
     let threads = workers.clamp(1, n.max(1));
     let finished = (Mutex::new(0usize), Condvar::new());
-    std::thread::scope(|s| {
+    super::pool::scope(|s| {
         for _ in 0..threads {
             s.spawn(|| {
                 loop {
@@ -66,18 +66,35 @@ pub(crate) fn on_threads<T: Send>(
     gather(results)
 }
 
-/// Runs `run` on a scoped thread while this thread watches for interrupts (setting `cancel`).
+/// Runs `run` on a pool worker while this thread watches for interrupts (setting `cancel`).
 pub(crate) fn watching<R: Send>(cancel: &AtomicBool, run: impl FnOnce() -> R + Send) -> R {
-    std::thread::scope(|s| {
-        let handle = s.spawn(run);
-        while !handle.is_finished() {
+    let out: Mutex<Option<R>> = Mutex::new(None);
+    let finished = AtomicBool::new(false);
+    let me = std::thread::current();
+    super::pool::scope(|s| {
+        s.spawn(|| {
+            // set even when `run` panics (the scope re-raises the panic)
+            struct Done<'a>(&'a AtomicBool, std::thread::Thread);
+            impl Drop for Done<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::Release);
+                    self.1.unpark();
+                }
+            }
+            let _done = Done(&finished, me.clone());
+            let r = run();
+            *out.lock().expect("result slot poisoned") = Some(r);
+        });
+        while !finished.load(Ordering::Acquire) {
             std::thread::park_timeout(POLL);
-            if !handle.is_finished() {
+            if !finished.load(Ordering::Acquire) {
                 interrupted(cancel);
             }
         }
-        handle.join().expect("a map item panicked")
-    })
+    });
+    out.into_inner()
+        .expect("result slot poisoned")
+        .expect("the job ran")
 }
 
 fn gather<T>(results: Vec<Mutex<Option<Result<T>>>>) -> Result<Vec<T>> {
@@ -155,7 +172,9 @@ pub(crate) fn on_rayon<T: Send>(
     // An outermost map waits from a thread of its own too, watching for interrupts meanwhile.
     let results: Vec<Mutex<Option<Result<T>>>> =
         if rayon::current_thread_index().is_some() && pool.current_thread_index().is_none() {
-            std::thread::scope(|s| s.spawn(run).join().expect("a map item panicked"))
+            let out = Mutex::new(None);
+            super::pool::scope(|s| s.spawn(|| *out.lock().expect("poisoned") = Some(run())));
+            out.into_inner().expect("poisoned").expect("the job ran")
         } else if rayon::current_thread_index().is_none() {
             watching(cancel, run)
         } else {

@@ -6,6 +6,7 @@ mod blocking;
 mod items;
 mod node_executor;
 mod offload;
+pub(crate) mod pool;
 mod runtime;
 mod schedule;
 

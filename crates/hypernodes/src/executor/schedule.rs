@@ -1,7 +1,10 @@
 //! Eager concurrent execution of one run's nodes: a node starts as soon as its inputs exist (no
-//! level-by-level barrier), at most `workers` at a time, ready nodes started in name order.
+//! level-by-level barrier), at most `workers` at a time, ready nodes started in name order. Nodes run
+//! on the shared worker pool ([`super::pool`]); a node that is the only one ready while none runs
+//! (every node of a chain) runs on the calling thread, as nothing could run beside it.
 
 use std::collections::BTreeSet;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -48,26 +51,45 @@ pub(crate) fn run_concurrent(
     let workers = workers.max(1).min(plan.nodes.len().max(1));
     let (job_tx, job_rx) = mpsc::channel::<Job>();
     let job_rx = Arc::new(Mutex::new(job_rx));
-    let (done_tx, done_rx) = mpsc::channel::<(usize, Result<Args>)>();
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            let job_rx = job_rx.clone();
-            let done_tx = done_tx.clone();
-            s.spawn(move || loop {
-                let job = job_rx.lock().expect("job queue poisoned").recv();
-                let Ok((n, args)) = job else { break };
-                let res = call(n, args, ctx);
-                if done_tx.send((n, res)).is_err() {
-                    break;
-                }
-            });
-        }
-        drop(done_tx);
+    let (done_tx, done_rx) = mpsc::channel::<(usize, std::thread::Result<Result<Args>>)>();
+    super::pool::scope(|s| {
+        let job_tx = job_tx; // dropped on unwinding too, so that this run's workers stop
+        let mut panicked = None;
+        let mut started = 0usize;
         let mut running = 0usize;
         let mut first_error = None;
         loop {
+            if first_error.is_none() && running == 0 && ready.len() == 1 {
+                // alone: run it here, without a hand-over to another thread
+                if ctx.run.is_cancelled() {
+                    first_error = Some(crate::error::Error::Interrupted);
+                    continue;
+                }
+                let n = ready.pop_first().expect("one node is ready");
+                let args = slots.args(&g.node_inputs[n]);
+                let res = Ok(call(n, args, ctx));
+                done_tx
+                    .send((n, res))
+                    .expect("the receiver lives in this frame");
+                running += 1;
+            }
             if first_error.is_none() {
                 while let Some(n) = ready.pop_first() {
+                    if started < workers {
+                        // a worker for this run (at most `workers`), taking jobs until none remain
+                        started += 1;
+                        let job_rx = job_rx.clone();
+                        let done_tx = done_tx.clone();
+                        s.spawn(move || loop {
+                            let job = job_rx.lock().expect("job queue poisoned").recv();
+                            let Ok((n, args)) = job else { break };
+                            // a panic is raised by the calling thread, once the others are done
+                            let res = catch_unwind(AssertUnwindSafe(|| call(n, args, ctx)));
+                            if done_tx.send((n, res)).is_err() {
+                                break;
+                            }
+                        });
+                    }
                     let args = slots.args(&g.node_inputs[n]);
                     job_tx
                         .send((n, args))
@@ -94,6 +116,14 @@ pub(crate) fn run_concurrent(
                 }
             };
             running -= 1;
+            let res = match res {
+                Ok(res) => res,
+                Err(p) => {
+                    panicked.get_or_insert(p);
+                    first_error.get_or_insert(crate::error::Error::Interrupted);
+                    continue;
+                }
+            };
             match res {
                 Ok((values, keys)) => {
                     slots.set(&g.node_outputs[n], values, keys);
@@ -116,7 +146,10 @@ pub(crate) fn run_concurrent(
                 }
             }
         }
-        drop(job_tx);
+        drop(job_tx); // the workers of this run stop
+        if let Some(p) = panicked {
+            resume_unwind(p);
+        }
         match first_error {
             Some(e) => Err(e),
             None => Ok(slots),
