@@ -116,6 +116,13 @@ pub enum Event<'a> {
 pub trait Callback: std::any::Any + Send + Sync {
     /// Called for every event, with the context of the pipeline it belongs to.
     fn on_event(&self, event: &Event<'_>, ctx: &Context);
+
+    /// Whether this callback may be called from several threads at once (it keeps no state, or
+    /// synchronizes its own). Events for a pipeline whose callbacks all say so are delivered without
+    /// the process-wide delivery lock, so a parallel map is not serialized behind it. Default: `false`.
+    fn concurrent(&self) -> bool {
+        false
+    }
 }
 
 /// Serializes event delivery in the whole process, so one callback object is never called

@@ -212,7 +212,14 @@ impl Context {
     /// Delivers an event to the callbacks in effect.
     pub fn emit(&self, event: Event<'_>) {
         if let Some(cb) = &self.callbacks {
-            cb.emit(&event, self);
+            if cb.list().iter().all(|c| c.concurrent()) {
+                // no lock: these callbacks take events from several threads at once
+                for c in cb.list() {
+                    c.on_event(&event, self);
+                }
+            } else {
+                cb.emit(&event, self);
+            }
         }
     }
 
