@@ -55,7 +55,10 @@ pub fn to_pyerr(err: Error) -> PyErr {
                 Error::UnknownOutput { .. } => "UnknownOutputError",
                 Error::UnknownInput { .. } => "UnknownInputError",
                 Error::Arity { .. } | Error::BatchLength { .. } => "OutputArityError",
-                Error::TypeMismatch { .. } | Error::BadArgument { .. } => "DependencyError",
+                Error::TypeMismatch { .. }
+                | Error::BadArgument { .. }
+                | Error::InputType { .. }
+                | Error::InputTypeConflict { .. } => "DependencyError",
                 Error::Map(MapError::NotASequence { .. }) => "MapInputTypeError",
                 Error::Map(_) => "MapInputError",
                 Error::Config(_) => "ConfigurationError",
