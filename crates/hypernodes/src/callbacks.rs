@@ -113,6 +113,40 @@ pub enum Event<'a> {
 }
 
 /// Receives events. Implementations override what they need.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use hypernodes::context::Context;
+/// use hypernodes::{inputs, node, Callback, Callbacks, Event, Pipeline, Setting};
+///
+/// /// Records the nodes that ran, in order.
+/// #[derive(Default)]
+/// struct Trace(Mutex<Vec<String>>);
+///
+/// impl Callback for Trace {
+///     fn on_event(&self, event: &Event<'_>, _ctx: &Context) {
+///         if let Event::NodeEnd { node, .. } = event {
+///             self.0.lock().unwrap().push(node.to_string());
+///         }
+///     }
+///     // it locks its own state, so it may be called from several threads at once
+///     fn concurrent(&self) -> bool {
+///         true
+///     }
+/// }
+///
+/// #[node(output = "b")]
+/// fn first(a: i64) -> i64 { a + 1 }
+/// #[node(output = "c")]
+/// fn second(b: i64) -> i64 { b * 2 }
+///
+/// let trace = Arc::new(Trace::default());
+/// let p = Pipeline::new([first::node(), second::node()])?
+///     .with_callbacks(Setting::On(Arc::new(Callbacks::new(vec![trace.clone()]))));
+/// p.run(inputs! {"a" => 1_i64}, None)?;
+/// assert_eq!(*trace.0.lock().unwrap(), ["first", "second"]);
+/// # Ok::<(), hypernodes::Error>(())
+/// ```
 pub trait Callback: std::any::Any + Send + Sync {
     /// Called for every event, with the context of the pipeline it belongs to.
     fn on_event(&self, event: &Event<'_>, ctx: &Context);

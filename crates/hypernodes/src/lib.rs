@@ -1,9 +1,58 @@
 //! HyperNodes: hierarchical, modular pipelines of plain functions.
 //!
-//! Write functions that each handle one item, declare them as nodes with [`node`], and build a
+//! Write functions that each handle one item, declare them as nodes with [`#[node]`](macro@node), and build a
 //! [`Pipeline`]: nodes are wired by matching parameter names to output names. Pipelines run once
 //! ([`Pipeline::run`]), map over lists ([`Pipeline::map`]) and nest as nodes ([`Pipeline::as_node`]).
 //! Executors ([`NodeExecutor`]) decide how they run.
+//!
+//! ```
+//! use hypernodes::{inputs, node, Pipeline};
+//!
+//! #[node(output = "cleaned")]
+//! fn clean(text: String) -> String {
+//!     text.trim().to_lowercase()
+//! }
+//!
+//! #[node(output = "words")]
+//! fn count_words(cleaned: &String) -> usize {
+//!     cleaned.split_whitespace().count()
+//! }
+//!
+//! let p = Pipeline::new([clean::node(), count_words::node()])?;
+//! let out = p.run(inputs! {"text" => "  Hello World ".to_string()}, None)?;
+//! assert_eq!(out.try_get::<usize>("words")?, &2);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Progress bars and tracing
+//!
+//! Runs are observed through [`Callback`]s: [`ProgressCallback`] draws progress bars (indicatif) and
+//! [`TracingCallback`] emits `tracing` spans for pipelines, nodes and map items.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use hypernodes::{inputs, node, Callback, Callbacks, MapMode, Pipeline, ProgressCallback, Setting, TracingCallback};
+//!
+//! #[node(output = "y")]
+//! fn inc(x: i64) -> i64 {
+//!     x + 1
+//! }
+//!
+//! let progress = Arc::new(ProgressCallback::hidden()); // ProgressCallback::new() draws on stderr
+//! let tracing = Arc::new(TracingCallback::new()); // spans go to the current tracing subscriber
+//! let list: Vec<Arc<dyn Callback>> = vec![progress.clone(), tracing];
+//! let p = Pipeline::new([inc::node()])?.with_callbacks(Setting::On(Arc::new(Callbacks::new(list))));
+//! let out = p.map(inputs! {"x" => vec![1_i64, 2, 3]}, &["x".to_string()], MapMode::Zip, None)?;
+//! assert_eq!(out.len(), 3);
+//! assert!(!progress.bars().is_empty());
+//! # Ok::<(), hypernodes::Error>(())
+//! ```
+//!
+//! # Values are shared
+//!
+//! Each value is computed once and shared (an `Arc`) by every node that reads it. A `#[node]`
+//! parameter `&T` reads it without a copy; a parameter `T` gets its own clone. Take large values by
+//! reference (see [`macro@node`]).
 //!
 //! The engine knows nothing of any host language: values are [`Value`]s and functions are
 //! [`NodeFn`]s, which fronts (Rust through `#[node]`, Python through the binding crate) implement.

@@ -73,7 +73,7 @@ pub struct Settings {
     pub cache: Setting<Arc<dyn Cache>>,
     /// The callbacks.
     pub callbacks: Setting<Arc<Callbacks>>,
-    /// A token that stops a run or map of this pipeline started as a root (see [`CancelToken`]).
+    /// A token that stops a run or map of this pipeline started as a root (see [`CancelToken`](crate::CancelToken)).
     pub cancel: Option<crate::context::CancelToken>,
 }
 
@@ -89,6 +89,36 @@ struct PipelineInner {
 }
 
 /// An immutable, validated DAG of nodes. Cheap to clone (shared).
+///
+/// Nodes are wired by name: a parameter takes the output of the same name, and parameters no node
+/// produces are the pipeline's inputs. Building checks the wiring (duplicate outputs, cycles, types);
+/// a run checks the inputs given (names and types) before any node runs.
+///
+/// ```
+/// use hypernodes::{inputs, node, Error, Pipeline};
+///
+/// #[node(output = "words")]
+/// fn split(text: String) -> Vec<String> {
+///     text.split_whitespace().map(String::from).collect()
+/// }
+///
+/// #[node(output = "count")]
+/// fn count(words: &Vec<String>) -> usize {
+///     words.len()
+/// }
+///
+/// let p = Pipeline::new([split::node(), count::node()])?.with_name("wc");
+/// assert_eq!(p.inputs(), ["text"]);
+/// assert_eq!(p.outputs(), ["words", "count"]);
+/// let out = p.run(inputs! {"text" => "a b c".to_string()}, None)?;
+/// assert_eq!(out.try_get::<usize>("count")?, &3);
+///
+/// // a value of the wrong type is refused before any node runs
+/// let err = p.run(inputs! {"text" => "a b c"}, None).unwrap_err();
+/// assert!(matches!(err, Error::InputType { .. }));
+/// assert_eq!(err.to_string(), "input 'text' of pipeline 'wc': node 'split' takes String, got &str");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone)]
 pub struct Pipeline {
     inner: Arc<PipelineInner>,
@@ -208,7 +238,7 @@ impl Pipeline {
 
     /// The same pipeline stopped by `token`: once [`CancelToken::cancel`] is called (from another
     /// thread, a signal handler, a callback), a run or map of it started as a root starts no new
-    /// node or item and returns [`Error::Interrupted`](crate::Error::Interrupted).
+    /// node or item and returns [`Error::Interrupted`].
     ///
     /// [`CancelToken::cancel`]: crate::context::CancelToken::cancel
     pub fn with_cancel_token(&self, token: crate::context::CancelToken) -> Pipeline {
@@ -315,7 +345,29 @@ impl Pipeline {
             .collect()
     }
 
-    /// A new pipeline with `values` bound to inputs (overridable by run inputs).
+    /// A new pipeline with `values` bound to inputs (overridable by run inputs). Each value is
+    /// checked against the type its node takes ([`Error::InputType`]).
+    ///
+    /// ```
+    /// use hypernodes::{inputs, node, value, Pipeline};
+    ///
+    /// #[node(output = "scaled")]
+    /// fn scale(x: f64, factor: f64) -> f64 {
+    ///     x * factor
+    /// }
+    ///
+    /// let p = Pipeline::new([scale::node()])?;
+    /// let doubled = p.bind([("factor".to_string(), value(2.0_f64))])?;
+    /// assert_eq!(doubled.inputs(), ["x"]); // bound inputs are no longer required
+    /// let out = doubled.run(inputs! {"x" => 1.5_f64}, None)?;
+    /// assert_eq!(out.get::<f64>("scaled"), Some(&3.0));
+    /// // a run input overrides the bound value
+    /// let out = doubled.run(inputs! {"x" => 1.5_f64, "factor" => 10.0_f64}, None)?;
+    /// assert_eq!(out.get::<f64>("scaled"), Some(&15.0));
+    /// // a bound value of another type is refused
+    /// assert!(p.bind([("factor".to_string(), value(2_i32))]).is_err());
+    /// # Ok::<(), hypernodes::Error>(())
+    /// ```
     pub fn bind(&self, values: impl IntoIterator<Item = (String, Value)>) -> Result<Pipeline> {
         let mut bound = self.inner.bound.clone();
         for (k, v) in values {
@@ -687,12 +739,57 @@ impl Pipeline {
         crate::map::expand(self.name(), map_over, lists, mode)
     }
 
-    /// Runs the pipeline with its executor (or the default sequential one).
+    /// Runs the pipeline with its executor (or the default sequential one). `output_name` selects
+    /// outputs (only the nodes they need run); `None` returns every output.
+    ///
+    /// ```
+    /// use hypernodes::{inputs, node, Pipeline};
+    ///
+    /// #[node(output = "sum")]
+    /// fn add(a: i64, b: i64) -> i64 {
+    ///     a + b
+    /// }
+    ///
+    /// #[node(output = "product")]
+    /// fn mul(a: i64, b: i64) -> i64 {
+    ///     a * b
+    /// }
+    ///
+    /// let p = Pipeline::new([add::node(), mul::node()])?;
+    /// let out = p.run(inputs! {"a" => 3_i64, "b" => 4_i64}, None)?;
+    /// assert_eq!(out.get::<i64>("sum"), Some(&7));
+    /// let only = p.run(inputs! {"a" => 3_i64, "b" => 4_i64}, Some(&["product".to_string()]))?;
+    /// assert_eq!(only.names().collect::<Vec<_>>(), ["product"]);
+    /// # Ok::<(), hypernodes::Error>(())
+    /// ```
     pub fn run(&self, inputs: Inputs, output_name: Option<&[String]>) -> Result<Outputs> {
         executor::run_root(self, inputs, output_name)
     }
 
     /// Maps the pipeline over the lists named in `map_over`; one result per item, in item order.
+    /// A mapped input is a `Vec` of what its node takes; other inputs are shared by every item.
+    ///
+    /// ```
+    /// use hypernodes::{inputs, node, MapMode, Pipeline};
+    ///
+    /// #[node(output = "line")]
+    /// fn label(name: String, score: i64, unit: String) -> String {
+    ///     format!("{name}: {score} {unit}")
+    /// }
+    ///
+    /// let p = Pipeline::new([label::node()])?;
+    /// let names = vec!["ann".to_string(), "bob".to_string()];
+    /// let scores = vec![3_i64, 5];
+    /// let out = p.map(
+    ///     inputs! {"name" => names, "score" => scores, "unit" => "pts".to_string()},
+    ///     &["name".to_string(), "score".to_string()],
+    ///     MapMode::Zip, // pairs items by position; MapMode::Product takes every combination
+    ///     None,
+    /// )?;
+    /// let lines: Vec<&String> = out.iter().map(|o| o.get::<String>("line").unwrap()).collect();
+    /// assert_eq!(lines, ["ann: 3 pts", "bob: 5 pts"]);
+    /// # Ok::<(), hypernodes::Error>(())
+    /// ```
     pub fn map(
         &self,
         inputs: Inputs,
@@ -717,7 +814,37 @@ impl Pipeline {
         executor::map_each_root(self, inputs, map_over, mode, output_name)
     }
 
-    /// Wraps the pipeline as a node of another pipeline.
+    /// Wraps the pipeline as a node of another pipeline: renamed inputs and outputs, and optionally
+    /// mapped over lists (the node then takes `Vec`s and gives `Vec`s).
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use hypernodes::{inputs, node, AsNode, Pipeline};
+    ///
+    /// #[node(output = "length")]
+    /// fn measure(word: String) -> usize {
+    ///     word.len()
+    /// }
+    ///
+    /// #[node(output = "longest")]
+    /// fn longest(lengths: Vec<usize>) -> usize {
+    ///     lengths.into_iter().max().unwrap_or(0)
+    /// }
+    ///
+    /// let per_word = Pipeline::new([measure::node()])?.with_name("per_word");
+    /// let lengths = per_word.as_node(AsNode {
+    ///     input_mapping: BTreeMap::from([("words".to_string(), "word".to_string())]),
+    ///     output_mapping: Some(BTreeMap::from([("length".to_string(), "lengths".to_string())])),
+    ///     map_over: vec!["words".to_string()],
+    ///     ..AsNode::default()
+    /// })?;
+    /// let p = Pipeline::new([lengths, longest::node()])?;
+    /// let words = vec!["a".to_string(), "abc".to_string(), "ab".to_string()];
+    /// let out = p.run(inputs! {"words" => words}, None)?;
+    /// assert_eq!(out.get::<Vec<usize>>("lengths"), Some(&vec![1, 3, 2]));
+    /// assert_eq!(out.get::<usize>("longest"), Some(&3));
+    /// # Ok::<(), hypernodes::Error>(())
+    /// ```
     pub fn as_node(&self, spec: AsNode) -> Result<Node> {
         let fail =
             |msg: String| Error::Config(format!("as_node of pipeline '{}': {msg}", self.name()));

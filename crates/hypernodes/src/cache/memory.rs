@@ -7,6 +7,28 @@ use super::{Cache, Key};
 use crate::value::{Value, ValueType};
 
 /// Keeps node results in memory for the life of the process (or of this object).
+///
+/// ```
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use std::sync::Arc;
+/// use hypernodes::{inputs, node, MemoryCache, Pipeline, Setting};
+///
+/// static CALLS: AtomicUsize = AtomicUsize::new(0);
+///
+/// #[node(output = "squared")]
+/// fn square(x: i64) -> i64 {
+///     CALLS.fetch_add(1, Ordering::SeqCst);
+///     x * x
+/// }
+///
+/// let p = Pipeline::new([square::node()])?.with_cache(Setting::On(Arc::new(MemoryCache::new())));
+/// for _ in 0..3 {
+///     let out = p.run(inputs! {"x" => 7_i64}, None)?;
+///     assert_eq!(out.get::<i64>("squared"), Some(&49));
+/// }
+/// assert_eq!(CALLS.load(Ordering::SeqCst), 1); // computed once, then served from memory
+/// # Ok::<(), hypernodes::Error>(())
+/// ```
 #[derive(Default)]
 pub struct MemoryCache {
     entries: RwLock<HashMap<Key, Vec<Value>>>,

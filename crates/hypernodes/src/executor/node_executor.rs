@@ -65,6 +65,36 @@ impl FromStr for Mode {
 
 /// Walks a pipeline node by node. `node_execution` governs the nodes of one run, `map_execution` the
 /// items of one map; `max_workers` bounds both (default: the number of CPUs).
+///
+/// The modes ([`Mode`]): `Sequential` runs on the calling thread; `Threaded` and `Async` run on
+/// the engine's shared pool of worker threads (an `async fn` node is driven on the engine's tokio
+/// runtime; a node that is the only one ready runs on the calling thread); `Parallel` runs on rayon.
+///
+/// ```
+/// use std::sync::Arc;
+/// use hypernodes::{inputs, node, MapMode, Mode, NodeExecutor, Pipeline};
+///
+/// #[node(output = "page")]
+/// async fn fetch(url: String) -> String {
+///     format!("<html>{url}</html>") // an async client would await here
+/// }
+///
+/// #[node(output = "size")]
+/// fn size(page: &String) -> usize {
+///     page.len()
+/// }
+///
+/// // nodes of a run on threads, items of a map in parallel (rayon), at most 4 workers
+/// let exec = NodeExecutor::new(Mode::Threaded, Mode::Parallel, Some(4))?;
+/// let p = Pipeline::new([fetch::node(), size::node()])?.with_executor(Some(Arc::new(exec)));
+/// let urls: Vec<String> = (0..8).map(|i| format!("https://example.org/{i}")).collect();
+/// let out = p.map(inputs! {"url" => urls}, &["url".to_string()], MapMode::Zip, None)?;
+/// assert_eq!(out.len(), 8);
+/// assert_eq!(out[0].get::<usize>("size"), Some(&"<html>https://example.org/0</html>".len()));
+/// // modes also parse from their names
+/// assert_eq!("async".parse::<Mode>()?, Mode::Async);
+/// # Ok::<(), hypernodes::Error>(())
+/// ```
 #[derive(Clone, Default)]
 pub struct NodeExecutor {
     node_execution: Mode,

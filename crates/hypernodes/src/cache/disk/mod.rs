@@ -77,6 +77,42 @@ pub struct PruneReport {
 
 /// A cache directory on local disk. Opened lazily where it is first used; any number of threads
 /// and processes may share one directory.
+///
+/// Values are stored with serde: register your own types once with
+/// [`register_cacheable`](crate::register_cacheable) (common types are registered already).
+///
+/// ```
+/// use std::sync::Arc;
+/// use hypernodes::{inputs, node, register_cacheable, DiskCache, Pipeline, Setting};
+///
+/// #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+/// struct Stats {
+///     lines: usize,
+///     words: usize,
+/// }
+///
+/// #[node(output = "stats")]
+/// fn stats(text: String) -> Stats {
+///     Stats { lines: text.lines().count(), words: text.split_whitespace().count() }
+/// }
+///
+/// register_cacheable::<Stats>();
+/// let dir = std::env::temp_dir().join(format!("hn-doc-disk-cache-{}", std::process::id()));
+/// let p = Pipeline::new([stats::node()])?;
+/// let text = "a b\nc".to_string();
+/// let first = p
+///     .with_cache(Setting::On(Arc::new(DiskCache::new(&dir))))
+///     .run(inputs! {"text" => text.clone()}, None)?;
+/// // another cache object on the same directory (another process would do the same) reads it back
+/// let cache = Arc::new(DiskCache::new(&dir));
+/// let again = p.with_cache(Setting::On(cache.clone())).run(inputs! {"text" => text}, None)?;
+/// assert_eq!(again.get::<Stats>("stats"), Some(&Stats { lines: 2, words: 3 }));
+/// assert_eq!(again.get::<Stats>("stats"), first.get::<Stats>("stats"));
+/// assert_eq!(cache.stats()?.hits, 1);
+/// # drop(cache);
+/// # let _ = std::fs::remove_dir_all(&dir);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct DiskCache {
     store: Arc<Store>,
 }
