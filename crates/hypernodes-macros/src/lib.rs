@@ -359,6 +359,10 @@ fn check_param_type(ty: &Type) -> syn::Result<()> {
 
 fn check_type(ty: &Type, what: &str) -> syn::Result<()> {
     match peel(ty) {
+        Type::Reference(r) if r.mutability.is_some() => Err(Error::new_spanned(
+            ty,
+            format!("a node {what} cannot be `&mut`: values are shared between nodes"),
+        )),
         Type::Reference(r) if r.lifetime.as_ref().is_none_or(|l| l.ident != "static") => {
             Err(Error::new_spanned(
                 ty,

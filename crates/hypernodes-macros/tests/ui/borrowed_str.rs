@@ -1,0 +1,8 @@
+use hypernodes::node;
+
+#[node]
+fn f(text: &str) -> usize {
+    text.len()
+}
+
+fn main() {}

@@ -1,0 +1,6 @@
+use hypernodes::node;
+
+#[node]
+struct S;
+
+fn main() {}
