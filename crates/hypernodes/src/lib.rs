@@ -26,10 +26,13 @@
 //!
 //! # Progress bars and tracing
 //!
-//! Runs are observed through [`Callback`]s: [`ProgressCallback`] draws progress bars (indicatif) and
-//! [`TracingCallback`] emits `tracing` spans for pipelines, nodes and map items.
+//! Runs are observed through [`Callback`]s: `ProgressCallback` draws progress bars (indicatif, cargo
+//! feature `progress`) and `TracingCallback` emits `tracing` spans for pipelines, nodes and map items
+//! (cargo feature `tracing`).
 //!
 //! ```
+//! # #[cfg(all(feature = "progress", feature = "tracing"))]
+//! # fn main() -> Result<(), hypernodes::Error> {
 //! use std::sync::Arc;
 //! use hypernodes::{inputs, node, Callback, Callbacks, MapMode, Pipeline, ProgressCallback, Setting, TracingCallback};
 //!
@@ -45,8 +48,22 @@
 //! let out = p.map(inputs! {"x" => vec![1_i64, 2, 3]}, &["x".to_string()], MapMode::Zip, None)?;
 //! assert_eq!(out.len(), 3);
 //! assert!(!progress.bars().is_empty());
-//! # Ok::<(), hypernodes::Error>(())
+//! # Ok(())
+//! # }
+//! # #[cfg(not(all(feature = "progress", feature = "tracing")))]
+//! # fn main() {}
 //! ```
+//!
+//! # Cargo features
+//!
+//! All on by default; turn them off with `default-features = false` for a lighter build:
+//!
+//! - `progress`: `ProgressCallback` (indicatif);
+//! - `tracing`: `TracingCallback` (tracing);
+//! - `async`: `async fn` nodes run on a shared tokio runtime (without it, they are polled on the
+//!   calling thread, and futures that need tokio's timers or I/O panic);
+//! - `rayon`: `Mode::Parallel` runs on rayon pools, and large values hash on several threads
+//!   (without it, "parallel" maps run on the worker pool like "threaded" ones).
 //!
 //! # Values are shared
 //!
@@ -72,10 +89,12 @@ pub mod map;
 pub mod memo;
 pub mod node;
 pub mod pipeline;
+#[cfg(feature = "progress")]
 pub mod progress;
 pub mod report;
 pub mod serde_types;
 pub mod suggest;
+#[cfg(feature = "tracing")]
 pub mod telemetry;
 pub mod value;
 pub mod warn;
@@ -90,16 +109,24 @@ pub use io::{Inputs, OutputError, Outputs};
 pub use map::{MapMode, OnError};
 pub use node::{BatchArg, BatchFn, Dual, Node, NodeFn, NodeKind, PipelineNode, Port};
 pub use pipeline::{AsNode, Pipeline, Plan, Setting, Settings};
+#[cfg(feature = "progress")]
 pub use progress::ProgressCallback;
 pub use report::RunReport;
 pub use serde_types::register_cacheable;
+#[cfg(feature = "tracing")]
 pub use telemetry::TracingCallback;
 pub use value::{value, AnyType, Typed, Value, ValueType, TYPED_LIST_DEPTH};
 
 /// The Rust code blocks of the README and the docs, compiled and run as doc tests
 /// (`cargo test --doc`), so that they cannot drift from the crate. Python blocks are run by
 /// `scripts/run_doc_blocks.py`.
-#[cfg(doctest)]
+#[cfg(all(
+    doctest,
+    feature = "progress",
+    feature = "tracing",
+    feature = "async",
+    feature = "rayon"
+))]
 mod doc_blocks {
     #[doc = include_str!("../../../README.md")]
     struct Readme;

@@ -3,10 +3,14 @@
 //! returned. The waiting thread watches for interrupts (see `blocking::set_interrupt_hook`): once
 //! the run is cancelled, no new item starts and the map returns `Error::Interrupted`.
 
+#[cfg(feature = "rayon")]
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, OnceLock};
+#[cfg(feature = "rayon")]
+use std::sync::{Arc, OnceLock};
+use std::sync::{Condvar, Mutex};
 
+#[cfg(feature = "rayon")]
 use rayon::prelude::*;
 
 use crate::error::{Error, Result};
@@ -67,6 +71,7 @@ pub(crate) fn on_threads<T: Send>(
 }
 
 /// Runs `run` on a pool worker while this thread watches for interrupts (setting `cancel`).
+#[cfg(feature = "rayon")]
 pub(crate) fn watching<R: Send>(cancel: &AtomicBool, run: impl FnOnce() -> R + Send) -> R {
     let out: Mutex<Option<R>> = Mutex::new(None);
     let finished = AtomicBool::new(false);
@@ -115,8 +120,21 @@ fn gather<T>(results: Vec<Mutex<Option<Result<T>>>>) -> Result<Vec<T>> {
     }
 }
 
+/// Without the `rayon` feature, "parallel" maps run on the worker pool, as "threaded" ones do.
+#[cfg(not(feature = "rayon"))]
+pub(crate) fn on_rayon<T: Send>(
+    _depth: usize,
+    n: usize,
+    workers: usize,
+    cancel: &AtomicBool,
+    f: &(dyn Fn(usize) -> Result<T> + Sync),
+) -> Result<Vec<T>> {
+    on_threads(n, workers, cancel, f)
+}
+
 /// The rayon pool of `workers` threads for maps at `depth`. Maps at different depths get different
 /// pools: an item blocked on its own threads must never wait for a pool that it occupies.
+#[cfg(feature = "rayon")]
 fn rayon_pool(workers: usize, depth: usize) -> Arc<rayon::ThreadPool> {
     type Pools = Mutex<HashMap<(usize, usize), Arc<rayon::ThreadPool>>>;
     static POOLS: OnceLock<Pools> = OnceLock::new();
@@ -140,6 +158,7 @@ fn rayon_pool(workers: usize, depth: usize) -> Arc<rayon::ThreadPool> {
 
 /// Runs `f` for each index in `0..n` on a rayon pool of `workers` threads (reused across calls);
 /// `cancel` stops new items.
+#[cfg(feature = "rayon")]
 pub(crate) fn on_rayon<T: Send>(
     depth: usize,
     n: usize,

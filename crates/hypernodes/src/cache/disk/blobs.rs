@@ -136,7 +136,7 @@ impl Write for Spill<'_> {
             return Err(copy);
         }
         if buf.len() >= 1 << 20 {
-            self.hasher.update_rayon(buf);
+            super::trust::update_large(&mut self.hasher, buf);
         } else {
             self.hasher.update(buf);
         }

@@ -54,11 +54,19 @@ impl Signer {
     }
 }
 
+/// Hashes a large buffer, on several threads with the `rayon` feature.
+pub(super) fn update_large(h: &mut blake3::Hasher, bytes: &[u8]) {
+    #[cfg(feature = "rayon")]
+    h.update_rayon(bytes);
+    #[cfg(not(feature = "rayon"))]
+    h.update(bytes);
+}
+
 /// The BLAKE3 hash of `bytes`, on several threads when they are large.
 pub(super) fn content_hash(bytes: &[u8]) -> [u8; 32] {
     let mut h = blake3::Hasher::new();
     if bytes.len() >= 1 << 20 {
-        h.update_rayon(bytes);
+        update_large(&mut h, bytes);
     } else {
         h.update(bytes);
     }
