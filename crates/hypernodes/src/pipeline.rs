@@ -26,6 +26,27 @@ pub struct Plan {
     /// Nodes of which only some outputs are needed: node index -> needed output positions.
     /// A pipeline node computes only those (its other outputs are never read).
     pub narrowed: HashMap<usize, Vec<usize>>,
+    /// For each node of `nodes` (same order): the node outputs it is the last reader of (and that
+    /// the plan does not return). A sequential run lets go of them when it calls that node, so a
+    /// node taking such a value by value gets it without a copy.
+    pub release: Vec<Vec<usize>>,
+}
+
+/// [`Plan::release`] of a plan running `nodes` (in order) and returning `outputs`.
+fn last_readers(g: &Graph, nodes: &[usize], outputs: &[usize]) -> Vec<Vec<usize>> {
+    let mut last: HashMap<usize, usize> = HashMap::new();
+    for (i, &n) in nodes.iter().enumerate() {
+        for &v in g.node_inputs[n].iter() {
+            if g.producer[v].is_some() && !outputs.contains(&v) {
+                last.insert(v, i);
+            }
+        }
+    }
+    let mut release = vec![Vec::new(); nodes.len()];
+    for (v, i) in last {
+        release[i].push(v);
+    }
+    release
 }
 
 impl Plan {
@@ -160,14 +181,16 @@ impl Pipeline {
         bound: BTreeMap<String, Value>,
         settings: Settings,
     ) -> Pipeline {
+        let outputs: Vec<usize> = graph
+            .order
+            .iter()
+            .flat_map(|&n| graph.node_outputs[n].iter().copied())
+            .collect();
         let full_plan = Arc::new(Plan {
             nodes: graph.order.clone(),
             inputs: graph.root_inputs.clone(),
-            outputs: graph
-                .order
-                .iter()
-                .flat_map(|&n| graph.node_outputs[n].iter().copied())
-                .collect(),
+            release: last_readers(&graph, &graph.order, &outputs),
+            outputs,
             narrowed: HashMap::new(),
         });
         Pipeline {
@@ -669,6 +692,7 @@ impl Pipeline {
             }
         }
         Ok(Plan {
+            release: last_readers(g, &nodes, &outputs),
             nodes,
             inputs,
             outputs,

@@ -90,3 +90,19 @@ fn a_borrowed_parameter_is_typed_as_the_value_it_borrows() {
     let err = p.run(inputs! {"blob" => vec![1_u8]}, None).unwrap_err();
     assert!(err.to_string().contains("takes Blob, got Vec<u8>"), "{err}");
 }
+
+#[test]
+fn the_last_reader_of_a_value_the_run_does_not_return_takes_it_without_a_copy() {
+    let p = Pipeline::new([make::node(), owned_d::node(), len_a::node()]).unwrap();
+    let wanted = ["owned_d".to_string(), "len_a".to_string()];
+    let (out, clones) = counted(|| p.run(inputs! {"size" => 10_usize}, Some(&wanted)).unwrap());
+    assert_eq!(
+        clones, 0,
+        "owned_d reads blob last and blob is not returned"
+    );
+    assert_eq!(out.get::<usize>("owned_d"), Some(&11));
+    assert_eq!(out.get::<usize>("len_a"), Some(&10));
+    // returned, the value is kept for the caller: the owned parameter gets a copy
+    let (_, clones) = counted(|| p.run(inputs! {"size" => 10_usize}, None).unwrap());
+    assert_eq!(clones, 1);
+}

@@ -241,9 +241,12 @@ impl NodeExecutor {
             _ => self.max_workers().min(plan.nodes.len()),
         };
         if workers <= 1 {
-            for &n in &plan.nodes {
+            for (i, &n) in plan.nodes.iter().enumerate() {
                 ctx.run.check()?;
                 let args = slots.args(&g.node_inputs[n]);
+                for &v in &plan.release[i] {
+                    slots.values[v] = None; // its last reader: the value moves with the arguments
+                }
                 let (values, keys) = self.step(pipeline, plan, n, args, ctx)?;
                 slots.set(&g.node_outputs[n], values, keys);
             }
