@@ -58,7 +58,7 @@ pub fn to_pyerr(err: Error) -> PyErr {
                 Error::TypeMismatch { .. }
                 | Error::BadArgument { .. }
                 | Error::InputType { .. }
-                | Error::InputTypeConflict { .. } => "DependencyError",
+                | Error::InputTypeConflict(_) => "DependencyError",
                 Error::Map(MapError::NotASequence { .. }) => "MapInputTypeError",
                 Error::Map(_) => "MapInputError",
                 Error::Config(_) => "ConfigurationError",

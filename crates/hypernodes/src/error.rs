@@ -49,12 +49,10 @@ pub enum Error {
     /// A value given to `run`, `map` or `bind` is not of the type its consuming node takes.
     /// Checked before any node runs.
     #[error(
-        "input '{input}' of pipeline '{pipeline}': node '{node}' takes {}, got {given}",
+        "input '{input}': node '{node}' takes {}, got {given}",
         takes(.expected, .mapped)
     )]
     InputType {
-        /// The pipeline given the input.
-        pipeline: String,
         /// The input name.
         input: String,
         /// The first node that takes it.
@@ -67,21 +65,8 @@ pub enum Error {
         mapped: bool,
     },
     /// One root input is taken as two different types by two nodes: no value could satisfy both.
-    #[error(
-        "input '{input}' is taken as {first_type} by node '{first}' but as {second_type} by node '{second}'"
-    )]
-    InputTypeConflict {
-        /// The input name.
-        input: String,
-        /// The first node taking it.
-        first: String,
-        /// The type the first node takes.
-        first_type: String,
-        /// The second node taking it.
-        second: String,
-        /// The type the second node takes.
-        second_type: String,
-    },
+    #[error("{0}")]
+    InputTypeConflict(Box<TypeConflict>),
     /// Required inputs were not given. The wording starts as the original HyperNodes' did
     /// ("Missing required input"), which its users' code and tests match.
     #[error("Missing required input(s) of pipeline '{pipeline}': {}", describe_missing(.missing, .details))]
@@ -192,6 +177,24 @@ pub fn node_note(node: &str, path: &[String], items: &[usize]) -> String {
         }
     }
     note
+}
+
+/// A root input taken as two different types (see [`Error::InputTypeConflict`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "input '{input}' is taken as {first_type} by node '{first}' but as {second_type} by node '{second}'"
+)]
+pub struct TypeConflict {
+    /// The input name.
+    pub input: String,
+    /// The first node taking it.
+    pub first: String,
+    /// The type the first node takes.
+    pub first_type: String,
+    /// The second node taking it.
+    pub second: String,
+    /// The type the second node takes.
+    pub second_type: String,
 }
 
 /// What is known about one missing input.

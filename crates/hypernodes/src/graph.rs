@@ -173,13 +173,15 @@ impl Graph {
                 match first {
                     None => first = Some((n, ty)),
                     Some((f, fty)) if fty.type_id() != Some(id) => {
-                        return Err(Error::InputTypeConflict {
-                            input: self.names[v].to_string(),
-                            first: nodes[f].name().to_string(),
-                            first_type: crate::value::short_type_name(fty.type_name()),
-                            second: nodes[n].name().to_string(),
-                            second_type: crate::value::short_type_name(ty.type_name()),
-                        });
+                        return Err(Error::InputTypeConflict(Box::new(
+                            crate::error::TypeConflict {
+                                input: self.names[v].to_string(),
+                                first: nodes[f].name().to_string(),
+                                first_type: crate::value::short_type_name(fty.type_name()),
+                                second: nodes[n].name().to_string(),
+                                second_type: crate::value::short_type_name(ty.type_name()),
+                            },
+                        )));
                     }
                     Some(_) => {}
                 }

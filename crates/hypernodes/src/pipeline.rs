@@ -137,7 +137,7 @@ struct PipelineInner {
 /// // a value of the wrong type is refused before any node runs
 /// let err = p.run(inputs! {"text" => "a b c"}, None).unwrap_err();
 /// assert!(matches!(err, Error::InputType { .. }));
-/// assert_eq!(err.to_string(), "input 'text' of pipeline 'wc': node 'split' takes String, got &str");
+/// assert_eq!(err.to_string(), "input 'text': node 'split' takes String, got &str");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
@@ -534,7 +534,6 @@ impl Pipeline {
         let given = crate::value::name_of(v, &known)
             .unwrap_or_else(|| "a value of another type".to_string());
         Err(Error::InputType {
-            pipeline: self.name().to_string(),
             input: name.to_string(),
             node: self.inner.nodes[node].name().to_string(),
             expected: crate::value::short_type_name(ty.type_name()),

@@ -15,13 +15,14 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
+/// The idle workers: an id and the sender of each one's job channel.
+type Idle = Mutex<Vec<(u64, Sender<Job>)>>;
 
 /// How long a worker waits for a job before it exits.
 pub(crate) const IDLE_EXIT: Duration = Duration::from_secs(10);
 
-/// The idle workers: an id and the sender of each one's job channel.
-fn idle() -> &'static Mutex<Vec<(u64, Sender<Job>)>> {
-    static IDLE: OnceLock<Mutex<Vec<(u64, Sender<Job>)>>> = OnceLock::new();
+fn idle() -> &'static Idle {
+    static IDLE: OnceLock<Idle> = OnceLock::new();
     IDLE.get_or_init(Default::default)
 }
 
@@ -175,7 +176,7 @@ mod tests {
     #[test]
     fn jobs_borrow_from_the_caller_and_finish_before_scope_returns() {
         let hits = AtomicUsize::new(0);
-        let data = vec![1, 2, 3];
+        let data = [1, 2, 3];
         scope(|s| {
             for _ in 0..8 {
                 s.spawn(|| {
