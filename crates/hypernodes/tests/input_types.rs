@@ -53,11 +53,14 @@ fn expect_input_type(err: Error, want: (&str, &str, &str, &str, bool)) -> String
     msg
 }
 
-// Tests share SLOW_CALLS: each checks that its own failing call ran nothing, under a lock.
+// Tests share SLOW_CALLS: each runs alone (`serial`), and checks that its failing calls ran nothing.
 static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn no_node_ran<T>(f: impl FnOnce() -> T) -> T {
-    let _g = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let before = SLOW_CALLS.load(Ordering::SeqCst);
     let out = f();
     assert_eq!(SLOW_CALLS.load(Ordering::SeqCst), before, "a node ran");
@@ -66,6 +69,7 @@ fn no_node_ran<T>(f: impl FnOnce() -> T) -> T {
 
 #[test]
 fn a_str_given_for_a_string_is_rejected_before_any_node_runs() {
+    let _serial = serial();
     let err = no_node_ran(|| {
         pipeline()
             .run(inputs! {"dir" => "/var/log", "budget" => 1_i64}, None)
@@ -90,6 +94,7 @@ fn an_i32_given_for_an_i64_is_rejected_before_any_node_runs() {
 
 #[test]
 fn a_value_of_an_unnamed_type_still_names_the_expected_type() {
+    let _serial = serial();
     #[derive(Clone)]
     struct Opaque;
     let err = no_node_ran(|| {
@@ -112,6 +117,7 @@ fn a_value_of_an_unnamed_type_still_names_the_expected_type() {
 
 #[test]
 fn map_checks_mapped_lists_and_broadcast_values() {
+    let _serial = serial();
     let mapped = ["dir".to_string()];
     let err = no_node_ran(|| {
         pipeline()
@@ -153,6 +159,7 @@ fn map_checks_mapped_lists_and_broadcast_values() {
 
 #[test]
 fn bind_checks_the_type_of_the_bound_value() {
+    let _serial = serial();
     let err = pipeline()
         .bind([("budget".to_string(), value(1.5_f64))])
         .unwrap_err();
@@ -171,6 +178,7 @@ fn bind_checks_the_type_of_the_bound_value() {
 
 #[test]
 fn an_output_given_to_skip_its_producer_is_checked_against_the_producer() {
+    let _serial = serial();
     let err = no_node_ran(|| {
         pipeline()
             .run(
@@ -184,6 +192,7 @@ fn an_output_given_to_skip_its_producer_is_checked_against_the_producer() {
 
 #[test]
 fn an_input_of_a_nested_pipeline_is_checked_from_the_outer_run() {
+    let _serial = serial();
     let outer = Pipeline::new([pipeline().as_node(AsNode::default()).unwrap()])
         .unwrap()
         .with_name("logs");
@@ -197,6 +206,7 @@ fn an_input_of_a_nested_pipeline_is_checked_from_the_outer_run() {
 
 #[test]
 fn a_root_input_taken_as_two_types_fails_at_build_naming_both_nodes() {
+    let _serial = serial();
     #[node(output = "as_small")]
     fn small(n: i32) -> i32 {
         n
@@ -218,6 +228,7 @@ fn a_root_input_taken_as_two_types_fails_at_build_naming_both_nodes() {
 
 #[test]
 fn untyped_ports_accept_any_value() {
+    let _serial = serial();
     let echo = Node::new(
         "echo",
         vec![hypernodes::Port::new("x", Arc::new(hypernodes::AnyType))],

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use hypernodes::{inputs, node, MemoryCache, OutputError, Pipeline, Setting};
 
 static CLONES: AtomicUsize = AtomicUsize::new(0);
+/// The tests that clone a `Report` run one at a time, so that each counts only its own clones.
+static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// A large value that counts its clones.
 #[derive(Debug, PartialEq)]
@@ -76,6 +78,7 @@ fn try_get_names_both_types_when_the_type_differs() {
 
 #[test]
 fn take_moves_the_value_out_without_a_clone() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let mut out = pipeline().run(inputs! {"n" => 1000_usize}, None).unwrap();
     let before = CLONES.load(Ordering::SeqCst);
     let report: Report = out.take("report").unwrap();
@@ -101,6 +104,7 @@ fn take_moves_the_value_out_without_a_clone() {
 
 #[test]
 fn take_clones_a_value_a_cache_still_holds() {
+    let _serial = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let p = pipeline().with_cache(Setting::On(Arc::new(MemoryCache::new())));
     let mut out = p.run(inputs! {"n" => 2_usize}, None).unwrap();
     let held = out.value("report").cloned().unwrap();
