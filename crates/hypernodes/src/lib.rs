@@ -24,6 +24,7 @@ pub mod memo;
 pub mod node;
 pub mod pipeline;
 pub mod progress;
+pub mod replay;
 pub mod report;
 pub mod serde_types;
 pub mod suggest;
