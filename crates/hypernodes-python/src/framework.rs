@@ -268,6 +268,12 @@ pub fn continues_on_error(on_error: &str) -> PyResult<bool> {
     Ok(policy == hypernodes::OnError::Continue)
 }
 
+/// A place in a run as the engine's notes name it: `pipeline 'a > b', item 3`.
+#[pyfunction]
+pub fn place_note(path: Vec<String>, items: Vec<usize>) -> String {
+    hypernodes::place_note(&path, &items)
+}
+
 /// The key of a value (its canonical hash), as the engine computes it. With `name` (a root input),
 /// a value that cannot be hashed gives None and the engine's one warning naming the input and its
 /// type; without, a TypeError.

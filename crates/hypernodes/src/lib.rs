@@ -35,7 +35,7 @@ pub mod warn;
 pub use cache::{Cache, CacheStats, DiskCache, MemoryCache, PruneReport};
 pub use callbacks::{Callback, Callbacks, Event};
 pub use context::{CancelToken, Origin};
-pub use error::{node_note, BoxError, Error, MapError, MissingInput, Result};
+pub use error::{node_note, place_note, BoxError, Error, MapError, MissingInput, Result};
 pub use executor::{Executor, Mode, NodeExecutor, Offload, OffloadMap};
 pub use hypernodes_macros::node;
 pub use io::{Inputs, Outputs};
