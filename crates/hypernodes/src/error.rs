@@ -123,6 +123,15 @@ pub enum Error {
     /// Invalid configuration (executor, node or pipeline settings).
     #[error("{0}")]
     Config(String),
+    /// A dual node's batch call failed for the batch holding this item; the batch's first item
+    /// holds the batch function's own error (a map that goes on past failures).
+    #[error("node '{node}' failed for the batch holding this item: its error is at item {item}")]
+    BatchFailed {
+        /// The dual node.
+        node: String,
+        /// The map index of the batch's first item, which holds the error.
+        item: usize,
+    },
     /// The run was interrupted (Ctrl-C, or a cancelled run): no new node or item started after it.
     #[error("interrupted: no new node or item was started")]
     Interrupted,
