@@ -27,6 +27,7 @@ pub mod progress;
 pub mod replay;
 pub mod report;
 pub mod serde_types;
+mod stack;
 pub mod suggest;
 pub mod telemetry;
 pub mod value;
