@@ -404,3 +404,55 @@ def test_a_node_recursing_through_its_pipeline_works_or_raises_cleanly(tmp_path)
     assert res.returncode == 0, (res.returncode, res.stderr[-2000:])
     out = res.stdout.strip()
     assert out == "3000" or out.startswith("RecursionError"), out
+
+
+# ---------------------------------------------------------------- on_error with a DualNode
+
+NODE_MODES = [m for m in __import__("conftest").MODES if m.startswith("node:")]
+
+
+def _dual_pipeline(mode: str, fail_batch_on: int | None):
+    from hypernodes import DualNode
+
+    @node(output_name="checked")
+    def check(x: int) -> int:
+        if x == 1:
+            raise QuotaError("item one", 1)
+        return x
+
+    def one(checked: int) -> int:
+        return checked * 10
+
+    def many(checked):
+        values = list(checked)
+        if fail_batch_on in values:
+            raise ValueError(f"batch with {fail_batch_on}")
+        return [v * 10 for v in values]
+
+    scaled = DualNode("scaled", one, many, batch_size=2, batch_lists=True)
+    return Pipeline(nodes=[check, scaled], name="dual", executor=make_executor(mode))
+
+
+@pytest.mark.parametrize("mode", NODE_MODES)
+def test_continue_with_a_dual_node_keeps_the_good_items(mode):
+    out = _dual_pipeline(mode, None).map(
+        inputs={"x": [0, 1, 2, 3, 4]}, map_over="x", on_error="continue"
+    )
+    assert isinstance(out[1], QuotaError)
+    assert "in node 'check' of pipeline 'dual', item 1" in out[1].__notes__
+    assert [r["scaled"] for i, r in enumerate(out) if i != 1] == [0, 20, 30, 40]
+
+
+@pytest.mark.parametrize("mode", NODE_MODES)
+def test_continue_with_a_failing_batch_fails_its_items_only(mode):
+    from hypernodes import HyperNodesError
+
+    out = _dual_pipeline(mode, 3).map(
+        inputs={"x": [0, 2, 3, 4, 5, 6]}, map_over="x", on_error="continue"
+    )
+    # batches of two: [0, 2] [3, 4] [5, 6]; the middle one raises
+    assert out[0]["scaled"] == 0 and out[1]["scaled"] == 20
+    assert out[4]["scaled"] == 50 and out[5]["scaled"] == 60
+    assert isinstance(out[2], ValueError) and str(out[2]) == "batch with 3"
+    assert isinstance(out[3], HyperNodesError)
+    assert "its error is at item 2" in str(out[3])

@@ -62,6 +62,7 @@ pub fn to_pyerr(err: Error) -> PyErr {
                 Error::Map(MapError::NotASequence { .. }) => "MapInputTypeError",
                 Error::Map(_) => "MapInputError",
                 Error::Config(_) => "ConfigurationError",
+                Error::BatchFailed { .. } => "HyperNodesError",
                 Error::Node { .. } | Error::Foreign(_) | Error::Interrupted => {
                     unreachable!("handled above")
                 }

@@ -144,6 +144,15 @@ pub enum Error {
     /// Invalid configuration (executor, node or pipeline settings).
     #[error("{0}")]
     Config(String),
+    /// A dual node's batch call failed for the batch holding this item; the batch's first item
+    /// holds the batch function's own error (a map that goes on past failures).
+    #[error("node '{node}' failed for the batch holding this item: its error is at item {item}")]
+    BatchFailed {
+        /// The dual node.
+        node: String,
+        /// The map index of the batch's first item, which holds the error.
+        item: usize,
+    },
     /// The run was interrupted (Ctrl-C, or a cancelled run): no new node or item started after it.
     #[error("interrupted: no new node or item was started")]
     Interrupted,
@@ -167,7 +176,13 @@ pub enum Error {
 /// The note that names where a node failed, the same in every executor and mode:
 /// `in node 'judge' of pipeline 'eval > per_query', item 2` (nested maps: `items 0 > 2`).
 pub fn node_note(node: &str, path: &[String], items: &[usize]) -> String {
-    let mut note = format!("in node '{node}' of pipeline '{}'", path.join(" > "));
+    format!("in node '{node}' of {}", place_note(path, items))
+}
+
+/// A place in a run, as notes name it: `pipeline 'eval > per_query', item 2` (nested maps:
+/// `items 0 > 2`; outside maps, the pipeline path alone).
+pub fn place_note(path: &[String], items: &[usize]) -> String {
+    let mut note = format!("pipeline '{}'", path.join(" > "));
     match items {
         [] => {}
         [i] => note.push_str(&format!(", item {i}")),

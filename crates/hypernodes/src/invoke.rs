@@ -24,22 +24,11 @@ pub fn call_node(
     ctx: &Context,
 ) -> Result<Vec<Value>> {
     match node.kind() {
-        NodeKind::Pipeline(_) => with_stack(|| call_node_here(node, args, wanted, ctx)),
+        NodeKind::Pipeline(_) => {
+            crate::stack::with_stack(|| call_node_here(node, args, wanted, ctx))
+        }
         NodeKind::Func(_) => call_node_here(node, args, wanted, ctx),
     }
-}
-
-/// Stack left below which work continues on a new stack segment (a node's own code, a Python
-/// function say, runs within it).
-const STACK_RED_ZONE: usize = 512 * 1024;
-/// The size of each new stack segment.
-const STACK_SEGMENT: usize = 8 * 1024 * 1024;
-
-/// Runs `f` with enough stack: pipelines nest to any depth (and a node may run pipelines itself,
-/// recursively, through a front's API), so every nested pipeline call and every root run grows
-/// the stack on the heap when little of it is left, instead of overflowing.
-pub(crate) fn with_stack<R>(f: impl FnOnce() -> R) -> R {
-    stacker::maybe_grow(STACK_RED_ZONE, STACK_SEGMENT, f)
 }
 
 fn call_node_here(

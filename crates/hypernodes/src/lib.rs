@@ -91,8 +91,10 @@ pub mod node;
 pub mod pipeline;
 #[cfg(feature = "progress")]
 pub mod progress;
+pub mod replay;
 pub mod report;
 pub mod serde_types;
+mod stack;
 pub mod suggest;
 #[cfg(feature = "tracing")]
 pub mod telemetry;
@@ -102,7 +104,9 @@ pub mod warn;
 pub use cache::{Cache, CacheStats, DiskCache, MemoryCache, PruneReport};
 pub use callbacks::{Callback, Callbacks, Event};
 pub use context::{CancelToken, Origin};
-pub use error::{node_note, BoxError, Error, MapError, MissingInput, Result, TypeConflict};
+pub use error::{
+    node_note, place_note, BoxError, Error, MapError, MissingInput, Result, TypeConflict,
+};
 pub use executor::{Executor, Mode, NodeExecutor, Offload, OffloadMap};
 pub use hypernodes_macros::node;
 pub use io::{Inputs, OutputError, Outputs};

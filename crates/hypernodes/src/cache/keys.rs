@@ -44,9 +44,7 @@ impl KeyHasher {
 /// an inner pipeline cannot be hashed.
 pub fn node_identity(node: &Node) -> Option<Key> {
     // nested pipelines are followed to any depth: the stack grows on the heap when short
-    stacker::maybe_grow(64 * 1024, 1024 * 1024, || {
-        node.identity_memo(|| compute_node_identity(node))
-    })
+    crate::stack::with_stack(|| node.identity_memo(|| compute_node_identity(node)))
 }
 
 fn compute_node_identity(node: &Node) -> Option<Key> {

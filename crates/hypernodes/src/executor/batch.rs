@@ -15,6 +15,7 @@ use crate::executor::blocking::blocking;
 use crate::executor::{items as on, Mode, NodeExecutor};
 use crate::invoke::{check_arity, collect_outputs, node_error, NodeCache, Slots};
 use crate::io::{Inputs, Outputs};
+use crate::map::OnError;
 use crate::node::{BatchArg, Node};
 use crate::pipeline::{Pipeline, Plan};
 use crate::value::Value;
@@ -44,6 +45,8 @@ struct Item {
     signature: Option<Key>,
     item_watch: Stopwatch,
     run_watch: Stopwatch,
+    /// With `on_error` `Continue`: the item's error; its later stages do not run.
+    failed: Option<Error>,
 }
 
 /// A stage of the plan: a run of ordinary nodes, or one dual node.
@@ -105,8 +108,9 @@ pub(super) fn run_items(
     exec: &NodeExecutor,
     work: &Items<'_>,
     workers: usize,
+    on_error: OnError,
     ctx: &Context,
-) -> Result<Vec<Outputs>> {
+) -> Result<Vec<Result<Outputs>>> {
     let (pipeline, plan) = (work.pipeline, work.plan);
     let base = exec.slots(pipeline, plan, work.inputs, work.map_over, ctx)?;
     let g = pipeline.graph();
@@ -167,6 +171,7 @@ pub(super) fn run_items(
                 ctx: item_ctx,
                 slots,
                 signature: ctx.cache.is_some().then(|| sig.finish()),
+                failed: None,
                 item_watch,
                 run_watch,
             }));
@@ -177,21 +182,33 @@ pub(super) fn run_items(
                     let run = |i: usize| -> Result<()> {
                         let mut item = states[i].lock().expect("item state poisoned");
                         let item = &mut *item;
+                        if item.failed.is_some() {
+                            return Ok(());
+                        }
                         for &n in nodes {
                             let args = item.slots.args(&g.node_inputs[n]);
-                            let (values, keys) = exec.step(pipeline, plan, n, args, &item.ctx)?;
-                            item.slots.set(&g.node_outputs[n], values, keys);
+                            match exec.step(pipeline, plan, n, args, &item.ctx) {
+                                Ok((values, keys)) => {
+                                    item.slots.set(&g.node_outputs[n], values, keys)
+                                }
+                                Err(e) => return keep_or_fail(item, e, on_error),
+                            }
                         }
                         Ok(())
                     };
                     per_item(exec.map_execution(), ctx, states.len(), workers, &run)?;
                 }
-                Stage::Batch(n) => batch_step(pipeline, plan, *n, &mut states, &vary, ctx)?,
+                Stage::Batch(n) => {
+                    batch_step(pipeline, plan, *n, &mut states, &vary, on_error, ctx)?
+                }
             }
         }
         for (i, item) in states.into_iter().enumerate() {
             let item = item.into_inner().expect("item state poisoned");
-            out.push(finish(pipeline, plan, item, first + i));
+            out.push(match item.failed {
+                Some(e) => Err(e),
+                None => Ok(finish(pipeline, plan, item, first + i)),
+            });
         }
     }
     Ok(out)
@@ -225,6 +242,18 @@ fn finish(pipeline: &Pipeline, plan: &Plan, item: Item, index: usize) -> Outputs
     outputs
 }
 
+/// With `on_error` `Continue`, an item's error is kept in its place (an interrupt still stops the
+/// map); otherwise it fails the map.
+fn keep_or_fail(item: &mut Item, e: Error, on_error: OnError) -> Result<()> {
+    match (on_error, e) {
+        (OnError::Continue, e) if !matches!(e, Error::Interrupted) => {
+            item.failed = Some(e);
+            Ok(())
+        }
+        (_, e) => Err(e),
+    }
+}
+
 /// Runs `f` for each item in the map's mode.
 fn per_item(
     mode: Mode,
@@ -253,12 +282,14 @@ struct Miss<'a> {
 }
 
 /// Runs dual node `n` over all items: hits from the cache, misses in batches.
+#[allow(clippy::too_many_arguments)]
 fn batch_step(
     pipeline: &Pipeline,
     plan: &Plan,
     n: usize,
     states: &mut [Mutex<Item>],
     vary: &[bool],
+    on_error: OnError,
     ctx: &Context,
 ) -> Result<()> {
     let mut items: Vec<&mut Item> = states
@@ -277,6 +308,9 @@ fn batch_step(
     let varies: Vec<bool> = params.iter().map(|&v| vary[v]).collect();
     let mut misses: Vec<Miss<'_>> = Vec::new();
     for (i, item) in items.iter_mut().enumerate() {
+        if item.failed.is_some() {
+            continue;
+        }
         let (args, keys) = item.slots.args(params);
         let cache = NodeCache::new(node, keys.as_deref(), wanted, ctx.cache.as_ref());
         if let Some((values, keys)) = cache.lookup() {
@@ -332,7 +366,21 @@ fn batch_step(
                         error: &e,
                     });
                 }
-                return Err(e);
+                if on_error == OnError::Raise || matches!(e, Error::Interrupted) {
+                    return Err(e);
+                }
+                // every item of the batch failed with it: the first holds the error itself, the
+                // others an error naming the node and that item
+                let first_index = items[chunk[0].item].ctx.items.last().copied().unwrap_or(0);
+                let mut e = Some(e);
+                for m in &chunk {
+                    let err = e.take().unwrap_or_else(|| Error::BatchFailed {
+                        node: node.name().to_string(),
+                        item: first_index,
+                    });
+                    items[m.item].failed = Some(err);
+                }
+                continue;
             }
         };
         let took = watch.elapsed();

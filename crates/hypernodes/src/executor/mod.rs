@@ -38,7 +38,7 @@ pub trait Executor: std::any::Any + Send + Sync {
     ) -> Result<Outputs> {
         pipeline.check_inputs(&inputs, output_name, &[], false)?;
         let ctx = Context::root(pipeline, self.shared());
-        crate::invoke::with_stack(|| self.run_in(pipeline, inputs, output_name, &ctx))
+        crate::stack::with_stack(|| self.run_in(pipeline, inputs, output_name, &ctx))
     }
 
     /// Runs `pipeline` once per item built from the lists named in `map_over`; results in item order.
@@ -52,7 +52,7 @@ pub trait Executor: std::any::Any + Send + Sync {
     ) -> Result<Vec<Outputs>> {
         pipeline.check_inputs(&inputs, output_name, map_over, false)?;
         let ctx = Context::root(pipeline, self.shared());
-        crate::invoke::with_stack(|| {
+        crate::stack::with_stack(|| {
             self.map_in(pipeline, inputs, map_over, map_mode, output_name, &ctx)
         })
     }
@@ -69,7 +69,7 @@ pub trait Executor: std::any::Any + Send + Sync {
     ) -> Result<Vec<Result<Outputs>>> {
         pipeline.check_inputs(&inputs, output_name, map_over, false)?;
         let ctx = Context::root(pipeline, self.shared());
-        crate::invoke::with_stack(|| {
+        crate::stack::with_stack(|| {
             self.map_each_in(pipeline, inputs, map_over, map_mode, output_name, &ctx)
         })
     }
@@ -134,7 +134,7 @@ pub(crate) fn run_root(
     pipeline.check_inputs(&inputs, output_name, &[], false)?;
     let exec = effective(pipeline, None);
     let ctx = Context::root(pipeline, exec.clone());
-    crate::invoke::with_stack(|| exec.run_in(pipeline, inputs, output_name, &ctx))
+    crate::stack::with_stack(|| exec.run_in(pipeline, inputs, output_name, &ctx))
 }
 
 /// Runs a pipeline in a worker (a framework executor's UDF, another process) as part of a run that
@@ -147,7 +147,7 @@ pub fn run_at(
 ) -> Result<Outputs> {
     let exec = effective(pipeline, None);
     let ctx = Context::resumed(pipeline, exec.clone(), origin);
-    crate::invoke::with_stack(|| exec.run_in(pipeline, inputs, output_name, &ctx))
+    crate::stack::with_stack(|| exec.run_in(pipeline, inputs, output_name, &ctx))
 }
 
 /// Maps a root pipeline with its own executor or the default one.
@@ -161,7 +161,7 @@ pub(crate) fn map_root(
     pipeline.check_inputs(&inputs, output_name, map_over, false)?;
     let exec = effective(pipeline, None);
     let ctx = Context::root(pipeline, exec.clone());
-    crate::invoke::with_stack(|| exec.map_in(pipeline, inputs, map_over, mode, output_name, &ctx))
+    crate::stack::with_stack(|| exec.map_in(pipeline, inputs, map_over, mode, output_name, &ctx))
 }
 
 /// Maps a root pipeline, going on past failing items (see [`Executor::map_each`]).
@@ -175,7 +175,7 @@ pub(crate) fn map_each_root(
     pipeline.check_inputs(&inputs, output_name, map_over, false)?;
     let exec = effective(pipeline, None);
     let ctx = Context::root(pipeline, exec.clone());
-    crate::invoke::with_stack(|| {
+    crate::stack::with_stack(|| {
         exec.map_each_in(pipeline, inputs, map_over, mode, output_name, &ctx)
     })
 }

@@ -458,10 +458,7 @@ impl NodeExecutor {
                 items,
                 first,
             };
-            // The batch path fails the map on an item's failure, whatever `on_error` says (a
-            // failing batch call fails all of its items at once).
-            return batch::run_items(self, &work, workers, ctx)
-                .map(|v| v.into_iter().map(Ok).collect());
+            return batch::run_items(self, &work, workers, on_error, ctx);
         }
         let base = self.slots(pipeline, plan, inputs, map_over, ctx)?;
         let g = pipeline.graph();
