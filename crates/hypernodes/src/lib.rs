@@ -22,6 +22,7 @@ pub mod io;
 pub mod map;
 pub mod memo;
 pub mod node;
+pub mod observe;
 pub mod pipeline;
 pub mod progress;
 pub mod report;
