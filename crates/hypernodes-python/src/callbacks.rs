@@ -98,12 +98,27 @@ fn event_args<'py>(
 }
 
 impl PyCallbacks {
-    /// Delivers one event, given as a hook name and its arguments, at `path`.
+    /// Delivers one event, given as a hook name and its arguments, at `path` (within the map items
+    /// of `ctx`).
     pub fn dispatch(
         &self,
         py: Python<'_>,
         ctx: &Context,
         path: Vec<String>,
+        hook: &str,
+        args: Bound<'_, PyTuple>,
+    ) -> PyResult<()> {
+        self.dispatch_at(py, ctx, path, &ctx.items, hook, args)
+    }
+
+    /// Delivers one event, given as a hook name and its arguments, at `path` within the map items
+    /// `items` (indices, outermost first).
+    pub fn dispatch_at(
+        &self,
+        py: Python<'_>,
+        ctx: &Context,
+        path: Vec<String>,
+        items: &[usize],
         hook: &str,
         args: Bound<'_, PyTuple>,
     ) -> PyResult<()> {
@@ -121,8 +136,14 @@ impl PyCallbacks {
             .downcast_ref::<Py<PyAny>>()
             .map(|o| o.bind(py).clone())
             .unwrap_or_else(|| py.None().into_bound(py));
-        m.getattr("_dispatch")?
-            .call1((self.list.bind(py), cbctx, path, hook, args))?;
+        m.getattr("_dispatch")?.call1((
+            self.list.bind(py),
+            cbctx,
+            path,
+            hook,
+            args,
+            items.to_vec(),
+        ))?;
         Ok(())
     }
 }
@@ -167,8 +188,8 @@ fn callbacks_at(
     cbs
 }
 
-/// Replays events recorded in worker processes (`(hook, args, path)`, each path from the root, as
-/// the worker resumed the map at the caller's origin) into the callbacks in effect at each event's
+/// Replays events recorded in worker processes (`(hook, args, path, items)`, each path from the
+/// root and the enclosing item indices, as the worker resumed the map at the caller's origin) into the callbacks in effect at each event's
 /// place, in the caller's process. `pipeline` is the mapped pipeline, the last name of `ctx.path`.
 pub fn replay(
     py: Python<'_>,
@@ -178,7 +199,8 @@ pub fn replay(
 ) -> PyResult<()> {
     let prefix = ctx.path.len() - 1;
     for ev in events.iter() {
-        let (hook, args, path): (String, Bound<'_, PyTuple>, Vec<String>) = ev.extract()?;
+        let (hook, args, path, items): (String, Bound<'_, PyTuple>, Vec<String>, Vec<usize>) =
+            ev.extract()?;
         let rel = path.get(prefix..).unwrap_or(&[]);
         let Some(cbs) = callbacks_at(pipeline, ctx.callbacks.as_ref(), rel) else {
             continue;
@@ -186,7 +208,7 @@ pub fn replay(
         for cb in cbs.list() {
             let any: &dyn std::any::Any = cb.as_ref();
             if let Some(p) = any.downcast_ref::<PyCallbacks>() {
-                p.dispatch(py, ctx, path.clone(), &hook, args.clone())?;
+                p.dispatch_at(py, ctx, path.clone(), &items, &hook, args.clone())?;
             }
         }
     }

@@ -9,6 +9,7 @@ mod executor;
 mod framework;
 mod hashing;
 mod node;
+mod observe;
 mod pipeline;
 mod store;
 mod values;
@@ -60,6 +61,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         })
     });
     m.add_class::<node::PyNode>()?;
+    m.add_class::<observe::PyRunTree>()?;
     m.add_class::<framework::PyRunContext>()?;
     m.add_class::<framework::PyNodeStep>()?;
     m.add_function(wrap_pyfunction!(framework::node_identity, m)?)?;

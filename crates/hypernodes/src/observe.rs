@@ -448,11 +448,16 @@ impl RunTree {
         let mut finished: Option<Outcome> = None;
         match step {
             Step::PipelineStart(name) => {
-                // A map item's run, else a nested pipeline's (exact places first).
-                let parent = [true, false].into_iter().find_map(|exact| {
-                    self.find_exact(Kind::Item, at.path, at.items, None, exact)
-                        .or_else(|| self.nested_parent_exact(&at, exact))
-                });
+                // A map item's run, else a nested pipeline's: exact places first; an event
+                // without its item's index (a map of this place is open) takes the latest item.
+                let parent = (self.find_exact(Kind::Item, at.path, at.items, None, true))
+                    .or_else(|| {
+                        let map = self.find_exact(Kind::Map, at.path, at.items, None, true);
+                        map.and_then(|_| self.find(Kind::Item, &at, None))
+                    })
+                    .or_else(|| self.nested_parent_exact(&at, true))
+                    .or_else(|| self.find(Kind::Item, &at, None))
+                    .or_else(|| self.nested_parent(&at));
                 let mut span = self.span(SpanKind::Pipeline, &at);
                 span.pipeline = name.to_string();
                 self.open(
