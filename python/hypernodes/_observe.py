@@ -15,7 +15,7 @@ _HOOKS = [name for name in vars(Callback) if name.startswith("on_")]
 class _Run:
     """The engine's tree of one root run, with the renderer's own drawing state."""
 
-    __slots__ = ("draw", "tree", "__weakref__")
+    __slots__ = ("__weakref__", "draw", "tree")
 
     def __init__(self, draw: Any) -> None:
         self.tree = _core.RunTree()
