@@ -1120,13 +1120,21 @@ fn tracing_spans_mirror_nested_maps_in_every_mode() {
                 got_sorted.sort();
                 want_sorted.sort();
                 assert_eq!(got_sorted, want_sorted, "{label}: {lines:#?}");
-                // Every inner map span has exactly 3 inner pipeline runs below it. Known limit:
-                // when several maps of one pipeline are open at once (outer items run
-                // concurrently), an item's first event does not tell which of them it belongs to
-                // (the engine's context has no link from an item to its map), so items may hang
-                // under a sibling map: checked when the outer map is sequential.
-                let concurrent_maps = map_mode != Mode::Sequential;
-                for (i, m) in all.iter().enumerate().filter(|_| !concurrent_maps) {
+                // Every inner map span has exactly 3 inner pipeline runs below it, and every run
+                // its own nodes once: events carry their items, so the tree is exact in every mode.
+                for (i, run) in all.iter().enumerate().filter(|(_, s)| s.name == "pipeline") {
+                    let mut kids: Vec<&str> = (all.iter())
+                        .filter(|s| s.parent == Some(i as u64))
+                        .filter_map(|s| s.field("hypernodes.node"))
+                        .collect();
+                    kids.sort();
+                    let want = match run.field("hypernodes.pipeline") {
+                        Some("inner") => vec!["a", "b"],
+                        _ => vec!["inner_map", "make_xs", "total"],
+                    };
+                    assert_eq!(kids, want, "{label}: {lines:#?}");
+                }
+                for (i, m) in all.iter().enumerate() {
                     if m.name == "map" && m.field("hypernodes.pipeline") == Some("inner") {
                         let runs = all
                             .iter()
