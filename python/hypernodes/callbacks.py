@@ -7,7 +7,6 @@ at a time per callback object (never concurrently), in the order documented in `
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 
@@ -92,7 +91,6 @@ class Callback:
         """Every node of one map item was a cache hit."""
 
 
-_dispatch_lock = threading.RLock()
 # Set in worker processes while they run map items: events are recorded here, not delivered.
 _recording: list[tuple[str, tuple, list[str], list[int]]] | None = None
 
@@ -105,16 +103,16 @@ def _dispatch(
     args: tuple,
     items: list[int] = (),
 ) -> None:
-    """Delivers one event to every callback, one event at a time. In a worker process of a parallel
-    map, events are recorded instead (``_recording``), to be replayed in the caller's process."""
+    """Delivers one event to every callback; the binding calls it under the engine's delivery lock,
+    so one event at a time in the process. In a worker process of a parallel map, events are
+    recorded instead (``_recording``), to be replayed in the caller's process."""
     if _recording is not None:
         _recording.append((hook, tuple(args), list(path), list(items)))
         return
-    with _dispatch_lock:
-        ctx.hierarchy_path = path
-        ctx.items = tuple(items)
-        for cb in callbacks:
-            getattr(cb, hook)(*args, ctx)
+    ctx.hierarchy_path = path
+    ctx.items = tuple(items)
+    for cb in callbacks:
+        getattr(cb, hook)(*args, ctx)
 
 
 __all__ = ["Callback", "CallbackContext"]

@@ -122,6 +122,19 @@ impl PyCallbacks {
         hook: &str,
         args: Bound<'_, PyTuple>,
     ) -> PyResult<()> {
+        // Events a front replays take the engine's delivery lock too: one lock for every event.
+        hypernodes::callbacks::delivering(|| self.deliver(py, ctx, path, items, hook, args))
+    }
+
+    fn deliver(
+        &self,
+        py: Python<'_>,
+        ctx: &Context,
+        path: Vec<String>,
+        items: &[usize],
+        hook: &str,
+        args: Bound<'_, PyTuple>,
+    ) -> PyResult<()> {
         let m = py.import("hypernodes.callbacks")?;
         // Not `get_or_init`: building it runs Python (see `hypernodes::memo`).
         let state = hypernodes::memo::memoize(&ctx.run.callback_state, || {
