@@ -29,10 +29,8 @@ fn error_obj<'py>(py: Python<'py>, e: &Error) -> Bound<'py, PyAny> {
             return pyerr.value(py).clone().into_any();
         }
     }
-    let msg = e.to_string();
-    py.import("hypernodes.errors")
-        .and_then(|m| m.getattr("HyperNodesError")?.call1((msg,)))
-        .unwrap_or_else(|_| py.None().into_bound(py))
+    let err = crate::errors::HyperNodesError::new_err(e.to_string());
+    err.value(py).clone().into_any()
 }
 
 fn event_args<'py>(
@@ -135,7 +133,7 @@ impl PyCallbacks {
         hook: &str,
         args: Bound<'_, PyTuple>,
     ) -> PyResult<()> {
-        let m = py.import("hypernodes.callbacks")?;
+        let m = crate::py_modules::callbacks(py)?;
         // Not `get_or_init`: building it runs Python (see `hypernodes::memo`).
         let state = hypernodes::memo::memoize(&ctx.run.callback_state, || {
             let obj = m

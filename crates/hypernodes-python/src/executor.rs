@@ -6,6 +6,8 @@ use std::sync::Arc;
 use hypernodes::context::Context;
 use hypernodes::{Executor, Inputs, MapMode, Mode, NodeExecutor, OnError, Outputs, Pipeline};
 use pyo3::prelude::*;
+
+use crate::convert::Wrap;
 use pyo3::types::PyDict;
 
 use crate::errors::to_pyerr;
@@ -23,16 +25,18 @@ pub struct PyNodeExecutor {
 #[pymethods]
 impl PyNodeExecutor {
     #[new]
-    #[pyo3(signature = (node_execution="sequential", map_execution="sequential", max_workers=None, **renamed))]
+    #[pyo3(signature = (node_execution=Wrap(Mode::Sequential), map_execution=Wrap(Mode::Sequential), max_workers=None, **renamed))]
+    #[pyo3(
+        text_signature = "(node_execution='sequential', map_execution='sequential', max_workers=None, **renamed)"
+    )]
     fn new(
-        node_execution: &str,
-        map_execution: &str,
+        node_execution: Wrap<Mode>,
+        map_execution: Wrap<Mode>,
         max_workers: Option<i64>,
         renamed: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         crate::pipeline::reject_kwargs("NodeExecutor", renamed)?;
-        let node: Mode = node_execution.parse().map_err(to_pyerr)?;
-        let map: Mode = map_execution.parse().map_err(to_pyerr)?;
+        let (node, map) = (node_execution.0, map_execution.0);
         let workers = match max_workers {
             Some(n) if n < 1 => {
                 return Err(crate::errors::config_error(format!(
@@ -114,21 +118,23 @@ impl PyNodeExecutor {
     /// Maps `pipeline` over the inputs named in `map_over`; returns one dict per item, in order.
     /// `on_error="continue"`: every item runs, and a failed item's place holds its exception.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (pipeline, inputs, map_over, map_mode="zip", output_name=None, on_error="raise"))]
+    #[pyo3(signature = (pipeline, inputs, map_over, map_mode=Wrap(MapMode::Zip), output_name=None, on_error=Wrap(OnError::Raise)))]
+    #[pyo3(
+        text_signature = "(self, pipeline, inputs, map_over, map_mode='zip', output_name=None, on_error='raise')"
+    )]
     fn map<'py>(
         &self,
         py: Python<'py>,
         pipeline: &PyPipeline,
         inputs: &Bound<'py, PyDict>,
         map_over: &Bound<'py, PyAny>,
-        map_mode: &str,
+        map_mode: Wrap<MapMode>,
         output_name: Option<&Bound<'py, PyAny>>,
-        on_error: &str,
+        on_error: Wrap<OnError>,
     ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
+        let (mode, on_error) = (map_mode.0, on_error.0);
         let selected = crate::pipeline::names_arg(output_name)?;
         let map_over = crate::pipeline::names_arg(Some(map_over))?.unwrap_or_default();
-        let mode: MapMode = map_mode.parse().map_err(to_pyerr)?;
-        let on_error: OnError = on_error.parse().map_err(to_pyerr)?;
         let inputs = crate::pipeline::inputs_arg(inputs)?;
         if on_error == OnError::Continue {
             let out = self
@@ -148,7 +154,10 @@ impl PyNodeExecutor {
     /// enclosing item indices, map depth)`); item `i` of `items` is item `first + i` of the map.
     /// Events and error notes are those of the caller's own run (see `hypernodes._parallel`).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (pipeline, inputs, map_over, items, first, output_name, origin, on_error="raise"))]
+    #[pyo3(signature = (pipeline, inputs, map_over, items, first, output_name, origin, on_error=Wrap(OnError::Raise)))]
+    #[pyo3(
+        text_signature = "(self, pipeline, inputs, map_over, items, first, output_name, origin, on_error='raise')"
+    )]
     fn _resume_items<'py>(
         &self,
         py: Python<'py>,
@@ -159,9 +168,9 @@ impl PyNodeExecutor {
         first: usize,
         output_name: Option<Vec<String>>,
         origin: (Vec<String>, Vec<usize>, usize),
-        on_error: &str,
+        on_error: Wrap<OnError>,
     ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
-        let on_error: OnError = on_error.parse().map_err(to_pyerr)?;
+        let on_error = on_error.0;
         let inputs = crate::pipeline::inputs_arg(inputs)?;
         let items: Vec<Vec<hypernodes::Value>> = items
             .into_iter()
@@ -393,8 +402,7 @@ impl hypernodes::Offload for ProcessOffload {
                 (origin.path, origin.items, origin.map_depth),
                 work.on_error.as_str(),
             );
-            let out = py
-                .import("hypernodes._parallel")?
+            let out = crate::py_modules::parallel(py)?
                 .getattr("map_items")?
                 .call1(args)?;
             let (results, events, error): (
@@ -427,8 +435,7 @@ impl hypernodes::Offload for ProcessOffload {
             };
             let n = Py::new(py, crate::node::PyNode { core: node.clone() })?;
             let args: Vec<Bound<'_, PyAny>> = args.iter().map(|v| to_py(py, v)).collect();
-            let out = py
-                .import("hypernodes._parallel")?
+            let out = crate::py_modules::parallel(py)?
                 .getattr("call_node")?
                 .call1((n, args, workers))?;
             Ok(crate::node::unpack(out, multi))
@@ -444,7 +451,7 @@ impl hypernodes::Offload for ProcessOffload {
     fn check(&self, pipeline: &Pipeline) -> hypernodes::Result<()> {
         Python::attach(|py| -> PyResult<Option<String>> {
             let p = PyPipeline::to_py(py, pipeline)?;
-            py.import("hypernodes._parallel")?
+            crate::py_modules::parallel(py)?
                 .getattr("check_picklable")?
                 .call1((p,))?
                 .extract()
