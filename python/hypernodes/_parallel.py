@@ -267,13 +267,10 @@ def _producer(pipeline: Any, output: str) -> str:
 
 
 def _where(path: list[str], items: list[int]) -> str:
-    """``pipeline 'a > b', item 3`` (the engine's wording of a place)."""
-    place = f"pipeline '{' > '.join(path)}'"
-    if len(items) == 1:
-        return f"{place}, item {items[0]}"
-    if items:
-        return f"{place}, items {' > '.join(map(str, items))}"
-    return place
+    """``pipeline 'a > b', item 3``: the engine's wording of a place."""
+    from hypernodes._core import place_note
+
+    return place_note(list(path), list(items))
 
 
 def _unsendable_result(pipeline: Any, out: list[dict], first: int, origin: tuple) -> Exception:

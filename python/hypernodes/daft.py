@@ -214,11 +214,6 @@ def _udf_options(options: dict[str, Any] | None) -> dict[str, Any]:
     return options
 
 
-def _note(exc: BaseException, note: str) -> None:
-    if note not in getattr(exc, "__notes__", []):
-        exc.add_note(note)
-
-
 class _Call:
     """One run or map of one pipeline level by a DaftExecutor."""
 
@@ -232,7 +227,7 @@ class _Call:
         self.is_map = map_over is not None
         # the engine plans, checks map_mode, splits the items and resolves the root inputs, in
         # NodeExecutor's order
-        selected = names_arg(output_name)
+        selected = self.selected = names_arg(output_name)
         self.plan = Plan(pipeline, selected)
         self.items = pipeline._map_items(inputs, map_over, map_mode) if self.is_map else [()]
         later = map_over if self.is_map else []
@@ -240,7 +235,6 @@ class _Call:
         self.cache = ctx.cache if ex.use_cache else None
         self.keyed = self.cache is not None
         self.observed = ex.use_callbacks and ctx.observed
-        self.out_sources = [(o, self.plan.producer[o]) for o in self.plan.outputs]
         self.mapped = [m for m in (map_over or []) if m in self.plan.inputs]
         self.mapped_pos = [map_over.index(m) for m in self.mapped] if self.is_map else []
 
@@ -564,90 +558,25 @@ class _Call:
 
     # ------------------------------------------------------------------ driver side
 
-    def _collect(self, index: int, records: dict[int, tuple]) -> dict[str, Any]:
-        """``_replay`` without callbacks: merges fresh cache entries, raises the item's error, and
-        returns its outputs."""
-        plan = self.plan
-        cache = self.cache
-        for i in plan.order:
-            rec = records[i]
-            kind = rec[0]
-            if kind == "err":
-                self._raise(plan.specs[i], rec[1], None, index)
-            if kind == "ok" and rec[5] and cache is not None:
-                cache._merge(rec[5])
-        return {o: records[ni][1][pos] for o, (ni, pos) in self.out_sources}
-
     def _replay(self, index: int, row: tuple, records: dict[int, tuple]) -> dict[str, Any]:
-        """Fires one item's events in NodeExecutor's order, merges fresh cache entries, raises the
-        item's error, and returns its outputs."""
-        if not self.observed:
-            return self._collect(index, records)
-        ctx = self.ctx
-        plan = self.plan
-        level = ctx.map_item(index) if self.is_map else ctx
-        emit = level.emit if self.observed else None
-        path = list(ctx.path)
-        values: dict[str, Any] = dict(self.base)
+        """One item's records become NodeExecutor's events, error and outputs: the engine replays
+        them (``RunContext.replay_item``: event order, error notes, the item's signature). Fresh
+        entries of a worker's MemoryCache copy are merged here first."""
+        if self.cache is not None:
+            for rec in records.values():
+                if rec[0] == "ok" and rec[5]:
+                    self.cache._merge(rec[5])
+        values = dict(self.base)
         values.update(row[1])
-        if emit:
-            if self.is_map:
-                emit("on_map_item_start", (index,))
-            emit("on_pipeline_start", (self.pipeline.name, {n: values[n] for n in plan.inputs}))
-        all_hits = True
-        total = 0.0
-        for i in plan.order:
-            spec = plan.specs[i]
-            rec = records[i]
-            kind = rec[0]
-            if kind == "skip":  # an upstream error was raised already
-                continue
-            if kind == "hit":
-                if emit:
-                    emit("on_node_cached", (spec.name, rec[3]))
-            else:
-                all_hits = False
-                if emit:
-                    emit("on_node_start", (spec.name, {p: values[p] for p in spec.params}))
-                    if spec.is_pipeline:
-                        emit("on_nested_pipeline_start", (path[-1], spec.inner_name))
-                    for hook, args, rel in rec[4] if kind == "ok" else rec[2]:
-                        level.emit(hook, tuple(args), path + list(rel))
-                if kind == "err":
-                    self._raise(spec, rec[1], emit, index)
-                total += rec[3]
-                fresh = rec[5]
-                if fresh and self.cache is not None:
-                    self.cache._merge(fresh)
-                if emit:
-                    wanted = plan.wanted.get(i)
-                    outs = {
-                        o: v
-                        for p, (o, v) in enumerate(zip(spec.outputs, rec[1]))
-                        if wanted is None or p in wanted
-                    }
-                    if spec.is_pipeline:
-                        emit("on_nested_pipeline_end", (path[-1], spec.inner_name, rec[3]))
-                    emit("on_node_end", (spec.name, outs, rec[3]))
-            for o, v in zip(spec.outputs, rec[1]):
-                values[o] = v
-        out = {o: values[o] for o in plan.outputs}
-        if emit:
-            emit("on_pipeline_end", (self.pipeline.name, out, total))
-            if self.is_map:
-                emit("on_map_item_end", (index, total))
-                if self.keyed and all_hits:
-                    keys = [row[2].get(m) for m in self.mapped if row[2].get(m) is not None]
-                    emit("on_map_item_cached", (index, _core.item_signature(keys)))
-        return out
-
-    def _raise(self, spec, exc: BaseException, emit, index: int) -> None:
-        if emit:
-            emit("on_error", (spec.name, exc))
-        # As the engine: a function's own exception gains the engine's note naming the node (and
-        # the item); the engine's errors (arity) and a nested pipeline's errors (noted where they
-        # happened) do not.
-        if not spec.is_pipeline and not getattr(exc, "_hypernodes_engine", False):
-            level = self.ctx.map_item(index) if self.is_map else self.ctx
-            _note(exc, level.node_note(spec.name))
-        raise exc
+        keys = None
+        if self.keyed and self.is_map and row[2] is not None:
+            keys = [row[2][m] for m in self.mapped if row[2].get(m) is not None]
+        return self.ctx.replay_item(
+            self.pipeline,
+            self.selected,
+            index if self.is_map else None,
+            values,
+            keys,
+            records,
+            self.observed,
+        )

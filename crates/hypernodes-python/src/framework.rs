@@ -69,6 +69,123 @@ impl PyRunContext {
         (o.path, o.items, o.map_depth)
     }
 
+    /// Replays one item's node records (`{node index: record}`, the records of
+    /// `hypernodes._daft.worker`) at this level, with the engine's event order, error notes and
+    /// item signature (`hypernodes::replay`); returns the item's outputs (those of the plan for
+    /// `output_name`) or raises the first failing node's error. `index`: the map item's index
+    /// (None: a run); `inputs`: the item's root inputs by name; `item_keys`: with a cache in
+    /// effect, the keys of the item's mapped inputs; `observe`: whether to fire events.
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (pipeline, output_name, index, inputs, item_keys, records, observe=true))]
+    fn replay_item<'py>(
+        &self,
+        py: Python<'py>,
+        pipeline: &PyPipeline,
+        output_name: Option<Vec<String>>,
+        index: Option<usize>,
+        inputs: &Bound<'py, pyo3::types::PyDict>,
+        item_keys: Option<Vec<Vec<u8>>>,
+        records: &Bound<'py, pyo3::types::PyDict>,
+        observe: bool,
+    ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        use hypernodes::replay::{replay_item, ItemReplay, NodeRecord};
+        let plan = pipeline
+            .core
+            .plan(output_name.as_deref())
+            .map_err(to_pyerr)?;
+        let named = inputs
+            .iter()
+            .map(|(k, v)| Ok((Arc::<str>::from(k.extract::<String>()?), to_value(v))))
+            .collect::<PyResult<Vec<_>>>()?;
+        let keys = item_keys
+            .map(|ks| {
+                ks.iter()
+                    .map(|k| key_arg(k))
+                    .collect::<PyResult<Vec<Key>>>()
+            })
+            .transpose()?;
+        let values = |obj: Bound<'py, PyAny>| -> PyResult<Vec<hypernodes::Value>> {
+            obj.try_iter()?.map(|v| Ok(to_value(v?))).collect()
+        };
+        let secs = |obj: Bound<'py, PyAny>| -> PyResult<std::time::Duration> {
+            let s: f64 = obj.extract()?;
+            Ok(std::time::Duration::try_from_secs_f64(s).unwrap_or_default())
+        };
+        let mut recs = Vec::with_capacity(records.len());
+        for (k, rec) in records.iter() {
+            let n: usize = k.extract()?;
+            let kind: String = rec.get_item(0)?.extract()?;
+            let r = match kind.as_str() {
+                "hit" => NodeRecord::Hit {
+                    outputs: values(rec.get_item(1)?)?,
+                    signature: rec.get_item(3)?.extract()?,
+                },
+                "ok" => NodeRecord::Done {
+                    outputs: values(rec.get_item(1)?)?,
+                    duration: secs(rec.get_item(3)?)?,
+                    inner: rec.get_item(4)?.unbind(),
+                },
+                "err" => {
+                    let exc = rec.get_item(1)?;
+                    // the engine's own errors (arity) name their place already
+                    let noted = exc
+                        .getattr_opt("_hypernodes_engine")?
+                        .is_some_and(|v| v.is_truthy().unwrap_or(false));
+                    NodeRecord::Failed {
+                        error: Box::new(PyErr::from_value(exc)),
+                        noted,
+                        duration: secs(rec.get_item(3)?)?,
+                        inner: rec.get_item(2)?.unbind(),
+                    }
+                }
+                _ => NodeRecord::Skipped,
+            };
+            recs.push((n, r));
+        }
+        let ctx = match observe {
+            true => self.ctx.clone(),
+            false => Context {
+                callbacks: None,
+                ..self.ctx.clone()
+            },
+        };
+        let forward = |level: &Context, events: Py<PyAny>| {
+            let Some(cbs) = &level.callbacks else {
+                return;
+            };
+            Python::attach(|py| {
+                let run = || -> PyResult<()> {
+                    let base = level.path_strings();
+                    for ev in events.bind(py).try_iter()? {
+                        let (hook, args, rel): (String, Bound<'_, PyTuple>, Vec<String>) =
+                            ev?.extract()?;
+                        let mut path = base.clone();
+                        path.extend(rel);
+                        for cb in cbs.list() {
+                            let any: &dyn std::any::Any = cb.as_ref();
+                            if let Some(p) = any.downcast_ref::<PyCallbacks>() {
+                                p.dispatch(py, level, path.clone(), &hook, args.clone())?;
+                            }
+                        }
+                    }
+                    Ok(())
+                };
+                if let Err(e) = run() {
+                    e.write_unraisable(py, None);
+                }
+            })
+        };
+        let item = ItemReplay {
+            pipeline: &pipeline.core,
+            plan: &plan,
+            index,
+            inputs: &named,
+            item_keys: keys.as_deref(),
+        };
+        let out = replay_item(&ctx, &item, recs, &forward).map_err(to_pyerr)?;
+        crate::pipeline::outputs_to_dict(py, &out)
+    }
+
     /// The engine's note naming where node `node` failed at this level (its pipeline path from
     /// the root and, in a map, the item indices): the same text in every executor.
     fn node_note(&self, node: &str) -> String {
@@ -151,6 +268,12 @@ pub fn continues_on_error(on_error: &str) -> PyResult<bool> {
     Ok(policy == hypernodes::OnError::Continue)
 }
 
+/// A place in a run as the engine's notes name it: `pipeline 'a > b', item 3`.
+#[pyfunction]
+pub fn place_note(path: Vec<String>, items: Vec<usize>) -> String {
+    hypernodes::place_note(&path, &items)
+}
+
 /// The key of a value (its canonical hash), as the engine computes it. With `name` (a root input),
 /// a value that cannot be hashed gives None and the engine's one warning naming the input and its
 /// type; without, a TypeError.
@@ -167,17 +290,6 @@ pub fn value_key<'py>(
     let v = to_value(value.clone());
     let key = hypernodes::cache::input_key(name, &PyAnyType, &v);
     Ok(key.map(|k| PyBytes::new(py, &k)))
-}
-
-/// The signature `on_map_item_cached` reports for an item: a digest of its mapped inputs' keys, in
-/// `map_over` order (as `NodeExecutor` computes it).
-#[pyfunction]
-pub fn item_signature(item_keys: Vec<Vec<u8>>) -> PyResult<String> {
-    let mut h = hypernodes::cache::KeyHasher::new();
-    for k in &item_keys {
-        h.field("item", &key_arg(k)?);
-    }
-    Ok(blake3::Hash::from_bytes(h.finish()).to_hex().to_string())
 }
 
 type PyKeys = Option<Vec<Option<Vec<u8>>>>;

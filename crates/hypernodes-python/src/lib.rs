@@ -69,7 +69,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(framework::node_identity, m)?)?;
     m.add_function(wrap_pyfunction!(framework::value_key, m)?)?;
     m.add_function(wrap_pyfunction!(framework::continues_on_error, m)?)?;
-    m.add_function(wrap_pyfunction!(framework::item_signature, m)?)?;
+    m.add_function(wrap_pyfunction!(framework::place_note, m)?)?;
     m.add_class::<cache::PyMemoryCache>()?;
     m.add_class::<cache::PyDiskCache>()?;
     m.add_function(wrap_pyfunction!(cache::_flush_disk_caches, m)?)?;

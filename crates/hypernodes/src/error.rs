@@ -146,7 +146,13 @@ pub enum Error {
 /// The note that names where a node failed, the same in every executor and mode:
 /// `in node 'judge' of pipeline 'eval > per_query', item 2` (nested maps: `items 0 > 2`).
 pub fn node_note(node: &str, path: &[String], items: &[usize]) -> String {
-    let mut note = format!("in node '{node}' of pipeline '{}'", path.join(" > "));
+    format!("in node '{node}' of {}", place_note(path, items))
+}
+
+/// A place in a run, as notes name it: `pipeline 'eval > per_query', item 2` (nested maps:
+/// `items 0 > 2`; outside maps, the pipeline path alone).
+pub fn place_note(path: &[String], items: &[usize]) -> String {
+    let mut note = format!("pipeline '{}'", path.join(" > "));
     match items {
         [] => {}
         [i] => note.push_str(&format!(", item {i}")),

@@ -284,3 +284,98 @@ fn a_cancel_token_stops_a_map_and_nothing_new_starts() {
         assert!(n <= 5, "{mode:?}: {n} items started");
     }
 }
+
+/// Records of nodes that ran elsewhere replay as NodeExecutor's own events, outputs and errors.
+#[test]
+fn replayed_records_give_node_executor_events_outputs_and_notes() {
+    use hypernodes::replay::{replay_item, ItemReplay, NodeRecord};
+    use hypernodes::Executor;
+    use std::time::Duration;
+
+    let c = Counter::new();
+    let log = Log::default();
+    let p = Pipeline::new([
+        common::int_node("a", &["x"], "y", &c, |v| v[0] + 1),
+        common::int_node("b", &["y"], "z", &c, |v| v[0] * 2),
+    ])
+    .unwrap()
+    .with_name("p")
+    .with_callbacks(Setting::On(Arc::new(Callbacks::new(vec![
+        Arc::new(log.clone()) as Arc<dyn Callback>,
+    ]))));
+    let plan = p.plan(None).unwrap();
+    let ctx = Context::root(&p, NodeExecutor::default().shared());
+    let inputs = vec![(Arc::<str>::from("x"), value(1_i64))];
+    let item = ItemReplay {
+        pipeline: &p,
+        plan: &plan,
+        index: Some(4),
+        inputs: &inputs,
+        item_keys: None,
+    };
+    let forwarded = Mutex::new(Vec::new());
+    let forward = |_: &Context, inner: &'static str| forwarded.lock().unwrap().push(inner);
+    let records = vec![
+        (
+            1,
+            NodeRecord::Done {
+                outputs: vec![value(4_i64)],
+                duration: Duration::from_millis(3),
+                inner: "b's inner events",
+            },
+        ),
+        (
+            0,
+            NodeRecord::Done {
+                outputs: vec![value(2_i64)],
+                duration: Duration::from_millis(1),
+                inner: "a's inner events",
+            },
+        ),
+    ];
+    let out = replay_item(&ctx, &item, records, &forward).unwrap();
+    assert_eq!(int(&out, "z"), 4);
+    assert_eq!(int(&out, "y"), 2);
+    assert_eq!(
+        c.get(),
+        0,
+        "nothing ran here: the records say what ran elsewhere"
+    );
+    assert_eq!(
+        *forwarded.lock().unwrap(),
+        ["a's inner events", "b's inner events"],
+        "each node's recorded events at its place, in plan order"
+    );
+    assert_eq!(
+        log.0.lock().unwrap().clone(),
+        [
+            "item_start 4 @p",
+            "pipeline_start p @p",
+            "node_start a @p",
+            "node_end a @p",
+            "node_start b @p",
+            "node_end b @p",
+            "pipeline_end p @p",
+            "item_end 4 @p",
+        ]
+    );
+
+    // a failing node: the engine's note, and no event after the error
+    log.0.lock().unwrap().clear();
+    let records = vec![
+        (
+            0,
+            NodeRecord::Failed {
+                error: "quota exceeded".into(),
+                noted: false,
+                duration: Duration::ZERO,
+                inner: "a's inner events",
+            },
+        ),
+        (1, NodeRecord::Skipped),
+    ];
+    let err = replay_item(&ctx, &item, records, &forward).unwrap_err();
+    assert_eq!(note_of(&err), "in node 'a' of pipeline 'p', item 4");
+    let events = log.0.lock().unwrap().clone();
+    assert_eq!(events.last().unwrap(), "node_start a @p");
+}

@@ -87,6 +87,7 @@ def label_lines(el: Element, show_types: bool, separate: bool) -> list[tuple[str
         return [line for member in el.members for line in label_lines(member, show_types, separate)]
     if el.kind in ("input", "data"):
         lines = [(_typed(el.name, el.type, show_types), "b" if el.kind == "input" else "")]
+        lines += [(mk, "i") for mk in el.markers]
         if el.bound is not None:
             lines.append((f"= {el.bound}" if el.bound != "bound" else "bound", "m"))
         elif el.default is not None and show_types:

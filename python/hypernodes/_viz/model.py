@@ -11,6 +11,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from hypernodes.stateful import is_stateful
+
 _SHORT = 24  # bound values whose repr is longer are shown as "bound", not by value
 
 
@@ -188,6 +190,11 @@ def _wanted_nodes(pipeline: Any, selected: list[str] | None) -> list[Any]:
     return [nodes[i] for i in order]
 
 
+def _stateful_owner(func: Any) -> bool:
+    """Whether ``func`` is a method of a ``@stateful`` object (a model's ``encode``, say)."""
+    return func is not None and is_stateful(getattr(func, "__self__", None))
+
+
 def _input_info(pipeline: Any, name: str) -> tuple[str | None, str | None]:
     """The type and default of an input of ``pipeline``, from the first consumer that tells."""
     ty = default = None
@@ -294,6 +301,8 @@ def _scope(
         if name in bound:
             r = short_repr(bound[name])
             el.bound = r if len(r) < _SHORT else "bound"
+            if is_stateful(bound[name]):
+                el.markers.append("@stateful")
         m.add(el)
         src[name] = (el.id, ())
 
@@ -313,6 +322,10 @@ def _scope(
             el.markers.append("async")
         if not n.cache:
             el.markers.append("cache=False")
+        if getattr(n, "batch", None) is not None:
+            el.markers.append(f"DualNode: batches of {n.batch_size}")
+        if _stateful_owner(n.func) or _stateful_owner(getattr(n, "batch", None)):
+            el.markers.append("@stateful")
         m.add(el)
         for i in n.inputs:
             s, hops = src[i]
