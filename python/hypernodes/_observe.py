@@ -17,13 +17,17 @@ class _Run:
 
     __slots__ = ("__weakref__", "draw", "tree")
 
-    def __init__(self, draw: Any) -> None:
-        self.tree = _core.RunTree()
+    def __init__(self, draw: Any, tree: Any) -> None:
+        self.tree = tree
         self.draw = draw
 
 
 class TreeCallback(Callback):
-    """Feeds every event to its root run's ``RunTree`` and passes the changes to ``_render``."""
+    """Feeds every event to its root run's ``RunTree`` and passes the changes to ``_render``
+    (only those it draws: ``_spans``, ``_bars``)."""
+
+    _spans = True
+    _bars = True
 
     def _init_tree(self) -> None:
         self._key = f"_hypernodes.tree.{id(self)}"
@@ -38,7 +42,7 @@ class TreeCallback(Callback):
     def _feed(self, hook: str, args: tuple, ctx: CallbackContext) -> None:
         run = ctx.get(self._key)
         if run is None:
-            run = _Run(self._new_draw())
+            run = _Run(self._new_draw(), _core.RunTree(spans=self._spans, bars=self._bars))
             ctx.set(self._key, run)
             self._started(run)
         changes = run.tree.feed(

@@ -109,6 +109,8 @@ class ProgressCallback(TreeCallback):
     draws its own bars there).
     """
 
+    _spans = False  # draws bars only
+
     def __init__(
         self,
         disable: bool = False,
@@ -190,11 +192,12 @@ class ProgressCallback(TreeCallback):
             for change in changes:
                 if change[0] == "bar":
                     _, index, fields = change
-                    info = BarInfo(*fields)
                     if index == len(run.draw):
+                        info = BarInfo(*fields)
                         run.draw.append(_Bar(info, self._maker(info)))
                     bar = run.draw[index]
-                    bar.info = info
+                    i = bar.info
+                    _, _, i.done, i.total, i.cached, i.failed, i.finished = fields
                     bar.refresh()
                 elif change[0] == "done":
                     self._finish(run)

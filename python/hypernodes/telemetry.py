@@ -48,6 +48,8 @@ class TelemetryCallback(TreeCallback):
     uses the global tracer provider of its process).
     """
 
+    _bars = False  # draws spans only
+
     def __init__(self, tracer: Any = None, map_items: bool = False) -> None:
         self.map_items = map_items
         self._tracer = tracer

@@ -9,9 +9,14 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 
-/// The model of one root run's tree: spans and progress bars.
+/// The model of one root run's tree: spans and progress bars. A renderer asks only for the
+/// changes it draws (`spans`, `bars`): the others are not converted to Python.
 #[pyclass(name = "RunTree", module = "hypernodes._core")]
-pub struct PyRunTree(Mutex<RunTree>);
+pub struct PyRunTree {
+    tree: Mutex<RunTree>,
+    spans: bool,
+    bars: bool,
+}
 
 /// `"TypeName: message"` for an exception, else its text.
 fn message(error: &Bound<'_, PyAny>) -> PyResult<String> {
@@ -64,8 +69,13 @@ fn change<'py>(py: Python<'py>, c: &Change) -> PyResult<Bound<'py, PyTuple>> {
 #[pymethods]
 impl PyRunTree {
     #[new]
-    fn new() -> Self {
-        PyRunTree(Mutex::new(RunTree::new()))
+    #[pyo3(signature = (*, spans=true, bars=true))]
+    fn new(spans: bool, bars: bool) -> Self {
+        PyRunTree {
+            tree: Mutex::new(RunTree::new()),
+            spans,
+            bars,
+        }
     }
 
     /// Feeds one callback event (`hook` is a `Callback` method name, `args` its arguments without
@@ -129,7 +139,7 @@ impl PyRunTree {
             }
         };
         let changes = {
-            let mut tree = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let mut tree = self.tree.lock().unwrap_or_else(|e| e.into_inner());
             let at = hypernodes::observe::Where {
                 path: &path,
                 items: &items,
@@ -138,7 +148,14 @@ impl PyRunTree {
         };
         let out = PyList::empty(py);
         for c in &changes {
-            out.append(change(py, c)?)?;
+            let wanted = match c {
+                Change::Open { .. } | Change::Close { .. } => self.spans,
+                Change::Bar { .. } => self.bars,
+                Change::Done => true,
+            };
+            if wanted {
+                out.append(change(py, c)?)?;
+            }
         }
         Ok(out)
     }
@@ -146,6 +163,6 @@ impl PyRunTree {
     /// Whether the root run is over.
     #[getter]
     fn done(&self) -> bool {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).is_done()
+        (self.tree.lock().unwrap_or_else(|e| e.into_inner())).is_done()
     }
 }
