@@ -635,6 +635,33 @@ def test_events_of_a_nested_pipeline_with_its_own_callbacks_reach_the_caller(
     assert Counter(rec.seq()) == Counter(expected_nested_map(ns))
 
 
+def test_replayed_and_live_events_share_one_delivery_lock():
+    """A process-parallel map's events are replayed in the caller while another thread's threaded
+    run delivers live events into the same callback object: one lock (the engine's) serializes
+    both, so the callback is never entered twice at once."""
+    rec = Recorder(pause=0.001)
+    mapped = chain(callbacks=[rec], executor=_executor("sequential", "parallel"))
+    live = chain("live", callbacks=[rec], executor=_executor("threaded", "threaded"))
+    errors: list[BaseException] = []
+
+    def run_live():
+        try:
+            for _ in range(15):
+                live.map(inputs={"x": ["l1", "l2", "l3"]}, map_over="x")
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    t = threading.Thread(target=run_live)
+    t.start()
+    out = mapped.map(inputs={"x": [f"x{i}" for i in range(8)]}, map_over="x")
+    t.join()
+    assert errors == []
+    assert len(out) == 8
+    assert rec.overlaps == 0, "events were delivered concurrently into one callback"
+    hooks = Counter(e.hook for e in rec.events)
+    assert hooks["map_start"] == 1 + 15 and hooks["map_item_start"] == 8 + 45
+
+
 def test_parallel_map_events_are_delivered_in_the_callers_process():
     import os
 
