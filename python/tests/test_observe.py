@@ -114,3 +114,24 @@ def test_telemetry_draws_the_same_tree(case):
 
     walk(None, 0)
     assert out == [re.sub(r" #\d+", "", line) for line in case["tree"]]
+
+
+def test_a_renderer_gets_only_the_changes_it_draws():
+    events = CASES[0]["events"]
+    kinds = {}
+    for spans, bars in [(True, True), (False, True), (True, False)]:
+        tree = _core.RunTree(spans=spans, bars=bars)
+        got = [
+            c
+            for hook, args, path, items in events
+            for c in tree.feed(hook, tuple(args), path, items)
+        ]
+        kinds[(spans, bars)] = {c[0] for c in got}
+    assert kinds[(True, True)] == {"open", "close", "bar", "done"}
+    assert kinds[(False, True)] == {"bar", "done"}
+    assert kinds[(True, False)] == {"open", "close", "done"}
+
+
+def test_an_unknown_hook_is_named():
+    with pytest.raises(ValueError, match="on_node_begin"):
+        _core.RunTree().feed("on_node_begin", ("a", {}), ["p"], [])
