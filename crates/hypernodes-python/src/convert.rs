@@ -19,3 +19,21 @@ impl<'a, 'py, T: FromStr<Err = hypernodes::Error>> FromPyObject<'a, 'py> for Wra
         text.parse().map(Wrap).map_err(to_pyerr)
     }
 }
+
+/// Pipeline names given as one name or an iterable of names (`output_name`, `map_over`); anything
+/// else is a `ConfigurationError` showing what was given.
+pub(crate) struct Names(pub(crate) Vec<String>);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Names {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let names = crate::pipeline::names_arg(Some(&obj.to_owned()))?;
+        Ok(Names(names.unwrap_or_default()))
+    }
+}
+
+/// The names of an optional `Names` argument.
+pub(crate) fn names(arg: Option<Names>) -> Option<Vec<String>> {
+    arg.map(|n| n.0)
+}

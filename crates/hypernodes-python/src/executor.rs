@@ -6,7 +6,7 @@ use std::sync::Arc;
 use hypernodes::{Executor, MapMode, Mode, NodeExecutor, OnError};
 use pyo3::prelude::*;
 
-use crate::convert::Wrap;
+use crate::convert::{names, Names, Wrap};
 use pyo3::types::PyDict;
 
 use crate::errors::to_pyerr;
@@ -106,9 +106,9 @@ impl PyNodeExecutor {
         py: Python<'py>,
         pipeline: &PyPipeline,
         inputs: &Bound<'py, PyDict>,
-        output_name: Option<&Bound<'py, PyAny>>,
+        output_name: Option<Names>,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let selected = crate::pipeline::names_arg(output_name)?;
+        let selected = names(output_name);
         let inputs = crate::pipeline::inputs_arg(inputs)?;
         let out = self
             .core
@@ -129,14 +129,14 @@ impl PyNodeExecutor {
         py: Python<'py>,
         pipeline: &PyPipeline,
         inputs: &Bound<'py, PyDict>,
-        map_over: &Bound<'py, PyAny>,
+        map_over: Names,
         map_mode: Wrap<MapMode>,
-        output_name: Option<&Bound<'py, PyAny>>,
+        output_name: Option<Names>,
         on_error: Wrap<OnError>,
     ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
         let (mode, on_error) = (map_mode.0, on_error.0);
-        let selected = crate::pipeline::names_arg(output_name)?;
-        let map_over = crate::pipeline::names_arg(Some(map_over))?.unwrap_or_default();
+        let selected = names(output_name);
+        let map_over = map_over.0;
         let inputs = crate::pipeline::inputs_arg(inputs)?;
         if on_error == OnError::Continue {
             let out = self

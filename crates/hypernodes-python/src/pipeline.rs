@@ -7,7 +7,7 @@ use std::sync::Arc;
 use hypernodes::{AsNode, Callbacks, Inputs, MapMode, Node, OnError, Outputs, Pipeline, Setting};
 use pyo3::prelude::*;
 
-use crate::convert::Wrap;
+use crate::convert::{names, Names, Wrap};
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::errors::{config_error, to_pyerr};
@@ -303,11 +303,11 @@ impl PyPipeline {
     fn _check_inputs(
         &self,
         inputs: &Bound<'_, PyDict>,
-        output_name: Option<&Bound<'_, PyAny>>,
-        map_over: Option<&Bound<'_, PyAny>>,
+        output_name: Option<Names>,
+        map_over: Option<Names>,
     ) -> PyResult<()> {
-        let selected = names_arg(output_name)?;
-        let later = names_arg(map_over)?.unwrap_or_default();
+        let selected = names(output_name);
+        let later = names(map_over).unwrap_or_default();
         self.core
             .check_inputs(&inputs_arg(inputs)?, selected.as_deref(), &later, false)
             .map_err(run_error)
@@ -478,10 +478,10 @@ impl PyPipeline {
         &self,
         py: Python<'py>,
         inputs: Option<&Bound<'py, PyDict>>,
-        output_name: Option<&Bound<'py, PyAny>>,
+        output_name: Option<Names>,
         ignore_unknown_inputs: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let selected = names_arg(output_name)?;
+        let selected = names(output_name);
         let inputs = given_inputs(
             &self.core,
             inputs,
@@ -503,10 +503,10 @@ impl PyPipeline {
         &self,
         py: Python<'py>,
         inputs: &Bound<'py, PyDict>,
-        output_name: Option<&Bound<'py, PyAny>>,
+        output_name: Option<Names>,
         origin: (Vec<String>, Vec<usize>, usize),
     ) -> PyResult<Bound<'py, PyDict>> {
-        let selected = names_arg(output_name)?;
+        let selected = names(output_name);
         let origin = hypernodes::Origin {
             path: origin.0,
             items: origin.1,
@@ -535,15 +535,15 @@ impl PyPipeline {
         &self,
         py: Python<'py>,
         inputs: Option<&Bound<'py, PyDict>>,
-        map_over: Option<&Bound<'py, PyAny>>,
+        map_over: Option<Names>,
         map_mode: Wrap<MapMode>,
-        output_name: Option<&Bound<'py, PyAny>>,
+        output_name: Option<Names>,
         on_error: Wrap<OnError>,
         ignore_unknown_inputs: bool,
     ) -> PyResult<Bound<'py, PyList>> {
         let (mode, on_error) = (map_mode.0, on_error.0);
-        let selected = names_arg(output_name)?;
-        let map_over = names_arg(map_over)?.unwrap_or_default();
+        let selected = names(output_name);
+        let map_over = names(map_over).unwrap_or_default();
         let inputs = given_inputs(
             &self.core,
             inputs,
@@ -576,7 +576,7 @@ impl PyPipeline {
         name: Option<String>,
         input_mapping: Option<&Bound<'_, PyDict>>,
         output_mapping: Option<&Bound<'_, PyDict>>,
-        map_over: Option<&Bound<'_, PyAny>>,
+        map_over: Option<Names>,
         map_mode: Wrap<MapMode>,
         cache: bool,
     ) -> PyResult<PyNode> {
@@ -584,7 +584,7 @@ impl PyPipeline {
             name,
             input_mapping: map_arg(input_mapping)?,
             output_mapping: output_mapping.map(|m| map_arg(Some(m))).transpose()?,
-            map_over: names_arg(map_over)?.unwrap_or_default(),
+            map_over: names(map_over).unwrap_or_default(),
             map_mode: map_mode.0,
             cache: Some(cache),
         };
