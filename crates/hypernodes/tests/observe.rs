@@ -211,9 +211,11 @@ fn tracing_callback_draws_the_shared_tree() {
     use tracing_subscriber::layer::{Context as LayerCtx, Layer, SubscriberExt};
     use tracing_subscriber::registry::LookupSpan;
 
-    /// Every span as (name, own field, parent index, fields recorded later, closed).
+    /// A span as (name, own field, parent index, outcomes recorded later, closed).
+    type SpanSeen = (String, String, Option<usize>, Vec<String>, bool);
+    /// Every span opened.
     #[derive(Clone, Default)]
-    struct Seen(Arc<Mutex<Vec<(String, String, Option<usize>, Vec<String>, bool)>>>);
+    struct Seen(Arc<Mutex<Vec<SpanSeen>>>);
     struct Own<'a>(&'a mut String, &'a mut Vec<String>);
     impl tracing::field::Visit for Own<'_> {
         fn record_debug(&mut self, f: &tracing::field::Field, v: &dyn std::fmt::Debug) {
@@ -273,12 +275,7 @@ fn tracing_callback_draws_the_shared_tree() {
         deliver(&cb, case["events"].as_array().unwrap());
         drop(cb);
         let all = seen.0.lock().unwrap().clone();
-        fn walk(
-            all: &[(String, String, Option<usize>, Vec<String>, bool)],
-            parent: Option<usize>,
-            depth: usize,
-            out: &mut Vec<String>,
-        ) {
+        fn walk(all: &[SpanSeen], parent: Option<usize>, depth: usize, out: &mut Vec<String>) {
             for (i, (name, own, p, later, closed)) in all.iter().enumerate() {
                 if *p != parent {
                     continue;
