@@ -45,9 +45,7 @@ class TreeCallback(Callback):
             run = _Run(self._new_draw(), _core.RunTree(spans=self._spans, bars=self._bars))
             ctx.set(self._key, run)
             self._started(run)
-        changes = run.tree.feed(
-            hook, args, list(ctx.hierarchy_path), list(getattr(ctx, "items", ()))
-        )
+        changes = run.tree.feed(hook, args, ctx.hierarchy_path, getattr(ctx, "items", ()))
         if changes:
             self._render(run, changes, hook, args)
 
@@ -57,8 +55,7 @@ class TreeCallback(Callback):
 
 def _forward(name: str):
     def hook(self: TreeCallback, *args: Any) -> None:
-        *payload, ctx = args
-        self._feed(name, tuple(payload), ctx)
+        self._feed(name, args[:-1], args[-1])
 
     hook.__name__ = hook.__qualname__ = name
     hook.__doc__ = getattr(Callback, name).__doc__
