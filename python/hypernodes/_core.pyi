@@ -31,6 +31,7 @@ __all__ = [
     "NodeStep",
     "Pipeline",
     "RunContext",
+    "RunTree",
     "_flush_disk_caches",
     "code_identity",
     "continues_on_error",
@@ -369,6 +370,17 @@ class NodeStep:
     def store(
         self, keys: Sequence[bytes | None] | None, outs: Sequence[Any]
     ) -> tuple[list[bytes | None] | None, bool]: ...
+
+@final
+class RunTree:
+    """The engine's model of one root run (spans and progress bars), fed callback hooks."""
+
+    def __new__(cls, *, spans: bool = True, bars: bool = True) -> RunTree: ...
+    def feed(
+        self, hook: str, args: tuple[Any, ...], path: Sequence[str], items: Sequence[int]
+    ) -> list[tuple[Any, ...]]: ...
+    @property
+    def done(self) -> bool: ...
 
 def node_identity(node: Node[..., Any]) -> bytes | None: ...
 def value_key(value: object, name: str | None = None) -> bytes | None: ...

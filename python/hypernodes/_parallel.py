@@ -304,7 +304,7 @@ def _sendable_events(events: list) -> list:
     """Events that can travel back (a value that cannot be pickled is named by its type instead)."""
     if _portable.why_not(events) is None:
         return events
-    return [(hook, tuple(_sendable(a) for a in args), path) for hook, args, path in events]
+    return [(hook, tuple(_sendable(a) for a in args), *where) for hook, args, *where in events]
 
 
 def _run_chunk(token: str, source: tuple[str, Any], payload: bytes) -> tuple[str, bytes]:
@@ -313,7 +313,7 @@ def _run_chunk(token: str, source: tuple[str, Any], payload: bytes) -> tuple[str
     from hypernodes import NodeExecutor
     from hypernodes import callbacks as _callbacks
 
-    events: list[tuple[str, tuple, list[str]]] = []
+    events: list[tuple[str, tuple, list[str], list[int]]] = []
     try:
         pipeline, run, inputs, seed = _env(token, source)[:4]
         first, items, map_over, output_name, node_execution, origin, on_error = _portable.loads(
@@ -469,7 +469,7 @@ def map_items(
     observe: bool = False,
     origin: tuple = ((), (), 0),
     on_error: str = "raise",
-) -> tuple[list[Any], list[tuple[str, tuple, list[str]]], BaseException | None]:
+) -> tuple[list[Any], list[tuple[str, tuple, list[str], list[int]]], BaseException | None]:
     """Runs the ``items`` the engine built for a map of ``pipeline`` (one value per ``map_over``
     name each; ``inputs``: the inputs every item shares) in the pool of worker processes, in chunks
     sized for ``workers = (busy, pool size)``. ``origin`` is where the caller's map is (path,
@@ -510,7 +510,7 @@ def map_items(
             (start, submit(pool_size, _run_chunk, token, source, p)) for start, p in payloads
         ]
         results: list[dict[str, Any]] = []
-        events: list[tuple[str, tuple, list[str]]] = []
+        events: list[tuple[str, tuple, list[str], list[int]]] = []
         for _start, fut in futures:
             _status, blob = result(fut)
             out, chunk_events, fresh, error = _portable.loads(blob)

@@ -7,18 +7,19 @@ at a time per callback object (never concurrently), in the order documented in `
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 
 class CallbackContext:
     """State shared by the callbacks of one root run across nesting: ``depth`` (0 at the root),
-    ``hierarchy_path`` (pipeline names from the root), ``current_pipeline_id``, and ``set``/``get``
-    for the callbacks' own data."""
+    ``hierarchy_path`` (pipeline names from the root), ``items`` (the indices of the map items the
+    current event belongs to, outermost first), ``current_pipeline_id``, and ``set``/``get`` for the
+    callbacks' own data."""
 
     def __init__(self) -> None:
         self._data: dict[str, Any] = {}
         self.hierarchy_path: list[str] = []
+        self.items: tuple[int, ...] = ()
 
     @property
     def depth(self) -> int:
@@ -90,23 +91,28 @@ class Callback:
         """Every node of one map item was a cache hit."""
 
 
-_dispatch_lock = threading.RLock()
 # Set in worker processes while they run map items: events are recorded here, not delivered.
-_recording: list[tuple[str, tuple, list[str]]] | None = None
+_recording: list[tuple[str, tuple, list[str], list[int]]] | None = None
 
 
 def _dispatch(
-    callbacks: list[Callback], ctx: CallbackContext, path: list[str], hook: str, args: tuple
+    callbacks: list[Callback],
+    ctx: CallbackContext,
+    path: list[str],
+    hook: str,
+    args: tuple,
+    items: list[int] = (),
 ) -> None:
-    """Delivers one event to every callback, one event at a time. In a worker process of a parallel
-    map, events are recorded instead (``_recording``), to be replayed in the caller's process."""
+    """Delivers one event to every callback; the binding calls it under the engine's delivery lock,
+    so one event at a time in the process. In a worker process of a parallel map, events are
+    recorded instead (``_recording``), to be replayed in the caller's process."""
     if _recording is not None:
-        _recording.append((hook, tuple(args), list(path)))
+        _recording.append((hook, tuple(args), list(path), list(items)))
         return
-    with _dispatch_lock:
-        ctx.hierarchy_path = path
-        for cb in callbacks:
-            getattr(cb, hook)(*args, ctx)
+    ctx.hierarchy_path = path
+    ctx.items = tuple(items)
+    for cb in callbacks:
+        getattr(cb, hook)(*args, ctx)
 
 
 __all__ = ["Callback", "CallbackContext"]

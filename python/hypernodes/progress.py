@@ -1,4 +1,6 @@
-"""Progress bars for runs and maps, drawn with tqdm (``tqdm.auto``: notebook bars in Jupyter).
+"""Progress bars for runs and maps, drawn with tqdm (``tqdm.auto``: notebook bars in Jupyter). The
+engine counts (``hypernodes._core.RunTree``, shared with telemetry and the Rust ``ProgressCallback``);
+this module only draws.
 
 One bar per pipeline level (keyed by the hierarchy path of pipeline names) and one per node of that
 level (keyed by the path and the node's name). A level's bar counts the runs of that pipeline that
@@ -17,10 +19,10 @@ from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from hypernodes.callbacks import Callback
+from hypernodes._observe import TreeCallback, _Run
 from hypernodes.errors import ConfigurationError
 
 
@@ -79,22 +81,6 @@ class _Bar:
             self.bar.close()
 
 
-@dataclass
-class _Level:
-    bar: _Bar
-    budget: int = 0  # map items announced by on_map_start whose run has not started yet
-    nodes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class _Run:
-    levels: dict[tuple, _Level] = field(default_factory=dict)
-    node_bars: dict[tuple, _Bar] = field(default_factory=dict)
-    order: list[_Bar] = field(default_factory=list)
-    root_maps: int = 0
-    done: bool = False
-
-
 def _check_tqdm_kwargs(kwargs: dict[str, Any]) -> None:
     import inspect
 
@@ -109,7 +95,7 @@ def _check_tqdm_kwargs(kwargs: dict[str, Any]) -> None:
             )
 
 
-class ProgressCallback(Callback):
+class ProgressCallback(TreeCallback):
     """Progress bars for every pipeline level and node of a run or map (see the module docs).
 
     Args:
@@ -122,6 +108,8 @@ class ProgressCallback(Callback):
     Pickles as its configuration: live bars stay behind (a pipeline shipped to another process
     draws its own bars there).
     """
+
+    _spans = False  # draws bars only
 
     def __init__(
         self,
@@ -142,8 +130,8 @@ class ProgressCallback(Callback):
         self._init_runtime()
 
     def _init_runtime(self) -> None:
-        self._lock = threading.RLock()
-        self._key = f"_hypernodes.progress.{id(self)}"
+        self._init_tree()
+        self._lock = threading.Lock()
         self._last: list[BarInfo] = []
         self._open: weakref.WeakValueDictionary[int, _Run] = weakref.WeakValueDictionary()
 
@@ -163,7 +151,7 @@ class ProgressCallback(Callback):
         """Snapshots of the bars of the root runs in progress, then of the last root run that
         ended, each in the order the bars were opened."""
         with self._lock:
-            out = [replace(b.info) for r in self._open.values() for b in r.order]
+            out = [replace(b.info) for r in self._open.values() for b in r.draw]
             return out + [replace(b) for b in self._last]
 
     def close(self) -> None:
@@ -172,172 +160,47 @@ class ProgressCallback(Callback):
             for run in list(self._open.values()):
                 self._finish(run)
 
-    # ----------------------------------------------------------------------------- helpers
+    def _new_draw(self) -> list[_Bar]:
+        return []
 
-    def _run(self, ctx: Any) -> _Run:
-        run = ctx.get(self._key)
-        if run is None:
-            run = _Run()
-            ctx.set(self._key, run)
+    def _started(self, run: _Run) -> None:
+        with self._lock:
             self._open[id(run)] = run
-        return run
 
     def _finish(self, run: _Run) -> None:
-        for bar in run.order:
+        for bar in run.draw:
             bar.close()
-        self._last = [b.info for b in run.order]
-        run.done = True
-        run.levels.clear()
-        run.node_bars.clear()
-        run.order = []
+        self._last = [b.info for b in run.draw]
         self._open.pop(id(run), None)
 
-    def _new_bar(self, run: _Run, path: tuple, node: str | None, total: int) -> _Bar:
-        info = BarInfo(path=path, node=node, total=total)
-        make = None
-        if not self.disable:
-            indent = "  " * (len(path) - 1 + (node is not None))
-            label = node if node is not None else " › ".join(path)
-            kwargs = {"dynamic_ncols": True, "leave": self.leave, **self.tqdm_kwargs}
-
-            def make(n: int) -> Any:
-                from tqdm.auto import tqdm
-
-                return tqdm(total=n, desc=f"{indent}{label}", **kwargs)
-
-        b = _Bar(info, make)
-        b.refresh()
-        run.order.append(b)
-        return b
-
-    def _level(self, run: _Run, path: tuple) -> _Level:
-        level = run.levels.get(path)
-        if level is None:
-            level = _Level(self._new_bar(run, path, None, 0))
-            run.levels[path] = level
-        return level
-
-    def _grow(self, run: _Run, path: tuple, n: int) -> None:
-        level = self._level(run, path)
-        level.bar.info.total += n
-        level.bar.refresh()
-        for node in level.nodes:
-            bar = run.node_bars[(path, node)]
-            bar.info.total += n
-            bar.refresh()
-
-    def _node(self, run: _Run, path: tuple, node: str) -> _Bar:
-        bar = run.node_bars.get((path, node))
-        if bar is None:
-            level = self._level(run, path)
-            bar = self._new_bar(run, path, node, max(level.bar.info.total, 1))
-            level.nodes.append(node)
-            run.node_bars[(path, node)] = bar
-        return bar
-
-    def _event(self, ctx: Any) -> tuple[_Run | None, tuple]:
-        run = self._run(ctx)
-        return (None if run.done else run), tuple(ctx.hierarchy_path)
-
-    # ----------------------------------------------------------------------------- hooks
-
-    def on_map_start(self, total_items: int, ctx: Any) -> None:
-        with self._lock:
-            run, path = self._event(ctx)
-            if run is None:
-                return
-            if ctx.depth == 0:
-                run.root_maps += 1
-            self._level(run, path).budget += total_items
-            self._grow(run, path, total_items)
-
-    def on_pipeline_start(self, pipeline_id: str, inputs: dict, ctx: Any) -> None:
-        with self._lock:
-            run, path = self._event(ctx)
-            if run is None:
-                return
-            level = self._level(run, path)
-            if level.budget > 0:
-                level.budget -= 1
-            else:
-                self._grow(run, path, 1)
-
-    def on_pipeline_end(self, pipeline_id: str, outputs: dict, duration: float, ctx: Any) -> None:
-        with self._lock:
-            run, path = self._event(ctx)
-            if run is None:
-                return
-            bar = self._level(run, path).bar
-            bar.info.done += 1
-            bar.refresh()
-            if ctx.depth == 0 and run.root_maps == 0:
-                self._finish(run)
-
-    def on_map_item_cached(self, item_index: int, signature: str, ctx: Any) -> None:
-        with self._lock:
-            run, path = self._event(ctx)
-            if run is None:
-                return
-            bar = self._level(run, path).bar
-            bar.info.cached += 1
-            bar.refresh()
-
-    def on_map_end(self, total_duration: float, ctx: Any) -> None:
-        with self._lock:
-            run, _ = self._event(ctx)
-            if run is None or ctx.depth != 0:
-                return
-            run.root_maps = max(run.root_maps - 1, 0)
-            if run.root_maps == 0:
-                self._finish(run)
-
-    def on_node_start(self, node_id: str, inputs: dict, ctx: Any) -> None:
-        with self._lock:
-            run, path = self._event(ctx)
-            if run is not None:
-                self._node(run, path, node_id)
-
-    def _count(self, ctx: Any, node_id: str, done: int = 0, cached: int = 0, failed: int = 0):
-        """Adds to a node's bar (under the lock); returns the run, or None when not tracked."""
-        run, path = self._event(ctx)
-        if run is None:
+    def _maker(self, info: BarInfo) -> Any:
+        if self.disable:
             return None
-        bar = self._node(run, path, node_id)
-        bar.info.done += done
-        bar.info.cached += cached
-        bar.info.failed += failed
-        bar.refresh()
-        return run
+        indent = "  " * (len(info.path) - 1 + (info.node is not None))
+        label = info.node if info.node is not None else " › ".join(info.path)
+        kwargs = {"dynamic_ncols": True, "leave": self.leave, **self.tqdm_kwargs}
 
-    def on_node_end(self, node_id: str, outputs: dict, duration: float, ctx: Any) -> None:
+        def make(n: int) -> Any:
+            from tqdm.auto import tqdm
+
+            return tqdm(total=n, desc=f"{indent}{label}", **kwargs)
+
+        return make
+
+    def _render(self, run: _Run, changes: list[tuple], hook: str, args: tuple) -> None:
         with self._lock:
-            self._count(ctx, node_id, done=1)
-
-    def on_node_cached(self, node_id: str, signature: str, ctx: Any) -> None:
-        with self._lock:
-            self._count(ctx, node_id, done=1, cached=1)
-
-    def on_error(self, node_id: str, error: BaseException, ctx: Any) -> None:
-        with self._lock:
-            run = self._count(ctx, node_id, failed=1)
-            if run is not None and ctx.depth == 0:
-                # An error at depth 0 ends the root run: nothing else will close its bars.
-                self._finish(run)
-
-    # The remaining hooks need no bars.
-    def on_nested_pipeline_start(self, parent_id: str, child_pipeline_id: str, ctx: Any) -> None:
-        pass
-
-    def on_nested_pipeline_end(
-        self, parent_id: str, child_pipeline_id: str, duration: float, ctx: Any
-    ) -> None:
-        pass
-
-    def on_map_item_start(self, item_index: int, ctx: Any) -> None:
-        pass
-
-    def on_map_item_end(self, item_index: int, duration: float, ctx: Any) -> None:
-        pass
+            for change in changes:
+                if change[0] == "bar":
+                    _, index, fields = change
+                    if index == len(run.draw):
+                        info = BarInfo(*fields)
+                        run.draw.append(_Bar(info, self._maker(info)))
+                    bar = run.draw[index]
+                    i = bar.info
+                    _, _, i.done, i.total, i.cached, i.failed, i.finished = fields
+                    bar.refresh()
+                elif change[0] == "done":
+                    self._finish(run)
 
 
 __all__ = ["BarInfo", "ProgressCallback"]

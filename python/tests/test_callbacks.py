@@ -635,6 +635,33 @@ def test_events_of_a_nested_pipeline_with_its_own_callbacks_reach_the_caller(
     assert Counter(rec.seq()) == Counter(expected_nested_map(ns))
 
 
+def test_replayed_and_live_events_share_one_delivery_lock():
+    """A process-parallel map's events are replayed in the caller while another thread's threaded
+    run delivers live events into the same callback object: one lock (the engine's) serializes
+    both, so the callback is never entered twice at once."""
+    rec = Recorder(pause=0.001)
+    mapped = chain(callbacks=[rec], executor=_executor("sequential", "parallel"))
+    live = chain("live", callbacks=[rec], executor=_executor("threaded", "threaded"))
+    errors: list[BaseException] = []
+
+    def run_live():
+        try:
+            for _ in range(15):
+                live.map(inputs={"x": ["l1", "l2", "l3"]}, map_over="x")
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    t = threading.Thread(target=run_live)
+    t.start()
+    out = mapped.map(inputs={"x": [f"x{i}" for i in range(8)]}, map_over="x")
+    t.join()
+    assert errors == []
+    assert len(out) == 8
+    assert rec.overlaps == 0, "events were delivered concurrently into one callback"
+    hooks = Counter(e.hook for e in rec.events)
+    assert hooks["map_start"] == 1 + 15 and hooks["map_item_start"] == 8 + 45
+
+
 def test_parallel_map_events_are_delivered_in_the_callers_process():
     import os
 
@@ -675,8 +702,21 @@ def _tracing():
     return provider.get_tracer("test"), exporter
 
 
+def _label(s) -> str:
+    """A span's name with its own attribute: ``node a``, ``pipeline p``, ``map p``, ``map item 0``."""
+    a = s.attributes
+    if s.name == "node":
+        return f"node {a['hypernodes.node']}"
+    if s.name == "map_item":
+        return f"map item {a['hypernodes.item_index']}"
+    if s.name in ("pipeline", "map"):
+        return f"{s.name} {a['hypernodes.pipeline']}"
+    return s.name
+
+
 def _tree(spans, attrs=("cached",)) -> list[str]:
-    """The span tree as indented lines 'name key=value', children in start order."""
+    """The span tree as indented lines 'label key=value' (``key`` reads ``hypernodes.key``),
+    children in start order."""
     by_id = {s.context.span_id: s for s in spans}
     children: dict[int | None, list] = {}
     for s in sorted(spans, key=lambda s: s.start_time):
@@ -685,10 +725,10 @@ def _tree(spans, attrs=("cached",)) -> list[str]:
     out: list[str] = []
 
     def walk(s, depth):
-        line = "  " * depth + s.name
+        line = "  " * depth + _label(s)
         for k in attrs:
-            if k in s.attributes:
-                line += f" {k}={s.attributes[k]}"
+            if f"hypernodes.{k}" in s.attributes:
+                line += f" {k}={s.attributes[f'hypernodes.{k}']}"
         out.append(line)
         for c in children.get(s.context.span_id, []):
             walk(c, depth + 1)
@@ -716,9 +756,9 @@ def test_telemetry_spans_mirror_a_nested_run_and_cache_hits():
         "pipeline outer",
         "  node inner_node cached=True",
     ]
-    inner = next(s for s in spans if s.name == "pipeline inner")
+    inner = next(s for s in spans if _label(s) == "pipeline inner")
     assert inner.attributes["hypernodes.nested"] is True
-    assert list(inner.attributes["hypernodes.path"]) == ["outer", "inner"]
+    assert inner.attributes["hypernodes.path"] == "outer/inner"
     assert inner.attributes["hypernodes.depth"] == 1
     # One trace per root run.
     assert len({s.context.trace_id for s in spans}) == 2
@@ -756,13 +796,13 @@ def test_telemetry_error_ends_every_span_with_error_status():
     with pytest.raises(ValueError):
         p.run(inputs={"n": "bad"})
     spans = exporter.get_finished_spans()
-    assert sorted(s.name for s in spans) == sorted(
+    assert sorted(_label(s) for s in spans) == sorted(
         ["pipeline outer", "node inner_node", "pipeline inner", "node a", "node b"]
     )
-    b_span = next(s for s in spans if s.name == "node b")
+    b_span = next(s for s in spans if _label(s) == "node b")
     assert b_span.status.status_code is StatusCode.ERROR
     assert any(ev.name == "exception" for ev in b_span.events)
-    assert next(s for s in spans if s.name == "pipeline outer").status.status_code is (
+    assert next(s for s in spans if _label(s) == "pipeline outer").status.status_code is (
         StatusCode.ERROR
     )
 
@@ -780,7 +820,7 @@ def test_telemetry_nested_maps_in_every_mode(node_execution, map_execution, map_
     )
     p.map(inputs={"n": ["n0", "n1", "n2"]}, map_over="n")
     spans = exporter.get_finished_spans()
-    names = Counter(s.name for s in spans)
+    names = Counter(_label(s) for s in spans)
     assert names == Counter(
         {
             "map outer": 1,
@@ -804,30 +844,88 @@ def test_telemetry_nested_maps_in_every_mode(node_execution, map_execution, map_
     # Every span hangs under the right kind of span (structure by pipeline path).
     for s in spans:
         p_ = parent(s)
-        kind = s.attributes["hypernodes.kind"]
-        if s.name == "map outer":
+        kind, name = s.attributes["hypernodes.kind"], _label(s)
+        if name == "map outer":
             assert p_ is None
         elif kind == "map_item":
-            assert p_.name.startswith("map ") and not p_.name.startswith("map item")
-        elif s.name == "pipeline outer":
-            assert p_.name.startswith("map item" if map_items else "map outer")
-        elif s.name == "pipeline inner":
-            assert p_.name.startswith("map item" if map_items else "map inner")
-        elif s.name == "map inner":
-            assert p_.name == "node inner_map"
+            assert p_.name == "map"
+        elif name == "pipeline outer":
+            assert _label(p_).startswith("map item" if map_items else "map outer")
+        elif name == "pipeline inner":
+            assert _label(p_).startswith("map item" if map_items else "map inner")
+        elif name == "map inner":
+            assert _label(p_) == "node inner_map"
         elif kind == "node":
             want = "pipeline " + s.attributes["hypernodes.pipeline"]
-            assert p_.name == want, (s.name, p_.name)
-    # With one run of a pipeline open at a time the tree is exact: 3 inner runs per inner map.
-    if map_execution == "sequential":
-        for m in (s for s in spans if s.name == "map inner"):
-            below = [
-                s
-                for s in spans
-                if s.name == "pipeline inner"
-                and (parent(s) is m or (parent(s) is not None and parent(parent(s)) is m))
-            ]
-            assert len(below) == 3
+            assert _label(p_) == want, (name, _label(p_))
+    # Events carry their items, so the tree is exact in every mode: 3 inner runs per inner map,
+    # each with its own nodes once.
+    for m in (s for s in spans if _label(s) == "map inner"):
+        below = [
+            s
+            for s in spans
+            if _label(s) == "pipeline inner"
+            and (parent(s) is m or (parent(s) is not None and parent(parent(s)) is m))
+        ]
+        assert len(below) == 3
+    for run in (s for s in spans if s.name == "pipeline"):
+        nodes = sorted(_label(c) for c in spans if parent(c) is run)
+        want = (
+            ["node a", "node b"]
+            if _label(run) == "pipeline inner"
+            else ["node inner_map", "node make_xs", "node total"]
+        )
+        assert nodes == want, (_label(run), nodes)
+
+
+@needs_otel
+@pytest.mark.parametrize("map_items", [False, True], ids=["runs", "items"])
+def test_telemetry_concurrent_items_each_get_their_own_spans(map_items):
+    """Items overlap (threaded items, threaded nodes, each item's node sleeping its own time): every
+    node span hangs under the run of its own item, so it lies within that run's span in time (an
+    item's nodes attached to a sibling's run would end after it, or start before it)."""
+    import time
+
+    from hypernodes import TelemetryCallback
+
+    @node(output_name="slept")
+    def nap(delay: float) -> float:
+        time.sleep(delay)
+        return delay
+
+    @node(output_name="done")
+    def after(slept: float) -> float:
+        time.sleep(slept / 2)
+        return slept
+
+    tracer, exporter = _tracing()
+    delays = [0.3, 0.0, 0.2, 0.05, 0.15, 0.0]
+    p = Pipeline(
+        [nap, after],
+        name="p",
+        callbacks=[TelemetryCallback(tracer, map_items=map_items)],
+        executor=_executor("threaded", "threaded"),
+    )
+    assert [r["done"] for r in p.map(inputs={"delay": delays}, map_over="delay")] == delays
+    spans = exporter.get_finished_spans()
+    by_id = {s.context.span_id: s for s in spans}
+    runs = [s for s in spans if s.name == "pipeline"]
+    assert len(runs) == len(delays)
+    for s in spans:
+        if s.name != "node":
+            continue
+        run = by_id[s.parent.span_id]
+        assert run.name == "pipeline"
+        assert run.start_time <= s.start_time and s.end_time <= run.end_time, _label(s)
+    for run in runs:
+        kids = sorted(
+            _label(s) for s in spans if s.parent and s.parent.span_id == run.context.span_id
+        )
+        assert kids == ["node after", "node nap"]
+        if map_items:
+            item = by_id[run.parent.span_id]
+            assert item.name == "map_item"
+            assert item.start_time <= run.start_time and run.end_time <= item.end_time
 
 
 @needs_otel
@@ -867,15 +965,15 @@ def test_telemetry_uses_the_global_tracer_provider_by_default(tmp_path):
         "with trace.get_tracer('app').start_as_current_span('app'):\n"
         "    Pipeline([f], name='p', callbacks=[cb]).run(inputs={'x': 1})\n"
         "spans = {s.name: s for s in exporter.get_finished_spans()}\n"
-        "assert spans['pipeline p'].parent.span_id == spans['app'].context.span_id\n"
-        "assert spans['node f'].parent.span_id == spans['pipeline p'].context.span_id\n"
+        "assert spans['pipeline'].parent.span_id == spans['app'].context.span_id\n"
+        "assert spans['node'].parent.span_id == spans['pipeline'].context.span_id\n"
         "print(sorted(spans))\n"
     )
     out = subprocess.run(
         [sys.executable, str(script)], check=False, capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "['app', 'node f', 'pipeline p']"
+    assert out.stdout.strip() == "['app', 'node', 'pipeline']"
 
 
 def test_hypernodes_imports_without_opentelemetry(tmp_path):

@@ -207,3 +207,42 @@ def test_progress_rejects_an_argument_tqdm_does_not_take_at_once():
     with pytest.raises(ConfigurationError, match="tqdm takes no argument 'bogus'"):
         ProgressCallback(bogus=1)
     assert ProgressCallback(colour="red", ncols=60).tqdm_kwargs == {"colour": "red", "ncols": 60}
+
+
+def test_every_setting_spelled_wrong_names_itself_and_its_values():
+    """Settings are read by one converter in the binding: each entry point rejects a bad spelling
+    with the engine's error (naming the value and what is accepted), and a non-string with a
+    TypeError naming the argument."""
+    from hypernodes import NodeExecutor, Pipeline, node
+    from hypernodes.errors import ConfigurationError, MapInputError
+
+    @node(output_name="y")
+    def f(x: int) -> int:
+        return x
+
+    p = Pipeline([f], name="p")
+    cases = [
+        (lambda: NodeExecutor(node_execution="warp"), ConfigurationError, "warp"),
+        (lambda: NodeExecutor(map_execution="warp"), ConfigurationError, "warp"),
+        (lambda: p.map(inputs={"x": [1]}, map_over="x", map_mode="diag"), MapInputError, "diag"),
+        (lambda: p.map(inputs={"x": [1]}, map_over="x", on_error="ignore"), ValueError, "ignore"),
+        (lambda: p.as_node(map_over="x", map_mode="diag"), MapInputError, "diag"),
+        (
+            lambda: NodeExecutor().map(p, {"x": [1]}, "x", on_error="skip"),
+            ValueError,
+            "skip",
+        ),
+    ]
+    for call, kind, word in cases:
+        with pytest.raises(kind) as info:
+            call()
+        assert word in str(info.value)
+        assert (
+            "continue" in str(info.value)
+            or "zip" in str(info.value)
+            or ("sequential" in str(info.value))
+        ), str(info.value)
+    with pytest.raises(TypeError, match="map_mode"):
+        p.map(inputs={"x": [1]}, map_over="x", map_mode=3)
+    with pytest.raises(TypeError, match="node_execution"):
+        NodeExecutor(node_execution=None)

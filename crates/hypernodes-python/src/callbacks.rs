@@ -29,10 +29,8 @@ fn error_obj<'py>(py: Python<'py>, e: &Error) -> Bound<'py, PyAny> {
             return pyerr.value(py).clone().into_any();
         }
     }
-    let msg = e.to_string();
-    py.import("hypernodes.errors")
-        .and_then(|m| m.getattr("HyperNodesError")?.call1((msg,)))
-        .unwrap_or_else(|_| py.None().into_bound(py))
+    let err = crate::errors::HyperNodesError::new_err(e.to_string());
+    err.value(py).clone().into_any()
 }
 
 fn event_args<'py>(
@@ -98,7 +96,8 @@ fn event_args<'py>(
 }
 
 impl PyCallbacks {
-    /// Delivers one event, given as a hook name and its arguments, at `path`.
+    /// Delivers one event, given as a hook name and its arguments, at `path` (within the map items
+    /// of `ctx`).
     pub fn dispatch(
         &self,
         py: Python<'_>,
@@ -107,7 +106,34 @@ impl PyCallbacks {
         hook: &str,
         args: Bound<'_, PyTuple>,
     ) -> PyResult<()> {
-        let m = py.import("hypernodes.callbacks")?;
+        self.dispatch_at(py, ctx, path, &ctx.items, hook, args)
+    }
+
+    /// Delivers one event, given as a hook name and its arguments, at `path` within the map items
+    /// `items` (indices, outermost first).
+    pub fn dispatch_at(
+        &self,
+        py: Python<'_>,
+        ctx: &Context,
+        path: Vec<String>,
+        items: &[usize],
+        hook: &str,
+        args: Bound<'_, PyTuple>,
+    ) -> PyResult<()> {
+        // Events a front replays take the engine's delivery lock too: one lock for every event.
+        hypernodes::callbacks::delivering(|| self.deliver(py, ctx, path, items, hook, args))
+    }
+
+    fn deliver(
+        &self,
+        py: Python<'_>,
+        ctx: &Context,
+        path: Vec<String>,
+        items: &[usize],
+        hook: &str,
+        args: Bound<'_, PyTuple>,
+    ) -> PyResult<()> {
+        let m = crate::py_modules::callbacks(py)?;
         // Not `get_or_init`: building it runs Python (see `hypernodes::memo`).
         let state = hypernodes::memo::memoize(&ctx.run.callback_state, || {
             let obj = m
@@ -121,8 +147,14 @@ impl PyCallbacks {
             .downcast_ref::<Py<PyAny>>()
             .map(|o| o.bind(py).clone())
             .unwrap_or_else(|| py.None().into_bound(py));
-        m.getattr("_dispatch")?
-            .call1((self.list.bind(py), cbctx, path, hook, args))?;
+        m.getattr("_dispatch")?.call1((
+            self.list.bind(py),
+            cbctx,
+            path,
+            hook,
+            args,
+            items.to_vec(),
+        ))?;
         Ok(())
     }
 }
@@ -167,8 +199,8 @@ fn callbacks_at(
     cbs
 }
 
-/// Replays events recorded in worker processes (`(hook, args, path)`, each path from the root, as
-/// the worker resumed the map at the caller's origin) into the callbacks in effect at each event's
+/// Replays events recorded in worker processes (`(hook, args, path, items)`, each path from the
+/// root and the enclosing item indices, as the worker resumed the map at the caller's origin) into the callbacks in effect at each event's
 /// place, in the caller's process. `pipeline` is the mapped pipeline, the last name of `ctx.path`.
 pub fn replay(
     py: Python<'_>,
@@ -178,7 +210,8 @@ pub fn replay(
 ) -> PyResult<()> {
     let prefix = ctx.path.len() - 1;
     for ev in events.iter() {
-        let (hook, args, path): (String, Bound<'_, PyTuple>, Vec<String>) = ev.extract()?;
+        let (hook, args, path, items): (String, Bound<'_, PyTuple>, Vec<String>, Vec<usize>) =
+            ev.extract()?;
         let rel = path.get(prefix..).unwrap_or(&[]);
         let Some(cbs) = callbacks_at(pipeline, ctx.callbacks.as_ref(), rel) else {
             continue;
@@ -186,7 +219,7 @@ pub fn replay(
         for cb in cbs.list() {
             let any: &dyn std::any::Any = cb.as_ref();
             if let Some(p) = any.downcast_ref::<PyCallbacks>() {
-                p.dispatch(py, ctx, path.clone(), &hook, args.clone())?;
+                p.dispatch_at(py, ctx, path.clone(), &items, &hook, args.clone())?;
             }
         }
     }

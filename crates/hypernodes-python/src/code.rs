@@ -714,8 +714,7 @@ fn is_user_module(py: Python<'_>, name: &str) -> PyResult<bool> {
         return Ok(known);
     }
     let f = IS_USER_MODULE.get_or_try_init(py, || -> PyResult<_> {
-        Ok(py
-            .import("hypernodes._code")?
+        Ok(crate::py_modules::code(py)?
             .getattr("is_user_module")?
             .unbind())
     })?;

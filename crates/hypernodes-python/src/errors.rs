@@ -4,18 +4,17 @@
 use hypernodes::{Error, MapError};
 use pyo3::prelude::*;
 
-fn raise(py: Python<'_>, class: &str, msg: String) -> PyErr {
-    match py
-        .import("hypernodes.errors")
-        .and_then(|m| m.getattr(class))
-    {
-        Ok(cls) => match cls.call1((msg.clone(),)) {
-            Ok(exc) => PyErr::from_value(exc),
-            Err(e) => e,
-        },
-        Err(_) => pyo3::exceptions::PyRuntimeError::new_err(msg),
-    }
-}
+// The exception classes of `hypernodes.errors`, each looked up once (pyo3 caches the type).
+pyo3::import_exception!(hypernodes.errors, HyperNodesError);
+pyo3::import_exception!(hypernodes.errors, DependencyError);
+pyo3::import_exception!(hypernodes.errors, CycleError);
+pyo3::import_exception!(hypernodes.errors, MissingInputError);
+pyo3::import_exception!(hypernodes.errors, UnknownOutputError);
+pyo3::import_exception!(hypernodes.errors, UnknownInputError);
+pyo3::import_exception!(hypernodes.errors, OutputArityError);
+pyo3::import_exception!(hypernodes.errors, MapInputTypeError);
+pyo3::import_exception!(hypernodes.errors, MapInputError);
+pyo3::import_exception!(hypernodes.errors, ConfigurationError);
 
 /// Converts an engine error into the Python exception users see.
 pub fn to_pyerr(err: Error) -> PyErr {
@@ -33,7 +32,7 @@ pub fn to_pyerr(err: Error) -> PyErr {
                     let _ = pyerr.value(py).call_method1("add_note", (note,));
                     pyerr
                 }
-                Err(other) => raise(py, "HyperNodesError", format!("{other}\n  {note}")),
+                Err(other) => HyperNodesError::new_err(format!("{other}\n  {note}")),
             }
         }
         Error::Interrupted => {
@@ -41,33 +40,35 @@ pub fn to_pyerr(err: Error) -> PyErr {
         }
         Error::Foreign(source) => match source.downcast::<PyErr>() {
             Ok(pyerr) => *pyerr,
-            Err(other) => raise(py, "HyperNodesError", other.to_string()),
+            Err(other) => HyperNodesError::new_err(other.to_string()),
         },
         other => {
             let detail = match &other {
                 Error::Map(map) => map_detail(py, map),
                 _ => None,
             };
-            let class = match &other {
-                Error::DuplicateOutput { .. } | Error::DuplicateNode(_) => "DependencyError",
-                Error::Cycle { .. } => "CycleError",
-                Error::MissingInputs { .. } => "MissingInputError",
-                Error::UnknownOutput { .. } => "UnknownOutputError",
-                Error::UnknownInput { .. } => "UnknownInputError",
-                Error::Arity { .. } | Error::BatchLength { .. } => "OutputArityError",
+            let msg = other.to_string();
+            let err = match &other {
+                Error::DuplicateOutput { .. } | Error::DuplicateNode(_) => {
+                    DependencyError::new_err(msg)
+                }
+                Error::Cycle { .. } => CycleError::new_err(msg),
+                Error::MissingInputs { .. } => MissingInputError::new_err(msg),
+                Error::UnknownOutput { .. } => UnknownOutputError::new_err(msg),
+                Error::UnknownInput { .. } => UnknownInputError::new_err(msg),
+                Error::Arity { .. } | Error::BatchLength { .. } => OutputArityError::new_err(msg),
                 Error::TypeMismatch { .. }
                 | Error::BadArgument { .. }
                 | Error::InputType { .. }
-                | Error::InputTypeConflict(_) => "DependencyError",
-                Error::Map(MapError::NotASequence { .. }) => "MapInputTypeError",
-                Error::Map(_) => "MapInputError",
-                Error::Config(_) => "ConfigurationError",
-                Error::BatchFailed { .. } => "HyperNodesError",
+                | Error::InputTypeConflict(_) => DependencyError::new_err(msg),
+                Error::Map(MapError::NotASequence { .. }) => MapInputTypeError::new_err(msg),
+                Error::Map(_) => MapInputError::new_err(msg),
+                Error::Config(_) => ConfigurationError::new_err(msg),
+                Error::BatchFailed { .. } => HyperNodesError::new_err(msg),
                 Error::Node { .. } | Error::Foreign(_) | Error::Interrupted => {
                     unreachable!("handled above")
                 }
             };
-            let err = raise(py, class, other.to_string());
             if let Some(detail) = detail {
                 let _ = err.value(py).setattr("_map_error", detail);
             }
@@ -138,5 +139,5 @@ fn map_error(exc: &Bound<'_, PyAny>) -> PyResult<Option<MapError>> {
 
 /// A configuration error (bad argument to a constructor or method).
 pub fn config_error(msg: impl Into<String>) -> PyErr {
-    Python::attach(|py| raise(py, "ConfigurationError", msg.into()))
+    ConfigurationError::new_err(msg.into())
 }

@@ -4,12 +4,17 @@
 mod cache;
 mod callbacks;
 mod code;
+mod convert;
 mod errors;
 mod executor;
 mod framework;
 mod hashing;
 mod node;
+mod observe;
+mod offload;
 mod pipeline;
+mod py_executor;
+mod py_modules;
 mod store;
 mod values;
 
@@ -48,9 +53,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     hypernodes::executor::set_interrupt_hook(|| Python::attach(|py| py.check_signals().is_err()));
     hypernodes::warn::set_warning_hook(|msg| {
         Python::attach(|py| {
-            let category = py
-                .import("hypernodes.errors")
-                .and_then(|m| m.getattr("CacheWarning"));
+            let category = crate::py_modules::errors(py).and_then(|m| m.getattr("CacheWarning"));
             if let Ok(category) = category {
                 let msg = std::ffi::CString::new(msg.replace('\0', " ")).unwrap_or_default();
                 if let Err(e) = PyErr::warn(py, &category, &msg, 1) {
@@ -60,6 +63,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         })
     });
     m.add_class::<node::PyNode>()?;
+    m.add_class::<observe::PyRunTree>()?;
     m.add_class::<framework::PyRunContext>()?;
     m.add_class::<framework::PyNodeStep>()?;
     m.add_function(wrap_pyfunction!(framework::node_identity, m)?)?;

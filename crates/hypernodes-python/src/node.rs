@@ -54,10 +54,13 @@ impl hypernodes::BatchFn for PyBatchFn {
                 };
                 spec.append(item)?;
             }
-            let rows = py
-                .import("hypernodes.dual")?
-                .getattr("call_batch")?
-                .call1((self.func.bind(py), spec, len, self.lists, self.outputs))?;
+            let rows = crate::py_modules::dual(py)?.getattr("call_batch")?.call1((
+                self.func.bind(py),
+                spec,
+                len,
+                self.lists,
+                self.outputs,
+            ))?;
             rows.cast::<PyList>()?
                 .iter()
                 .map(|r| match self.outputs {
@@ -79,8 +82,7 @@ impl PyNodeFn {
         let args = PyTuple::new(py, args.iter().map(|v| to_py(py, v)))?;
         let mut out = self.func.bind(py).call1(args)?;
         if self.is_async {
-            out = py
-                .import("hypernodes._aio")?
+            out = crate::py_modules::aio(py)?
                 .getattr("run_coroutine")?
                 .call1((out,))?;
         }
@@ -493,7 +495,7 @@ impl PyNode {
         &self,
         py: Python<'py>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
-        let m = py.import("hypernodes._pickle")?;
+        let m = crate::py_modules::pickling(py)?;
         match self.core.kind() {
             NodeKind::Func(f) => {
                 let f = as_py_fn(f.as_ref())
@@ -554,8 +556,7 @@ impl PyNode {
     }
 
     fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
-        slf.py()
-            .import("hypernodes._viz.inspect")?
+        crate::py_modules::viz_inspect(slf.py())?
             .getattr("node_repr")?
             .call1((slf,))?
             .extract()

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use hypernodes::{AsNode, Callbacks, Inputs, MapMode, Node, OnError, Outputs, Pipeline, Setting};
 use pyo3::prelude::*;
+
+use crate::convert::{names, Names, Wrap};
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::errors::{config_error, to_pyerr};
@@ -160,10 +162,7 @@ fn callbacks_setting(cbs: &Bound<'_, PyAny>) -> PyResult<Setting<Arc<Callbacks>>
     if list.is_empty() {
         return Ok(Setting::Off);
     }
-    let base = cbs
-        .py()
-        .import("hypernodes.callbacks")?
-        .getattr("Callback")?;
+    let base = crate::py_modules::callbacks(cbs.py())?.getattr("Callback")?;
     for (i, cb) in list.iter().enumerate() {
         if !cb.is_instance(&base)? {
             return Err(config_error(format!(
@@ -185,7 +184,7 @@ pub fn reject_kwargs(owner: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResul
     match kwargs.filter(|k| !k.is_empty()) {
         None => Ok(()),
         Some(k) => {
-            let m = k.py().import("hypernodes._renamed")?;
+            let m = crate::py_modules::renamed(k.py())?;
             m.getattr("reject_kwargs")?.call1((owner, k))?;
             Ok(())
         }
@@ -304,11 +303,11 @@ impl PyPipeline {
     fn _check_inputs(
         &self,
         inputs: &Bound<'_, PyDict>,
-        output_name: Option<&Bound<'_, PyAny>>,
-        map_over: Option<&Bound<'_, PyAny>>,
+        output_name: Option<Names>,
+        map_over: Option<Names>,
     ) -> PyResult<()> {
-        let selected = names_arg(output_name)?;
-        let later = names_arg(map_over)?.unwrap_or_default();
+        let selected = names(output_name);
+        let later = names(map_over).unwrap_or_default();
         self.core
             .check_inputs(&inputs_arg(inputs)?, selected.as_deref(), &later, false)
             .map_err(run_error)
@@ -316,7 +315,7 @@ impl PyPipeline {
 
     /// Names of the original HyperNodes that are spelled differently here fail naming ours.
     fn __getattr__(slf: &Bound<'_, Self>, name: &str) -> PyResult<Py<PyAny>> {
-        let m = slf.py().import("hypernodes._renamed")?;
+        let m = crate::py_modules::renamed(slf.py())?;
         Err(PyErr::from_value(
             m.getattr("attribute_error")?.call1(("Pipeline", name))?,
         ))
@@ -441,15 +440,16 @@ impl PyPipeline {
 
     /// The items of a map, for executors written in Python: one tuple of values (in `map_over`
     /// order) per item, split and checked by the engine's rules (its errors name the inputs).
-    #[pyo3(signature = (inputs, map_over, map_mode="zip"))]
+    #[pyo3(signature = (inputs, map_over, map_mode=Wrap(MapMode::Zip)))]
+    #[pyo3(text_signature = "(self, inputs, map_over, map_mode='zip')")]
     fn _map_items<'py>(
         &self,
         py: Python<'py>,
         inputs: &Bound<'py, PyDict>,
         map_over: Vec<String>,
-        map_mode: &str,
+        map_mode: Wrap<MapMode>,
     ) -> PyResult<Vec<Bound<'py, PyTuple>>> {
-        let mode: MapMode = map_mode.parse().map_err(to_pyerr)?;
+        let mode = map_mode.0;
         let items = self
             .core
             .map_items(&inputs_arg(inputs)?, &map_over, mode)
@@ -478,10 +478,10 @@ impl PyPipeline {
         &self,
         py: Python<'py>,
         inputs: Option<&Bound<'py, PyDict>>,
-        output_name: Option<&Bound<'py, PyAny>>,
+        output_name: Option<Names>,
         ignore_unknown_inputs: bool,
     ) -> PyResult<Bound<'py, PyDict>> {
-        let selected = names_arg(output_name)?;
+        let selected = names(output_name);
         let inputs = given_inputs(
             &self.core,
             inputs,
@@ -503,10 +503,10 @@ impl PyPipeline {
         &self,
         py: Python<'py>,
         inputs: &Bound<'py, PyDict>,
-        output_name: Option<&Bound<'py, PyAny>>,
+        output_name: Option<Names>,
         origin: (Vec<String>, Vec<usize>, usize),
     ) -> PyResult<Bound<'py, PyDict>> {
-        let selected = names_arg(output_name)?;
+        let selected = names(output_name);
         let origin = hypernodes::Origin {
             path: origin.0,
             items: origin.1,
@@ -527,21 +527,23 @@ impl PyPipeline {
     /// `inputs` may be left out when the mapped lists and every other input are bound.
     /// `on_error="continue"`: every item runs, and a failed item's place holds its exception.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (inputs=None, map_over=None, map_mode="zip", output_name=None, on_error="raise", *, ignore_unknown_inputs=false))]
+    #[pyo3(signature = (inputs=None, map_over=None, map_mode=Wrap(MapMode::Zip), output_name=None, on_error=Wrap(OnError::Raise), *, ignore_unknown_inputs=false))]
+    #[pyo3(
+        text_signature = "(self, inputs=None, map_over=None, map_mode='zip', output_name=None, on_error='raise', *, ignore_unknown_inputs=False)"
+    )]
     fn map<'py>(
         &self,
         py: Python<'py>,
         inputs: Option<&Bound<'py, PyDict>>,
-        map_over: Option<&Bound<'py, PyAny>>,
-        map_mode: &str,
-        output_name: Option<&Bound<'py, PyAny>>,
-        on_error: &str,
+        map_over: Option<Names>,
+        map_mode: Wrap<MapMode>,
+        output_name: Option<Names>,
+        on_error: Wrap<OnError>,
         ignore_unknown_inputs: bool,
     ) -> PyResult<Bound<'py, PyList>> {
-        let selected = names_arg(output_name)?;
-        let map_over = names_arg(map_over)?.unwrap_or_default();
-        let mode: MapMode = map_mode.parse().map_err(to_pyerr)?;
-        let on_error: OnError = on_error.parse().map_err(to_pyerr)?;
+        let (mode, on_error) = (map_mode.0, on_error.0);
+        let selected = names(output_name);
+        let map_over = names(map_over).unwrap_or_default();
         let inputs = given_inputs(
             &self.core,
             inputs,
@@ -565,22 +567,25 @@ impl PyPipeline {
 
     /// Wraps the pipeline as a node. `input_mapping` is `{outer: inner}`, `output_mapping` is
     /// `{inner: outer}` (only mapped outputs are exposed and computed), `map_over` names outer inputs.
-    #[pyo3(signature = (name=None, input_mapping=None, output_mapping=None, map_over=None, map_mode="zip", cache=true))]
+    #[pyo3(signature = (name=None, input_mapping=None, output_mapping=None, map_over=None, map_mode=Wrap(MapMode::Zip), cache=true))]
+    #[pyo3(
+        text_signature = "(self, name=None, input_mapping=None, output_mapping=None, map_over=None, map_mode='zip', cache=True)"
+    )]
     fn as_node(
         &self,
         name: Option<String>,
         input_mapping: Option<&Bound<'_, PyDict>>,
         output_mapping: Option<&Bound<'_, PyDict>>,
-        map_over: Option<&Bound<'_, PyAny>>,
-        map_mode: &str,
+        map_over: Option<Names>,
+        map_mode: Wrap<MapMode>,
         cache: bool,
     ) -> PyResult<PyNode> {
         let spec = AsNode {
             name,
             input_mapping: map_arg(input_mapping)?,
             output_mapping: output_mapping.map(|m| map_arg(Some(m))).transpose()?,
-            map_over: names_arg(map_over)?.unwrap_or_default(),
-            map_mode: map_mode.parse().map_err(to_pyerr)?,
+            map_over: names(map_over).unwrap_or_default(),
+            map_mode: map_mode.0,
             cache: Some(cache),
         };
         let core = self.core.as_node(spec).map_err(to_pyerr)?;
@@ -611,7 +616,7 @@ impl PyPipeline {
         &self,
         py: Python<'py>,
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyTuple>)> {
-        let m = py.import("hypernodes._pickle")?;
+        let m = crate::py_modules::pickling(py)?;
         let settings = PyDict::new(py);
         settings.set_item("cache", self.cache(py)?)?;
         settings.set_item("callbacks", self.callbacks(py)?)?;
@@ -681,5 +686,5 @@ impl PyPipeline {
 
 /// A function of `hypernodes._viz` (pictures and inspection live in Python).
 fn viz<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
-    py.import("hypernodes._viz")?.getattr(name)
+    crate::py_modules::viz(py)?.getattr(name)
 }

@@ -18,7 +18,7 @@ fn store_fn<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
         &LOADS
     };
     cell.get_or_try_init(py, || {
-        Ok::<_, PyErr>(py.import("hypernodes._store")?.getattr(name)?.unbind())
+        Ok::<_, PyErr>(crate::py_modules::store(py)?.getattr(name)?.unbind())
     })
     .map(|f| f.bind(py).clone())
 }

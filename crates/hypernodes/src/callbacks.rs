@@ -188,23 +188,7 @@ impl Callbacks {
 
     /// Delivers one event to every callback.
     pub fn emit(&self, event: &Event<'_>, ctx: &Context) {
-        thread_local!(static DELIVERING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
-        if DELIVERING.get() {
-            // a callback that runs a pipeline itself: this thread already holds the delivery lock
-            return self.deliver(event, ctx);
-        }
-        // Waiting goes through the blocking hook, so a front's interpreter lock is not held while
-        // another thread delivers (the Python binding releases the GIL there).
-        let _guard = match DELIVERY.try_lock() {
-            Ok(g) => g,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => crate::executor::blocking_wait(|| {
-                DELIVERY.lock().unwrap_or_else(|e| e.into_inner())
-            }),
-        };
-        DELIVERING.set(true);
-        self.deliver(event, ctx);
-        DELIVERING.set(false);
+        delivering(|| self.deliver(event, ctx));
     }
 
     fn deliver(&self, event: &Event<'_>, ctx: &Context) {
@@ -212,6 +196,35 @@ impl Callbacks {
             cb.on_event(event, ctx);
         }
     }
+}
+
+/// Runs `deliver` as the only delivery of events in the process (the one lock every event goes
+/// through, the engine's own and those a front replays). A callback that runs a pipeline itself
+/// delivers its events on the same thread, inside the first delivery.
+pub fn delivering<R>(deliver: impl FnOnce() -> R) -> R {
+    thread_local!(static DELIVERING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+    if DELIVERING.get() {
+        // this thread already holds the delivery lock
+        return deliver();
+    }
+    // Waiting goes through the blocking hook, so a front's interpreter lock is not held while
+    // another thread delivers (the Python binding releases the GIL there).
+    let _guard = match DELIVERY.try_lock() {
+        Ok(g) => g,
+        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => {
+            crate::executor::blocking_wait(|| DELIVERY.lock().unwrap_or_else(|e| e.into_inner()))
+        }
+    };
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            DELIVERING.set(false);
+        }
+    }
+    DELIVERING.set(true);
+    let _reset = Reset;
+    deliver()
 }
 
 /// Measures a duration only when a callback listens (reading the clock costs a syscall per node).

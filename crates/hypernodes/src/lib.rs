@@ -74,6 +74,8 @@
 //! The engine knows nothing of any host language: values are [`Value`]s and functions are
 //! [`NodeFn`]s, which fronts (Rust through `#[node]`, Python through the binding crate) implement.
 
+#![warn(missing_docs)]
+
 extern crate self as hypernodes;
 
 pub mod cache;
@@ -82,12 +84,14 @@ pub mod canonical;
 pub mod context;
 pub mod error;
 pub mod executor;
+pub mod executor_api;
 pub mod graph;
 pub mod invoke;
 pub mod io;
 pub mod map;
 pub mod memo;
 pub mod node;
+pub mod observe;
 pub mod pipeline;
 #[cfg(feature = "progress")]
 pub mod progress;

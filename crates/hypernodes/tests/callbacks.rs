@@ -1003,7 +1003,8 @@ fn traced(map_items: bool) -> (Arc<TracingCallback>, spans::Spans) {
 }
 
 /// The span tree as indented lines `name own-key=value key=value...` (own key: `node` for nodes,
-/// `index` for map items, `pipeline` otherwise), children in opening order.
+/// `index` for map items, `pipeline` otherwise; each key `k` reads the field `hypernodes.k`, and
+/// `index` reads `hypernodes.item_index`), children in opening order.
 fn tree(all: &[spans::SpanRec], keys: &[&str]) -> Vec<String> {
     fn walk(all: &[spans::SpanRec], keys: &[&str], me: usize, depth: usize, out: &mut Vec<String>) {
         let s = &all[me];
@@ -1014,7 +1015,11 @@ fn tree(all: &[spans::SpanRec], keys: &[&str]) -> Vec<String> {
             _ => "pipeline",
         };
         for k in std::iter::once(&own).chain(keys.iter()) {
-            if let Some(v) = s.field(k) {
+            let field = match *k {
+                "index" => "hypernodes.item_index".to_string(),
+                k => format!("hypernodes.{k}"),
+            };
+            if let Some(v) = s.field(&field) {
                 line.push_str(&format!(" {k}={v}"));
             }
         }
@@ -1115,14 +1120,22 @@ fn tracing_spans_mirror_nested_maps_in_every_mode() {
                 got_sorted.sort();
                 want_sorted.sort();
                 assert_eq!(got_sorted, want_sorted, "{label}: {lines:#?}");
-                // Every inner map span has exactly 3 inner pipeline runs below it. Known limit:
-                // when several maps of one pipeline are open at once (outer items run
-                // concurrently), an item's first event does not tell which of them it belongs to
-                // (the engine's context has no link from an item to its map), so items may hang
-                // under a sibling map: checked when the outer map is sequential.
-                let concurrent_maps = map_mode != Mode::Sequential;
-                for (i, m) in all.iter().enumerate().filter(|_| !concurrent_maps) {
-                    if m.name == "map" && m.field("pipeline") == Some("inner") {
+                // Every inner map span has exactly 3 inner pipeline runs below it, and every run
+                // its own nodes once: events carry their items, so the tree is exact in every mode.
+                for (i, run) in all.iter().enumerate().filter(|(_, s)| s.name == "pipeline") {
+                    let mut kids: Vec<&str> = (all.iter())
+                        .filter(|s| s.parent == Some(i as u64))
+                        .filter_map(|s| s.field("hypernodes.node"))
+                        .collect();
+                    kids.sort();
+                    let want = match run.field("hypernodes.pipeline") {
+                        Some("inner") => vec!["a", "b"],
+                        _ => vec!["inner_map", "make_xs", "total"],
+                    };
+                    assert_eq!(kids, want, "{label}: {lines:#?}");
+                }
+                for (i, m) in all.iter().enumerate() {
+                    if m.name == "map" && m.field("hypernodes.pipeline") == Some("inner") {
                         let runs = all
                             .iter()
                             .enumerate()
@@ -1185,7 +1198,12 @@ fn tracing_cached_items_and_errors() {
     );
     let b = all
         .iter()
-        .find(|s| s.field("node") == Some("b"))
+        .find(|s| s.field("hypernodes.node") == Some("b"))
         .expect("a span for b");
-    assert!(b.field("error").unwrap().contains("b failed on 9"), "{b:?}");
+    assert!(
+        b.field("hypernodes.error")
+            .unwrap()
+            .contains("b failed on 9"),
+        "{b:?}"
+    );
 }

@@ -77,8 +77,8 @@ pub trait Executor: std::any::Any + Send + Sync {
     /// This executor as a shared handle (what nested pipelines inherit).
     fn shared(&self) -> Arc<dyn Executor>;
 
-    /// [`Executor::run`] inside a context (the pipeline's own level). Internal to the engine.
-    #[doc(hidden)]
+    /// [`Executor::run`] at the place `ctx` gives (the pipeline's own level): what the engine calls
+    /// for a root run and for every nested pipeline (see [`crate::executor_api`]).
     fn run_in(
         &self,
         pipeline: &Pipeline,
@@ -87,8 +87,8 @@ pub trait Executor: std::any::Any + Send + Sync {
         ctx: &Context,
     ) -> Result<Outputs>;
 
-    /// [`Executor::map`] inside a context (the pipeline's own level). Internal to the engine.
-    #[doc(hidden)]
+    /// [`Executor::map`] at the place `ctx` gives (the pipeline's own level): what the engine calls
+    /// for a root map and for every mapped nested pipeline (see [`crate::executor_api`]).
     fn map_in(
         &self,
         pipeline: &Pipeline,
@@ -99,8 +99,8 @@ pub trait Executor: std::any::Any + Send + Sync {
         ctx: &Context,
     ) -> Result<Vec<Outputs>>;
 
-    /// [`Executor::map_each`] inside a context (the pipeline's own level). Internal to the engine.
-    #[doc(hidden)]
+    /// [`Executor::map_each`] at the place `ctx` gives (the pipeline's own level); see
+    /// [`crate::executor_api`].
     fn map_each_in(
         &self,
         pipeline: &Pipeline,
