@@ -77,7 +77,9 @@ def test_map_calls_batch_in_every_executor_and_mode(tmp_path, mode):
     assert sorted(x for c in got for x in c["x"]) == list(range(1, 11))
     assert all(1 <= len(c["x"]) <= 4 and c["k"] == 3 for c in got)
     assert all(c["type"] == "Int64Array" for c in got)
-    if mode not in IN_WORKER_PROCESSES:
+    if mode not in IN_WORKER_PROCESSES and not mode.startswith("daft"):
+        # NodeExecutor in this process batches the whole window; DaftExecutor batches within the
+        # batches of rows Daft hands its UDF, which vary with load
         assert [len(c["x"]) for c in got] == [4, 4, 2]
 
 
