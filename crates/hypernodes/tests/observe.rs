@@ -190,6 +190,7 @@ fn deliver(cb: &dyn hypernodes::Callback, events: &[Json]) {
     }
 }
 
+#[cfg(feature = "progress")]
 #[test]
 fn progress_callback_draws_the_shared_bars() {
     for case in cases() {
@@ -204,6 +205,7 @@ fn progress_callback_draws_the_shared_bars() {
     }
 }
 
+#[cfg(feature = "tracing")]
 #[test]
 fn tracing_callback_draws_the_shared_tree() {
     use std::sync::{Arc, Mutex};
