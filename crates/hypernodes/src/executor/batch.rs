@@ -7,11 +7,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::cache::{Key, KeyHasher};
+use crate::cache::Key;
 use crate::callbacks::{Event, Stopwatch};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::executor::blocking::blocking;
+use crate::executor::node_executor::{pipeline_started, ItemSlots};
 use crate::executor::{items as on, Mode, NodeExecutor};
 use crate::invoke::{check_arity, collect_outputs, node_error, NodeCache, Slots};
 use crate::io::{Inputs, Outputs};
@@ -114,22 +115,8 @@ pub(super) fn run_items(
     let (pipeline, plan) = (work.pipeline, work.plan);
     let base = exec.slots(pipeline, plan, work.inputs, work.map_over, ctx)?;
     let g = pipeline.graph();
-    let mapped: Vec<Option<usize>> = work
-        .map_over
-        .iter()
-        .map(|n| {
-            g.ids
-                .get(n.as_str())
-                .copied()
-                .filter(|v| plan.inputs.contains(v))
-        })
-        .collect();
-    let types: Vec<_> = work
-        .map_over
-        .iter()
-        .map(|n| pipeline.input_type(n))
-        .collect();
-    let vary = varying(pipeline, plan, &mapped);
+    let fill = ItemSlots::new(pipeline, plan, work.map_over);
+    let vary = varying(pipeline, plan, &fill.ids);
     let stages = stages(pipeline, plan);
     let mut out = Vec::with_capacity(work.items.len());
     let size = window(pipeline, plan);
@@ -141,31 +128,8 @@ pub(super) fn run_items(
             let item_ctx = ctx.map_item(index);
             item_ctx.emit(Event::MapItemStart { index });
             let item_watch = Stopwatch::start(&item_ctx);
-            let mut slots = base.clone();
-            let mut sig = KeyHasher::new();
-            for ((id, v), ty) in mapped.iter().zip(item).zip(&types) {
-                if let Some(id) = id {
-                    slots.values[*id] = Some(v.clone());
-                    if let Some(keys) = &mut slots.keys {
-                        let key = ty.hash(v).ok();
-                        if let Some(k) = &key {
-                            sig.field("item", k);
-                        }
-                        keys[*id] = key;
-                    }
-                }
-            }
-            if item_ctx.observed() {
-                let inputs: Vec<(Arc<str>, Value)> = plan
-                    .inputs
-                    .iter()
-                    .filter_map(|&v| Some((g.names[v].clone(), slots.values[v].clone()?)))
-                    .collect();
-                item_ctx.emit(Event::PipelineStart {
-                    pipeline: pipeline.name(),
-                    inputs: &inputs,
-                });
-            }
+            let (slots, sig) = fill.fill(&base, item);
+            pipeline_started(pipeline, plan, &slots, &item_ctx);
             let run_watch = Stopwatch::start(&item_ctx);
             states.push(Mutex::new(Item {
                 ctx: item_ctx,

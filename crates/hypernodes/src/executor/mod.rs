@@ -36,9 +36,14 @@ pub trait Executor: std::any::Any + Send + Sync {
         inputs: Inputs,
         output_name: Option<&[String]>,
     ) -> Result<Outputs> {
-        pipeline.check_inputs(&inputs, output_name, &[], false)?;
-        let ctx = Context::root(pipeline, self.shared());
-        crate::stack::with_stack(|| self.run_in(pipeline, inputs, output_name, &ctx))
+        at_root(
+            pipeline,
+            self.shared(),
+            inputs,
+            output_name,
+            &[],
+            |inputs, ctx| self.run_in(pipeline, inputs, output_name, ctx),
+        )
     }
 
     /// Runs `pipeline` once per item built from the lists named in `map_over`; results in item order.
@@ -50,11 +55,14 @@ pub trait Executor: std::any::Any + Send + Sync {
         map_mode: MapMode,
         output_name: Option<&[String]>,
     ) -> Result<Vec<Outputs>> {
-        pipeline.check_inputs(&inputs, output_name, map_over, false)?;
-        let ctx = Context::root(pipeline, self.shared());
-        crate::stack::with_stack(|| {
-            self.map_in(pipeline, inputs, map_over, map_mode, output_name, &ctx)
-        })
+        at_root(
+            pipeline,
+            self.shared(),
+            inputs,
+            output_name,
+            map_over,
+            |inputs, ctx| self.map_in(pipeline, inputs, map_over, map_mode, output_name, ctx),
+        )
     }
 
     /// [`Executor::map`] that goes on past failing items: every item runs, and a failed item's
@@ -67,11 +75,14 @@ pub trait Executor: std::any::Any + Send + Sync {
         map_mode: MapMode,
         output_name: Option<&[String]>,
     ) -> Result<Vec<Result<Outputs>>> {
-        pipeline.check_inputs(&inputs, output_name, map_over, false)?;
-        let ctx = Context::root(pipeline, self.shared());
-        crate::stack::with_stack(|| {
-            self.map_each_in(pipeline, inputs, map_over, map_mode, output_name, &ctx)
-        })
+        at_root(
+            pipeline,
+            self.shared(),
+            inputs,
+            output_name,
+            map_over,
+            |inputs, ctx| self.map_each_in(pipeline, inputs, map_over, map_mode, output_name, ctx),
+        )
     }
 
     /// This executor as a shared handle (what nested pipelines inherit).
@@ -125,16 +136,37 @@ fn effective(pipeline: &Pipeline, inherited: Option<&Arc<dyn Executor>>) -> Arc<
     }
 }
 
+/// The one way a root run or map starts: the given names are checked
+/// ([`Pipeline::check_inputs`]; `later` names the mapped inputs), then `f` runs in the root
+/// context of `exec` with enough stack for any depth.
+fn at_root<R>(
+    pipeline: &Pipeline,
+    exec: Arc<dyn Executor>,
+    inputs: Inputs,
+    output_name: Option<&[String]>,
+    later: &[String],
+    f: impl FnOnce(Inputs, &Context) -> Result<R>,
+) -> Result<R> {
+    pipeline.check_inputs(&inputs, output_name, later, false)?;
+    let ctx = Context::root(pipeline, exec);
+    crate::stack::with_stack(|| f(inputs, &ctx))
+}
+
 /// Runs a root pipeline with its own executor or the default one.
 pub(crate) fn run_root(
     pipeline: &Pipeline,
     inputs: Inputs,
     output_name: Option<&[String]>,
 ) -> Result<Outputs> {
-    pipeline.check_inputs(&inputs, output_name, &[], false)?;
     let exec = effective(pipeline, None);
-    let ctx = Context::root(pipeline, exec.clone());
-    crate::stack::with_stack(|| exec.run_in(pipeline, inputs, output_name, &ctx))
+    at_root(
+        pipeline,
+        exec.clone(),
+        inputs,
+        output_name,
+        &[],
+        |inputs, ctx| exec.run_in(pipeline, inputs, output_name, ctx),
+    )
 }
 
 /// Runs a pipeline in a worker (a framework executor's UDF, another process) as part of a run that
@@ -158,10 +190,15 @@ pub(crate) fn map_root(
     mode: MapMode,
     output_name: Option<&[String]>,
 ) -> Result<Vec<Outputs>> {
-    pipeline.check_inputs(&inputs, output_name, map_over, false)?;
     let exec = effective(pipeline, None);
-    let ctx = Context::root(pipeline, exec.clone());
-    crate::stack::with_stack(|| exec.map_in(pipeline, inputs, map_over, mode, output_name, &ctx))
+    at_root(
+        pipeline,
+        exec.clone(),
+        inputs,
+        output_name,
+        map_over,
+        |inputs, ctx| exec.map_in(pipeline, inputs, map_over, mode, output_name, ctx),
+    )
 }
 
 /// Maps a root pipeline, going on past failing items (see [`Executor::map_each`]).
@@ -172,12 +209,15 @@ pub(crate) fn map_each_root(
     mode: MapMode,
     output_name: Option<&[String]>,
 ) -> Result<Vec<Result<Outputs>>> {
-    pipeline.check_inputs(&inputs, output_name, map_over, false)?;
     let exec = effective(pipeline, None);
-    let ctx = Context::root(pipeline, exec.clone());
-    crate::stack::with_stack(|| {
-        exec.map_each_in(pipeline, inputs, map_over, mode, output_name, &ctx)
-    })
+    at_root(
+        pipeline,
+        exec.clone(),
+        inputs,
+        output_name,
+        map_over,
+        |inputs, ctx| exec.map_each_in(pipeline, inputs, map_over, mode, output_name, ctx),
+    )
 }
 
 /// Runs a nested pipeline inside `parent`'s context, with its own executor or the inherited one.

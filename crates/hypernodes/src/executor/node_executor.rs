@@ -224,17 +224,7 @@ impl NodeExecutor {
         ctx: &Context,
     ) -> Result<Outputs> {
         let g = pipeline.graph();
-        if ctx.observed() {
-            let inputs: Vec<(Arc<str>, Value)> = plan
-                .inputs
-                .iter()
-                .filter_map(|&v| Some((g.names[v].clone(), slots.values[v].clone()?)))
-                .collect();
-            ctx.emit(Event::PipelineStart {
-                pipeline: pipeline.name(),
-                inputs: &inputs,
-            });
-        }
+        pipeline_started(pipeline, plan, &slots, ctx);
         let t = Stopwatch::start(ctx);
         let workers = match self.node_execution {
             Mode::Sequential => 1,
@@ -416,6 +406,80 @@ impl NodeExecutor {
     }
 }
 
+/// Where the items of a map go in a run's value slots: for each mapped input, the value id the
+/// plan reads it from (`None`: the plan does not read it) and its type. One place for NodeExecutor's
+/// items and the batch path's.
+pub(super) struct ItemSlots<'a> {
+    map_over: &'a [String],
+    /// Value ids of the mapped inputs, in `map_over` order.
+    pub(super) ids: Vec<Option<usize>>,
+    types: Vec<Arc<dyn crate::value::ValueType>>,
+}
+
+impl<'a> ItemSlots<'a> {
+    /// The slots of the mapped inputs `map_over` of a map of `pipeline` following `plan`.
+    pub(super) fn new(pipeline: &Pipeline, plan: &Plan, map_over: &'a [String]) -> Self {
+        let g = pipeline.graph();
+        let ids = map_over
+            .iter()
+            .map(|n| {
+                g.ids
+                    .get(n.as_str())
+                    .copied()
+                    .filter(|v| plan.inputs.contains(v))
+            })
+            .collect();
+        let types = map_over.iter().map(|n| pipeline.input_type(n)).collect();
+        ItemSlots {
+            map_over,
+            ids,
+            types,
+        }
+    }
+
+    /// `base` with one item's values in place (and their keys, when keyed), and the hasher of the
+    /// item's signature (`MapItemCached`) fed with those keys.
+    pub(super) fn fill(&self, base: &Slots, item: &[Value]) -> (Slots, crate::cache::KeyHasher) {
+        let mut slots = base.clone();
+        let mut sig = crate::cache::KeyHasher::new();
+        let each = self
+            .ids
+            .iter()
+            .zip(item)
+            .zip(&self.types)
+            .zip(self.map_over);
+        for (((id, v), ty), name) in each {
+            if let Some(id) = id {
+                slots.values[*id] = Some(v.clone());
+                if let Some(keys) = &mut slots.keys {
+                    let key = crate::cache::input_key(name, &**ty, v);
+                    if let Some(k) = &key {
+                        sig.field("item", k);
+                    }
+                    keys[*id] = key;
+                }
+            }
+        }
+        (slots, sig)
+    }
+}
+
+/// Fires `PipelineStart` with the root inputs of a run whose values are in `slots`.
+pub(super) fn pipeline_started(pipeline: &Pipeline, plan: &Plan, slots: &Slots, ctx: &Context) {
+    if ctx.observed() {
+        let g = pipeline.graph();
+        let inputs: Vec<(Arc<str>, Value)> = plan
+            .inputs
+            .iter()
+            .filter_map(|&v| Some((g.names[v].clone(), slots.values[v].clone()?)))
+            .collect();
+        ctx.emit(Event::PipelineStart {
+            pipeline: pipeline.name(),
+            inputs: &inputs,
+        });
+    }
+}
+
 /// The work of one map handed to an [`Offload`]: the items the engine built (zip or product
 /// expansion done, bound lists included), the inputs every item shares, and the outputs wanted.
 pub struct OffloadMap<'a> {
@@ -461,37 +525,14 @@ impl NodeExecutor {
             return batch::run_items(self, &work, workers, on_error, ctx);
         }
         let base = self.slots(pipeline, plan, inputs, map_over, ctx)?;
-        let g = pipeline.graph();
-        let ids: Vec<Option<usize>> = map_over
-            .iter()
-            .map(|n| {
-                g.ids
-                    .get(n.as_str())
-                    .copied()
-                    .filter(|v| plan.inputs.contains(v))
-            })
-            .collect();
-        let types: Vec<_> = map_over.iter().map(|n| pipeline.input_type(n)).collect();
+        let fill = ItemSlots::new(pipeline, plan, map_over);
         let run_item = |i: usize| {
             ctx.run.check()?;
             let index = first + i;
             let item_ctx = ctx.map_item(index);
             item_ctx.emit(Event::MapItemStart { index });
             let ti = Stopwatch::start(&item_ctx);
-            let mut slots = base.clone();
-            let mut sig = crate::cache::KeyHasher::new();
-            for (((id, v), ty), name) in ids.iter().zip(&items[i]).zip(&types).zip(map_over) {
-                if let Some(id) = id {
-                    slots.values[*id] = Some(v.clone());
-                    if let Some(keys) = &mut slots.keys {
-                        let key = crate::cache::input_key(name, &**ty, v);
-                        if let Some(k) = &key {
-                            sig.field("item", k);
-                        }
-                        keys[*id] = key;
-                    }
-                }
-            }
+            let (slots, sig) = fill.fill(&base, &items[i]);
             let out = self.execute(pipeline, plan, slots, &item_ctx)?;
             item_ctx.emit(Event::MapItemEnd {
                 index,
