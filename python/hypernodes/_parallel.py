@@ -263,7 +263,8 @@ def _env(token: str, source: tuple) -> tuple:
 
 
 def _producer(pipeline: Any, output: str) -> str:
-    return next((n.name for n in pipeline.nodes if output in n.outputs), "?")
+    found = pipeline._producers().get(output)
+    return pipeline.nodes[found[0]].name if found is not None else "?"
 
 
 def _where(path: list[str], items: list[int]) -> str:

@@ -412,6 +412,17 @@ impl PyPipeline {
         ))
     }
 
+    /// The engine's wiring, for code written in Python: `{value name: (node index, output
+    /// position)}` for every value a node produces (node indices are positions in `nodes`).
+    fn _producers(&self) -> std::collections::HashMap<String, (usize, usize)> {
+        let g = self.core.graph();
+        g.names
+            .iter()
+            .zip(&g.producer)
+            .filter_map(|(name, p)| Some((name.to_string(), (*p)?)))
+            .collect()
+    }
+
     /// The root inputs a run of the selected outputs reads, for executors written in Python: the
     /// given value, else the bound one, else the consuming node's default (the engine's rule);
     /// inputs in `later` (mapped) are left out. Every missing input is reported at once.

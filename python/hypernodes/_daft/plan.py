@@ -125,7 +125,5 @@ class Plan:
         self.inputs: list[str] = list(inputs)
         self.outputs: list[str] = list(outputs)
         self.wanted: dict[int, list[int]] = {i: list(ps) for i, ps in wanted.items()}
-        self.producer: dict[str, tuple[int, int]] = {
-            o: (ni, pos) for ni, n in enumerate(nodes) for pos, o in enumerate(n.outputs)
-        }
+        self.producer: dict[str, tuple[int, int]] = dict(pipeline._producers())
         self.specs = {i: Spec(i, nodes[i]) for i in self.order}

@@ -53,7 +53,8 @@ def to_networkx(p: Any) -> Any:
     except ImportError:
         raise ConfigurationError("Pipeline.graph needs networkx: pip install networkx") from None
     g = nx.DiGraph(name=p.name)
-    producer = {o: n.name for n in p.nodes for o in n.outputs}
+    nodes = p.nodes
+    producer = {o: nodes[ni].name for o, (ni, _pos) in p._producers().items()}
     bound = p.bound
     for n in p.nodes:
         g.add_node(n.name, kind="pipeline" if n.is_pipeline else "function", node=n)
