@@ -17,6 +17,25 @@ class Calls(list):
         return sum(1 for c in self if c == name)
 
 
+class Heavy:
+    """A 'model' passed as a shared (broadcast) input: each unpickling is logged with the process id,
+    so a test can count how often each worker process received it."""
+
+    def __init__(self, log, size: int = 10) -> None:
+        import numpy as np
+
+        self.log = str(log)
+        self.weights = np.arange(size)
+
+    def __getstate__(self):
+        return {"log": self.log, "weights": self.weights}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        with open(self.log, "a") as f:
+            f.write(f"{os.getpid()}\n")
+
+
 @pytest.fixture
 def calls() -> Calls:
     return Calls()

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pydantic
 import pytest
+from conftest import Heavy
 from hypernodes import (
     Callback,
     ConfigurationError,
@@ -222,22 +223,6 @@ class Doc:
 class Model(pydantic.BaseModel):
     name: str
     score: float
-
-
-class Heavy:
-    """A 'model' passed as a broadcast input: each unpickling (once per worker) is logged."""
-
-    def __init__(self, log):
-        self.log = str(log)
-        self.weights = np.arange(10)
-
-    def __getstate__(self):
-        return {"log": self.log, "weights": self.weights}
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        with open(self.log, "a") as f:
-            f.write(f"{os.getpid()}\n")
 
 
 @node(output_name="doc")

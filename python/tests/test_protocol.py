@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import IN_WORKER_PROCESSES, make_executor
+from conftest import IN_WORKER_PROCESSES, Heavy, make_executor
 from hypernodes import Pipeline, node
 from hypernodes.errors import RemoteError, TransferError
 
@@ -234,39 +234,19 @@ def test_ship_sends_large_buffers_by_file_and_small_ones_inline():
             shutil.rmtree(d, ignore_errors=True)
 
 
-class Logged:
-    """A shared input whose every unpickling is logged with the process id."""
-
-    def __init__(self, log, size: int) -> None:
-        import numpy as np
-
-        self.log = str(log)
-        self.weights = np.arange(size)
-
-    def __getstate__(self):
-        return {"log": self.log, "weights": self.weights}
-
-    def __setstate__(self, state):
-        import os
-
-        self.__dict__.update(state)
-        with open(self.log, "a") as f:
-            f.write(f"{os.getpid()}\n")
-
-
 @pytest.mark.parametrize("size", [100, 400_000])  # inline, and by file
 def test_a_shared_input_is_unpickled_once_per_worker_and_call(tmp_path, size):
     from hypernodes import NodeExecutor
 
     @node(output_name="w")
-    def weight(i: int, model: Logged) -> int:
+    def weight(i: int, model: Heavy) -> int:
         return int(model.weights[i])
 
     log = tmp_path / "unpickled.log"
     ex = NodeExecutor(map_execution="parallel", max_workers=2)
     p = Pipeline(nodes=[weight], name="once")
     for call in range(2):
-        model = Logged(log, size)
+        model = Heavy(log, size)
         out = ex.map(p, {"i": list(range(64)), "model": model}, "i")  # 8 chunks
         assert [r["w"] for r in out] == list(range(64))
         pids = log.read_text().split() if log.exists() else []
