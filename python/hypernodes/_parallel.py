@@ -591,13 +591,14 @@ __all__ = ["call_node", "check_picklable", "map_items", "result", "shutdown", "s
 
 
 def _make_recorder_class():
-    """A Callback class whose instances record every event as ``(hook, args, hierarchy_path)`` in
-    ``.events`` (used where events must be carried back to the caller, as by the Daft worker)."""
+    """A Callback class whose instances record every event as ``(hook, args, hierarchy_path,
+    items)`` in ``.events``, the shape worker processes record too (used where events must be
+    carried back to the caller, as by the Daft worker)."""
     from hypernodes.callbacks import Callback
 
     class Recorder(Callback):
         def __init__(self) -> None:
-            self.events: list[tuple[str, tuple, list[str]]] = []
+            self.events: list[tuple[str, tuple, list[str], list[int]]] = []
 
         def __getattribute__(self, name: str):
             if not name.startswith("on_"):
@@ -606,7 +607,7 @@ def _make_recorder_class():
 
             def record(*args):
                 *payload, ctx = args
-                events.append((name, tuple(payload), list(ctx.hierarchy_path)))
+                events.append((name, tuple(payload), list(ctx.hierarchy_path), list(ctx.items)))
 
             return record
 

@@ -256,3 +256,43 @@ def test_a_shared_input_is_unpickled_once_per_worker_and_call(tmp_path, size):
         assert low <= len(pids) <= 2, f"call {call}: unpickled {len(pids)} times: {pids}"
         assert len(pids) == len(set(pids)), pids
         log.unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------- events of nested items
+
+
+def test_events_of_nested_map_items_carry_their_items_in_every_executor():
+    """An inner map's events name both item indices (ctx.items), whoever ran them: NodeExecutor
+    here, worker processes, or Daft's UDFs whose nested runs the engine replays."""
+    from hypernodes import Callback
+
+    class Places(Callback):
+        def __init__(self) -> None:
+            self.seen: list[tuple] = []
+
+        def on_node_end(self, node_id, outputs, duration, ctx):
+            self.seen.append((node_id, tuple(ctx.hierarchy_path), tuple(ctx.items)))
+
+    inner = Pipeline(nodes=[double], name="inner")
+    runs = {}
+    for mode in ("node:sequential", "node:parallel-map", "daft:threads", "daft:processes"):
+        seen = Places()
+        outer = Pipeline(
+            nodes=[inner.as_node(name="each", map_over="x")],
+            name="outer",
+            executor=make_executor(mode),
+            callbacks=[seen],
+        )
+        outer.map(inputs={"x": [[1, 2], [3]]}, map_over="x")
+        runs[mode] = sorted(seen.seen)
+    expected = sorted(
+        [
+            ("double", ("outer", "inner"), (0, 0)),
+            ("double", ("outer", "inner"), (0, 1)),
+            ("double", ("outer", "inner"), (1, 0)),
+            ("each", ("outer",), (0,)),
+            ("each", ("outer",), (1,)),
+        ]
+    )
+    for mode, seen in runs.items():
+        assert seen == expected, mode

@@ -199,6 +199,26 @@ fn callbacks_at(
     cbs
 }
 
+/// Delivers one event, given as a hook name and its arguments, to every Python callback of `cbs`
+/// at `path` within the map items `items` (the one loop for events a front replays or emits).
+pub fn deliver_to(
+    py: Python<'_>,
+    cbs: &hypernodes::Callbacks,
+    ctx: &Context,
+    path: &[String],
+    items: &[usize],
+    hook: &str,
+    args: &Bound<'_, PyTuple>,
+) -> PyResult<()> {
+    for cb in cbs.list() {
+        let any: &dyn std::any::Any = cb.as_ref();
+        if let Some(p) = any.downcast_ref::<PyCallbacks>() {
+            p.dispatch_at(py, ctx, path.to_vec(), items, hook, args.clone())?;
+        }
+    }
+    Ok(())
+}
+
 /// Replays events recorded in worker processes (`(hook, args, path, items)`, each path from the
 /// root and the enclosing item indices, as the worker resumed the map at the caller's origin) into the callbacks in effect at each event's
 /// place, in the caller's process. `pipeline` is the mapped pipeline, the last name of `ctx.path`.
@@ -216,12 +236,7 @@ pub fn replay(
         let Some(cbs) = callbacks_at(pipeline, ctx.callbacks.as_ref(), rel) else {
             continue;
         };
-        for cb in cbs.list() {
-            let any: &dyn std::any::Any = cb.as_ref();
-            if let Some(p) = any.downcast_ref::<PyCallbacks>() {
-                p.dispatch_at(py, ctx, path.clone(), &items, &hook, args.clone())?;
-            }
-        }
+        deliver_to(py, &cbs, ctx, &path, &items, &hook, &args)?;
     }
     Ok(())
 }

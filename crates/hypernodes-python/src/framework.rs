@@ -12,7 +12,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 
-use crate::callbacks::PyCallbacks;
+use crate::callbacks::deliver_to;
 use crate::errors::to_pyerr;
 use crate::node::PyNode;
 use crate::pipeline::PyPipeline;
@@ -157,16 +157,15 @@ impl PyRunContext {
                 let run = || -> PyResult<()> {
                     let base = level.path_strings();
                     for ev in events.bind(py).try_iter()? {
-                        let (hook, args, rel): (String, Bound<'_, PyTuple>, Vec<String>) =
-                            ev?.extract()?;
+                        let (hook, args, rel, items): (
+                            String,
+                            Bound<'_, PyTuple>,
+                            Vec<String>,
+                            Vec<usize>,
+                        ) = ev?.extract()?;
                         let mut path = base.clone();
                         path.extend(rel);
-                        for cb in cbs.list() {
-                            let any: &dyn std::any::Any = cb.as_ref();
-                            if let Some(p) = any.downcast_ref::<PyCallbacks>() {
-                                p.dispatch(py, level, path.clone(), &hook, args.clone())?;
-                            }
-                        }
+                        deliver_to(py, cbs, level, &path, &items, &hook, &args)?;
                     }
                     Ok(())
                 };
@@ -239,13 +238,7 @@ impl PyRunContext {
             return Ok(());
         };
         let path = path.unwrap_or_else(|| self.ctx.path_strings());
-        for cb in cbs.list() {
-            let any: &dyn std::any::Any = cb.as_ref();
-            if let Some(p) = any.downcast_ref::<PyCallbacks>() {
-                p.dispatch(py, &self.ctx, path.clone(), hook, args.clone())?;
-            }
-        }
-        Ok(())
+        deliver_to(py, cbs, &self.ctx, &path, &self.ctx.items, hook, &args)
     }
 }
 

@@ -233,10 +233,14 @@ def call_pipeline(env: Env, args: list[Any], index: int) -> tuple[list[Any], lis
 def _inner_events(recorder: Any, level: int) -> list:
     """The nested pipeline's own events, with paths relative to the caller's level (``level``
     names on the path; the wrapper's events, the node's start/end and nesting, are fired by the
-    driver itself)."""
+    driver itself), each with the map items it happened in."""
     if recorder is None:
         return []
-    return [(hook, a, path[level:]) for hook, a, path in recorder.events if len(path) > level]
+    return [
+        (hook, a, path[level:], items)
+        for hook, a, path, items in recorder.events
+        if len(path) > level
+    ]
 
 
 def error_record(exc: BaseException, duration: float) -> tuple:
