@@ -30,6 +30,23 @@ fn judge() -> Node {
     .unwrap()
 }
 
+/// Every mode, for nodes and items alike.
+const MODES: [Mode; 4] = [
+    Mode::Sequential,
+    Mode::Threaded,
+    Mode::Async,
+    Mode::Parallel,
+];
+
+/// Pipeline `eval` of `judge`, nodes and items in `mode` with two workers.
+fn judged(mode: Mode) -> Pipeline {
+    let ex = NodeExecutor::new(mode, mode, Some(2)).unwrap();
+    Pipeline::new([judge()])
+        .unwrap()
+        .with_name("eval")
+        .with_executor(Some(Arc::new(ex)))
+}
+
 fn note_of(err: &Error) -> String {
     match err {
         Error::Node {
@@ -41,17 +58,8 @@ fn note_of(err: &Error) -> String {
 
 #[test]
 fn the_note_names_node_path_and_item_in_every_mode() {
-    for mode in [
-        Mode::Sequential,
-        Mode::Threaded,
-        Mode::Async,
-        Mode::Parallel,
-    ] {
-        let ex = NodeExecutor::new(mode, mode, Some(2)).unwrap();
-        let p = Pipeline::new([judge()])
-            .unwrap()
-            .with_name("eval")
-            .with_executor(Some(Arc::new(ex)));
+    for mode in MODES {
+        let p = judged(mode);
         let err = p
             .map(
                 inputs! {"x" => vec![0_i64, 1, 2, 3]},
@@ -203,17 +211,8 @@ fn a_resumed_item_that_fails_names_the_callers_path_and_its_own_index() {
 
 #[test]
 fn map_each_goes_on_past_failing_items_in_every_mode() {
-    for mode in [
-        Mode::Sequential,
-        Mode::Threaded,
-        Mode::Async,
-        Mode::Parallel,
-    ] {
-        let ex = NodeExecutor::new(mode, mode, Some(2)).unwrap();
-        let p = Pipeline::new([judge()])
-            .unwrap()
-            .with_name("eval")
-            .with_executor(Some(Arc::new(ex)));
+    for mode in MODES {
+        let p = judged(mode);
         let out = p
             .map_each(
                 inputs! {"x" => vec![0_i64, 1, 2, 3]},
