@@ -24,7 +24,6 @@ class Spec:
         "inner_name",
         "is_async",
         "is_pipeline",
-        "multi",
         "name",
         "node",
         "outputs",
@@ -44,7 +43,6 @@ class Spec:
         self.identity: bytes | None = _core.node_identity(node)
         self.func = None
         self.is_async = False
-        self.multi = False
         self.wrapper_node = None
         self.inner_name = None
         if self.is_pipeline:
@@ -57,10 +55,8 @@ class Spec:
             self.inner_name = inner.name
             self.is_async = _awaits(inner)
         else:
-            info = _fn_info(node)
             self.func = node.func
-            self.is_async = info[1]
-            self.multi = info[2]
+            self.is_async = inspect.iscoroutinefunction(node.func)
 
 
 def names_arg(value: Any) -> list[str] | None:
@@ -72,43 +68,12 @@ def names_arg(value: Any) -> list[str] | None:
     return list(value)
 
 
-_info_memo: dict[int, tuple[Any, tuple[dict[str, Any], bool, bool]]] = {}
-
-
 def _awaits(pipeline: Any) -> bool:
     """Whether a pipeline has an ``async def`` node at any depth."""
     return any(
         _awaits(n.pipeline) if n.is_pipeline else inspect.iscoroutinefunction(n.func)
         for n in pipeline.nodes
     )
-
-
-def _fn_info(node: Any) -> tuple[dict[str, Any], bool, bool]:
-    """A function node's parameter defaults, whether it is async, whether its outputs unpack."""
-    hit = _info_memo.get(id(node))
-    if hit is not None and hit[0] is node:
-        return hit[1]
-    func = node.func
-    try:
-        sig = inspect.signature(func)
-        defaults = {p.name: p.default for p in sig.parameters.values() if p.default is not p.empty}
-    except (TypeError, ValueError):
-        defaults = {}
-    multi = len(node.outputs) > 1
-    if not multi and not isinstance(node.output_name, str):
-        multi = True
-    elif not multi:
-        # a one-name tuple output (output_name=("a",)) unpacks too: only the node's pickled
-        # configuration says so (when the function cannot be pickled, it is taken as plain)
-        try:
-            multi = bool(node.__reduce__()[1][8])
-        except Exception:  # noqa: BLE001
-            multi = False
-    info = (defaults, inspect.iscoroutinefunction(func), multi)
-    if len(_info_memo) > 4096:
-        _info_memo.clear()
-    _info_memo[id(node)] = (node, info)
-    return info
 
 
 class Plan:
