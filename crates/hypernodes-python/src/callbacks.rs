@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use hypernodes::context::Context;
+use hypernodes::executor_api::Context;
 use hypernodes::{Callback, Error, Event, Value};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -106,7 +106,7 @@ impl PyCallbacks {
         hook: &str,
         args: Bound<'_, PyTuple>,
     ) -> PyResult<()> {
-        self.dispatch_at(py, ctx, path, &ctx.items, hook, args)
+        self.dispatch_at(py, ctx, path, ctx.items(), hook, args)
     }
 
     /// Delivers one event, given as a hook name and its arguments, at `path` within the map items
@@ -121,7 +121,7 @@ impl PyCallbacks {
         args: Bound<'_, PyTuple>,
     ) -> PyResult<()> {
         // Events a front replays take the engine's delivery lock too: one lock for every event.
-        hypernodes::callbacks::delivering(|| self.deliver(py, ctx, path, items, hook, args))
+        hypernodes::for_binding::delivering(|| self.deliver(py, ctx, path, items, hook, args))
     }
 
     fn deliver(
@@ -135,7 +135,7 @@ impl PyCallbacks {
     ) -> PyResult<()> {
         let m = crate::py_modules::callbacks(py)?;
         // Not `get_or_init`: building it runs Python (see `hypernodes::memo`).
-        let state = hypernodes::memo::memoize(&ctx.run.callback_state, || {
+        let state = hypernodes::for_binding::memoize(&ctx.run_state().callback_state(), || {
             let obj = m
                 .getattr("CallbackContext")
                 .and_then(|c| c.call0())
@@ -228,12 +228,12 @@ pub fn replay(
     pipeline: &hypernodes::Pipeline,
     events: &Bound<'_, PyList>,
 ) -> PyResult<()> {
-    let prefix = ctx.path.len() - 1;
+    let prefix = ctx.path().len() - 1;
     for ev in events.iter() {
         let (hook, args, path, items): (String, Bound<'_, PyTuple>, Vec<String>, Vec<usize>) =
             ev.extract()?;
         let rel = path.get(prefix..).unwrap_or(&[]);
-        let Some(cbs) = callbacks_at(pipeline, ctx.callbacks.as_ref(), rel) else {
+        let Some(cbs) = callbacks_at(pipeline, ctx.callbacks(), rel) else {
             continue;
         };
         deliver_to(py, &cbs, ctx, &path, &items, &hook, &args)?;

@@ -178,7 +178,7 @@ impl PyNodeExecutor {
             .into_iter()
             .map(|item| item.into_iter().map(to_value).collect())
             .collect();
-        let origin = hypernodes::Origin {
+        let origin = hypernodes::executor_api::Origin {
             path: origin.0,
             items: origin.1,
             map_depth: origin.2,

@@ -126,7 +126,7 @@ impl NodeFn for PyNodeFn {
     fn code_identity(&self) -> Vec<u8> {
         // Not `get_or_init`: the computation runs Python, which may let another thread take the
         // interpreter lock and then wait for this cell (see `hypernodes::memo`).
-        hypernodes::memo::memoize(&self.identity, || {
+        hypernodes::for_binding::memoize(&self.identity, || {
             Python::attach(|py| {
                 let f = self.func.bind(py);
                 crate::code::code_identity(f)
@@ -142,7 +142,7 @@ impl NodeFn for PyNodeFn {
                         // Never by name alone (a wrong hit once the code changes): an identity of
                         // this process only, so its entries are never reused by another process.
                         let name = qualified_name(f);
-                        hypernodes::warn::warn(&format!(
+                        hypernodes::for_binding::warn(&format!(
                             "cannot read the code of {name}: {e}; its results are not reused by \
                              other processes"
                         ));
@@ -332,7 +332,7 @@ impl PyNode {
     /// function's code, or for a pipeline node its inner pipeline, mappings and map settings).
     #[getter]
     fn code_hash(&self) -> PyResult<String> {
-        let key = hypernodes::cache::keys_node_identity(&self.core).ok_or_else(|| {
+        let key = hypernodes::for_binding::keys_node_identity(&self.core).ok_or_else(|| {
             config_error(format!(
                 "node '{}': a bound value of its inner pipeline cannot be hashed",
                 self.core.name()

@@ -518,12 +518,12 @@ impl PyPipeline {
         origin: (Vec<String>, Vec<usize>, usize),
     ) -> PyResult<Bound<'py, PyDict>> {
         let selected = names(output_name);
-        let origin = hypernodes::Origin {
+        let origin = hypernodes::executor_api::Origin {
             path: origin.0,
             items: origin.1,
             map_depth: origin.2,
         };
-        let out = hypernodes::executor::run_at(
+        let out = hypernodes::for_binding::run_at(
             &self.core,
             inputs_arg(inputs)?,
             selected.as_deref(),

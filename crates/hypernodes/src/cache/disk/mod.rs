@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-pub use flusher::{flush_all, WINDOW as COMMIT_WINDOW};
-pub use trust::{SECRET_ENV, TRUST_SHARED_ENV};
+pub use flusher::flush_all;
+pub use trust::SECRET_ENV;
 
 use super::{decode_all, decode_all_owned, encode_all_into, Cache, Key};
 use crate::value::{Value, ValueType};
