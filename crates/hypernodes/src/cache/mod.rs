@@ -9,10 +9,8 @@ mod memory;
 use std::sync::Arc;
 
 pub use disk::{flush_all, CacheStats, DiskCache, PruneReport};
-pub use keys::{
-    always_runs, input_key, node_identity as keys_node_identity, node_key, output_key, Key,
-    KeyHasher,
-};
+pub use keys::{always_runs, input_key, node_identity as keys_node_identity, Key};
+pub use keys::{node_key, output_key, KeyHasher};
 pub use memory::MemoryCache;
 
 use crate::value::{Value, ValueType};
