@@ -31,7 +31,7 @@ use crate::callbacks::{Callback, Event};
 use crate::context::Context;
 use crate::observe::{Change, PerRun};
 
-pub use crate::observe::BarInfo;
+pub(crate) use crate::observe::BarInfo;
 
 const TEMPLATE: &str = "{prefix} [{bar:25}] {pos}/{len} [{elapsed_precise}, {per_sec}] {msg}";
 

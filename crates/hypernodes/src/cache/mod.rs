@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 pub use disk::{flush_all, CacheStats, DiskCache, PruneReport};
 pub use keys::{always_runs, input_key, node_identity as keys_node_identity, Key};
-pub use keys::{node_key, output_key, KeyHasher};
+pub(crate) use keys::{node_key, output_key, KeyHasher};
 pub use memory::MemoryCache;
 
 use crate::value::{Value, ValueType};
@@ -29,7 +29,7 @@ pub trait Cache: std::any::Any + Send + Sync {
 
 /// Encodes a node's outputs as one blob: the encodings one after another, then each one's length
 /// (u64 LE). Lengths go last so that a single large encoding is extended in place, never copied.
-pub fn encode_all_into(
+pub(crate) fn encode_all_into(
     values: &[Value],
     types: &[Arc<dyn ValueType>],
     out: &mut dyn std::io::Write,
@@ -63,7 +63,7 @@ pub fn encode_all_into(
 }
 
 /// [`decode_all`] taking the blob: a single value gets the bytes without a copy.
-pub fn decode_all_owned(
+pub(crate) fn decode_all_owned(
     mut blob: Vec<u8>,
     types: &[Arc<dyn ValueType>],
 ) -> Result<Vec<Value>, String> {
@@ -82,7 +82,7 @@ pub fn decode_all_owned(
 }
 
 /// Decodes a blob made by [`encode_all_into`].
-pub fn decode_all(blob: &[u8], types: &[Arc<dyn ValueType>]) -> Result<Vec<Value>, String> {
+pub(crate) fn decode_all(blob: &[u8], types: &[Arc<dyn ValueType>]) -> Result<Vec<Value>, String> {
     let footer = 8 * types.len();
     if blob.len() < footer {
         return Err("truncated entry".into());
