@@ -135,7 +135,7 @@ impl PyCallbacks {
     ) -> PyResult<()> {
         let m = crate::py_modules::callbacks(py)?;
         // Not `get_or_init`: building it runs Python (see `hypernodes::memo`).
-        let state = hypernodes::for_binding::memoize(&ctx.run_state().callback_state(), || {
+        let state = hypernodes::for_binding::memoize(ctx.run_state().callback_state(), || {
             let obj = m
                 .getattr("CallbackContext")
                 .and_then(|c| c.call0())

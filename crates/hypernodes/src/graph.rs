@@ -94,7 +94,7 @@ impl Graph {
     }
 
     /// The upstream nodes of node `n` (producers of its parameters), without repeats.
-    pub fn upstream(&self, n: usize) -> impl Iterator<Item = usize> + '_ {
+    pub(crate) fn upstream(&self, n: usize) -> impl Iterator<Item = usize> + '_ {
         let ins = &self.node_inputs[n];
         ins.iter().enumerate().filter_map(move |(i, &v)| {
             let p = self.producer[v]?.0;

@@ -267,7 +267,7 @@ fn is_wanted(wanted: Option<&[usize]>, pos: usize) -> bool {
 pub(crate) type CallFn<'a> =
     dyn Fn(&Node, Vec<Value>, Option<&[usize]>, &Context) -> Result<Vec<Value>> + 'a;
 
-/// The cache rules of one node call, in the engine's one place, for every executor: [`step`] uses
+/// The cache rules of one node call, in the engine's one place, for every executor: the engine's node step uses
 /// them, and an executor that calls the node function itself (a framework executor's UDF, through
 /// the binding) uses them as they are: [`NodeCache::lookup`] before the call, [`NodeCache::store`]
 /// after.
