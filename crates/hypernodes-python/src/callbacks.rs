@@ -95,6 +95,19 @@ fn event_args<'py>(
     })
 }
 
+/// A run's callback state in a worker process of a parallel map: its events are appended to this
+/// list as `(hook, args, path, items)`, to be replayed in the caller's process
+/// (`hypernodes._parallel`), instead of being delivered.
+struct Recording(Py<PyList>);
+
+/// Makes every Python callback event of the run of `ctx` a record in `events` (see [`Recording`]).
+/// `ctx` must be a fresh root context whose run has delivered nothing yet.
+pub(crate) fn record_into(ctx: &Context, events: Py<PyList>) {
+    let state: Arc<dyn std::any::Any + Send + Sync> = Arc::new(Recording(events));
+    let fresh = ctx.run_state().callback_state().set(state).is_ok();
+    debug_assert!(fresh, "record_into: the run already has its callback state");
+}
+
 impl PyCallbacks {
     /// Delivers one event, given as a hook name and its arguments, at `path` (within the map items
     /// of `ctx`).
@@ -143,6 +156,10 @@ impl PyCallbacks {
                 .unwrap_or_else(|_| py.None());
             Arc::new(obj) as Arc<dyn std::any::Any + Send + Sync>
         });
+        if let Some(Recording(events)) = state.downcast_ref::<Recording>() {
+            let event = (hook, args, path, items.to_vec());
+            return events.bind(py).append(event);
+        }
         let cbctx = state
             .downcast_ref::<Py<PyAny>>()
             .map(|o| o.bind(py).clone())

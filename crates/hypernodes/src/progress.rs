@@ -15,7 +15,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use hypernodes::progress::ProgressCallback;
+//! use hypernodes::ProgressCallback;
 //! use hypernodes::{Callbacks, Pipeline, Setting};
 //! # fn demo(pipeline: Pipeline) {
 //! let cb: Arc<dyn hypernodes::Callback> = Arc::new(ProgressCallback::new());
