@@ -90,7 +90,7 @@ impl hypernodes::executor_api::Offload for ProcessOffload {
                 }
                 _ => false,
             };
-            let n = Py::new(py, crate::node::PyNode { core: node.clone() })?;
+            let n = Py::new(py, crate::node::PyNode::from(node.clone()))?;
             let args: Vec<Bound<'_, PyAny>> = args.iter().map(|v| to_py(py, v)).collect();
             let out = crate::py_modules::parallel(py)?
                 .getattr("call_node")?
