@@ -31,7 +31,7 @@ pub struct Graph {
 
 impl Graph {
     /// Wires `nodes` (which must be sorted by name) and validates the result.
-    pub fn build(nodes: &[Node]) -> Result<Graph> {
+    pub(crate) fn build(nodes: &[Node]) -> Result<Graph> {
         let mut names: Vec<Arc<str>> = Vec::new();
         let mut ids: HashMap<Arc<str>, usize> = HashMap::new();
         let mut intern = |n: &Arc<str>| -> usize {

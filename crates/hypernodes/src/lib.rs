@@ -122,9 +122,7 @@ pub use map::{MapMode, OnError};
 pub use node::{
     BatchArg, BatchFn, Dual, Node, NodeFn, NodeKind, PipelineNode, Port, DEFAULT_BATCH_SIZE,
 };
-pub use observe::{
-    Attr, BarInfo, Change, Outcome, PerRun, RunTree, SpanInfo, SpanKind, Step, Where,
-};
+pub use observe::{Attr, BarInfo, Change, Outcome, RunTree, SpanInfo, SpanKind, Step, Where};
 pub use pipeline::{AsNode, Pipeline, Plan, Setting, Settings};
 #[cfg(feature = "progress")]
 pub use progress::ProgressCallback;
