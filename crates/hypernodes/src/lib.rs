@@ -73,6 +73,13 @@
 //!
 //! The engine knows nothing of any host language: values are [`Value`]s and functions are
 //! [`NodeFn`]s, which fronts (Rust through `#[node]`, Python through the binding crate) implement.
+//!
+//! # Writing an executor
+//!
+//! The names at the crate root are the API for building and running pipelines. An executor of your
+//! own implements [`Executor`]; [`executor_api`] gathers what it needs (the run [`Context`
+//! ](executor_api::Context) it receives, events, offloading work, replaying records of nodes that
+//! ran elsewhere) with an example.
 
 #![warn(missing_docs, unreachable_pub)]
 
