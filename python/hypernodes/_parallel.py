@@ -237,7 +237,7 @@ def load_shared(source: tuple) -> Any:
 def _env(token: str, source: tuple) -> tuple:
     """In a worker: ``(pipeline, run, inputs, seed)`` of call ``token``, loaded from ``source``
     the first time this worker sees the call. ``run`` is the pipeline with a listener when events
-    are recorded (so the root's events are fired)."""
+    are recorded (so the root's events are fired; ``_run_chunk`` has them recorded)."""
     env = _envs.get(token)
     if env is not None:
         return env
@@ -245,7 +245,7 @@ def _env(token: str, source: tuple) -> tuple:
     run = pipeline
     if observe:
         # every event of the items (nested pipelines with their own callbacks included) is
-        # recorded by the dispatcher; the root needs a listener for its events to be emitted
+        # recorded by the run (see _run_chunk); the root needs a listener for its events to be emitted
         from hypernodes import callbacks as _callbacks
         from hypernodes._pickle import rebuild_pipeline
 
@@ -312,7 +312,6 @@ def _run_chunk(token: str, source: tuple[str, Any], payload: bytes) -> tuple[str
     """In a worker: runs the items of one chunk with the engine (``resume_items``), so events,
     error notes and cache keys are those of the caller's own run."""
     from hypernodes import NodeExecutor
-    from hypernodes import callbacks as _callbacks
 
     events: list[tuple[str, tuple, list[str], list[int]]] = []
     try:
@@ -325,16 +324,14 @@ def _run_chunk(token: str, source: tuple[str, Any], payload: bytes) -> tuple[str
             memory.clear()
             memory._merge(seed)
         executor = NodeExecutor(node_execution=node_execution, map_execution="sequential")
-        if run is not pipeline:
-            _callbacks._recording = events
-        try:
-            out = executor._resume_items(
-                run, inputs, map_over, items, first, output_name, origin, on_error
-            )
-            # a failed item's exception (on_error="continue") travels as itself
-            out = [_portable.carry(o) if isinstance(o, BaseException) else o for o in out]
-        finally:
-            _callbacks._recording = None
+        # with callbacks, the run records its events into `events` (the binding holds the list
+        # for this run only), to be replayed in the caller's process
+        record = events if run is not pipeline else None
+        out = executor._resume_items(
+            run, inputs, map_over, items, first, output_name, origin, on_error, record
+        )
+        # a failed item's exception (on_error="continue") travels as itself
+        out = [_portable.carry(o) if isinstance(o, BaseException) else o for o in out]
         fresh = {}
         if memory is not None:
             fresh = {k: v for k, v in memory._export().items() if k not in seed}

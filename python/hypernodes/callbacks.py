@@ -91,10 +91,6 @@ class Callback:
         """Every node of one map item was a cache hit."""
 
 
-# Set in worker processes while they run map items: events are recorded here, not delivered.
-_recording: list[tuple[str, tuple, list[str], list[int]]] | None = None
-
-
 def _dispatch(
     callbacks: list[Callback],
     ctx: CallbackContext,
@@ -104,11 +100,8 @@ def _dispatch(
     items: list[int] = (),
 ) -> None:
     """Delivers one event to every callback; the binding calls it under the engine's delivery lock,
-    so one event at a time in the process. In a worker process of a parallel map, events are
-    recorded instead (``_recording``), to be replayed in the caller's process."""
-    if _recording is not None:
-        _recording.append((hook, tuple(args), list(path), list(items)))
-        return
+    so one event at a time in the process. (In a worker process of a parallel map, the binding
+    records the run's events instead, to be replayed in the caller's process.)"""
     ctx.hierarchy_path = path
     ctx.items = tuple(items)
     for cb in callbacks:

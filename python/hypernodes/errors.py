@@ -30,11 +30,23 @@ class OutputArityError(HyperNodesError, ValueError):
 
 
 class MapInputError(HyperNodesError, ValueError):
-    """The arguments of a map are inconsistent (absent input, lengths differ, unknown mode)."""
+    """The arguments of a map are inconsistent (absent input, lengths differ, unknown mode).
+
+    When HyperNodes raises it for a map it checked, it says which in attributes (``None``
+    otherwise): ``pipeline``, the name of the pipeline mapped; ``input``, the mapped input at fault
+    (not among the given inputs, or not a sequence); ``lengths``, for zip lists of different
+    lengths, every mapped input with its length as ``((name, length), ...)``."""
+
+    pipeline: str | None = None
+    input: str | None = None
+    lengths: tuple[tuple[str, int], ...] | None = None
 
 
 class MapInputTypeError(MapInputError, TypeError):
-    """A mapped input is not a sequence of items."""
+    """A mapped input is not a sequence of items. ``reason`` says why (with ``pipeline`` and
+    ``input`` as in :class:`MapInputError`)."""
+
+    reason: str | None = None
 
 
 class ConfigurationError(HyperNodesError, ValueError):

@@ -61,6 +61,91 @@ def test_map_input_type_error_is_also_type_error():
     assert issubclass(MapInputTypeError, TypeError)
 
 
+@node(output_name="pair")
+def _pair(a, b):
+    return (a, b)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "map_over", "cls", "expected"),
+    [
+        # absent: map_over names an input that was not given
+        ({"a": [1]}, ["a", "b"], MapInputError, {"input": "b", "lengths": None}),
+        # zip lists of different lengths: every mapped input with its length
+        (
+            {"a": [1, 2], "b": [1]},
+            ["a", "b"],
+            MapInputError,
+            {"input": None, "lengths": (("a", 2), ("b", 1))},
+        ),
+        # not a sequence: which input, and why
+        ({"a": 5, "b": [1]}, ["a", "b"], MapInputTypeError, {"input": "a", "lengths": None}),
+    ],
+)
+def test_map_input_errors_say_what_is_wrong_in_documented_attributes(
+    inputs, map_over, cls, expected
+):
+    import pickle
+
+    p = Pipeline([_pair], name="pairs")
+    with pytest.raises(cls) as info:
+        p.map(inputs=inputs, map_over=map_over)
+    err = info.value
+    assert type(err) is cls
+    assert err.pipeline == "pairs"
+    for attr, value in expected.items():
+        assert getattr(err, attr) == value, (attr, getattr(err, attr))
+    if cls is MapInputTypeError:
+        assert isinstance(err.reason, str) and err.reason
+    # the attributes are the exception's own: they travel with it (worker processes pickle it)
+    back = pickle.loads(pickle.dumps(err))
+    assert (back.pipeline, back.input, back.lengths) == (err.pipeline, err.input, err.lengths)
+    # no private attribute carries them
+    assert not [k for k in vars(err) if k.startswith("_")], vars(err)
+
+
+def test_map_input_error_of_a_pipeline_node_names_the_outer_inputs():
+    inner = Pipeline([_pair], name="inner")
+    n = inner.as_node(
+        name="pairs", input_mapping={"left": "a", "right": "b"}, map_over=["left", "right"]
+    )
+    with pytest.raises(MapInputError) as info:
+        Pipeline([n], name="outer").run(inputs={"left": [1, 2], "right": [1]})
+    assert info.value.lengths == (("left", 2), ("right", 1))
+
+
+def test_map_input_error_through_a_python_executor_names_the_outer_inputs():
+    """The engine's map error passes through an executor written in Python (as the exception
+    with its attributes) and comes back as the engine's own, so the pipeline node renames it."""
+    from hypernodes import NodeExecutor
+
+    class Delegating:
+        def __init__(self):
+            self.inner = NodeExecutor()
+
+        def run(self, pipeline, inputs, output_name=None, _ctx=None):
+            return self.inner.run(pipeline, inputs, output_name=output_name)
+
+        def map(self, pipeline, inputs, map_over, map_mode="zip", output_name=None, _ctx=None):
+            return self.inner.map(pipeline, inputs, map_over, map_mode, output_name=output_name)
+
+    inner = Pipeline([_pair], name="inner", executor=Delegating())
+    n = inner.as_node(
+        name="pairs", input_mapping={"left": "a", "right": "b"}, map_over=["left", "right"]
+    )
+    with pytest.raises(MapInputError) as info:
+        Pipeline([n], name="outer").run(inputs={"left": [1, 2], "right": [1]})
+    msg = str(info.value)
+    assert "left=2, right=1" in msg and "node 'pairs'" in msg, msg
+    assert info.value.lengths == (("left", 2), ("right", 1))
+
+
+def test_map_input_error_raised_by_a_user_has_no_details():
+    err = MapInputError("mine")
+    assert (err.pipeline, err.input, err.lengths) == (None, None, None)
+    assert MapInputTypeError("mine").reason is None
+
+
 def test_design_exports():
     for name in ("HyperNodesError", "CycleError", "DependencyError", "MissingInputError"):
         assert hasattr(hypernodes, name)

@@ -70,6 +70,60 @@ def test_pipeline_node_mapping_properties():
     assert search.input_mapping is None and search.map_over == [] and search.map_mode is None
 
 
+def test_function_node_settings_are_properties():
+    @node(output_name=("total",), cache=False, version="v2")
+    def add(x, y=3, scale=1.5):
+        return ((x + y) * scale,)
+
+    @node(output_name="b")
+    async def later(total):
+        return total
+
+    assert add.output_name == ("total",)  # a declared tuple of one stays a tuple
+    assert later.output_name == "b"
+    assert (add.is_async, later.is_async) == (False, True)
+    assert add.defaults == {"y": 3, "scale": 1.5}
+    assert later.defaults == {}
+    assert (add.cache, add.version) == (False, "v2")
+    assert (later.cache, later.version) == (True, None)
+    d = add.defaults
+    d["y"] = 99
+    assert add.defaults["y"] == 3  # a copy
+
+
+def test_pipeline_node_settings_are_properties():
+    @node(output_name="y")
+    def inc(x, step=1):
+        return x + step
+
+    inner = Pipeline([inc], name="inner")
+    n = inner.as_node(
+        name="incs",
+        input_mapping={"xs": "x"},
+        output_mapping={"y": "ys"},
+        map_over="xs",
+        map_mode="product",
+        cache=False,
+    )
+    assert n.is_pipeline and n.pipeline.name == "inner"
+    assert (n.input_mapping, n.output_mapping) == ({"xs": "x"}, {"y": "ys"})
+    assert (n.map_over, n.map_mode, n.cache) == (["xs"], "product", False)
+    assert n.output_name == "ys" and n.is_async is False
+    assert n.defaults == {"step": 1}
+    assert inc.pipeline is None and inc.map_mode is None
+
+
+def test_wrappers_are_stable_objects():
+    p = rag()
+    first, again = p.nodes, p.nodes
+    assert [a is b for a, b in zip(first, again)] == [True] * len(first)
+    first.clear()  # the list is the caller's: the pipeline's nodes do not change
+    assert len(p.nodes) == len(again)
+    pn = next(n for n in p.nodes if n.is_pipeline)
+    assert pn.pipeline is pn.pipeline
+    assert pn.pipeline.nodes[0] is pn.pipeline.nodes[0]
+
+
 def test_reprs():
     r = repr(rag())
     assert r.startswith("Pipeline(name='rag', nodes=['answer_all', 'build_index', 'summarize']")

@@ -560,7 +560,7 @@ fn expand(attr: TokenStream2, func: &ItemFn) -> syn::Result<TokenStream2> {
             } else {
                 // moved out when this call holds the only reference, cloned otherwise
                 quote_spanned! {t.span()=>
-                    let #var: #t = match #hn::node::take_arg::<#t>(
+                    let #var: #t = match #hn::for_binding::take_arg::<#t>(
                         __hn_it.next().expect("arity checked above"),
                     ) {
                         ::core::option::Option::Some(v) => v,
@@ -571,7 +571,7 @@ fn expand(attr: TokenStream2, func: &ItemFn) -> syn::Result<TokenStream2> {
         });
     let call = match sig.asyncness {
         // an `async fn` node is driven on the engine's tokio runtime by the thread that runs it
-        Some(_) => quote!(#hn::executor::block_on(#fn_ident(#(#arg_vars),*))),
+        Some(_) => quote!(#hn::executor_api::block_on(#fn_ident(#(#arg_vars),*))),
         None => quote!(#fn_ident(#(#arg_vars),*)),
     };
     let call = if fallible {

@@ -258,7 +258,7 @@ impl PyDiskCache {
 /// Commits the pending writes of every disk cache in this process (registered with `atexit`).
 #[pyfunction]
 pub fn _flush_disk_caches(py: Python<'_>) {
-    py.detach(hypernodes::cache::flush_all);
+    py.detach(hypernodes::for_binding::flush_all);
 }
 
 /// The engine cache for a Python cache object.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use hypernodes::context::Context;
+use hypernodes::executor_api::Context;
 use hypernodes::{Callback, Error, Event, Value};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -95,6 +95,19 @@ fn event_args<'py>(
     })
 }
 
+/// A run's callback state in a worker process of a parallel map: its events are appended to this
+/// list as `(hook, args, path, items)`, to be replayed in the caller's process
+/// (`hypernodes._parallel`), instead of being delivered.
+struct Recording(Py<PyList>);
+
+/// Makes every Python callback event of the run of `ctx` a record in `events` (see [`Recording`]).
+/// `ctx` must be a fresh root context whose run has delivered nothing yet.
+pub(crate) fn record_into(ctx: &Context, events: Py<PyList>) {
+    let state: Arc<dyn std::any::Any + Send + Sync> = Arc::new(Recording(events));
+    let fresh = ctx.run_state().callback_state().set(state).is_ok();
+    debug_assert!(fresh, "record_into: the run already has its callback state");
+}
+
 impl PyCallbacks {
     /// Delivers one event, given as a hook name and its arguments, at `path` (within the map items
     /// of `ctx`).
@@ -106,7 +119,7 @@ impl PyCallbacks {
         hook: &str,
         args: Bound<'_, PyTuple>,
     ) -> PyResult<()> {
-        self.dispatch_at(py, ctx, path, &ctx.items, hook, args)
+        self.dispatch_at(py, ctx, path, ctx.items(), hook, args)
     }
 
     /// Delivers one event, given as a hook name and its arguments, at `path` within the map items
@@ -121,7 +134,7 @@ impl PyCallbacks {
         args: Bound<'_, PyTuple>,
     ) -> PyResult<()> {
         // Events a front replays take the engine's delivery lock too: one lock for every event.
-        hypernodes::callbacks::delivering(|| self.deliver(py, ctx, path, items, hook, args))
+        hypernodes::for_binding::delivering(|| self.deliver(py, ctx, path, items, hook, args))
     }
 
     fn deliver(
@@ -135,7 +148,7 @@ impl PyCallbacks {
     ) -> PyResult<()> {
         let m = crate::py_modules::callbacks(py)?;
         // Not `get_or_init`: building it runs Python (see `hypernodes::memo`).
-        let state = hypernodes::memo::memoize(&ctx.run.callback_state, || {
+        let state = hypernodes::for_binding::memoize(ctx.run_state().callback_state(), || {
             let obj = m
                 .getattr("CallbackContext")
                 .and_then(|c| c.call0())
@@ -143,6 +156,10 @@ impl PyCallbacks {
                 .unwrap_or_else(|_| py.None());
             Arc::new(obj) as Arc<dyn std::any::Any + Send + Sync>
         });
+        if let Some(Recording(events)) = state.downcast_ref::<Recording>() {
+            let event = (hook, args, path, items.to_vec());
+            return events.bind(py).append(event);
+        }
         let cbctx = state
             .downcast_ref::<Py<PyAny>>()
             .map(|o| o.bind(py).clone())
@@ -228,12 +245,12 @@ pub fn replay(
     pipeline: &hypernodes::Pipeline,
     events: &Bound<'_, PyList>,
 ) -> PyResult<()> {
-    let prefix = ctx.path.len() - 1;
+    let prefix = ctx.path().len() - 1;
     for ev in events.iter() {
         let (hook, args, path, items): (String, Bound<'_, PyTuple>, Vec<String>, Vec<usize>) =
             ev.extract()?;
         let rel = path.get(prefix..).unwrap_or(&[]);
-        let Some(cbs) = callbacks_at(pipeline, ctx.callbacks.as_ref(), rel) else {
+        let Some(cbs) = callbacks_at(pipeline, ctx.callbacks(), rel) else {
             continue;
         };
         deliver_to(py, &cbs, ctx, &path, &items, &hook, &args)?;

@@ -495,7 +495,10 @@ impl<'py> Walker<'py> {
                 self.reader,
                 name.to_cow()?
             );
-            hypernodes::warn::warn_once(&format!("code-global:{}:{}", self.reader, name), &msg);
+            hypernodes::for_binding::warn_once(
+                &format!("code-global:{}:{}", self.reader, name),
+                &msg,
+            );
         }
         Ok(())
     }

@@ -43,10 +43,6 @@ pub fn to_pyerr(err: Error) -> PyErr {
             Err(other) => HyperNodesError::new_err(other.to_string()),
         },
         other => {
-            let detail = match &other {
-                Error::Map(map) => map_detail(py, map),
-                _ => None,
-            };
             let msg = other.to_string();
             let err = match &other {
                 Error::DuplicateOutput { .. } | Error::DuplicateNode(_) => {
@@ -69,71 +65,84 @@ pub fn to_pyerr(err: Error) -> PyErr {
                     unreachable!("handled above")
                 }
             };
-            if let Some(detail) = detail {
-                let _ = err.value(py).setattr("_map_error", detail);
+            if let Error::Map(map) = &other {
+                let _ = set_map_attributes(err.value(py), map);
             }
             err
         }
     })
 }
 
-/// A map error's details, carried by its Python exception as `_map_error` so that it turns back
-/// into the engine's error when it passes through an executor written in Python (see
-/// [`from_pyerr`]).
-fn map_detail(py: Python<'_>, map: &MapError) -> Option<Py<PyAny>> {
-    let detail = match map {
-        MapError::AbsentInput { pipeline, name } => ("absent", pipeline, name).into_pyobject(py),
+/// The documented attributes of a `MapInputError` (`pipeline`, `input`, `lengths`, and `reason`
+/// of a `MapInputTypeError`): what the map error says, for users, and for [`from_pyerr`] to turn
+/// the exception back into the engine's error when it passes through an executor written in
+/// Python.
+fn set_map_attributes(exc: &Bound<'_, PyAny>, map: &MapError) -> PyResult<()> {
+    match map {
+        MapError::AbsentInput { pipeline, name } => {
+            exc.setattr("pipeline", pipeline)?;
+            exc.setattr("input", name)
+        }
         MapError::NotASequence {
             pipeline,
             name,
             reason,
-        } => ("not_a_sequence", pipeline, name, reason).into_pyobject(py),
-        MapError::LengthMismatch { pipeline, lengths } => {
-            ("lengths", pipeline, lengths.clone()).into_pyobject(py)
+        } => {
+            exc.setattr("pipeline", pipeline)?;
+            exc.setattr("input", name)?;
+            exc.setattr("reason", reason)
         }
-        MapError::UnknownMode(_) | MapError::Empty { .. } => return None,
-    };
-    detail.ok().map(|d| d.into_any().unbind())
+        MapError::LengthMismatch { pipeline, lengths } => {
+            exc.setattr("pipeline", pipeline)?;
+            let lengths = pyo3::types::PyTuple::new(exc.py(), lengths.iter().cloned())?;
+            exc.setattr("lengths", lengths)
+        }
+        MapError::Empty { pipeline } => exc.setattr("pipeline", pipeline),
+        MapError::UnknownMode(_) => Ok(()),
+    }
 }
 
-/// The engine error for an exception an executor written in Python raised: a map error of the
-/// engine's (`Pipeline._map_items`; see [`map_detail`]) becomes the engine's own again, so that a
-/// pipeline node can name the outer inputs in it; a `KeyboardInterrupt` stops the run; anything
-/// else passes through as it is.
+/// The engine error for an exception an executor written in Python raised: a `MapInputError`
+/// that names its pipeline (raised by `Pipeline._map_items`; see [`set_map_attributes`]) becomes
+/// the engine's map error again, so that a pipeline node can name the outer inputs in it; a
+/// `KeyboardInterrupt` stops the run; anything else passes through as it is.
 pub fn from_pyerr(err: PyErr) -> Error {
     let interrupt =
         Python::attach(|py| err.is_instance_of::<pyo3::exceptions::PyKeyboardInterrupt>(py));
     if interrupt {
         return Error::Interrupted;
     }
-    let detail = Python::attach(|py| map_error(err.value(py)).ok().flatten());
-    match detail {
+    let map = Python::attach(|py| map_error(err.value(py)).ok().flatten());
+    match map {
         Some(map) => Error::Map(map),
         None => Error::Foreign(Box::new(err)),
     }
 }
 
+/// The engine's map error that a `MapInputError`'s attributes describe (`None` for any other
+/// exception, or one HyperNodes did not raise for a checked map).
 fn map_error(exc: &Bound<'_, PyAny>) -> PyResult<Option<MapError>> {
-    let Ok(detail) = exc.getattr("_map_error") else {
+    if !exc.is_instance_of::<MapInputError>() {
+        return Ok(None);
+    }
+    let Some(pipeline) = exc.getattr("pipeline")?.extract::<Option<String>>()? else {
         return Ok(None);
     };
-    let kind: String = detail.get_item(0)?.extract()?;
-    let pipeline: String = detail.get_item(1)?.extract()?;
-    Ok(Some(match kind.as_str() {
-        "absent" => MapError::AbsentInput {
+    let input: Option<String> = exc.getattr("input")?.extract()?;
+    let lengths: Option<Vec<(String, usize)>> = exc.getattr("lengths")?.extract()?;
+    Ok(Some(match (lengths, input) {
+        (Some(lengths), _) => MapError::LengthMismatch { pipeline, lengths },
+        (None, Some(name)) if exc.is_instance_of::<MapInputTypeError>() => MapError::NotASequence {
             pipeline,
-            name: detail.get_item(2)?.extract()?,
+            name,
+            reason: exc
+                .getattr("reason")?
+                .extract::<Option<String>>()?
+                .unwrap_or_default(),
         },
-        "not_a_sequence" => MapError::NotASequence {
-            pipeline,
-            name: detail.get_item(2)?.extract()?,
-            reason: detail.get_item(3)?.extract()?,
-        },
-        "lengths" => MapError::LengthMismatch {
-            pipeline,
-            lengths: detail.get_item(2)?.extract()?,
-        },
-        _ => return Ok(None),
+        (None, Some(name)) => MapError::AbsentInput { pipeline, name },
+        // nothing for a pipeline node to rename: it passes through as it is
+        (None, None) => return Ok(None),
     }))
 }
 

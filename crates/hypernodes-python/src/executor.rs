@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use hypernodes::executor_api::Context;
 use hypernodes::{Executor, MapMode, Mode, NodeExecutor, OnError};
 use pyo3::prelude::*;
 
@@ -155,10 +156,12 @@ impl PyNodeExecutor {
     /// In a worker process: runs items of a map that a caller started at `origin` (`(path,
     /// enclosing item indices, map depth)`); item `i` of `items` is item `first + i` of the map.
     /// Events and error notes are those of the caller's own run (see `hypernodes._parallel`).
+    /// With `record` (a list), every event of the run is appended to it as `(hook, args, path,
+    /// items)` instead of being delivered, for the caller to replay.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (pipeline, inputs, map_over, items, first, output_name, origin, on_error=Wrap(OnError::Raise)))]
+    #[pyo3(signature = (pipeline, inputs, map_over, items, first, output_name, origin, on_error=Wrap(OnError::Raise), record=None))]
     #[pyo3(
-        text_signature = "(self, pipeline, inputs, map_over, items, first, output_name, origin, on_error='raise')"
+        text_signature = "(self, pipeline, inputs, map_over, items, first, output_name, origin, on_error='raise', record=None)"
     )]
     fn _resume_items<'py>(
         &self,
@@ -171,6 +174,7 @@ impl PyNodeExecutor {
         output_name: Option<Vec<String>>,
         origin: (Vec<String>, Vec<usize>, usize),
         on_error: Wrap<OnError>,
+        record: Option<Py<pyo3::types::PyList>>,
     ) -> PyResult<Bound<'py, pyo3::types::PyList>> {
         let on_error = on_error.0;
         let inputs = crate::pipeline::inputs_arg(inputs)?;
@@ -178,21 +182,25 @@ impl PyNodeExecutor {
             .into_iter()
             .map(|item| item.into_iter().map(to_value).collect())
             .collect();
-        let origin = hypernodes::Origin {
+        let origin = hypernodes::executor_api::Origin {
             path: origin.0,
             items: origin.1,
             map_depth: origin.2,
         };
+        let ctx = Context::resumed(&pipeline.core, self.core.shared(), &origin);
+        if let Some(list) = record {
+            crate::callbacks::record_into(&ctx, list);
+        }
         let out = self
             .core
-            .resume_items(
+            .resume_items_in(
+                &ctx,
                 &pipeline.core,
                 &inputs,
                 &map_over,
                 &items,
                 first,
                 output_name.as_deref(),
-                &origin,
                 on_error,
             )
             .map_err(to_pyerr)?;

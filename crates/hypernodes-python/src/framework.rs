@@ -4,9 +4,10 @@
 
 use std::sync::Arc;
 
-use hypernodes::cache::{always_runs, keys_node_identity, Key};
-use hypernodes::context::Context;
-use hypernodes::invoke::NodeCache;
+use hypernodes::executor_api::Context;
+use hypernodes::for_binding::NodeCache;
+use hypernodes::for_binding::{always_runs, keys_node_identity};
+use hypernodes::Key;
 use hypernodes::{Cache, Executor};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -48,7 +49,7 @@ impl PyRunContext {
             .core
             .executor()
             .cloned()
-            .unwrap_or_else(|| self.ctx.executor.clone());
+            .unwrap_or_else(|| self.ctx.executor().clone());
         let own = pipeline.core.executor().is_some();
         PyRunContext {
             ctx: self.ctx.nested(&pipeline.core, exec, own),
@@ -88,7 +89,7 @@ impl PyRunContext {
         records: &Bound<'py, pyo3::types::PyDict>,
         observe: bool,
     ) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-        use hypernodes::replay::{replay_item, ItemReplay, NodeRecord};
+        use hypernodes::executor_api::{replay_item, ItemReplay, NodeRecord};
         let plan = pipeline
             .core
             .plan(output_name.as_deref())
@@ -144,13 +145,10 @@ impl PyRunContext {
         }
         let ctx = match observe {
             true => self.ctx.clone(),
-            false => Context {
-                callbacks: None,
-                ..self.ctx.clone()
-            },
+            false => self.ctx.without_callbacks(),
         };
         let forward = |level: &Context, events: Py<PyAny>| {
-            let Some(cbs) = &level.callbacks else {
+            let Some(cbs) = level.callbacks() else {
                 return;
             };
             Python::attach(|py| {
@@ -188,13 +186,13 @@ impl PyRunContext {
     /// The engine's note naming where node `node` failed at this level (its pipeline path from
     /// the root and, in a map, the item indices): the same text in every executor.
     fn node_note(&self, node: &str) -> String {
-        hypernodes::node_note(node, &self.ctx.path_strings(), &self.ctx.items)
+        hypernodes::node_note(node, &self.ctx.path_strings(), self.ctx.items())
     }
 
     /// The cache in effect (None: no caching).
     #[getter]
     fn cache(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        match &self.ctx.cache {
+        match self.ctx.cache() {
             Some(c) => crate::cache::cache_to_py(py, c),
             None => Ok(py.None()),
         }
@@ -221,7 +219,7 @@ impl PyRunContext {
     /// How many maps enclose this level.
     #[getter]
     fn map_depth(&self) -> usize {
-        self.ctx.map_depth
+        self.ctx.map_depth()
     }
 
     /// Delivers one event (`hook` is a Callback method name, `args` its arguments without ctx) to
@@ -234,11 +232,11 @@ impl PyRunContext {
         args: Bound<'_, PyTuple>,
         path: Option<Vec<String>>,
     ) -> PyResult<()> {
-        let Some(cbs) = &self.ctx.callbacks else {
+        let Some(cbs) = self.ctx.callbacks() else {
             return Ok(());
         };
         let path = path.unwrap_or_else(|| self.ctx.path_strings());
-        deliver_to(py, cbs, &self.ctx, &path, &self.ctx.items, hook, &args)
+        deliver_to(py, cbs, &self.ctx, &path, self.ctx.items(), hook, &args)
     }
 }
 
@@ -281,7 +279,7 @@ pub fn value_key<'py>(
         return Ok(Some(PyBytes::new(py, &crate::hashing::hash_obj(value)?)));
     };
     let v = to_value(value.clone());
-    let key = hypernodes::cache::input_key(name, &PyAnyType, &v);
+    let key = hypernodes::for_binding::input_key(name, &PyAnyType, &v);
     Ok(key.map(|k| PyBytes::new(py, &k)))
 }
 
@@ -306,7 +304,7 @@ fn keys_to_py<'py>(py: Python<'py>, keys: &[Option<Key>]) -> Bound<'py, PyList> 
 }
 
 /// One node's step for an executor that calls node functions itself (a framework executor's
-/// UDF): the engine's own cache protocol (`hypernodes::invoke::NodeCache`) and output rules, so
+/// UDF): the engine's own cache protocol (`hypernodes::for_binding::NodeCache`) and output rules, so
 /// keys, hits, stores, warnings and arity errors are exactly NodeExecutor's. `cache`: the cache
 /// the node's level uses (None: none); `wanted`: the output positions needed (None: all).
 #[pyclass(name = "NodeStep", module = "hypernodes._core", frozen)]
@@ -394,7 +392,7 @@ impl PyNodeStep {
     /// with the engine's arity check (`OutputArityError`).
     fn unpack<'py>(&self, py: Python<'py>, out: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
         let outs = crate::node::unpack(out, self.multi);
-        if let Err(e) = hypernodes::invoke::check_arity(&self.node, &outs) {
+        if let Err(e) = hypernodes::for_binding::check_arity(&self.node, &outs) {
             // the engine's own error: no node note is added to it (as NodeExecutor does)
             let err = to_pyerr(e);
             err.value(py).setattr("_hypernodes_engine", true)?;
@@ -417,7 +415,7 @@ impl PyNodeStep {
             .into_iter()
             .map(|r| r.into_iter().map(to_value).collect())
             .collect();
-        let out = py.detach(|| hypernodes::executor::call_batch(&self.node, rows, &varies));
+        let out = py.detach(|| hypernodes::executor_api::call_batch(&self.node, rows, &varies));
         match out {
             Ok(rows) => PyList::new(
                 py,
@@ -425,13 +423,13 @@ impl PyNodeStep {
                     .map(|r| PyList::new(py, r.iter().map(|v| to_py(py, v))))
                     .collect::<PyResult<Vec<_>>>()?,
             ),
-            Err(hypernodes::executor::BatchFailure::Raised(source)) => {
+            Err(hypernodes::executor_api::BatchFailure::Raised(source)) => {
                 Err(match source.downcast::<PyErr>() {
                     Ok(e) => *e,
                     Err(other) => pyo3::exceptions::PyRuntimeError::new_err(other.to_string()),
                 })
             }
-            Err(hypernodes::executor::BatchFailure::Invalid(e)) => {
+            Err(hypernodes::executor_api::BatchFailure::Invalid(e)) => {
                 let err = to_pyerr(e);
                 err.value(py).setattr("_hypernodes_engine", true)?;
                 Err(err)

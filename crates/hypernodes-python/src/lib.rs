@@ -34,7 +34,7 @@ unsafe impl Send for AssertSend<'_> {}
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     // The engine waits on worker threads that call Python: let them take the interpreter lock.
-    hypernodes::executor::set_blocking_hook(|f| {
+    hypernodes::executor_api::set_blocking_hook(|f| {
         // SAFETY: PyGILState_Check only reads the current thread's state.
         if unsafe { PyGILState_Check() } == 1 {
             let f = AssertSend(f);
@@ -50,8 +50,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     });
     // A thread waiting on others asks here about every 100 ms whether Ctrl-C was pressed (Python
     // runs its signal handlers in the main thread only; elsewhere this finds nothing).
-    hypernodes::executor::set_interrupt_hook(|| Python::attach(|py| py.check_signals().is_err()));
-    hypernodes::warn::set_warning_hook(|msg| {
+    hypernodes::executor_api::set_interrupt_hook(|| {
+        Python::attach(|py| py.check_signals().is_err())
+    });
+    hypernodes::set_warning_hook(|msg| {
         Python::attach(|py| {
             let category = crate::py_modules::errors(py).and_then(|m| m.getattr("CacheWarning"));
             if let Ok(category) = category {

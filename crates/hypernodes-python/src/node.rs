@@ -126,7 +126,7 @@ impl NodeFn for PyNodeFn {
     fn code_identity(&self) -> Vec<u8> {
         // Not `get_or_init`: the computation runs Python, which may let another thread take the
         // interpreter lock and then wait for this cell (see `hypernodes::memo`).
-        hypernodes::memo::memoize(&self.identity, || {
+        hypernodes::for_binding::memoize(&self.identity, || {
             Python::attach(|py| {
                 let f = self.func.bind(py);
                 crate::code::code_identity(f)
@@ -142,7 +142,7 @@ impl NodeFn for PyNodeFn {
                         // Never by name alone (a wrong hit once the code changes): an identity of
                         // this process only, so its entries are never reused by another process.
                         let name = qualified_name(f);
-                        hypernodes::warn::warn(&format!(
+                        hypernodes::for_binding::warn(&format!(
                             "cannot read the code of {name}: {e}; its results are not reused by \
                              other processes"
                         ));
@@ -161,6 +161,18 @@ impl NodeFn for PyNodeFn {
 #[pyclass(name = "Node", module = "hypernodes", frozen)]
 pub struct PyNode {
     pub core: Node,
+    /// A pipeline node's inner pipeline as one Python object (`node.pipeline` is the same object
+    /// at every access), made on first access.
+    inner: std::sync::OnceLock<Py<crate::pipeline::PyPipeline>>,
+}
+
+impl From<Node> for PyNode {
+    fn from(core: Node) -> Self {
+        PyNode {
+            core,
+            inner: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 #[pymethods]
@@ -222,7 +234,7 @@ impl PyNode {
         if let Some(v) = version {
             core = core.with_version(v);
         }
-        Ok(PyNode { core })
+        Ok(PyNode::from(core))
     }
 
     /// The node's name.
@@ -310,15 +322,41 @@ impl PyNode {
         matches!(self.core.kind(), NodeKind::Pipeline(_))
     }
 
-    /// The wrapped pipeline (None for a function node).
+    /// The wrapped pipeline (None for a function node); the same object at every access.
     #[getter]
-    fn pipeline(&self) -> Option<crate::pipeline::PyPipeline> {
-        match self.core.kind() {
-            NodeKind::Pipeline(pn) => Some(crate::pipeline::PyPipeline {
-                core: pn.pipeline.clone(),
-            }),
-            NodeKind::Func(_) => None,
+    fn pipeline(&self, py: Python<'_>) -> PyResult<Option<Py<crate::pipeline::PyPipeline>>> {
+        let NodeKind::Pipeline(pn) = self.core.kind() else {
+            return Ok(None);
+        };
+        if let Some(p) = self.inner.get() {
+            return Ok(Some(p.clone_ref(py)));
         }
+        let made = Py::new(py, crate::pipeline::PyPipeline::from(pn.pipeline.clone()))?;
+        // another thread may have made it first: everyone gets the one that was kept
+        Ok(Some(self.inner.get_or_init(|| made).clone_ref(py)))
+    }
+
+    /// Whether the node's function is a coroutine function (`async def`); False for a pipeline
+    /// node.
+    #[getter]
+    fn is_async(&self) -> bool {
+        match self.core.kind() {
+            NodeKind::Func(f) => as_py_fn(f.as_ref()).is_some_and(|f| f.is_async),
+            NodeKind::Pipeline(_) => false,
+        }
+    }
+
+    /// The default values of the node's parameters that have one, by parameter name (a pipeline
+    /// node: the defaults of its inner inputs, under their outer names).
+    #[getter]
+    fn defaults<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let d = pyo3::types::PyDict::new(py);
+        for p in self.core.params() {
+            if let Some(v) = &p.default {
+                d.set_item(&*p.name, to_py(py, v))?;
+            }
+        }
+        Ok(d)
     }
 
     /// Parameter names, in call order (the original HyperNodes' name for `inputs`; for a pipeline
@@ -332,7 +370,7 @@ impl PyNode {
     /// function's code, or for a pipeline node its inner pipeline, mappings and map settings).
     #[getter]
     fn code_hash(&self) -> PyResult<String> {
-        let key = hypernodes::cache::keys_node_identity(&self.core).ok_or_else(|| {
+        let key = hypernodes::for_binding::keys_node_identity(&self.core).ok_or_else(|| {
             config_error(format!(
                 "node '{}': a bound value of its inner pipeline cannot be hashed",
                 self.core.name()
@@ -452,23 +490,17 @@ impl PyNode {
 
     /// A copy of this node with caching on or off (nodes never change once built).
     fn with_cache(&self, cache: bool) -> PyNode {
-        PyNode {
-            core: self.core.clone().with_cache(cache),
-        }
+        PyNode::from(self.core.clone().with_cache(cache))
     }
 
     /// A copy of this node under another name.
     fn with_name(&self, name: String) -> PyNode {
-        PyNode {
-            core: self.core.clone().with_name(name),
-        }
+        PyNode::from(self.core.clone().with_name(name))
     }
 
     /// A copy of this node with its code version pinned (used in cache keys).
     fn with_version(&self, version: String) -> PyNode {
-        PyNode {
-            core: self.core.clone().with_version(version),
-        }
+        PyNode::from(self.core.clone().with_version(version))
     }
 
     /// Nodes never change once built (a pipeline that holds one must not change under it): an
@@ -537,9 +569,7 @@ impl PyNode {
             }
             NodeKind::Pipeline(pn) => {
                 let spec = &pn.spec;
-                let pipeline = crate::pipeline::PyPipeline {
-                    core: pn.pipeline.clone(),
-                };
+                let pipeline = crate::pipeline::PyPipeline::from(pn.pipeline.clone());
                 let args = (
                     pipeline,
                     self.core.name(),

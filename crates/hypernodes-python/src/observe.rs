@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use hypernodes::observe::{Attr, Change, Outcome, RunTree, Step};
+use hypernodes::{Attr, Change, Outcome, RunTree, Step};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -140,7 +140,7 @@ impl PyRunTree {
         };
         let changes = {
             let mut tree = self.tree.lock().unwrap_or_else(|e| e.into_inner());
-            let at = hypernodes::observe::Where {
+            let at = hypernodes::Where {
                 path: &path,
                 items: &items,
             };

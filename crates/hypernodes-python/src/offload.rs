@@ -1,7 +1,7 @@
 //! The "parallel" mode in Python: the engine hands parallel maps and nodes to worker processes
 //! (`hypernodes._parallel`).
 
-use hypernodes::context::Context;
+use hypernodes::executor_api::Context;
 use hypernodes::{Mode, Outputs, Pipeline};
 use pyo3::prelude::*;
 
@@ -20,10 +20,10 @@ fn foreign(e: PyErr) -> hypernodes::Error {
     hypernodes::Error::Foreign(Box::new(e))
 }
 
-impl hypernodes::Offload for ProcessOffload {
+impl hypernodes::executor_api::Offload for ProcessOffload {
     fn map(
         &self,
-        work: &hypernodes::OffloadMap<'_>,
+        work: &hypernodes::executor_api::OffloadMap<'_>,
         workers: usize,
         ctx: &Context,
     ) -> hypernodes::Result<Vec<hypernodes::Result<Outputs>>> {
@@ -41,7 +41,7 @@ impl hypernodes::Offload for ProcessOffload {
                 let values: Vec<Bound<'_, PyAny>> = item.iter().map(|v| to_py(py, v)).collect();
                 items.append(pyo3::types::PyTuple::new(py, values)?)?;
             }
-            let cache = match &ctx.cache {
+            let cache = match ctx.cache() {
                 Some(c) => crate::cache::cache_to_py(py, c)?,
                 None => py.None(),
             };
@@ -90,7 +90,7 @@ impl hypernodes::Offload for ProcessOffload {
                 }
                 _ => false,
             };
-            let n = Py::new(py, crate::node::PyNode { core: node.clone() })?;
+            let n = Py::new(py, crate::node::PyNode::from(node.clone()))?;
             let args: Vec<Bound<'_, PyAny>> = args.iter().map(|v| to_py(py, v)).collect();
             let out = crate::py_modules::parallel(py)?
                 .getattr("call_node")?
@@ -100,7 +100,7 @@ impl hypernodes::Offload for ProcessOffload {
         .map_err(|e| hypernodes::Error::Node {
             node: node.name().to_string(),
             path: ctx.path_strings(),
-            items: ctx.items.to_vec(),
+            items: ctx.items().to_vec(),
             source: Box::new(e),
         })
     }

@@ -28,6 +28,18 @@ use crate::values::{to_py, to_value};
 #[pyclass(name = "Pipeline", module = "hypernodes", frozen)]
 pub struct PyPipeline {
     pub core: Pipeline,
+    /// The nodes as Python objects (`pipeline.nodes` gives the same objects at every access),
+    /// made on first access.
+    nodes: std::sync::OnceLock<Vec<Py<PyNode>>>,
+}
+
+impl From<Pipeline> for PyPipeline {
+    fn from(core: Pipeline) -> Self {
+        PyPipeline {
+            core,
+            nodes: std::sync::OnceLock::new(),
+        }
+    }
 }
 
 /// A `str | list[str] | tuple[str] | None` argument as names.
@@ -69,12 +81,7 @@ pub fn inputs_to_dict<'py>(py: Python<'py>, inputs: &Inputs) -> PyResult<Bound<'
 impl PyPipeline {
     /// A Python `Pipeline` object for an engine pipeline.
     pub fn to_py(py: Python<'_>, pipeline: &Pipeline) -> PyResult<Py<PyPipeline>> {
-        Py::new(
-            py,
-            PyPipeline {
-                core: pipeline.clone(),
-            },
-        )
+        Py::new(py, PyPipeline::from(pipeline.clone()))
     }
 }
 
@@ -264,37 +271,33 @@ impl PyPipeline {
         if let Some(cbs) = callbacks {
             core = core.with_callbacks(callbacks_setting(cbs)?);
         }
-        Ok(PyPipeline { core })
+        Ok(PyPipeline::from(core))
     }
 
     /// A new pipeline, the same but named `name`.
     fn with_name(&self, name: String) -> Self {
-        PyPipeline {
-            core: self.core.with_name(name),
-        }
+        PyPipeline::from(self.core.with_name(name))
     }
 
     /// A new pipeline, the same but run by `executor` (None: inherited from the enclosing one).
     fn with_executor(&self, executor: Option<&Bound<'_, PyAny>>) -> Self {
-        PyPipeline {
-            core: self.core.with_executor(executor_arg(executor)),
-        }
+        PyPipeline::from(self.core.with_executor(executor_arg(executor)))
     }
 
     /// A new pipeline, the same but with `cache`: a cache, False (off here and below) or None
     /// (inherited).
     fn with_cache(&self, cache: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Ok(PyPipeline {
-            core: self.core.with_cache(cache_setting(cache)?),
-        })
+        Ok(PyPipeline::from(
+            self.core.with_cache(cache_setting(cache)?),
+        ))
     }
 
     /// A new pipeline, the same but with `callbacks`: a list ([] = off here and below) or None
     /// (inherited).
     fn with_callbacks(&self, callbacks: &Bound<'_, PyAny>) -> PyResult<Self> {
-        Ok(PyPipeline {
-            core: self.core.with_callbacks(callbacks_setting(callbacks)?),
-        })
+        Ok(PyPipeline::from(
+            self.core.with_callbacks(callbacks_setting(callbacks)?),
+        ))
     }
 
     /// Checks the names of a run or map as `run` and `map` do, without running: raises
@@ -327,14 +330,18 @@ impl PyPipeline {
         self.core.name()
     }
 
-    /// The nodes, sorted by name.
+    /// The nodes, sorted by name: a new list of the same node objects at every access.
     #[getter]
-    fn nodes(&self) -> Vec<PyNode> {
-        self.core
-            .nodes()
-            .iter()
-            .map(|n| PyNode { core: n.clone() })
-            .collect()
+    fn nodes(&self, py: Python<'_>) -> PyResult<Vec<Py<PyNode>>> {
+        if self.nodes.get().is_none() {
+            let made = (self.core.nodes().iter())
+                .map(|n| Py::new(py, PyNode::from(n.clone())))
+                .collect::<PyResult<Vec<_>>>()?;
+            // another thread may have made them first: everyone gets the ones that were kept
+            let _ = self.nodes.set(made);
+        }
+        let kept = self.nodes.get().expect("set above");
+        Ok(kept.iter().map(|n| n.clone_ref(py)).collect())
     }
 
     /// Required root inputs (not bound, no default), sorted.
@@ -518,12 +525,12 @@ impl PyPipeline {
         origin: (Vec<String>, Vec<usize>, usize),
     ) -> PyResult<Bound<'py, PyDict>> {
         let selected = names(output_name);
-        let origin = hypernodes::Origin {
+        let origin = hypernodes::executor_api::Origin {
             path: origin.0,
             items: origin.1,
             map_depth: origin.2,
         };
-        let out = hypernodes::executor::run_at(
+        let out = hypernodes::for_binding::run_at(
             &self.core,
             inputs_arg(inputs)?,
             selected.as_deref(),
@@ -600,7 +607,7 @@ impl PyPipeline {
             cache: Some(cache),
         };
         let core = self.core.as_node(spec).map_err(to_pyerr)?;
-        Ok(PyNode { core })
+        Ok(PyNode::from(core))
     }
 
     /// A new pipeline with values bound to inputs (run inputs still override them).
@@ -611,7 +618,7 @@ impl PyPipeline {
             None => Inputs::new(),
         };
         let core = self.core.bind(vals).map_err(to_pyerr)?;
-        Ok(PyPipeline { core })
+        Ok(PyPipeline::from(core))
     }
 
     /// A new pipeline without the named bound values (all of them when no name is given).
@@ -619,7 +626,7 @@ impl PyPipeline {
     fn unbind(&self, names: &Bound<'_, PyTuple>) -> PyResult<Self> {
         let names: Vec<String> = names.extract()?;
         let core = self.core.unbind(&names).map_err(to_pyerr)?;
-        Ok(PyPipeline { core })
+        Ok(PyPipeline::from(core))
     }
 
     /// Pickles the pipeline as configuration (nodes, name, executor, bound values), never as state.
@@ -632,7 +639,7 @@ impl PyPipeline {
         settings.set_item("cache", self.cache(py)?)?;
         settings.set_item("callbacks", self.callbacks(py)?)?;
         let args = (
-            self.nodes(),
+            self.nodes(py)?,
             self.core.name(),
             self.executor(py)?,
             self.bound(py)?,

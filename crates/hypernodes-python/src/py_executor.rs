@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use hypernodes::context::Context;
+use hypernodes::executor_api::Context;
 use hypernodes::{Executor, Inputs, MapMode, NodeExecutor, OnError, Outputs, Pipeline};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;

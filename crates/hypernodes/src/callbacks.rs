@@ -17,7 +17,13 @@ use crate::value::Value;
 /// Named values attached to an event.
 pub type Named<'a> = &'a [(Arc<str>, Value)];
 
-/// Something that happened during a run.
+/// Something that happened during a run, delivered to each [`Callback`] in effect.
+///
+/// Order (sequential; other modes keep each pipeline's and each item's own order):
+/// run: `PipelineStart → (NodeStart → NodeEnd | NodeCached | NodeStart → Error) per node → PipelineEnd`;
+/// a nested pipeline node: `NodeStart → NestedStart → inner events → NestedEnd → NodeEnd`;
+/// map: `MapStart → per item (MapItemStart → the item's run events → MapItemEnd → MapItemCached when
+/// every node of the item was a hit) → MapEnd`.
 pub enum Event<'a> {
     /// A pipeline run starts.
     PipelineStart {
@@ -116,7 +122,7 @@ pub enum Event<'a> {
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
-/// use hypernodes::context::Context;
+/// use hypernodes::executor_api::Context;
 /// use hypernodes::{inputs, node, Callback, Callbacks, Event, Pipeline, Setting};
 ///
 /// /// Records the nodes that ran, in order.

@@ -32,7 +32,7 @@ impl ser::Error for Error {
 }
 
 /// The canonical encoding of `value`.
-pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
+pub(crate) fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, Error> {
     let mut c = Canonical { out: Vec::new() };
     value.serialize(&mut c)?;
     Ok(c.out)

@@ -1,6 +1,7 @@
 //! The run context shared across nesting: where in the pipeline hierarchy a run is, which executor,
-//! cache and callbacks are in effect, and how deep in maps it is. Internal: it appears in no
-//! documented signature.
+//! cache and callbacks are in effect, and how deep in maps it is. Its fields are private to the
+//! crate; executors and callbacks read it through methods (it is reachable only as
+//! `hypernodes::executor_api::Context`, not at the crate root).
 
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,11 +16,11 @@ use crate::pipeline::{Pipeline, Setting};
 #[derive(Default)]
 pub struct RunState {
     /// Free slot for the front's callback context.
-    pub callback_state: OnceLock<Arc<dyn Any + Send + Sync>>,
+    pub(crate) callback_state: OnceLock<Arc<dyn Any + Send + Sync>>,
     /// Set when the run is interrupted: no new node or item starts.
-    pub cancelled: AtomicBool,
+    pub(crate) cancelled: AtomicBool,
     /// The pipeline's cancel token, if it has one (cancelling it stops the run too).
-    pub token: Option<CancelToken>,
+    pub(crate) token: Option<CancelToken>,
 }
 
 /// A handle that stops runs and maps: give it to a pipeline with
@@ -46,6 +47,12 @@ impl CancelToken {
 }
 
 impl RunState {
+    /// A slot for a front's own per-run state (the Python binding keeps its callback context
+    /// object here): set once by the first caller, shared by every level of the root run.
+    pub fn callback_state(&self) -> &OnceLock<Arc<dyn Any + Send + Sync>> {
+        &self.callback_state
+    }
+
     /// Stops the run: nodes and items not started yet will not start.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::Relaxed);
@@ -86,28 +93,31 @@ impl Drop for RunState {
     }
 }
 
-/// Where a run is in the hierarchy. Created by the engine; executors pass it down.
+/// Where a run is in the hierarchy: the pipeline path, the enclosing map items, and the executor,
+/// cache and callbacks in effect. Created by the engine; executors pass it down (unchanged when
+/// they delegate, [`Context::map_item`] for an item they run themselves), and callbacks read where
+/// an event happened from it.
 #[derive(Clone)]
 pub struct Context {
     /// Pipeline names from the root to the current pipeline.
-    pub path: Arc<[Arc<str>]>,
+    pub(crate) path: Arc<[Arc<str>]>,
     /// The executor in effect (inherited by nested pipelines without their own).
-    pub executor: Arc<dyn Executor>,
+    pub(crate) executor: Arc<dyn Executor>,
     /// The cache in effect, if any.
-    pub cache: Option<Arc<dyn Cache>>,
+    pub(crate) cache: Option<Arc<dyn Cache>>,
     /// The callbacks in effect, if any.
-    pub callbacks: Option<Arc<Callbacks>>,
+    pub(crate) callbacks: Option<Arc<Callbacks>>,
     /// How many maps enclose the current level (0 at the root).
-    pub map_depth: usize,
+    pub(crate) map_depth: usize,
     /// The indices of the map items enclosing the current level, outermost first (empty outside
     /// maps); error notes name them.
-    pub items: Arc<[usize]>,
+    pub(crate) items: Arc<[usize]>,
     /// Whether the current pipeline set its own executor (it then gets exactly the workers it asks for).
-    pub own_executor: bool,
+    pub(crate) own_executor: bool,
     /// Set when any node of the current map item was computed rather than read from the cache.
-    pub item_missed: Arc<AtomicBool>,
+    pub(crate) item_missed: Arc<AtomicBool>,
     /// State shared by the whole root run.
-    pub run: Arc<RunState>,
+    pub(crate) run: Arc<RunState>,
 }
 
 /// The (shared) empty list of enclosing map items of a root context.
@@ -200,12 +210,12 @@ impl Context {
     }
 
     /// Records that a node was computed (not a cache hit).
-    pub fn note_miss(&self) {
+    pub(crate) fn note_miss(&self) {
         self.item_missed.store(true, Ordering::Relaxed);
     }
 
     /// Whether every node so far was a cache hit.
-    pub fn all_hits(&self) -> bool {
+    pub(crate) fn all_hits(&self) -> bool {
         !self.item_missed.load(Ordering::Relaxed)
     }
 
@@ -241,5 +251,50 @@ impl Context {
     /// The path as owned strings.
     pub fn path_strings(&self) -> Vec<String> {
         self.path.iter().map(|s| s.to_string()).collect()
+    }
+
+    /// The same place with no callbacks: work done here is not observed (a framework executor
+    /// whose user turned its callbacks off replays its records in it).
+    pub fn without_callbacks(&self) -> Context {
+        Context {
+            callbacks: None,
+            ..self.clone()
+        }
+    }
+
+    /// Pipeline names from the root to the current pipeline.
+    pub fn path(&self) -> &[Arc<str>] {
+        &self.path
+    }
+
+    /// The indices of the map items enclosing the current level, outermost first (empty outside
+    /// maps): which item an event belongs to.
+    pub fn items(&self) -> &[usize] {
+        &self.items
+    }
+
+    /// How many maps enclose the current level (0 at the root).
+    pub fn map_depth(&self) -> usize {
+        self.map_depth
+    }
+
+    /// The executor in effect (inherited by nested pipelines without their own).
+    pub fn executor(&self) -> &Arc<dyn Executor> {
+        &self.executor
+    }
+
+    /// The cache in effect, if any.
+    pub fn cache(&self) -> Option<&Arc<dyn Cache>> {
+        self.cache.as_ref()
+    }
+
+    /// The callbacks in effect, if any.
+    pub fn callbacks(&self) -> Option<&Arc<Callbacks>> {
+        self.callbacks.as_ref()
+    }
+
+    /// State shared by the whole root run: cancellation ([`RunState::check`]) and the front's slot.
+    pub fn run_state(&self) -> &RunState {
+        &self.run
     }
 }

@@ -1,5 +1,6 @@
-//! What an executor author needs, in one place. An executor decides how a pipeline runs; the
-//! engine's own is [`NodeExecutor`]. A custom one implements [`Executor`]:
+//! What an executor author needs, in one place (and the [`Context`] that a
+//! [`Callback`](crate::Callback) receives with each event). An executor decides how a pipeline
+//! runs; the engine's own is [`NodeExecutor`]. A custom one implements [`Executor`]:
 //!
 //! - [`Executor::shared`]: the executor as a shared handle (nested pipelines without an executor
 //!   of their own inherit it);
@@ -8,14 +9,18 @@
 //!   map items, the cache and callbacks in effect, the root run's cancellation). The provided
 //!   `run`, `map` and `map_each` check the inputs, make the root context and call these. Pass the
 //!   context on unchanged when you delegate: events, cache keys and error notes come from it.
+//!   Its fields are private; read it through its methods ([`Context::path`], [`Context::items`],
+//!   [`Context::cache`], [`Context::run_state`], ...).
 //!
 //! An executor that runs items itself reports them as the engine does: [`Event`]s through
-//! [`Context::emit`] (timed with [`Stopwatch`]), in the order of [`crate::callbacks`], each item
+//! [`Context::emit`] (timed with [`Stopwatch`]), in the order documented on [`Event`], each item
 //! from its own [`Context::map_item`] so observers know which item an event belongs to
-//! ([`crate::observe`]); it stops starting work once [`RunState::check`] fails. One that moves
+//! ([`RunTree`](crate::RunTree)); it stops starting work once [`RunState::check`] fails. One that moves
 //! work to other processes implements [`Offload`] and hands it to [`NodeExecutor::with_offload`];
 //! [`Origin`] and [`Context::resumed`] continue a map elsewhere. [`call_batch`] calls a dual node
-//! on a batch of items.
+//! on a batch of items. A framework executor whose workers run nodes elsewhere sends back one
+//! [`NodeRecord`] per node and item, and [`replay_item`] turns them into the engine's events,
+//! outputs and error notes at the caller.
 //!
 //! ```
 //! use std::sync::atomic::{AtomicUsize, Ordering};
@@ -73,3 +78,4 @@ pub use crate::executor::{
 pub use crate::io::{Inputs, Outputs};
 pub use crate::map::{MapMode, OnError};
 pub use crate::pipeline::{Pipeline, Plan};
+pub use crate::replay::{replay_item, ItemReplay, NodeRecord};

@@ -31,7 +31,7 @@ pub struct Graph {
 
 impl Graph {
     /// Wires `nodes` (which must be sorted by name) and validates the result.
-    pub fn build(nodes: &[Node]) -> Result<Graph> {
+    pub(crate) fn build(nodes: &[Node]) -> Result<Graph> {
         let mut names: Vec<Arc<str>> = Vec::new();
         let mut ids: HashMap<Arc<str>, usize> = HashMap::new();
         let mut intern = |n: &Arc<str>| -> usize {
@@ -94,7 +94,7 @@ impl Graph {
     }
 
     /// The upstream nodes of node `n` (producers of its parameters), without repeats.
-    pub fn upstream(&self, n: usize) -> impl Iterator<Item = usize> + '_ {
+    pub(crate) fn upstream(&self, n: usize) -> impl Iterator<Item = usize> + '_ {
         let ins = &self.node_inputs[n];
         ins.iter().enumerate().filter_map(move |(i, &v)| {
             let p = self.producer[v]?.0;

@@ -17,7 +17,7 @@ use crate::value::{Value, ValueType};
 /// Calls a node with its arguments (in parameter order) and returns its outputs. `wanted` lists the
 /// output positions needed (`None`: all); a pipeline node computes only those and returns a
 /// placeholder for the others.
-pub fn call_node(
+pub(crate) fn call_node(
     node: &Node,
     args: Vec<Value>,
     wanted: Option<&[usize]>,
@@ -60,7 +60,7 @@ fn call_node_here(
 
 /// The error of a node's function failing at `ctx`: the engine's own errors keep their kind (a
 /// bad argument gets the node's name), any other names the node, the pipeline path and the items.
-pub fn node_error(node: &Node, source: crate::error::BoxError, ctx: &Context) -> Error {
+pub(crate) fn node_error(node: &Node, source: crate::error::BoxError, ctx: &Context) -> Error {
     match source.downcast::<Error>() {
         Ok(inner) => match *inner {
             Error::BadArgument { param, message, .. } => Error::BadArgument {
@@ -194,7 +194,7 @@ fn outer_names(node: &Node, pn: &PipelineNode, err: Error) -> Error {
 }
 
 /// Gathers the outputs a plan returns from the filled value slots.
-pub fn collect_outputs(pipeline: &Pipeline, plan: &Plan, slots: &Slots) -> Outputs {
+pub(crate) fn collect_outputs(pipeline: &Pipeline, plan: &Plan, slots: &Slots) -> Outputs {
     let g = pipeline.graph();
     Outputs::from_pairs(
         plan.outputs
@@ -211,12 +211,12 @@ pub fn collect_outputs(pipeline: &Pipeline, plan: &Plan, slots: &Slots) -> Outpu
 }
 
 /// Keys of values, one per value (`None`: the value could not be keyed).
-pub type Keys = Vec<Option<Key>>;
+pub(crate) type Keys = Vec<Option<Key>>;
 
 /// The values of one run, by value id, and their cache keys when a cache is in effect (no key
 /// storage at all otherwise, which keeps the uncached path free of it).
 #[derive(Clone)]
-pub struct Slots {
+pub(crate) struct Slots {
     /// Values by value id.
     pub values: Vec<Option<Value>>,
     /// Merkle keys by value id, when a cache is in effect.
@@ -225,7 +225,7 @@ pub struct Slots {
 
 impl Slots {
     /// The arguments of a node: values and (when keyed) keys of the value ids `ids`.
-    pub fn args(&self, ids: &[usize]) -> (Vec<Value>, Option<Keys>) {
+    pub(crate) fn args(&self, ids: &[usize]) -> (Vec<Value>, Option<Keys>) {
         let values = ids
             .iter()
             .map(|&v| {
@@ -242,7 +242,7 @@ impl Slots {
     }
 
     /// Stores a node's outputs (and their keys) under the value ids `ids`.
-    pub fn set(&mut self, ids: &[usize], values: Vec<Value>, keys: Option<Keys>) {
+    pub(crate) fn set(&mut self, ids: &[usize], values: Vec<Value>, keys: Option<Keys>) {
         for (&v, val) in ids.iter().zip(values) {
             self.values[v] = Some(val);
         }
@@ -264,10 +264,10 @@ fn is_wanted(wanted: Option<&[usize]>, pos: usize) -> bool {
 }
 
 /// How [`step`] calls a node on a miss: `(node, args, wanted outputs, context)`.
-pub type CallFn<'a> =
+pub(crate) type CallFn<'a> =
     dyn Fn(&Node, Vec<Value>, Option<&[usize]>, &Context) -> Result<Vec<Value>> + 'a;
 
-/// The cache rules of one node call, in the engine's one place, for every executor: [`step`] uses
+/// The cache rules of one node call, in the engine's one place, for every executor: the engine's node step uses
 /// them, and an executor that calls the node function itself (a framework executor's UDF, through
 /// the binding) uses them as they are: [`NodeCache::lookup`] before the call, [`NodeCache::store`]
 /// after.
@@ -410,7 +410,7 @@ impl<'a> NodeCache<'a> {
 /// Runs one node with the cache and callbacks in effect: a cache hit returns stored outputs (and
 /// fires `NodeCached`); a miss calls `call`, fires `NodeStart`/`NodeEnd` (or `Error`) and stores the
 /// outputs (see [`NodeCache`]).
-pub fn step(
+pub(crate) fn step(
     node: &Node,
     args: Vec<Value>,
     arg_keys: Option<Keys>,

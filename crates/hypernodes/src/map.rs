@@ -70,7 +70,7 @@ impl FromStr for OnError {
 }
 
 /// Combines mapped lists (in `map_over` order) into items: one value per mapped input per item.
-pub fn expand(
+pub(crate) fn expand(
     pipeline: &str,
     names: &[String],
     lists: Vec<Vec<Value>>,

@@ -306,11 +306,6 @@ impl Node {
         &self.inner.name
     }
 
-    /// The node's name, shared.
-    pub fn name_arc(&self) -> &Arc<str> {
-        &self.inner.name
-    }
-
     /// The parameters, in call order.
     pub fn params(&self) -> &[Port] {
         &self.inner.params

@@ -715,7 +715,7 @@ impl RunTree {
 /// The trees of the root runs one observer sees, each with the observer's own drawing state `T`
 /// (spans, bars). Runs that ended leave; runs dropped without ending (their address may be reused)
 /// are handed back once a new root run starts.
-pub struct PerRun<T> {
+pub(crate) struct PerRun<T> {
     runs: HashMap<usize, (std::sync::Weak<crate::context::RunState>, RunTree, T)>,
 }
 
@@ -730,7 +730,7 @@ impl<T> Default for PerRun<T> {
 impl<T: Default> PerRun<T> {
     /// Feeds `event` to the tree of `ctx`'s root run and returns the changes with that run's
     /// drawing state; runs gone without ending go to `gone` first.
-    pub fn apply(
+    pub(crate) fn apply(
         &mut self,
         event: &Event<'_>,
         ctx: &crate::context::Context,
@@ -765,7 +765,7 @@ impl<T: Default> PerRun<T> {
     }
 
     /// The trees still open, with their states.
-    pub fn open(&self) -> impl Iterator<Item = (&RunTree, &T)> {
+    pub(crate) fn open(&self) -> impl Iterator<Item = (&RunTree, &T)> {
         self.runs
             .values()
             .filter(|(_, t, _)| !t.is_done())

@@ -51,7 +51,7 @@ fn last_readers(g: &Graph, nodes: &[usize], outputs: &[usize]) -> Vec<Vec<usize>
 
 impl Plan {
     /// The output positions of node `n` that this plan needs (`None`: all of them).
-    pub fn wanted(&self, n: usize) -> Option<&[usize]> {
+    pub(crate) fn wanted(&self, n: usize) -> Option<&[usize]> {
         self.narrowed.get(&n).map(Vec::as_slice)
     }
 }
@@ -298,7 +298,7 @@ impl Pipeline {
     }
 
     /// The pipeline's name, shared.
-    pub fn name_arc(&self) -> &Arc<str> {
+    pub(crate) fn name_arc(&self) -> &Arc<str> {
         &self.inner.name
     }
 
@@ -436,7 +436,7 @@ impl Pipeline {
     }
 
     /// Whether `name` is an input or an output of this pipeline (a name `run` may be given).
-    pub fn knows(&self, name: &str) -> bool {
+    pub(crate) fn knows(&self, name: &str) -> bool {
         self.inner.graph.ids.contains_key(name)
     }
 
@@ -595,19 +595,19 @@ impl Pipeline {
     }
 
     /// The port type of a root input: that of its first consumer.
-    pub fn input_type(&self, name: &str) -> Arc<dyn ValueType> {
+    pub(crate) fn input_type(&self, name: &str) -> Arc<dyn ValueType> {
         self.input_port(name)
             .map(|p| p.ty.clone())
             .unwrap_or_else(|| Arc::new(AnyType))
     }
 
     /// The default of a root input: that of its first consumer, if any.
-    pub fn input_default(&self, name: &str) -> Option<&Value> {
+    pub(crate) fn input_default(&self, name: &str) -> Option<&Value> {
         self.input_port(name)?.default.as_ref()
     }
 
     /// The port type of an output: that of its producer.
-    pub fn output_type(&self, name: &str) -> Arc<dyn ValueType> {
+    pub(crate) fn output_type(&self, name: &str) -> Arc<dyn ValueType> {
         let g = &self.inner.graph;
         g.ids
             .get(name)

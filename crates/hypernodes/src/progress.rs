@@ -15,7 +15,7 @@
 //!
 //! ```no_run
 //! use std::sync::Arc;
-//! use hypernodes::progress::ProgressCallback;
+//! use hypernodes::ProgressCallback;
 //! use hypernodes::{Callbacks, Pipeline, Setting};
 //! # fn demo(pipeline: Pipeline) {
 //! let cb: Arc<dyn hypernodes::Callback> = Arc::new(ProgressCallback::new());
@@ -31,7 +31,7 @@ use crate::callbacks::{Callback, Event};
 use crate::context::Context;
 use crate::observe::{Change, PerRun};
 
-pub use crate::observe::BarInfo;
+pub(crate) use crate::observe::BarInfo;
 
 const TEMPLATE: &str = "{prefix} [{bar:25}] {pos}/{len} [{elapsed_precise}, {per_sec}] {msg}";
 

@@ -253,7 +253,7 @@ fn started<'p>(
 
 /// The signature `MapItemCached` reports for an item: a digest of its mapped inputs' keys, in
 /// `map_over` order (NodeExecutor's and every framework executor's).
-pub fn item_signature(keys: &[Key]) -> String {
+pub(crate) fn item_signature(keys: &[Key]) -> String {
     let mut h = KeyHasher::new();
     for k in keys {
         h.field("item", k);

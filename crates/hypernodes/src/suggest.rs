@@ -5,7 +5,10 @@ const THRESHOLD: f64 = 0.6;
 
 /// The candidate most like `name` (case, `_` and `-` ignored), if any is close enough.
 /// Ties go to the first candidate; `name` itself is never suggested.
-pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let norm = |s: &str| -> String {
         s.chars()
             .filter(|c| *c != '_' && *c != '-')

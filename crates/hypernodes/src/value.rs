@@ -249,7 +249,7 @@ impl ValueType for AnyType {
 
 /// A type name without its module paths: `alloc::vec::Vec<alloc::string::String>` becomes
 /// `Vec<String>`. Used in error messages.
-pub fn short_type_name(name: &str) -> String {
+pub(crate) fn short_type_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     let mut word = String::new();
     let mut chars = name.chars().peekable();
@@ -271,7 +271,7 @@ pub fn short_type_name(name: &str) -> String {
 
 /// The name of the type a value holds, when it is one of `known` or a common type; `None` otherwise
 /// (a [`Value`] does not carry its type's name).
-pub fn name_of(v: &Value, known: &[&dyn ValueType]) -> Option<String> {
+pub(crate) fn name_of(v: &Value, known: &[&dyn ValueType]) -> Option<String> {
     let id = (**v).type_id();
     for t in known {
         if ValueType::type_id(*t) == Some(id) {

@@ -101,7 +101,7 @@ impl Drop for TempDir {
 fn warnings() -> &'static Mutex<Vec<String>> {
     static W: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
     W.get_or_init(|| {
-        hypernodes::warn::set_warning_hook(|m| warnings().lock().unwrap().push(m.to_string()));
+        hypernodes::set_warning_hook(|m| warnings().lock().unwrap().push(m.to_string()));
         Mutex::new(Vec::new())
     })
 }
@@ -139,7 +139,7 @@ impl Hits {
 }
 
 impl Callback for Hits {
-    fn on_event(&self, event: &Event<'_>, _ctx: &hypernodes::context::Context) {
+    fn on_event(&self, event: &Event<'_>, _ctx: &hypernodes::executor_api::Context) {
         match event {
             Event::NodeCached { node, signature } => self
                 .nodes

@@ -8,11 +8,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hypernodes::context::Context;
+use hypernodes::executor_api::Context;
 
 mod common;
 use common::{make_xs_node, total_node};
-use hypernodes::progress::BarInfo;
+use hypernodes::BarInfo;
 use hypernodes::{
     inputs, value, AsNode, BoxError, Cache, Callback, Callbacks, Event, MapMode, MemoryCache, Mode,
     Node, NodeExecutor, Pipeline, Port, ProgressCallback, Setting, TracingCallback, Typed, Value,
@@ -63,15 +63,13 @@ struct Rec {
     ev: String,
     depth: usize,
     path: Vec<String>,
-    item: usize,
+    item: Vec<usize>,
 }
 
 /// Records every event; counts deliveries that overlapped another delivery into this object.
 #[derive(Default)]
 struct Recorder {
     log: Mutex<Vec<Rec>>,
-    /// Keeps each item's shared state alive so that item identities (addresses) are never reused.
-    items: Mutex<Vec<Arc<AtomicBool>>>,
     busy: AtomicBool,
     overlaps: AtomicUsize,
     /// Sleep inside each delivery (to make overlaps likely if delivery were not serialized).
@@ -130,12 +128,11 @@ impl Callback for Recorder {
         if self.pause {
             std::thread::sleep(Duration::from_micros(300));
         }
-        self.items.lock().unwrap().push(ctx.item_missed.clone());
         self.log.lock().unwrap().push(Rec {
             ev: text(event),
             depth: ctx.depth(),
             path: ctx.path_strings(),
-            item: Arc::as_ptr(&ctx.item_missed) as usize,
+            item: ctx.items().to_vec(),
         });
         self.busy.store(false, Ordering::SeqCst);
     }
@@ -500,13 +497,13 @@ type Group = Vec<(String, usize, String)>;
 /// The events grouped by the run they belong to (root level, each map item), each group in order;
 /// groups sorted so that runs of different modes compare.
 fn groups(log: &[Rec]) -> Vec<Group> {
-    let mut by: BTreeMap<usize, Group> = BTreeMap::new();
-    let mut order: Vec<usize> = Vec::new();
+    let mut by: BTreeMap<Vec<usize>, Group> = BTreeMap::new();
+    let mut order: Vec<Vec<usize>> = Vec::new();
     for r in log {
         if !by.contains_key(&r.item) {
-            order.push(r.item);
+            order.push(r.item.clone());
         }
-        by.entry(r.item).or_default().push(plain(r.clone()));
+        by.entry(r.item.clone()).or_default().push(plain(r.clone()));
     }
     let mut out: Vec<Group> = order.into_iter().map(|k| by.remove(&k).unwrap()).collect();
     out.sort();
@@ -703,9 +700,9 @@ fn per_pipeline_order_with_concurrent_nodes_in_every_mode() {
             let log = rec.take();
             let label = format!("{node_mode:?}/{map_mode:?}");
             assert_eq!(rec.overlaps.load(Ordering::SeqCst), 0, "{label}");
-            let mut by: HashMap<usize, Vec<String>> = HashMap::new();
+            let mut by: HashMap<Vec<usize>, Vec<String>> = HashMap::new();
             for r in &log {
-                by.entry(r.item).or_default().push(r.ev.clone());
+                by.entry(r.item.clone()).or_default().push(r.ev.clone());
             }
             assert_eq!(by.len(), 4, "{label}: the root and 3 items");
             for evs in by.values().filter(|e| e.len() > 2) {
@@ -757,7 +754,8 @@ fn failing_item_sequence_in_every_mode() {
                     .iter()
                     .find(|r| r.ev.starts_with("error"))
                     .unwrap_or_else(|| panic!("{label}: no error event"))
-                    .item;
+                    .item
+                    .clone();
                 log.iter()
                     .filter(|r| r.item == key)
                     .map(|r| r.ev.split(':').next().unwrap().to_string())

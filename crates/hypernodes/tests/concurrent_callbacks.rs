@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hypernodes::{
-    context::Context, inputs, node, Callback, Callbacks, Event, MapMode, Mode, NodeExecutor,
+    executor_api::Context, inputs, node, Callback, Callbacks, Event, MapMode, Mode, NodeExecutor,
     Pipeline, Setting,
 };
 

@@ -46,7 +46,7 @@ impl Drop for TempDir {
 fn warnings() -> &'static Mutex<Vec<String>> {
     static W: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
     W.get_or_init(|| {
-        hypernodes::warn::set_warning_hook(|m| warnings().lock().unwrap().push(m.to_string()));
+        hypernodes::set_warning_hook(|m| warnings().lock().unwrap().push(m.to_string()));
         Mutex::new(Vec::new())
     })
 }

@@ -211,7 +211,7 @@ fn a_zero_batch_size_is_refused() {
 struct Events(Mutex<Vec<String>>);
 
 impl hypernodes::Callback for Events {
-    fn on_event(&self, event: &hypernodes::Event<'_>, _ctx: &hypernodes::context::Context) {
+    fn on_event(&self, event: &hypernodes::Event<'_>, _ctx: &hypernodes::executor_api::Context) {
         let name = match event {
             hypernodes::Event::MapItemEnd { .. } => "item".to_string(),
             hypernodes::Event::NodeEnd { node, .. } => format!("end {node}"),

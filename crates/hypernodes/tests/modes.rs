@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use hypernodes::context::Context;
+use hypernodes::executor_api::Context;
 
 mod common;
 use common::{make_xs_node, total_node};
@@ -1037,7 +1037,7 @@ fn max_workers_defaults_to_the_cpu_count() {
     assert_eq!(e.max_workers_setting(), None);
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     assert_eq!(e.max_workers(), cpus);
-    assert_eq!(hypernodes::executor::cpu_count(), cpus);
+    assert_eq!(hypernodes::cpu_count(), cpus);
     assert_eq!(NodeExecutor::default().max_workers(), cpus);
 }
 

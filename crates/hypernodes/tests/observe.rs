@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use hypernodes::observe::{Change, Outcome, RunTree, SpanKind, Step, Where};
+use hypernodes::{Change, Outcome, RunTree, SpanKind, Step, Where};
 use serde_json::Value as Json;
 
 fn step<'a>(hook: &str, args: &'a [Json]) -> Step<'a> {
@@ -48,7 +48,7 @@ fn lines(changes: &[Change]) -> Vec<String> {
         }
     }
     fn walk(
-        opened: &[(u64, Option<u64>, hypernodes::observe::SpanInfo)],
+        opened: &[(u64, Option<u64>, hypernodes::SpanInfo)],
         outcome: &HashMap<u64, &str>,
         parent: Option<u64>,
         depth: usize,
@@ -122,20 +122,30 @@ fn deliver(cb: &dyn hypernodes::Callback, events: &[Json]) {
         x
     }
     let p = hypernodes::Pipeline::new([ident::node()]).unwrap();
-    let root = hypernodes::context::Context::root(&p, Arc::new(NodeExecutor::default()));
+    let exec: Arc<dyn hypernodes::Executor> = Arc::new(NodeExecutor::default());
+    // one root run for every event (callbacks keep one model per root run)
+    let root_name = events[0][2][0].as_str().unwrap();
+    let root = hypernodes::executor_api::Context::root(&p.with_name(root_name), exec.clone());
     let d = Duration::from_millis(1);
     for ev in events {
         let hook = ev[0].as_str().unwrap();
         let args = ev[1].as_array().unwrap();
         let s = |i: usize| args[i].as_str().unwrap();
         let n = |i: usize| args[i].as_u64().unwrap() as usize;
+        // the event's place: its pipeline path below the root, then its map items
+        let path = ev[2].as_array().unwrap();
         let mut ctx = root.clone();
-        ctx.path = (ev[2].as_array().unwrap().iter())
-            .map(|p| Arc::from(p.as_str().unwrap()))
-            .collect();
-        ctx.items = (ev[3].as_array().unwrap().iter())
-            .map(|i| i.as_u64().unwrap() as usize)
-            .collect();
+        for name in &path[1..] {
+            ctx = ctx.nested(&p.with_name(name.as_str().unwrap()), exec.clone(), false);
+        }
+        for i in ev[3].as_array().unwrap() {
+            ctx = ctx.map_item(i.as_u64().unwrap() as usize);
+        }
+        assert_eq!(
+            ctx.path()[0].as_ref(),
+            path[0].as_str().unwrap(),
+            "one root per case"
+        );
         let error = Error::Config(format!("{} failed", args[0]));
         let event = match hook {
             "on_pipeline_start" => Event::PipelineStart {

@@ -7,10 +7,10 @@ mod common;
 use std::sync::{Arc, Mutex};
 
 use common::{int, s, Counter};
-use hypernodes::context::Context;
+use hypernodes::executor_api::{Context, Origin};
 use hypernodes::{
     inputs, node_note, value, AsNode, BoxError, Callback, Callbacks, Error, Event, Inputs, MapMode,
-    Mode, Node, NodeExecutor, OnError, Origin, Pipeline, Port, Setting, Typed, Value,
+    Mode, Node, NodeExecutor, OnError, Pipeline, Port, Setting, Typed, Value,
 };
 
 /// `judge`: fails on 2, otherwise returns its input.
@@ -287,7 +287,7 @@ fn a_cancel_token_stops_a_map_and_nothing_new_starts() {
 /// Records of nodes that ran elsewhere replay as NodeExecutor's own events, outputs and errors.
 #[test]
 fn replayed_records_give_node_executor_events_outputs_and_notes() {
-    use hypernodes::replay::{replay_item, ItemReplay, NodeRecord};
+    use hypernodes::executor_api::{replay_item, ItemReplay, NodeRecord};
     use hypernodes::Executor;
     use std::time::Duration;
 

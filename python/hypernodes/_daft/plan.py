@@ -5,7 +5,6 @@ missing-input error."""
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from hypernodes import _core
@@ -46,17 +45,15 @@ class Spec:
         self.wrapper_node = None
         self.inner_name = None
         if self.is_pipeline:
-            _, (inner, name, imap, omap, over, mode, _cache) = node.__reduce__()
-            from hypernodes._pickle import rebuild_pipeline_node
-
+            inner = node.pipeline
             # The copy a worker runs: the node itself is keyed and stored by the executor with its
             # Merkle key, so the copy does not cache itself (its inner nodes still use the cache).
-            self.wrapper_node = rebuild_pipeline_node(inner, name, imap, omap, over, mode, False)
+            self.wrapper_node = node.with_cache(False)
             self.inner_name = inner.name
             self.is_async = _awaits(inner)
         else:
             self.func = node.func
-            self.is_async = inspect.iscoroutinefunction(node.func)
+            self.is_async = node.is_async
 
 
 def names_arg(value: Any) -> list[str] | None:
@@ -70,10 +67,7 @@ def names_arg(value: Any) -> list[str] | None:
 
 def _awaits(pipeline: Any) -> bool:
     """Whether a pipeline has an ``async def`` node at any depth."""
-    return any(
-        _awaits(n.pipeline) if n.is_pipeline else inspect.iscoroutinefunction(n.func)
-        for n in pipeline.nodes
-    )
+    return any(_awaits(n.pipeline) if n.is_pipeline else n.is_async for n in pipeline.nodes)
 
 
 class Plan:

@@ -19,7 +19,7 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hypernodes::context::Context;
+use hypernodes::executor_api::Context;
 use hypernodes::{
     inputs, node, value, BoxError, Callback, Callbacks, Event, Inputs, MapMode, Mode, Node,
     NodeExecutor, NodeFn, Pipeline, Port, Setting, Typed, Value,

@@ -158,7 +158,7 @@ fn main() {
 \"sequential_s\": {{\"median\": {seq:e}, \"samples\": {}}}, \
 \"parallel_s\": {{\"median\": {par:e}, \"samples\": {}}}, \"speedup\": {}, \
 \"control\": {{\"by_hand_s\": {hand:e}, \"threads_s\": {threads:e}, \"speedup\": {}}}}}}}",
-        hypernodes::executor::cpu_count(),
+        hypernodes::cpu_count(),
         json_list(&seq_s),
         json_list(&par_s),
         seq / par,

@@ -10,7 +10,7 @@ use crate::value::{Value, ValueType};
 pub type Key = [u8; 32];
 
 /// A blake3 hasher with length-prefixed, tagged fields (no two field sequences share an encoding).
-pub struct KeyHasher(blake3::Hasher);
+pub(crate) struct KeyHasher(blake3::Hasher);
 
 impl Default for KeyHasher {
     fn default() -> Self {
@@ -20,12 +20,12 @@ impl Default for KeyHasher {
 
 impl KeyHasher {
     /// A fresh hasher.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         KeyHasher(blake3::Hasher::new())
     }
 
     /// Adds one tagged field.
-    pub fn field(&mut self, tag: &str, bytes: &[u8]) -> &mut Self {
+    pub(crate) fn field(&mut self, tag: &str, bytes: &[u8]) -> &mut Self {
         self.0.update(&(tag.len() as u64).to_le_bytes());
         self.0.update(tag.as_bytes());
         self.0.update(&(bytes.len() as u64).to_le_bytes());
@@ -34,7 +34,7 @@ impl KeyHasher {
     }
 
     /// The key.
-    pub fn finish(&self) -> Key {
+    pub(crate) fn finish(&self) -> Key {
         *self.0.finalize().as_bytes()
     }
 }
@@ -95,7 +95,7 @@ pub fn always_runs(node: &Node) -> bool {
 }
 
 /// The identity of a whole pipeline: every node's identity and cache flag, and its bound values.
-pub fn pipeline_identity(pipeline: &Pipeline) -> Option<Key> {
+pub(super) fn pipeline_identity(pipeline: &Pipeline) -> Option<Key> {
     pipeline.identity_memo(|| {
         let mut h = KeyHasher::new();
         for n in pipeline.nodes() {
@@ -130,7 +130,7 @@ pub fn input_key(name: &str, ty: &dyn ValueType, value: &Value) -> Option<Key> {
 }
 
 /// A node's key for one call: its identity, the keys of its inputs, and the outputs requested.
-pub fn node_key(identity: &Key, input_keys: &[Key], wanted: Option<&[usize]>) -> Key {
+pub(crate) fn node_key(identity: &Key, input_keys: &[Key], wanted: Option<&[usize]>) -> Key {
     let mut h = KeyHasher::new();
     h.field("identity", identity);
     for k in input_keys {
@@ -145,7 +145,7 @@ pub fn node_key(identity: &Key, input_keys: &[Key], wanted: Option<&[usize]>) ->
 }
 
 /// The key of output `pos` of a node call with key `node`.
-pub fn output_key(node: &Key, pos: usize) -> Key {
+pub(crate) fn output_key(node: &Key, pos: usize) -> Key {
     let mut h = KeyHasher::new();
     h.field("of", node)
         .field("pos", &(pos as u64).to_le_bytes());

@@ -8,14 +8,9 @@ mod memory;
 
 use std::sync::Arc;
 
-pub use disk::{
-    flush_all, CacheStats, DiskCache, PruneReport, COMMIT_WINDOW, INLINE_MAX, SECRET_ENV,
-    TRUST_SHARED_ENV,
-};
-pub use keys::{
-    always_runs, input_key, node_identity as keys_node_identity, node_key, output_key,
-    pipeline_identity, Key, KeyHasher,
-};
+pub use disk::{flush_all, CacheStats, DiskCache, PruneReport};
+pub use keys::{always_runs, input_key, node_identity as keys_node_identity, Key};
+pub(crate) use keys::{node_key, output_key, KeyHasher};
 pub use memory::MemoryCache;
 
 use crate::value::{Value, ValueType};
@@ -34,26 +29,7 @@ pub trait Cache: std::any::Any + Send + Sync {
 
 /// Encodes a node's outputs as one blob: the encodings one after another, then each one's length
 /// (u64 LE). Lengths go last so that a single large encoding is extended in place, never copied.
-pub fn encode_all(values: &[Value], types: &[Arc<dyn ValueType>]) -> Result<Vec<u8>, String> {
-    let mut lengths = Vec::with_capacity(values.len());
-    let mut out: Vec<u8> = Vec::new();
-    for (v, t) in values.iter().zip(types) {
-        let bytes = t.encode(v)?;
-        lengths.push(bytes.len() as u64);
-        if out.is_empty() {
-            out = bytes;
-        } else {
-            out.extend_from_slice(&bytes);
-        }
-    }
-    for n in lengths {
-        out.extend_from_slice(&n.to_le_bytes());
-    }
-    Ok(out)
-}
-
-/// [`encode_all`] into a writer: the same bytes, each value written once.
-pub fn encode_all_into(
+pub(crate) fn encode_all_into(
     values: &[Value],
     types: &[Arc<dyn ValueType>],
     out: &mut dyn std::io::Write,
@@ -87,7 +63,7 @@ pub fn encode_all_into(
 }
 
 /// [`decode_all`] taking the blob: a single value gets the bytes without a copy.
-pub fn decode_all_owned(
+pub(crate) fn decode_all_owned(
     mut blob: Vec<u8>,
     types: &[Arc<dyn ValueType>],
 ) -> Result<Vec<Value>, String> {
@@ -105,8 +81,8 @@ pub fn decode_all_owned(
     Ok(vec![types[0].decode_owned(blob)?])
 }
 
-/// Decodes a blob made by [`encode_all`].
-pub fn decode_all(blob: &[u8], types: &[Arc<dyn ValueType>]) -> Result<Vec<Value>, String> {
+/// Decodes a blob made by [`encode_all_into`].
+pub(crate) fn decode_all(blob: &[u8], types: &[Arc<dyn ValueType>]) -> Result<Vec<Value>, String> {
     let footer = 8 * types.len();
     if blob.len() < footer {
         return Err("truncated entry".into());

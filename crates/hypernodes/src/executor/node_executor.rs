@@ -589,10 +589,37 @@ impl NodeExecutor {
         on_error: OnError,
     ) -> Result<Vec<Result<Outputs>>> {
         let ctx = Context::resumed(pipeline, self.shared(), origin);
+        self.resume_items_in(
+            &ctx,
+            pipeline,
+            inputs,
+            map_over,
+            items,
+            first,
+            output_name,
+            on_error,
+        )
+    }
+
+    /// [`NodeExecutor::resume_items`] in a context the caller made with [`Context::resumed`]
+    /// (for instance to give the run's [`RunState::callback_state`](crate::executor_api::RunState::callback_state)
+    /// a value first: the Python binding records a worker's events that way).
+    #[allow(clippy::too_many_arguments)]
+    pub fn resume_items_in(
+        &self,
+        ctx: &Context,
+        pipeline: &Pipeline,
+        inputs: &Inputs,
+        map_over: &[String],
+        items: &[Vec<Value>],
+        first: usize,
+        output_name: Option<&[String]>,
+        on_error: OnError,
+    ) -> Result<Vec<Result<Outputs>>> {
         let plan = pipeline.plan(output_name)?;
-        let workers = self.map_workers(items.len(), &ctx);
+        let workers = self.map_workers(items.len(), ctx);
         self.run_items(
-            pipeline, &plan, inputs, map_over, items, first, workers, on_error, &ctx,
+            pipeline, &plan, inputs, map_over, items, first, workers, on_error, ctx,
         )
     }
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 /// The longest a finished entry waits before its commit starts.
-pub const WINDOW: Duration = Duration::from_millis(100);
+pub(super) const WINDOW: Duration = Duration::from_millis(100);
 
 /// A store with writes to commit.
 pub(super) trait Flush: Send + Sync {

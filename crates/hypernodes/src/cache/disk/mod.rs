@@ -28,15 +28,15 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-pub use flusher::{flush_all, WINDOW as COMMIT_WINDOW};
-pub use trust::{SECRET_ENV, TRUST_SHARED_ENV};
+pub use flusher::flush_all;
+pub(super) use trust::SECRET_ENV;
 
 use super::{decode_all, decode_all_owned, encode_all_into, Cache, Key};
 use crate::value::{Value, ValueType};
 use crate::warn::{warn, warn_once};
 
 /// Payloads above this size go to blob files; smaller ones are stored in the index.
-pub const INLINE_MAX: usize = 64 * 1024;
+pub(super) const INLINE_MAX: usize = 64 * 1024;
 /// Entries at most this large are also kept in memory, up to `MEMORY_BUDGET` bytes in all.
 const MEMORY_ENTRY_MAX: usize = 64 * 1024;
 const MEMORY_BUDGET: usize = 64 * 1024 * 1024;

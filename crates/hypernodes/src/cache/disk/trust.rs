@@ -8,9 +8,9 @@ use std::path::Path;
 use crate::cache::Key;
 
 /// Environment variable holding a secret used when `DiskCache` is given none.
-pub const SECRET_ENV: &str = "HYPERNODES_CACHE_SECRET";
+pub(crate) const SECRET_ENV: &str = "HYPERNODES_CACHE_SECRET";
 /// Environment variable that, set to `1`, accepts a directory writable by other users.
-pub const TRUST_SHARED_ENV: &str = "HYPERNODES_CACHE_TRUST_SHARED";
+pub(super) const TRUST_SHARED_ENV: &str = "HYPERNODES_CACHE_TRUST_SHARED";
 
 /// Tags entries: a BLAKE3 hash (no secret) or keyed BLAKE3 MAC (secret) over the entry's key and the
 /// hash of its content, so an entry is valid only under its own key (and, signed, only if made by
