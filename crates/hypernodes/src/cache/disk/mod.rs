@@ -415,6 +415,20 @@ impl Store {
         Ok(conn)
     }
 
+    /// A connection for lookups to the existing index, after the trust check: without the
+    /// writer's setup when the index is at this version's schema (see `index::open_reader`).
+    fn connect_reader(&self) -> Result<Connection, String> {
+        trust::check_directory(&self.root, self.signer.signed())?;
+        match index::open_reader(&self.root) {
+            Ok(Some(conn)) => Ok(conn),
+            Ok(None) => self.connect(),
+            Err(e) => Err(format!(
+                "cannot open cache index in {}: {e}",
+                self.root.display()
+            )),
+        }
+    }
+
     /// Runs `f` with the writer connection, (re)opening it when absent or when the index file was
     /// removed or replaced since it was opened (a deleted cache directory is recreated).
     fn with_writer<T>(
@@ -475,7 +489,7 @@ impl Store {
                 if !index::index_path(&self.root).exists() {
                     return Err("no index".into());
                 }
-                let conn = self.connect()?;
+                let conn = self.connect_reader()?;
                 self.warn_legacy();
                 readers::Reader::new(conn)
             }
