@@ -489,9 +489,10 @@ impl Store {
                 if !index::index_path(&self.root).exists() {
                     return Err("no index".into());
                 }
-                let conn = self.connect_reader()?;
-                self.warn_legacy();
-                readers::Reader::new(conn)
+                // (no listing of the directory for the earlier layout here: that is done when this
+                // object first writes, which a process meeting that layout does, its entries
+                // being ignored)
+                readers::Reader::new(self.connect_reader()?)
             }
         };
         let out = reader.fresh().and_then(f);
@@ -773,7 +774,8 @@ impl Store {
         }
     }
 
-    /// Warns once when the directory holds entries of the earlier one-file-per-entry layout.
+    /// Warns once when the directory holds entries of the earlier one-file-per-entry layout (on a
+    /// cache object's first write: a process reading only hits lists no directory).
     fn warn_legacy(&self) {
         if legacy_shards(&self.root).is_empty() {
             return;
