@@ -245,6 +245,47 @@ fn deleted_directory_is_recreated() {
     assert_eq!(calls.load(Ordering::SeqCst), before);
 }
 
+/// Lookups open the index without the writer's setup only when it is at this version's schema:
+/// an index made by a newer version is never read (its entries are recomputed and a warning says
+/// why), and an index file without the schema yet gets it (and then caches as usual).
+#[test]
+fn lookups_check_the_index_schema_version() {
+    warnings();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let p = repeat(&calls, 16);
+
+    let newer = TempDir::new("newer-schema");
+    let cache = Arc::new(DiskCache::new(newer.path()));
+    run(&p, &cache, 1); // stored (no lookup found an index: none is pooled)
+    drop(cache);
+    newer
+        .index()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let fresh = Arc::new(DiskCache::new(newer.path()));
+    assert_eq!(run(&p, &fresh, 1), "00000001".repeat(2));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "not read from a newer index"
+    );
+    let w = warnings_about(newer.path());
+    assert!(w.iter().any(|m| m.contains("newer HyperNodes")), "{w:?}");
+
+    let bare = TempDir::new("bare-index");
+    std::fs::create_dir_all(bare.path()).unwrap();
+    bare.index()
+        .execute_batch("CREATE TABLE other (x)")
+        .unwrap(); // a database, no schema
+    let cache = Arc::new(DiskCache::new(bare.path()));
+    assert_eq!(run(&p, &cache, 2), "00000002".repeat(2));
+    drop(cache);
+    let fresh = Arc::new(DiskCache::new(bare.path()));
+    assert_eq!(run(&p, &fresh, 2), "00000002".repeat(2));
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "stored, then a hit");
+    assert_eq!(fresh.stats().unwrap().hits, 1);
+}
+
 #[test]
 fn a_run_commits_before_it_returns() {
     let dir = TempDir::new("commit");

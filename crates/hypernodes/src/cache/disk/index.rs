@@ -163,9 +163,34 @@ fn try_open(root: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// Opens a connection for lookups to the index in `root`, which exists. At this version's schema:
+/// without the writer's setup (the log mode and page size are kept in the file; only a
+/// connection's own settings are made), and with the lookup statement prepared. `None` when the
+/// index is not at this version's schema (being created by another process, or made by another
+/// version): [`open`] then makes the full checks.
+pub(super) fn open_reader(root: &Path) -> rusqlite::Result<Option<Connection>> {
+    let conn = Connection::open_with_flags(
+        index_path(root),
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // another process may hold a lock for a moment (a commit, a recovery): wait, as the writer does
+    conn.busy_timeout(Duration::from_secs(60))?;
+    // the first read of the file (its header)
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version != SCHEMA_VERSION {
+        return Ok(None);
+    }
+    conn.pragma_update(None, "cache_size", -32768)?;
+    conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+    conn.prepare_cached(FIND)?;
+    Ok(Some(conn))
+}
+
+const FIND: &str = "SELECT sum, tag, value, accessed FROM entries WHERE key = ?1";
+
 /// The entry stored under `key`, if any.
 pub(super) fn find(conn: &Connection, key: &Key) -> rusqlite::Result<Option<Found>> {
-    conn.prepare_cached("SELECT sum, tag, value, accessed FROM entries WHERE key = ?1")?
+    conn.prepare_cached(FIND)?
         .query_row([&key[..]], |r| {
             Ok(Found {
                 sum: r.get(0)?,

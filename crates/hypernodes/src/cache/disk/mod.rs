@@ -415,6 +415,20 @@ impl Store {
         Ok(conn)
     }
 
+    /// A connection for lookups to the existing index, after the trust check: without the
+    /// writer's setup when the index is at this version's schema (see `index::open_reader`).
+    fn connect_reader(&self) -> Result<Connection, String> {
+        trust::check_directory(&self.root, self.signer.signed())?;
+        match index::open_reader(&self.root) {
+            Ok(Some(conn)) => Ok(conn),
+            Ok(None) => self.connect(),
+            Err(e) => Err(format!(
+                "cannot open cache index in {}: {e}",
+                self.root.display()
+            )),
+        }
+    }
+
     /// Runs `f` with the writer connection, (re)opening it when absent or when the index file was
     /// removed or replaced since it was opened (a deleted cache directory is recreated).
     fn with_writer<T>(
@@ -475,9 +489,10 @@ impl Store {
                 if !index::index_path(&self.root).exists() {
                     return Err("no index".into());
                 }
-                let conn = self.connect()?;
-                self.warn_legacy();
-                readers::Reader::new(conn)
+                // (no listing of the directory for the earlier layout here: that is done when this
+                // object first writes, which a process meeting that layout does, its entries
+                // being ignored)
+                readers::Reader::new(self.connect_reader()?)
             }
         };
         let out = reader.fresh().and_then(f);
@@ -759,7 +774,8 @@ impl Store {
         }
     }
 
-    /// Warns once when the directory holds entries of the earlier one-file-per-entry layout.
+    /// Warns once when the directory holds entries of the earlier one-file-per-entry layout (on a
+    /// cache object's first write: a process reading only hits lists no directory).
     fn warn_legacy(&self) {
         if legacy_shards(&self.root).is_empty() {
             return;
