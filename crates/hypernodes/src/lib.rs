@@ -111,11 +111,11 @@ pub use context::{CancelToken, Origin};
 pub use error::{
     node_note, place_note, BoxError, Error, MapError, MissingInput, Result, TypeConflict,
 };
-pub use executor::{Executor, Mode, NodeExecutor, Offload, OffloadMap};
+pub use executor::{Columns, Executor, MapResults, Mode, NodeExecutor, Offload, OffloadMap};
 pub use hypernodes_macros::node;
 pub use io::{Inputs, OutputError, Outputs};
 pub use map::{MapMode, OnError};
-pub use node::{BatchArg, BatchFn, Dual, Node, NodeFn, NodeKind, PipelineNode, Port};
+pub use node::{BatchArg, BatchFn, ColumnArg, Dual, Node, NodeFn, NodeKind, PipelineNode, Port};
 pub use pipeline::{AsNode, Pipeline, Plan, Setting, Settings};
 #[cfg(feature = "progress")]
 pub use progress::ProgressCallback;
