@@ -249,10 +249,7 @@ fn run_node(
             )
             .collect::<std::result::Result<Vec<_>, String>>()
             .map_err(|reason| Error::Config(format!("node '{}': {reason}", node.name())))?;
-        let out = batch
-            .call_columns(args, end - start)
-            .map_err(BatchFailure::Raised)
-            .and_then(|out| check_columns(node, out, end - start))
+        let out = call_columns(node, args, end - start)
             .map_err(|failure| batch_failure(node, failure, &ctx.map_item(start)))?;
         for (c, col) in chunks.iter_mut().zip(out) {
             c.push((col, start));
@@ -268,6 +265,27 @@ fn run_node(
             ty: port.ty.clone(),
         })
         .collect())
+}
+
+/// Calls a dual node's batch function on one batch of `len` items given as columns
+/// ([`crate::node::BatchFn::call_columns`]) and checks that it returns one column per output,
+/// each of `len` items (the errors name the node and both counts). Any executor that batches
+/// columns itself (a framework executor's UDF, through the binding) calls this.
+pub fn call_columns(
+    node: &Node,
+    args: Vec<ColumnArg>,
+    len: usize,
+) -> std::result::Result<Vec<Value>, BatchFailure> {
+    let batch = node.batch_fn().filter(|b| b.columnar()).ok_or_else(|| {
+        BatchFailure::Invalid(Error::Config(format!(
+            "node '{}' has no batch implementation that takes columns",
+            node.name()
+        )))
+    })?;
+    let out = batch
+        .call_columns(args, len)
+        .map_err(BatchFailure::Raised)?;
+    check_columns(node, out, len)
 }
 
 /// Checks a columnar call's results: one column per output, each of `len` items (the errors

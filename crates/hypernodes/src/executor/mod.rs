@@ -16,7 +16,7 @@ use std::sync::Arc;
 pub use batch::{call_batch, BatchFailure};
 pub(crate) use blocking::blocking as blocking_wait;
 pub use blocking::{set_blocking_hook, set_interrupt_hook};
-pub use columns::{Columns, MapResults};
+pub use columns::{call_columns, Columns, MapResults};
 pub use node_executor::{cpu_count, Mode, NodeExecutor};
 pub use offload::{Offload, OffloadMap};
 pub use runtime::block_on;
