@@ -9,8 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-from hypernodes.daft import DaftExecutor
-
 from hypernodes import (
     Callback,
     DualNode,
@@ -20,6 +18,7 @@ from hypernodes import (
     Pipeline,
     node,
 )
+from hypernodes.daft import DaftExecutor
 
 
 @pytest.fixture(params=["node", "daft"])
