@@ -13,6 +13,7 @@ from hypernodes import (
     Callback,
     DualNode,
     MapInputError,
+    MemoryCache,
     NodeExecutor,
     OutputArityError,
     Pipeline,
@@ -205,11 +206,33 @@ def test_errors_are_the_item_paths(ex):
     assert str(fast) == str(slow)
 
 
-def test_a_cache_or_an_ordinary_node_takes_the_item_path():
-    from hypernodes import MemoryCache
+def test_with_a_cache_hits_are_left_out_of_the_batches_as_in_the_item_path():
+    # NodeExecutor keeps the columnar path with a cache: one lookup pass, misses batched
+    got = []
+    for callbacks, path in ((None, "columns"), ([Quiet()], "items")):
+        p = Pipeline(nodes=[scale, shift], cache=MemoryCache(), callbacks=callbacks)
+        runs = []
+        for xs in ([0, 1, 2, 3, 4, 5], [5, 4, 3], [1, 7, 2, 8, 9, 10, 3]):
+            SIZES.clear()
+            PATHS.clear()
+            out = p.map(inputs={"x": xs, "k": 2}, map_over="x")
+            assert set(PATHS) <= {path}
+            runs.append((out, list(SIZES)))
+        got.append(runs)
+        assert p.run(inputs={"x": 8, "k": 2}) == {"v": 16, "w": 16.5}
+    assert got[0] == got[1]
+    (first, sizes1), (hits, sizes2), (mixed, sizes3) = got[0]
+    assert [o["w"] for o in mixed] == [2 * x + 0.5 for x in [1, 7, 2, 8, 9, 10, 3]]
+    assert sizes2 == []  # all hits
+    assert sizes3 == [("scale", 4), ("shift", 3), ("shift", 1)]  # only 7, 8, 9, 10 are batched
+    assert sizes1 == [("scale", 4), ("scale", 2), ("shift", 3), ("shift", 3)]
 
+
+def test_an_ordinary_node_or_a_daft_cache_takes_the_item_path():
     PATHS.clear()
-    Pipeline(nodes=[scale], cache=MemoryCache()).map(inputs={"x": [1, 2], "k": 1}, map_over="x")
+    Pipeline(nodes=[scale], cache=MemoryCache(), executor=DaftExecutor(use_process=False)).map(
+        inputs={"x": [1, 2], "k": 1}, map_over="x"
+    )
     assert PATHS == ["items"]
     PATHS.clear()
     plus = node(lambda v: v + 1, output_name="z", name="plus")

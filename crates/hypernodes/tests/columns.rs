@@ -27,6 +27,7 @@ fn i(v: &Value) -> i64 {
 
 impl NodeFn for Scale {
     fn call(&self, args: Vec<Value>) -> Result<Vec<Value>, BoxError> {
+        self.calls.lock().unwrap().push(("one", 1));
         Ok(vec![value(i(&args[0]) * self.k)])
     }
     fn batch(&self) -> Option<&dyn BatchFn> {
@@ -163,19 +164,56 @@ fn a_wrong_length_names_the_node_and_both_counts() {
 }
 
 #[test]
-fn a_cache_sends_the_map_to_the_staged_path_with_the_same_answers() {
+fn with_a_cache_hits_are_left_out_of_the_batches() {
     let calls = Calls::default();
-    let p = Pipeline::new([scale("x", "y", 3, 4, false, &calls)])
-        .unwrap()
-        .with_cache(Setting::On(Arc::new(MemoryCache::new())));
-    let xs: Vec<i64> = (0..6).collect();
-    let out = p
-        .map_columns(inputs! {"x" => xs.clone()}, &over(), MapMode::Zip, None)
-        .unwrap();
-    let MapResults::Rows(rows) = out else {
-        panic!("a cache takes the staged path")
+    let p = Pipeline::new([
+        scale("x", "y", 3, 4, false, &calls),
+        scale("y", "z", 10, 2, false, &calls),
+    ])
+    .unwrap()
+    .with_cache(Setting::On(Arc::new(MemoryCache::new())));
+    let run = |xs: Vec<i64>| {
+        let out = p
+            .map_columns(inputs! {"x" => xs}, &over(), MapMode::Zip, None)
+            .unwrap();
+        let MapResults::Columns(cols) = out else {
+            panic!("a cache keeps the columnar path")
+        };
+        cols.into_rows()
+            .unwrap()
+            .iter()
+            .map(|o| (*o.get::<i64>("y").unwrap(), *o.get::<i64>("z").unwrap()))
+            .collect::<Vec<_>>()
     };
-    let ys: Vec<i64> = rows.iter().map(|o| *o.get::<i64>("y").unwrap()).collect();
-    assert_eq!(ys, [0, 3, 6, 9, 12, 15]);
-    assert_eq!(*calls.lock().unwrap(), [("rows", 4), ("rows", 2)]);
+    assert_eq!(
+        run(vec![0, 1, 2, 3, 4, 5]),
+        [(0, 0), (3, 30), (6, 60), (9, 90), (12, 120), (15, 150)]
+    );
+    assert_eq!(
+        *calls.lock().unwrap(),
+        [
+            ("columns", 4),
+            ("columns", 2),
+            ("columns", 2),
+            ("columns", 2),
+            ("columns", 2)
+        ]
+    );
+    // all hits: no call; then new items between hits: only they are batched
+    calls.lock().unwrap().clear();
+    assert_eq!(run(vec![5, 4, 3]), [(15, 150), (12, 120), (9, 90)]);
+    assert!(calls.lock().unwrap().is_empty());
+    assert_eq!(
+        run(vec![1, 7, 2, 8, 9]),
+        [(3, 30), (21, 210), (6, 60), (24, 240), (27, 270)]
+    );
+    assert_eq!(
+        *calls.lock().unwrap(),
+        [("columns", 3), ("columns", 2), ("columns", 1)]
+    );
+    // a run reads what the map stored
+    calls.lock().unwrap().clear();
+    let out = p.run(inputs! {"x" => 8_i64}, None).unwrap();
+    assert_eq!(*out.get::<i64>("z").unwrap(), 240);
+    assert!(calls.lock().unwrap().is_empty());
 }

@@ -1,17 +1,21 @@
 //! The columnar path of a map: when every node of the plan is a dual node whose batch function
-//! takes whole columns ([`crate::node::BatchFn::columnar`]), and no cache and no callbacks are in
-//! effect, the mapped lists are never split into items. Each node is called once per batch on a
-//! slice of its input columns, its results stay list values (one per batch), and the map's
-//! results are those columns ([`Columns`]). Nothing is done per item: no item context, slots,
-//! events, keys or output rows. Any other map (a cache or callbacks in effect, ordinary nodes,
-//! `on_error="continue"`, lists the front cannot slice) takes the item path, whose results are
-//! the same.
+//! takes whole columns ([`crate::node::BatchFn::columnar`]), and no callbacks are in effect, the
+//! map never goes item by item through the plan. Each node is called once per batch on a slice of
+//! its input columns, its results stay list values (one per batch, or per window with a cache),
+//! and the map's results are those columns ([`Columns`]). Without a cache nothing is done per
+//! item: no item context, slots, events, keys or output rows. With a cache the items' keys are
+//! computed and each cached node makes one lookup pass over its items: hits are left out of the
+//! batches, misses are stored, exactly as the item path does. Any other map (callbacks, ordinary
+//! nodes, `on_error="continue"`, lists the front cannot slice) takes the item path, whose results
+//! are the same.
 
 use std::sync::Arc;
 
+use crate::cache::Key;
 use crate::context::Context;
 use crate::error::{Error, MapError, Result};
 use crate::executor::batch::{batch_failure, BatchFailure};
+use crate::invoke::NodeCache;
 use crate::io::{Inputs, Outputs};
 use crate::map::MapMode;
 use crate::node::{ColumnArg, Node};
@@ -96,8 +100,7 @@ impl Columns {
 
 /// Whether a map of `plan` may take the columnar path (see the module's doc).
 pub(super) fn eligible(pipeline: &Pipeline, plan: &Plan, ctx: &Context) -> bool {
-    ctx.cache.is_none()
-        && !ctx.observed()
+    !ctx.observed()
         && !plan.nodes.is_empty()
         && plan
             .nodes
@@ -181,8 +184,39 @@ pub(super) fn run_columns(
         return Ok(None);
     }
     let shared = pipeline.input_slots(plan, inputs, map_over)?;
+    // with a cache: every value's keys (shared ones once, mapped ones per item) and the items'
+    // values (to store them and to batch the misses)
+    let mut keyed: Option<Keyed> = ctx.cache.as_ref().map(|_| Keyed {
+        keys: shared
+            .iter()
+            .enumerate()
+            .map(|(v, value)| {
+                let value = value.as_ref()?;
+                let name = &g.names[v];
+                let key = crate::cache::input_key(name, &*pipeline.input_type(name), value);
+                Some(ColKeys::Shared(key))
+            })
+            .collect(),
+        items: vec![None; g.names.len()],
+    });
     let mut cols: Vec<Option<Col>> = shared.into_iter().map(|v| v.map(Col::Shared)).collect();
     for (id, list, ty) in mapped {
+        if let Some(k) = &mut keyed {
+            let items = ty.split(&list).map_err(|reason| {
+                Error::Map(MapError::NotASequence {
+                    pipeline: pipeline.name().to_string(),
+                    name: g.names[id].to_string(),
+                    reason,
+                })
+            })?;
+            let name = &g.names[id];
+            let keys = items
+                .iter()
+                .map(|v| crate::cache::input_key(name, &*ty, v))
+                .collect();
+            k.keys[id] = Some(ColKeys::Items(keys));
+            k.items[id] = Some(items);
+        }
         cols[id] = Some(Col::Chunks {
             chunks: vec![(list, 0)],
             ty,
@@ -191,7 +225,19 @@ pub(super) fn run_columns(
     let window = crate::executor::batch::window(pipeline, plan);
     for &n in &plan.nodes {
         let node = &pipeline.nodes()[n];
-        let outs = run_node(node, &g.node_inputs[n], &cols, (len, window), ctx)?;
+        let params = &g.node_inputs[n];
+        let outs = match &mut keyed {
+            None => run_node(node, params, &cols, (len, window), ctx)?,
+            Some(k) => {
+                let (outs, keys, items) =
+                    run_node_keyed(node, plan.wanted(n), params, &cols, k, (len, window), ctx)?;
+                for ((&v, ks), vs) in g.node_outputs[n].iter().zip(keys).zip(items) {
+                    k.keys[v] = Some(ColKeys::Items(ks));
+                    k.items[v] = Some(vs);
+                }
+                outs
+            }
+        };
         for (&v, col) in g.node_outputs[n].iter().zip(outs) {
             cols[v] = Some(col);
         }
@@ -286,6 +332,147 @@ pub fn call_columns(
         .call_columns(args, len)
         .map_err(BatchFailure::Raised)?;
     check_columns(node, out, len)
+}
+
+/// The keys and per-item values of a map with a cache in effect, by value id.
+struct Keyed {
+    keys: Vec<Option<ColKeys>>,
+    /// Each item's value of the columns (the mapped inputs and the nodes' outputs).
+    items: Vec<Option<Vec<Value>>>,
+}
+
+/// The keys of a value: one shared key, or one per item.
+enum ColKeys {
+    Shared(Option<Key>),
+    Items(Vec<Option<Key>>),
+}
+
+impl ColKeys {
+    fn at(&self, i: usize) -> Option<Key> {
+        match self {
+            ColKeys::Shared(k) => *k,
+            ColKeys::Items(ks) => ks[i],
+        }
+    }
+}
+
+/// Each output's column, per-item keys and per-item values.
+type KeyedOutputs = (Vec<Col>, Vec<Vec<Option<Key>>>, Vec<Vec<Value>>);
+
+/// Runs dual node `node` over the whole map with a cache in effect: window by window (the item
+/// path's windows), one lookup pass over the window's items, then the misses in batches (a slice
+/// of the columns when the batch's items are consecutive, else their values collected); each
+/// miss's outputs are stored. Returns the output columns (one chunk per window), their keys and
+/// values per item.
+fn run_node_keyed(
+    node: &Node,
+    wanted: Option<&[usize]>,
+    params: &[usize],
+    cols: &[Option<Col>],
+    keyed: &Keyed,
+    (len, window): (usize, usize),
+    ctx: &Context,
+) -> Result<KeyedOutputs> {
+    let size = node
+        .batch_fn()
+        .expect("a columnar node has a batch function")
+        .batch_size()
+        .max(1);
+    let outs = node.outputs();
+    let mut chunks: Vec<Vec<(Value, usize)>> = outs.iter().map(|_| Vec::new()).collect();
+    let mut all_keys: Vec<Vec<Option<Key>>> =
+        outs.iter().map(|_| Vec::with_capacity(len)).collect();
+    let mut all_items: Vec<Vec<Value>> = outs.iter().map(|_| Vec::with_capacity(len)).collect();
+    let mut w0 = 0;
+    while w0 < len {
+        let w1 = (w0 + window).min(len);
+        let m = w1 - w0;
+        let mut vals: Vec<Vec<Option<Value>>> = outs.iter().map(|_| vec![None; m]).collect();
+        let mut keys: Vec<Vec<Option<Key>>> = outs.iter().map(|_| vec![None; m]).collect();
+        let mut misses: Vec<(usize, NodeCache<'_>)> = Vec::new();
+        for i in w0..w1 {
+            let arg_keys: Vec<Option<Key>> = params
+                .iter()
+                .map(|&p| keyed.keys[p].as_ref().and_then(|k| k.at(i)))
+                .collect();
+            let nc = NodeCache::new(node, Some(&arg_keys), wanted, ctx.cache.as_ref());
+            match nc.lookup() {
+                Some((values, ks)) => {
+                    for (o, (v, k)) in values.into_iter().zip(ks).enumerate() {
+                        vals[o][i - w0] = Some(v);
+                        keys[o][i - w0] = k;
+                    }
+                }
+                None => misses.push((i, nc)),
+            }
+        }
+        for batch in misses.chunks(size) {
+            ctx.run.check()?;
+            let (first, last) = (batch[0].0, batch[batch.len() - 1].0);
+            let consecutive = last - first + 1 == batch.len();
+            let args = params
+                .iter()
+                .map(
+                    |&v| match cols[v].as_ref().expect("an input of a planned node") {
+                        Col::Shared(value) => Ok(ColumnArg::Shared(value.clone())),
+                        col if consecutive => {
+                            col.range(first, last + 1, len).map(ColumnArg::Column)
+                        }
+                        Col::Chunks { ty, .. } => {
+                            let items = keyed.items[v].as_ref().expect("a column's items");
+                            let picked = batch.iter().map(|(i, _)| items[*i].clone()).collect();
+                            Ok(ColumnArg::Column(ty.collect(picked)))
+                        }
+                    },
+                )
+                .collect::<std::result::Result<Vec<_>, String>>()
+                .map_err(|reason| Error::Config(format!("node '{}': {reason}", node.name())))?;
+            let out = call_columns(node, args, batch.len())
+                .map_err(|failure| batch_failure(node, failure, &ctx.map_item(first)))?;
+            let split = out
+                .iter()
+                .zip(outs)
+                .map(|(c, port)| port.ty.split(c))
+                .collect::<std::result::Result<Vec<_>, String>>()
+                .map_err(|reason| {
+                    Error::Config(format!(
+                        "node '{}': its batch function returned {reason}",
+                        node.name()
+                    ))
+                })?;
+            for (r, (i, nc)) in batch.iter().enumerate() {
+                let row: Vec<Value> = split.iter().map(|s| s[r].clone()).collect();
+                let (ks, _) = nc.store(&row);
+                if let Some(ks) = ks {
+                    for (o, k) in ks.into_iter().enumerate() {
+                        keys[o][i - w0] = k;
+                    }
+                }
+                for (o, v) in row.into_iter().enumerate() {
+                    vals[o][i - w0] = Some(v);
+                }
+            }
+        }
+        for (o, port) in outs.iter().enumerate() {
+            let items: Vec<Value> = std::mem::take(&mut vals[o])
+                .into_iter()
+                .map(|v| v.expect("every item has its outputs"))
+                .collect();
+            chunks[o].push((port.ty.collect(items.clone()), w0));
+            all_items[o].extend(items);
+            all_keys[o].append(&mut keys[o]);
+        }
+        w0 = w1;
+    }
+    let cols = outs
+        .iter()
+        .zip(chunks)
+        .map(|(port, chunks)| Col::Chunks {
+            chunks,
+            ty: port.ty.clone(),
+        })
+        .collect();
+    Ok((cols, all_keys, all_items))
 }
 
 /// Checks a columnar call's results: one column per output, each of `len` items (the errors
