@@ -222,6 +222,8 @@ def test_with_a_cache_hits_are_left_out_of_the_batches_as_in_the_item_path():
         assert p.run(inputs={"x": 8, "k": 2}) == {"v": 16, "w": 16.5}
     assert got[0] == got[1]
     (first, sizes1), (hits, sizes2), (mixed, sizes3) = got[0]
+    assert [o["w"] for o in first] == [2 * x + 0.5 for x in range(6)]
+    assert [o["v"] for o in hits] == [10, 8, 6]
     assert [o["w"] for o in mixed] == [2 * x + 0.5 for x in [1, 7, 2, 8, 9, 10, 3]]
     assert sizes2 == []  # all hits
     assert sizes3 == [("scale", 4), ("shift", 3), ("shift", 1)]  # only 7, 8, 9, 10 are batched
