@@ -42,7 +42,7 @@ impl MapResults {
 
 /// A map's results held as columns: for each output (in the order rows would list them), its
 /// values in item order as chunks, each a list value of the output's port type (one chunk per
-/// batch call of the node that made it).
+/// batch call of the node that made it; with a cache, one per window of items).
 pub struct Columns {
     len: usize,
     outputs: Vec<(Arc<str>, Vec<Value>)>,
