@@ -368,6 +368,9 @@ class NodeStep:
     def call_batch(
         self, rows: Sequence[Sequence[Any]], varies: Sequence[bool]
     ) -> list[list[Any]]: ...
+    def call_columns(
+        self, columns: Sequence[Any], varies: Sequence[bool], len: int
+    ) -> list[list[Any]]: ...
     @property
     def is_dual(self) -> bool: ...
     @property

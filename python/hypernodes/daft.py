@@ -23,6 +23,7 @@ import uuid
 from typing import Any
 
 from hypernodes import _core
+from hypernodes._daft import columns as _columns
 from hypernodes._daft import worker as _w
 from hypernodes._daft.plan import Plan, names_arg
 from hypernodes.errors import ConfigurationError, TransferError
@@ -229,7 +230,15 @@ class _Call:
         # NodeExecutor's order
         selected = self.selected = names_arg(output_name)
         self.plan = Plan(pipeline, selected)
-        self.items = pipeline._map_items(inputs, map_over, map_mode) if self.is_map else [()]
+        # a map over DualNodes may never split its items (see `_daft.columns`)
+        self.columns = _columns.mapped_lists(self) if self.is_map else None
+        self.items = (
+            None
+            if self.columns is not None
+            else pipeline._map_items(inputs, map_over, map_mode)
+            if self.is_map
+            else [()]
+        )
         later = map_over if self.is_map else []
         self.base = dict(pipeline._root_values(selected, inputs, later))
         self.cache = ctx.cache if ex.use_cache else None
@@ -299,6 +308,10 @@ class _Call:
         """The items' outputs in order; with ``keep_going``, a failed item's exception in its
         place."""
         ctx = self.ctx
+        if self.columns is not None:
+            if self.cache is None and not self.observed and not keep_going:
+                return _columns.run(self, *self.columns)
+            self.items = self.pipeline._map_items(self.inputs, self.map_over, self.map_mode)
         emit = ctx.emit if self.observed else None
         rows = self.rows()
         t0 = time.perf_counter()

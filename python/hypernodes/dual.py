@@ -130,14 +130,27 @@ def call_batch(func: Callable[..., Any], spec: list, n: int, lists: bool, output
     """Called by the engine: ``func`` on one batch of ``n`` items (``spec``: per parameter,
     ``(varies, values_or_value)``); returns the items' results as a list (with several
     ``outputs``, a list of rows). The engine checks the number of rows."""
-    args = [_column(v, lists) if varies else v for varies, v in spec]
+    columns = call_columns(func, spec, n, lists, outputs)
+    if outputs == 1:
+        return columns[0]
+    return [list(row) for row in zip(*columns)]
+
+
+def call_columns(
+    func: Callable[..., Any], spec: list, n: int, lists: bool, outputs: int = 1
+) -> list:
+    """Called by the engine's columnar path (and by ``call_batch``): ``func`` on one batch of
+    ``n`` items whose varying parameters come as one list or tuple each (``spec``: per
+    parameter, ``(varies, values_or_value)``); returns one list of values per output. The engine
+    checks the length of a single output; with several, a wrong length raises here."""
+    args = [_column(list(v), lists) if varies else v for varies, v in spec]
     out = func(*args)
     if inspect.iscoroutine(out):
         from hypernodes._aio import run_coroutine
 
         out = run_coroutine(out)
     if outputs == 1:
-        return _values(out, n)
+        return [_values(out, n)]
     if not isinstance(out, (tuple, list)) or len(out) != outputs:
         raise TypeError(
             f"the batch function of a node with {outputs} outputs returned "
@@ -150,7 +163,7 @@ def call_batch(func: Callable[..., Any], spec: list, n: int, lists: bool, output
                 f"the batch function returned {len(c)} values for one of its outputs for a "
                 f"batch of {n} items"
             )
-    return [list(row) for row in zip(*columns)]
+    return columns
 
 
 def _values(out: Any, n: int) -> list:

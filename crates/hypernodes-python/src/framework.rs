@@ -423,17 +423,32 @@ impl PyNodeStep {
                     .map(|r| PyList::new(py, r.iter().map(|v| to_py(py, v))))
                     .collect::<PyResult<Vec<_>>>()?,
             ),
-            Err(hypernodes::executor_api::BatchFailure::Raised(source)) => {
-                Err(match source.downcast::<PyErr>() {
-                    Ok(e) => *e,
-                    Err(other) => pyo3::exceptions::PyRuntimeError::new_err(other.to_string()),
-                })
-            }
-            Err(hypernodes::executor_api::BatchFailure::Invalid(e)) => {
-                let err = to_pyerr(e);
-                err.value(py).setattr("_hypernodes_engine", true)?;
-                Err(err)
-            }
+            Err(failure) => Err(batch_failure_to_py(py, failure)?),
+        }
+    }
+
+    /// A dual node's batch call on columns (the engine's `call_columns`): `columns` holds, per
+    /// parameter, the batch's values (a list) where `varies` is set, else the one shared value.
+    /// Returns one list of values per output. Errors as `call_batch`.
+    fn call_columns<'py>(
+        &self,
+        py: Python<'py>,
+        columns: Vec<Bound<'py, PyAny>>,
+        varies: Vec<bool>,
+        len: usize,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let args = columns
+            .into_iter()
+            .zip(&varies)
+            .map(|(c, &v)| match v {
+                true => hypernodes::ColumnArg::Column(to_value(c)),
+                false => hypernodes::ColumnArg::Shared(to_value(c)),
+            })
+            .collect();
+        let out = py.detach(|| hypernodes::executor_api::call_columns(&self.node, args, len));
+        match out {
+            Ok(cols) => PyList::new(py, cols.iter().map(|c| to_py(py, c))),
+            Err(failure) => Err(batch_failure_to_py(py, failure)?),
         }
     }
 
@@ -463,4 +478,25 @@ impl PyNodeStep {
         let (okeys, stored) = py.detach(|| protocol.store(&values));
         Ok((okeys.map(|k| keys_to_py(py, &k)), stored))
     }
+}
+
+/// A failed batch call as the Python exception to raise: the batch function's own exception as
+/// it is; the engine's error (flagged `_hypernodes_engine`: it names the node already).
+fn batch_failure_to_py(
+    py: Python<'_>,
+    failure: hypernodes::executor_api::BatchFailure,
+) -> PyResult<PyErr> {
+    Ok(match failure {
+        hypernodes::executor_api::BatchFailure::Raised(source) => {
+            match source.downcast::<PyErr>() {
+                Ok(e) => *e,
+                Err(other) => pyo3::exceptions::PyRuntimeError::new_err(other.to_string()),
+            }
+        }
+        hypernodes::executor_api::BatchFailure::Invalid(e) => {
+            let err = to_pyerr(e);
+            err.value(py).setattr("_hypernodes_engine", true)?;
+            err
+        }
+    })
 }

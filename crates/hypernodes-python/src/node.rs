@@ -75,6 +75,32 @@ impl hypernodes::BatchFn for PyBatchFn {
     fn batch_size(&self) -> usize {
         self.size
     }
+
+    fn columnar(&self) -> bool {
+        true
+    }
+
+    fn call_columns(
+        &self,
+        args: Vec<hypernodes::ColumnArg>,
+        len: usize,
+    ) -> Result<Vec<Value>, BoxError> {
+        Python::attach(|py| -> PyResult<Vec<Value>> {
+            let spec = PyList::empty(py);
+            for a in &args {
+                let item = match a {
+                    hypernodes::ColumnArg::Column(list) => (true, to_py(py, list)),
+                    hypernodes::ColumnArg::Shared(v) => (false, to_py(py, v)),
+                };
+                spec.append(item)?;
+            }
+            let cols = crate::py_modules::dual(py)?
+                .getattr("call_columns")?
+                .call1((self.func.bind(py), spec, len, self.lists, self.outputs))?;
+            Ok(cols.cast::<PyList>()?.iter().map(to_value).collect())
+        })
+        .map_err(|e: PyErr| Box::new(e) as BoxError)
+    }
 }
 
 impl PyNodeFn {

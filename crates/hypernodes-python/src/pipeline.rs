@@ -118,6 +118,31 @@ pub fn results_to_list<'py>(py: Python<'py>, out: &[Outputs]) -> PyResult<Bound<
     PyList::new(py, dicts)
 }
 
+/// A map's results held as columns (lists, see [`hypernodes::Columns`]) as a list of dicts: one
+/// pass per output over its lists, no per-item engine value.
+pub fn columns_to_list<'py>(
+    py: Python<'py>,
+    cols: &hypernodes::Columns,
+) -> PyResult<Bound<'py, PyList>> {
+    let dicts: Vec<Bound<'py, PyDict>> = (0..cols.len()).map(|_| PyDict::new(py)).collect();
+    for (name, chunks) in cols.outputs() {
+        let key = PyString::intern(py, name);
+        let mut at = 0;
+        for chunk in chunks {
+            for v in to_py(py, chunk).try_iter()? {
+                let d = dicts.get(at).ok_or_else(|| {
+                    pyo3::exceptions::PyValueError::new_err(format!(
+                        "output '{name}' has more values than the map has items"
+                    ))
+                })?;
+                d.set_item(&key, v?)?;
+                at += 1;
+            }
+        }
+    }
+    PyList::new(py, dicts)
+}
+
 fn node_arg(i: usize, obj: &Bound<'_, PyAny>) -> PyResult<Node> {
     if let Ok(n) = obj.cast::<PyNode>() {
         return Ok(n.get().core.clone());
@@ -578,9 +603,12 @@ impl PyPipeline {
         }
         let out = self
             .core
-            .map(inputs, &map_over, mode, selected.as_deref())
+            .map_columns(inputs, &map_over, mode, selected.as_deref())
             .map_err(run_error)?;
-        results_to_list(py, &out)
+        match out {
+            hypernodes::MapResults::Rows(rows) => results_to_list(py, &rows),
+            hypernodes::MapResults::Columns(cols) => columns_to_list(py, &cols),
+        }
     }
 
     /// Wraps the pipeline as a node. `input_mapping` is `{outer: inner}`, `output_mapping` is

@@ -86,6 +86,37 @@ impl ValueType for PyAnyType {
     fn list_type(&self) -> Arc<dyn ValueType> {
         PyAnyType::arc()
     }
+    fn list_len(&self, list: &Value) -> Result<usize, String> {
+        // only lists and tuples are counted and sliced as they are; any other sequence is split
+        Python::attach(|py| {
+            let obj = to_py(py, list);
+            if let Ok(l) = obj.cast::<PyList>() {
+                return Ok(l.len());
+            }
+            if let Ok(t) = obj.cast::<PyTuple>() {
+                return Ok(t.len());
+            }
+            Err("not a list or tuple".to_string())
+        })
+    }
+    fn slice(&self, list: &Value, start: usize, end: usize) -> Result<Value, String> {
+        Python::attach(|py| {
+            let obj = to_py(py, list);
+            if let Ok(l) = obj.cast::<PyList>() {
+                return Ok(to_value(l.get_slice(start, end).into_any()));
+            }
+            if let Ok(t) = obj.cast::<PyTuple>() {
+                // a batch receives lists, whatever the mapped sequence was
+                let items = t.get_slice(start, end);
+                return PyList::new(py, items.iter())
+                    .map(|l| to_value(l.into_any()))
+                    .map_err(|e| e.to_string());
+            }
+            let items = split_sequence(&obj)?;
+            let part = items.get(start..end).ok_or("a slice past the end")?;
+            Ok(self.collect(part.to_vec()))
+        })
+    }
     fn hash(&self, v: &Value) -> Result<[u8; 32], String> {
         Python::attach(|py| crate::hashing::hash_obj(&to_py(py, v)).map_err(|e| e.to_string()))
     }

@@ -72,8 +72,8 @@ pub use crate::callbacks::{Callbacks, Event, Stopwatch};
 pub use crate::context::{CancelToken, Context, Origin, RunState};
 pub use crate::error::{Error, Result};
 pub use crate::executor::{
-    block_on, call_batch, cpu_count, set_blocking_hook, set_interrupt_hook, BatchFailure, Executor,
-    Mode, NodeExecutor, Offload, OffloadMap,
+    block_on, call_batch, call_columns, cpu_count, set_blocking_hook, set_interrupt_hook,
+    BatchFailure, Executor, Mode, NodeExecutor, Offload, OffloadMap,
 };
 pub use crate::io::{Inputs, Outputs};
 pub use crate::map::{MapMode, OnError};

@@ -121,13 +121,14 @@ pub use context::CancelToken;
 pub use error::{
     node_note, place_note, BoxError, Error, MapError, MissingInput, Result, TypeConflict,
 };
-pub use executor::{cpu_count, Executor, Mode, NodeExecutor};
+pub use executor::{cpu_count, Columns, Executor, MapResults, Mode, NodeExecutor};
 pub use graph::Graph;
 pub use hypernodes_macros::node;
 pub use io::{Inputs, OutputError, Outputs};
 pub use map::{MapMode, OnError};
 pub use node::{
-    BatchArg, BatchFn, Dual, Node, NodeFn, NodeKind, PipelineNode, Port, DEFAULT_BATCH_SIZE,
+    BatchArg, BatchFn, ColumnArg, Dual, Node, NodeFn, NodeKind, PipelineNode, Port,
+    DEFAULT_BATCH_SIZE,
 };
 pub use observe::{Attr, BarInfo, Change, Outcome, RunTree, SpanInfo, SpanKind, Step, Where};
 pub use pipeline::{AsNode, Pipeline, Plan, Setting, Settings};

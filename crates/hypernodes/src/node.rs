@@ -73,6 +73,32 @@ pub trait BatchFn: Send + Sync {
     ) -> std::result::Result<Vec<Vec<Value>>, BoxError>;
     /// The most items one call receives.
     fn batch_size(&self) -> usize;
+    /// Whether it also takes whole columns ([`BatchFn::call_columns`]): a map over a pipeline of
+    /// such nodes then passes list values straight through, never splitting them into items.
+    fn columnar(&self) -> bool {
+        false
+    }
+    /// Calls it on a batch of `len` items given as columns: per parameter (in parameter order), a
+    /// list value of the port's type holding the batch's values ([`ColumnArg::Column`]) or the
+    /// value every item shares. Returns one list value per declared output, each of `len` items
+    /// (the engine checks the lengths). Only called when [`BatchFn::columnar`] says so.
+    fn call_columns(
+        &self,
+        args: Vec<ColumnArg>,
+        len: usize,
+    ) -> std::result::Result<Vec<Value>, BoxError> {
+        let _ = (args, len);
+        Err("this batch function does not take columns".into())
+    }
+}
+
+/// One argument of a columnar batch call ([`BatchFn::call_columns`]).
+#[derive(Clone, Debug)]
+pub enum ColumnArg {
+    /// The batch's values of a parameter that varies per item: one list value, in item order.
+    Column(Value),
+    /// The one value of a parameter that every item of the map shares.
+    Shared(Value),
 }
 
 /// The batch size of a dual node when none is given.

@@ -823,6 +823,20 @@ impl Pipeline {
         executor::map_root(self, inputs, map_over, mode, output_name)
     }
 
+    /// [`Pipeline::map`] whose results may come as columns ([`crate::MapResults`]): with
+    /// NodeExecutor, a map over a pipeline of dual nodes that take whole columns, with no cache
+    /// and no callbacks in effect, never splits its lists into items (one batch call per batch,
+    /// no per-item work). Other maps give rows. The values are those `map` gives.
+    pub fn map_columns(
+        &self,
+        inputs: Inputs,
+        map_over: &[String],
+        mode: MapMode,
+        output_name: Option<&[String]>,
+    ) -> Result<crate::MapResults> {
+        executor::map_columns_root(self, inputs, map_over, mode, output_name)
+    }
+
     /// [`Pipeline::map`] that goes on past failing items: every item runs, and a failed item's
     /// place holds its error (its note names the node, the pipeline path and the item); the
     /// items' downstream nodes do not run. `Err` only for what fails the map as a whole (bad

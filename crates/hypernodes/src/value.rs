@@ -26,6 +26,21 @@ pub trait ValueType: Send + Sync + 'static {
     fn split(&self, list: &Value) -> Result<Vec<Value>, String>;
     /// Builds one list value from items of this type.
     fn collect(&self, items: Vec<Value>) -> Value;
+    /// The number of items of a list value (what [`ValueType::split`] would give), or why it is
+    /// not a list this type can count without splitting. A front whose lists can be sliced
+    /// cheaply overrides it with [`ValueType::slice`], so a map whose nodes all take whole
+    /// columns (dual nodes) never splits its lists into items.
+    fn list_len(&self, list: &Value) -> Result<usize, String> {
+        self.split(list).map(|items| items.len())
+    }
+    /// Items `start..end` of a list value, as a list value of this type.
+    fn slice(&self, list: &Value, start: usize, end: usize) -> Result<Value, String> {
+        let items = self.split(list)?;
+        let part = items
+            .get(start..end)
+            .ok_or_else(|| format!("items {start}..{end} of a list of {} items", items.len()))?;
+        Ok(self.collect(part.to_vec()))
+    }
     /// The type of a list of these values (the port type of a mapped input or output).
     fn list_type(&self) -> Arc<dyn ValueType>;
     /// A canonical hash of a value, equal for equal values across processes and runs.

@@ -94,7 +94,7 @@ fn varying(pipeline: &Pipeline, plan: &Plan, mapped: &[Option<usize>]) -> Vec<bo
 
 /// Items that go through the stages together (a multiple of the largest batch size): bounds the
 /// memory of a long map; batches never span two windows.
-fn window(pipeline: &Pipeline, plan: &Plan) -> usize {
+pub(super) fn window(pipeline: &Pipeline, plan: &Plan) -> usize {
     let largest = plan
         .nodes
         .iter()
@@ -317,10 +317,8 @@ fn batch_step(
             .iter_mut()
             .map(|m| std::mem::take(&mut m.args))
             .collect();
-        let rows = call_batch(node, args, &varies).map_err(|failure| match failure {
-            BatchFailure::Raised(source) => node_error(node, source, first),
-            BatchFailure::Invalid(e) => e,
-        });
+        let rows =
+            call_batch(node, args, &varies).map_err(|failure| batch_failure(node, failure, first));
         let rows = match rows {
             Ok(rows) => rows,
             Err(e) => {
@@ -370,6 +368,15 @@ fn batch_step(
         }
     }
     Ok(())
+}
+
+/// The error of a failed batch call of `node`; `first` is the context of the batch's first item
+/// (the function's own error is noted with it).
+pub(super) fn batch_failure(node: &Node, failure: BatchFailure, first: &Context) -> Error {
+    match failure {
+        BatchFailure::Raised(source) => node_error(node, source, first),
+        BatchFailure::Invalid(e) => e,
+    }
 }
 
 /// Why a batch call failed: the batch function raised, or it returned the wrong shape.

@@ -3,6 +3,7 @@
 
 mod batch;
 mod blocking;
+mod columns;
 mod items;
 mod node_executor;
 mod offload;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 pub use batch::{call_batch, BatchFailure};
 pub(crate) use blocking::blocking as blocking_wait;
 pub use blocking::{set_blocking_hook, set_interrupt_hook};
+pub use columns::{call_columns, Columns, MapResults};
 pub use node_executor::{cpu_count, Mode, NodeExecutor};
 pub use offload::{Offload, OffloadMap};
 pub use runtime::block_on;
@@ -198,6 +200,34 @@ pub(crate) fn map_root(
         output_name,
         map_over,
         |inputs, ctx| exec.map_in(pipeline, inputs, map_over, mode, output_name, ctx),
+    )
+}
+
+/// Maps a root pipeline; with NodeExecutor the results may come as columns (see
+/// [`Pipeline::map_columns`]).
+pub(crate) fn map_columns_root(
+    pipeline: &Pipeline,
+    inputs: Inputs,
+    map_over: &[String],
+    mode: MapMode,
+    output_name: Option<&[String]>,
+) -> Result<MapResults> {
+    let exec = effective(pipeline, None);
+    at_root(
+        pipeline,
+        exec.clone(),
+        inputs,
+        output_name,
+        map_over,
+        |inputs, ctx| {
+            let any: &dyn std::any::Any = exec.as_ref();
+            match any.downcast_ref::<NodeExecutor>() {
+                Some(ne) => ne.map_columns_in(pipeline, inputs, map_over, mode, output_name, ctx),
+                None => exec
+                    .map_in(pipeline, inputs, map_over, mode, output_name, ctx)
+                    .map(MapResults::Rows),
+            }
+        },
     )
 }
 

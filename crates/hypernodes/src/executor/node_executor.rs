@@ -12,7 +12,7 @@ use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::executor::blocking::blocking;
 use crate::executor::offload::Offload;
-use crate::executor::{batch, items, schedule, Executor};
+use crate::executor::{batch, columns, items, schedule, Executor, MapResults};
 
 use crate::callbacks::{Event, Stopwatch};
 use crate::invoke::{call_node, collect_outputs, step, Keys, Slots};
@@ -315,16 +315,8 @@ impl Executor for NodeExecutor {
         output_name: Option<&[String]>,
         ctx: &Context,
     ) -> Result<Vec<Outputs>> {
-        let each = self.map_with(
-            pipeline,
-            inputs,
-            map_over,
-            map_mode,
-            output_name,
-            OnError::Raise,
-            ctx,
-        )?;
-        each.into_iter().collect()
+        self.map_columns_in(pipeline, inputs, map_over, map_mode, output_name, ctx)?
+            .into_rows()
     }
 
     fn map_each_in(
@@ -349,6 +341,41 @@ impl Executor for NodeExecutor {
 }
 
 impl NodeExecutor {
+    /// [`Executor::map_in`] whose results may come as columns: the columnar path (see
+    /// [`Pipeline::map_columns`]) when the map allows it, else the item path's rows.
+    pub fn map_columns_in(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        map_over: &[String],
+        map_mode: MapMode,
+        output_name: Option<&[String]>,
+        ctx: &Context,
+    ) -> Result<MapResults> {
+        let plan = pipeline.plan(output_name)?;
+        let offloaded = self.offload.is_some()
+            && (self.map_execution == Mode::Parallel || self.node_execution == Mode::Parallel);
+        if !offloaded && columns::eligible(pipeline, &plan, ctx) {
+            if let Some(cols) =
+                columns::run_columns(pipeline, &plan, &inputs, map_over, map_mode, ctx)?
+            {
+                return Ok(MapResults::Columns(cols));
+            }
+        }
+        let each = self.map_with(
+            pipeline,
+            inputs,
+            map_over,
+            map_mode,
+            output_name,
+            OnError::Raise,
+            ctx,
+        )?;
+        each.into_iter()
+            .collect::<Result<Vec<_>>>()
+            .map(MapResults::Rows)
+    }
+
     /// A map with the per-item error policy `on_error` (with `Raise`, the first failure ends it).
     #[allow(clippy::too_many_arguments)]
     fn map_with(
