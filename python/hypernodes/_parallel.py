@@ -292,18 +292,21 @@ def _unsendable_result(pipeline: Any, out: list[dict], first: int, origin: tuple
 
 
 def _sendable(value: Any) -> Any:
+    if isinstance(value, BaseException):
+        return _portable.carry(value)
     if _portable.why_not(value) is None:
         return value
     if isinstance(value, dict):
         return {k: _sendable(v) for k, v in value.items()}
-    if isinstance(value, BaseException):
-        return _portable.carry(value)
     return f"<{type(value).__name__} that cannot leave its worker process>"
 
 
-def _sendable_events(events: list) -> list:
-    """Events that can travel back (a value that cannot be pickled is named by its type instead)."""
-    if _portable.why_not(events) is None:
+def sendable_events(events: list) -> list:
+    """Events that can travel back: an exception (``on_error``'s) is carried as the raised error
+    is (``_portable.carry``: it unpickles even when its ``__init__`` takes other arguments), a
+    value that cannot be pickled is named by its type instead."""
+    carries = any(isinstance(a, BaseException) for _, args, *_ in events for a in args)
+    if not carries and _portable.why_not(events) is None:
         return events
     return [(hook, tuple(_sendable(a) for a in args), *where) for hook, args, *where in events]
 
@@ -336,15 +339,15 @@ def _run_chunk(token: str, source: tuple[str, Any], payload: bytes) -> tuple[str
         if memory is not None:
             fresh = {k: v for k, v in memory._export().items() if k not in seed}
         try:
-            return ("ok", _portable.dumps((out, events, fresh, None)))
+            return ("ok", _portable.dumps((out, sendable_events(events), fresh, None)))
         except Exception:  # noqa: BLE001 - named below
             error = _unsendable_result(pipeline, out, first, origin)
             return (
                 "error",
-                _portable.dumps(([], _sendable_events(events), {}, _portable.carry(error))),
+                _portable.dumps(([], sendable_events(events), {}, _portable.carry(error))),
             )
     except BaseException as exc:  # noqa: BLE001 - sent back to the caller, with the events so far
-        return ("error", _portable.dumps(([], _sendable_events(events), {}, _portable.carry(exc))))
+        return ("error", _portable.dumps(([], sendable_events(events), {}, _portable.carry(exc))))
 
 
 def _has_own_callbacks(pipeline: Any) -> bool:

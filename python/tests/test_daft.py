@@ -486,6 +486,30 @@ def test_error_events_match_node_executor():
     assert runs[1][-1][0] == "on_error"
 
 
+@pytest.mark.parametrize("use_process", [False, True])
+def test_a_failing_nested_pipeline_keeps_its_events_from_workers(use_process):
+    # the events a nested pipeline fired before it failed come back with the error (worker
+    # processes too), as NodeExecutor delivers them
+    @node(output_name="y")
+    def fails(x):
+        if x == 1:
+            raise DomainError("one", 1)
+        return x
+
+    inner = Pipeline([fails], name="inner")
+    runs = []
+    for ex in (NodeExecutor(), DaftExecutor(use_process=use_process)):
+        rec = Recorder()
+        outer = Pipeline([inner.as_node(name="nest")], name="outer", callbacks=[rec])
+        with pytest.raises(DomainError) as info:
+            ex.map(outer, {"x": [0, 1, 2]}, "x")
+        assert info.value.code == 1
+        assert info.value.__notes__ == ["in node 'fails' of pipeline 'outer > inner', item 1"]
+        runs.append(rec.events)
+    assert runs[0] == runs[1]
+    assert any(ev[0] == "on_error" and "fails" in str(ev) for ev in runs[1])
+
+
 def test_unpicklable_function_fails_before_work_starts_naming_the_node(tmp_path):
     lock = threading.Lock()
     ran = tmp_path / "ran"

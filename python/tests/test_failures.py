@@ -128,6 +128,34 @@ def test_callbacks_see_the_errors_of_a_continued_map():
     assert seen.errors == ["judge", "judge"] and seen.ended == 1
 
 
+@pytest.mark.parametrize("on_error", ["raise", "continue"])
+def test_callbacks_get_the_error_itself_in_every_mode(mode, on_error):
+    # QuotaError's __init__ takes two arguments: from worker processes it must be rebuilt, not
+    # re-called with its message only, for the event as for the raised error
+    from hypernodes import Callback
+
+    class Seen(Callback):
+        def __init__(self) -> None:
+            self.errors: list[tuple[str, str, int]] = []
+
+        def on_error(self, node_id, error, ctx):
+            self.errors.append((node_id, type(error).__name__, error.status))
+
+    seen = Seen()
+    inner = Pipeline(nodes=[judge], name="inner")
+    p = Pipeline(nodes=[inner.as_node(name="nest")], name="eval", callbacks=[seen])
+    ex = make_executor(mode)
+    if on_error == "raise":
+        with pytest.raises(QuotaError) as info:
+            ex.map(p, {"x": [0, 1, 2]}, "x")
+        assert info.value.status == 429
+    else:
+        out = ex.map(p, {"x": [0, 1, 2]}, "x", on_error="continue")
+        assert isinstance(out[2], QuotaError) and out[2].status == 429
+    assert ("judge", "QuotaError", 429) in seen.errors
+    assert ("nest", "QuotaError", 429) in seen.errors
+
+
 @pytest.mark.parametrize("how", ["pipeline", "node", "daft"])
 def test_an_unknown_on_error_is_a_clear_error(how):
     from hypernodes import NodeExecutor

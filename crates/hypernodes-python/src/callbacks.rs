@@ -24,7 +24,13 @@ fn named<'py>(py: Python<'py>, items: &[(Arc<str>, Value)]) -> PyResult<Bound<'p
 }
 
 fn error_obj<'py>(py: Python<'py>, e: &Error) -> Bound<'py, PyAny> {
-    if let Some(src) = e.node_source() {
+    // a node's own error, or one a worker or framework executor carried back (a nested
+    // pipeline's, replayed): the Python exception itself
+    let source = match e {
+        Error::Foreign(source) => Some(source),
+        _ => e.node_source(),
+    };
+    if let Some(src) = source {
         if let Some(pyerr) = src.downcast_ref::<PyErr>() {
             return pyerr.value(py).clone().into_any();
         }

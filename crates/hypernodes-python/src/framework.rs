@@ -129,9 +129,7 @@ impl PyRunContext {
                 "err" => {
                     let exc = rec.get_item(1)?;
                     // the engine's own errors (arity) name their place already
-                    let noted = exc
-                        .getattr_opt("_hypernodes_engine")?
-                        .is_some_and(|v| v.is_truthy().unwrap_or(false));
+                    let noted: bool = rec.get_item(4)?.extract()?;
                     NodeRecord::Failed {
                         error: Box::new(PyErr::from_value(exc)),
                         noted,
@@ -389,54 +387,55 @@ impl PyNodeStep {
     }
 
     /// A function's return value as the node's outputs (a multi-output node's tuple unpacked),
-    /// with the engine's arity check (`OutputArityError`).
-    fn unpack<'py>(&self, py: Python<'py>, out: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+    /// or, when they break the engine's arity check, its `OutputArityError`, returned rather than
+    /// raised: the engine's own error names the node already, so no node note is added to it (as
+    /// NodeExecutor does), and the caller records it as such.
+    fn unpack<'py>(&self, py: Python<'py>, out: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let outs = crate::node::unpack(out, self.multi);
         if let Err(e) = hypernodes::for_binding::check_arity(&self.node, &outs) {
-            // the engine's own error: no node note is added to it (as NodeExecutor does)
-            let err = to_pyerr(e);
-            err.value(py).setattr("_hypernodes_engine", true)?;
-            return Err(err);
+            return Ok(to_pyerr(e).into_value(py).into_bound(py).into_any());
         }
-        PyList::new(py, outs.iter().map(|v| to_py(py, v)))
+        Ok(PyList::new(py, outs.iter().map(|v| to_py(py, v)))?.into_any())
     }
 
     /// A dual node's batch call (the engine's `call_batch`): `rows` holds each item's arguments,
     /// `varies` marks the parameters that vary per item (the others are passed once). Returns each
     /// item's outputs. The batch function's own exception is raised as it is; a wrong number of
-    /// rows or outputs raises the engine's error (`OutputArityError`, naming the node).
+    /// rows or outputs is the engine's error (`OutputArityError`, naming the node), which is
+    /// returned, not raised, so the caller knows it names its node already.
     fn call_batch<'py>(
         &self,
         py: Python<'py>,
         rows: Vec<Vec<Bound<'py, PyAny>>>,
         varies: Vec<bool>,
-    ) -> PyResult<Bound<'py, PyList>> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let rows: Vec<Vec<hypernodes::Value>> = rows
             .into_iter()
             .map(|r| r.into_iter().map(to_value).collect())
             .collect();
         let out = py.detach(|| hypernodes::executor_api::call_batch(&self.node, rows, &varies));
         match out {
-            Ok(rows) => PyList::new(
+            Ok(rows) => Ok(PyList::new(
                 py,
                 rows.iter()
                     .map(|r| PyList::new(py, r.iter().map(|v| to_py(py, v))))
                     .collect::<PyResult<Vec<_>>>()?,
-            ),
-            Err(failure) => Err(batch_failure_to_py(py, failure)?),
+            )?
+            .into_any()),
+            Err(failure) => batch_failure_to_py(py, failure),
         }
     }
 
     /// A dual node's batch call on columns (the engine's `call_columns`): `columns` holds, per
     /// parameter, the batch's values (a list) where `varies` is set, else the one shared value.
-    /// Returns one list of values per output. Errors as `call_batch`.
+    /// Returns one list of values per output. Errors as `call_batch` (the engine's returned).
     fn call_columns<'py>(
         &self,
         py: Python<'py>,
         columns: Vec<Bound<'py, PyAny>>,
         varies: Vec<bool>,
         len: usize,
-    ) -> PyResult<Bound<'py, PyList>> {
+    ) -> PyResult<Bound<'py, PyAny>> {
         let args = columns
             .into_iter()
             .zip(&varies)
@@ -447,8 +446,8 @@ impl PyNodeStep {
             .collect();
         let out = py.detach(|| hypernodes::executor_api::call_columns(&self.node, args, len));
         match out {
-            Ok(cols) => PyList::new(py, cols.iter().map(|c| to_py(py, c))),
-            Err(failure) => Err(batch_failure_to_py(py, failure)?),
+            Ok(cols) => Ok(PyList::new(py, cols.iter().map(|c| to_py(py, c)))?.into_any()),
+            Err(failure) => batch_failure_to_py(py, failure),
         }
     }
 
@@ -480,23 +479,21 @@ impl PyNodeStep {
     }
 }
 
-/// A failed batch call as the Python exception to raise: the batch function's own exception as
-/// it is; the engine's error (flagged `_hypernodes_engine`: it names the node already).
-fn batch_failure_to_py(
-    py: Python<'_>,
+/// A failed batch call: the batch function's own exception is raised as it is; the engine's error
+/// (it names the node already) is returned as the exception object, for the caller to tell apart.
+fn batch_failure_to_py<'py>(
+    py: Python<'py>,
     failure: hypernodes::executor_api::BatchFailure,
-) -> PyResult<PyErr> {
-    Ok(match failure {
+) -> PyResult<Bound<'py, PyAny>> {
+    match failure {
         hypernodes::executor_api::BatchFailure::Raised(source) => {
-            match source.downcast::<PyErr>() {
+            Err(match source.downcast::<PyErr>() {
                 Ok(e) => *e,
                 Err(other) => pyo3::exceptions::PyRuntimeError::new_err(other.to_string()),
-            }
+            })
         }
         hypernodes::executor_api::BatchFailure::Invalid(e) => {
-            let err = to_pyerr(e);
-            err.value(py).setattr("_hypernodes_engine", true)?;
-            err
+            Ok(to_pyerr(e).into_value(py).into_bound(py).into_any())
         }
-    })
+    }
 }

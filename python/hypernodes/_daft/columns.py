@@ -62,7 +62,7 @@ class _State:
         self.results: dict[str, list] = {
             name: [None] * n for i in plan.order for name in plan.specs[i].outputs
         }
-        self.errors: list[tuple[int, str, BaseException]] = []
+        self.errors: list[tuple[int, str, BaseException, bool]] = []
         self.lock = threading.Lock()
         self.steps = {}
         for i in plan.order:
@@ -92,7 +92,11 @@ class _State:
             outs = step.call_columns(args, varies, m)
         except BaseException as exc:  # noqa: BLE001 - raised by `run` after the query
             with self.lock:
-                self.errors.append((min(pos.to_pylist()), spec.name, exc))
+                self.errors.append((min(pos.to_pylist()), spec.name, exc, False))
+            return
+        if isinstance(outs, BaseException):  # the engine's error (a wrong length): names the node
+            with self.lock:
+                self.errors.append((min(pos.to_pylist()), spec.name, outs, True))
             return
         for name, values in zip(spec.outputs, outs):
             if isinstance(take, slice):
@@ -136,8 +140,8 @@ def run(call: Any, n: int, lists: dict[str, list]) -> list[dict[str, Any]]:
     finally:
         _w.unregister(token)
     if state.errors:
-        first, name, exc = min(state.errors, key=lambda e: e[0])
-        if not getattr(exc, "_hypernodes_engine", False):
+        first, name, exc, noted = min(state.errors, key=lambda e: e[0])
+        if not noted:
             exc.add_note(call.ctx.map_item(first).node_note(name))
         raise exc
     names = plan.outputs

@@ -10,7 +10,8 @@ being:
 - ``("ok", outputs, output_keys, duration, events, fresh)``: computed (``events``: the callback
   events a nested pipeline raised, for replay in the driver; ``fresh``: cache entries to merge into
   the driver's MemoryCache when the worker had a copy of it);
-- ``("err", error, events, duration)``: the node raised (or could not run);
+- ``("err", error, events, duration, noted)``: the node raised (or could not run); ``noted``: the
+  error is the engine's own (a wrong number of outputs), which names its node already;
 - ``("skip",)``: a node it depends on failed, so it did not run.
 
 On Daft's native runner the rows and records stay in the driver's process in a ``RowStore`` and the
@@ -191,9 +192,12 @@ def _recorder():
     return _make_recorder_class()()
 
 
-def call_pipeline(env: Env, args: list[Any], index: int) -> tuple[list[Any], list]:
+def call_pipeline(
+    env: Env, args: list[Any], index: int
+) -> tuple[list[Any] | None, list, Exception | None]:
     """Runs a nested pipeline node for one row in this worker, as NodeExecutor runs it (its own
-    executor when it has one, sequential otherwise), recording the callback events."""
+    executor when it has one, sequential otherwise), recording the callback events. Returns the
+    outputs (``None`` when it failed), the events and the exception it raised (or ``None``)."""
     from hypernodes._pickle import rebuild_pipeline
 
     job = env.job
@@ -224,10 +228,9 @@ def call_pipeline(env: Env, args: list[Any], index: int) -> tuple[list[Any], lis
             out = wrapper._run_at(inputs, selected, origin)
         finally:
             _local.depth -= 1
-    except BaseException as exc:
-        exc._hypernodes_events = _inner_events(recorder, len(path))  # type: ignore[attr-defined]
-        raise
-    return [out.get(o) for o in spec.outputs], _inner_events(recorder, len(path))
+    except Exception as exc:  # noqa: BLE001 - recorded with the events it raised
+        return None, _inner_events(recorder, len(path)), exc
+    return [out.get(o) for o in spec.outputs], _inner_events(recorder, len(path)), None
 
 
 def _inner_events(recorder: Any, level: int) -> list:
@@ -243,9 +246,28 @@ def _inner_events(recorder: Any, level: int) -> list:
     ]
 
 
-def error_record(exc: BaseException, duration: float) -> tuple:
-    events = getattr(exc, "_hypernodes_events", None) or []
-    return ("err", exc, events, duration)
+def error_record(
+    exc: BaseException, duration: float, events: list | None = None, noted: bool = False
+) -> tuple:
+    """The record of a node that failed (see the module's doc)."""
+    return ("err", exc, events or [], duration, noted)
+
+
+def node_record(env: Env, key: Any, out: Any, started: float) -> tuple:
+    """The record of a function node's return value ``out``: its outputs, or the engine's arity
+    error (returned by ``NodeStep.unpack``, naming the node already)."""
+    outs = env.step.unpack(out)
+    if isinstance(outs, BaseException):
+        return error_record(outs, time.perf_counter() - started, noted=True)
+    return finish(env, key, list(outs), time.perf_counter() - started, [])
+
+
+def pipeline_record(env: Env, key: Any, called: tuple, started: float) -> tuple:
+    """The record of a nested pipeline node's call (``call_pipeline``'s result)."""
+    outs, events, exc = called
+    if exc is not None:
+        return error_record(exc, time.perf_counter() - started, events)
+    return finish(env, key, outs, time.perf_counter() - started, events)
 
 
 def run_sync(env: Env, row: tuple, records: dict[int, tuple]) -> tuple:
@@ -256,23 +278,21 @@ def run_sync(env: Env, row: tuple, records: dict[int, tuple]) -> tuple:
     _, args, key = rec
     spec = env.job.spec
     t = time.perf_counter()
+    if spec.is_pipeline:
+        return pipeline_record(env, key, call_pipeline(env, args, row[0]), t)
     try:
-        if spec.is_pipeline:
-            outs, events = call_pipeline(env, args, row[0])
-        else:
-            _local.depth += 1
-            try:
-                out = spec.func(*args)
-                if spec.is_async:
-                    from hypernodes._aio import run_coroutine
+        _local.depth += 1
+        try:
+            out = spec.func(*args)
+            if spec.is_async:
+                from hypernodes._aio import run_coroutine
 
-                    out = run_coroutine(out)
-            finally:
-                _local.depth -= 1
-            outs, events = list(env.step.unpack(out)), []
+                out = run_coroutine(out)
+        finally:
+            _local.depth -= 1
     except Exception as exc:  # noqa: BLE001
         return error_record(exc, time.perf_counter() - t)
-    return finish(env, key, outs, time.perf_counter() - t, events)
+    return node_record(env, key, out, t)
 
 
 def run_dual(env: Env, rows: list[tuple], records: list[dict[int, tuple]]) -> list[tuple]:
@@ -294,6 +314,10 @@ def run_dual(env: Env, rows: list[tuple], records: list[dict[int, tuple]]) -> li
             continue
         finally:
             _local.depth -= 1
+        if isinstance(outs, BaseException):  # the engine's error: a wrong length (names the node)
+            for i in part:
+                recs[i] = error_record(outs, time.perf_counter() - t, noted=True)
+            continue
         took = time.perf_counter() - t
         for i, outputs in zip(part, outs):
             recs[i] = finish(env, recs[i][2], list(outputs), took, [])
@@ -309,20 +333,20 @@ async def run_async(env: Env, row: tuple, records: dict[int, tuple]) -> tuple:
     _, args, key = rec
     spec = env.job.spec
     t = time.perf_counter()
-    try:
-        if spec.is_pipeline:
-            # a nested pipeline with async nodes: rows overlap on threads, each row's own nested
-            # map overlapping its items (see call_pipeline)
-            import asyncio
+    if spec.is_pipeline:
+        # a nested pipeline with async nodes: rows overlap on threads, each row's own nested
+        # map overlapping its items (see call_pipeline)
+        import asyncio
 
-            pool = _nested_pool(env.job.nested_workers)
-            loop = asyncio.get_running_loop()
-            outs, events = await loop.run_in_executor(pool, call_pipeline, env, args, row[0])
-        else:
-            outs, events = list(env.step.unpack(await spec.func(*args))), []
+        pool = _nested_pool(env.job.nested_workers)
+        loop = asyncio.get_running_loop()
+        called = await loop.run_in_executor(pool, call_pipeline, env, args, row[0])
+        return pipeline_record(env, key, called, t)
+    try:
+        out = await spec.func(*args)
     except Exception as exc:  # noqa: BLE001
         return error_record(exc, time.perf_counter() - t)
-    return finish(env, key, outs, time.perf_counter() - t, events)
+    return node_record(env, key, out, t)
 
 
 _nested_pools: dict[int, Any] = {}
@@ -345,6 +369,10 @@ def encode_record(env: Env, rec: tuple) -> Any:
     error naming the node)."""
     if rec[0] == "err":
         return dumps(portable_err(rec))
+    if rec[0] == "ok" and rec[4]:
+        from hypernodes._parallel import sendable_events
+
+        rec = (*rec[:4], sendable_events(rec[4]), rec[5])
     try:
         return dumps(rec)
     except Exception as exc:  # noqa: BLE001
@@ -361,16 +389,17 @@ def encode_record(env: Env, rec: tuple) -> Any:
             f"({reason}); run with DaftExecutor(use_process=False) on the native runner, or "
             "return a picklable value"
         )
-        return dumps(("err", err, [], 0.0))
+        return dumps(error_record(err, 0.0))
 
 
 def portable_err(rec: tuple) -> tuple:
-    """An error record that travels from a worker process (exception by type and attributes,
-    events that cannot be pickled dropped)."""
+    """An error record that travels from a worker process (exceptions by type and attributes, an
+    event value that cannot be pickled named by its type)."""
     if isinstance(rec[1], (_portable.Carried, RemoteError)):
         return rec
-    events = [(h, a, p) for h, a, p in rec[2] if picklable(a)]
-    return ("err", _portable.carry(rec[1]), events, rec[3])
+    from hypernodes._parallel import sendable_events
+
+    return ("err", _portable.carry(rec[1]), sendable_events(rec[2]), rec[3], rec[4])
 
 
 def _portable_errors(out: dict[int, tuple]) -> None:
@@ -557,7 +586,7 @@ def lost_worker_records(
         f"({type(exc).__name__}: {exc}); the pool is started anew on the next call"
     )
     out = {index: SKIP for index, _ in nodes}
-    out[nodes[0][0]] = ("err", err, [], 0.0)
+    out[nodes[0][0]] = error_record(err, 0.0)
     return [dict(out) for _ in range(n)]
 
 
