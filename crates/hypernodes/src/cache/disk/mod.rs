@@ -753,7 +753,7 @@ impl Store {
             .collect();
         // in key order, the inserts walk the key index from one end to the other (each of its
         // pages is visited once per batch, and neighbours share pages in small caches)
-        rows.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        rows.sort_unstable_by_key(|r| r.key);
         for r in &rows {
             p.committing.insert(r.key, (r.sum, r.inline.clone()));
         }
