@@ -46,8 +46,10 @@ const BATCH_FULL: usize = 4096;
 const DECODED_MAX: usize = 65536;
 /// With this many entries pending, the writer commits itself (the commit thread is behind).
 const BATCH_BACKLOG: usize = 65536;
-/// The commit thread checkpoints the write-ahead log after this many committed rows.
-const CHECKPOINT_EVERY: usize = 4096;
+/// The commit thread checkpoints the write-ahead log after this many committed rows (fewer,
+/// larger checkpoints: a page dirtied by several batches is copied and synced once; at a million
+/// entries, with random keys, this is about 64 MiB of log).
+const CHECKPOINT_EVERY: usize = 16384;
 /// Without a size limit, a use refreshes an entry's access time only when it is older than this.
 const TOUCH_AFTER: f64 = 3600.0;
 /// Temporary and blob files younger than this may belong to a writer still at work.
@@ -753,7 +755,7 @@ impl Store {
     fn take_batch(&self) -> index::Batch {
         let mut p = locked(&self.pending);
         p.since = None;
-        let rows: Vec<index::Row> = p
+        let mut rows: Vec<index::Row> = p
             .rows
             .drain()
             .map(|(key, u)| index::Row {
@@ -764,6 +766,9 @@ impl Store {
                 inline: u.inline,
             })
             .collect();
+        // in key order, the inserts walk the key index from one end to the other (each of its
+        // pages is visited once per batch, and neighbours share pages in small caches)
+        rows.sort_unstable_by_key(|r| r.key);
         for r in &rows {
             p.committing.insert(r.key, (r.sum, r.inline.clone()));
         }
