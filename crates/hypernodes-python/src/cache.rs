@@ -255,10 +255,11 @@ impl PyDiskCache {
     }
 }
 
-/// Commits the pending writes of every disk cache in this process (registered with `atexit`).
+/// Commits the pending writes of every disk cache in this process and empties the write-ahead
+/// logs it wrote to (registered with `atexit`).
 #[pyfunction]
 pub fn _flush_disk_caches(py: Python<'_>) {
-    py.detach(hypernodes::for_binding::flush_all);
+    py.detach(hypernodes::for_binding::flush_all_at_exit);
 }
 
 /// The engine cache for a Python cache object.

@@ -145,7 +145,9 @@ pub use warn::set_warning_hook;
 /// [`macro@node`] reach. Not part of the API: not covered by semver, may change in any release.
 #[doc(hidden)]
 pub mod for_binding {
-    pub use crate::cache::{always_runs, flush_all, input_key, keys_node_identity};
+    pub use crate::cache::{
+        always_runs, flush_all, flush_all_at_exit, input_key, keys_node_identity,
+    };
     pub use crate::callbacks::delivering;
     pub use crate::executor::run_at;
     pub use crate::invoke::{check_arity, NodeCache};

@@ -8,7 +8,7 @@ mod memory;
 
 use std::sync::Arc;
 
-pub use disk::{flush_all, CacheStats, DiskCache, PruneReport};
+pub use disk::{flush_all, flush_all_at_exit, CacheStats, DiskCache, PruneReport};
 pub use keys::{always_runs, input_key, node_identity as keys_node_identity, Key};
 pub(crate) use keys::{node_key, output_key, KeyHasher};
 pub use memory::MemoryCache;

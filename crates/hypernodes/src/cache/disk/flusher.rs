@@ -17,6 +17,9 @@ pub(super) trait Flush: Send + Sync {
     fn flush(&self);
     /// Background upkeep between commits (checkpoints of the write-ahead log).
     fn maintain(&self);
+    /// At exit, after the last commit: empties the write-ahead log this process wrote to (see
+    /// [`flush_all_at_exit`]).
+    fn close_log(&self);
 }
 
 struct State {
@@ -81,6 +84,17 @@ pub fn flush_all() {
         store.flush();
     }
     super::readers::end_all();
+}
+
+/// [`flush_all`], then, for each disk cache this process wrote to, copies its write-ahead log into
+/// the index and empties it. Called at interpreter exit (the connections are never closed then, so
+/// SQLite's own last-close checkpoint does not happen): otherwise the next process to open the
+/// index replays the whole log first, about half a millisecond per megabyte of log.
+pub fn flush_all_at_exit() {
+    flush_all();
+    for store in live() {
+        store.close_log();
+    }
 }
 
 fn run() {

@@ -184,7 +184,8 @@ pub(super) fn open_reader(root: &Path) -> rusqlite::Result<Option<Connection>> {
         return Ok(None);
     }
     conn.pragma_update(None, "cache_size", -32768)?;
-    conn.pragma_update(None, "mmap_size", 1i64 << 30)?;
+    // no memory map, as the writer's connection (see `try_open`)
+    conn.pragma_update(None, "mmap_size", 0)?;
     conn.prepare_cached(FIND)?;
     Ok(Some(conn))
 }
@@ -250,6 +251,16 @@ pub(super) fn commit(
 /// waiting for other connections).
 pub(super) fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
     conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+}
+
+/// Copies the whole write-ahead log into the index and truncates it to nothing, unless another
+/// connection (another process's) is reading or writing: then it waits at most `patience` and
+/// leaves the log as it is (that connection's process empties it in turn, or the next checkpoint).
+pub(super) fn truncate_log(conn: &Connection, patience: Duration) -> rusqlite::Result<()> {
+    conn.busy_timeout(patience)?;
+    let done = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    conn.busy_timeout(Duration::from_secs(60))?;
+    done
 }
 
 /// Entry count and payload bytes.

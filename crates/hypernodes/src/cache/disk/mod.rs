@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 
-pub use flusher::flush_all;
+pub use flusher::{flush_all, flush_all_at_exit};
 pub(super) use trust::SECRET_ENV;
 
 use super::{decode_all, decode_all_owned, encode_all_into, Cache, Key};
@@ -797,6 +797,16 @@ impl Store {
     }
 }
 
+impl Drop for Store {
+    /// The last handle is gone: commit, then empty the write-ahead log this process wrote to (its
+    /// other connections, pooled readers, keep SQLite from doing it on close), so the next
+    /// process opens the index without replaying the log.
+    fn drop(&mut self) {
+        self.commit();
+        flusher::Flush::close_log(self);
+    }
+}
+
 impl flusher::Flush for Store {
     fn due(&self) -> Option<Instant> {
         let p = locked(&self.pending);
@@ -809,6 +819,19 @@ impl flusher::Flush for Store {
 
     fn flush(&self) {
         self.commit();
+    }
+
+    fn close_log(&self) {
+        let writer = locked(&self.writer);
+        // only a writer opened by this process (not one inherited through a fork)
+        if self.owner.load(Ordering::Relaxed) != fork::epoch() {
+            return;
+        }
+        if let Some(w) = writer.as_ref() {
+            if index::truncate_log(&w.conn, Duration::from_millis(100)).is_ok() {
+                self.uncheckpointed.store(0, Ordering::Relaxed);
+            }
+        }
     }
 
     fn maintain(&self) {
