@@ -112,6 +112,21 @@ pub trait Executor: std::any::Any + Send + Sync {
         ctx: &Context,
     ) -> Result<Vec<Outputs>>;
 
+    /// [`Executor::map_in`] whose results may come as columns (see [`Pipeline::map_columns`]).
+    /// The default gives `map_in`'s rows; NodeExecutor gives columns when the map allows it.
+    fn map_columns_in(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        map_over: &[String],
+        map_mode: MapMode,
+        output_name: Option<&[String]>,
+        ctx: &Context,
+    ) -> Result<MapResults> {
+        self.map_in(pipeline, inputs, map_over, map_mode, output_name, ctx)
+            .map(MapResults::Rows)
+    }
+
     /// [`Executor::map_each`] at the place `ctx` gives (the pipeline's own level); see
     /// [`crate::executor_api`].
     fn map_each_in(
@@ -203,8 +218,7 @@ pub(crate) fn map_root(
     )
 }
 
-/// Maps a root pipeline; with NodeExecutor the results may come as columns (see
-/// [`Pipeline::map_columns`]).
+/// Maps a root pipeline; the results may come as columns (see [`Executor::map_columns_in`]).
 pub(crate) fn map_columns_root(
     pipeline: &Pipeline,
     inputs: Inputs,
@@ -219,15 +233,7 @@ pub(crate) fn map_columns_root(
         inputs,
         output_name,
         map_over,
-        |inputs, ctx| {
-            let any: &dyn std::any::Any = exec.as_ref();
-            match any.downcast_ref::<NodeExecutor>() {
-                Some(ne) => ne.map_columns_in(pipeline, inputs, map_over, mode, output_name, ctx),
-                None => exec
-                    .map_in(pipeline, inputs, map_over, mode, output_name, ctx)
-                    .map(MapResults::Rows),
-            }
-        },
+        |inputs, ctx| exec.map_columns_in(pipeline, inputs, map_over, mode, output_name, ctx),
     )
 }
 

@@ -291,6 +291,41 @@ impl Executor for NodeExecutor {
         Arc::new(self.clone())
     }
 
+    /// The columnar path (see [`Pipeline::map_columns`]) when the map allows it, else the item
+    /// path's rows.
+    fn map_columns_in(
+        &self,
+        pipeline: &Pipeline,
+        inputs: Inputs,
+        map_over: &[String],
+        map_mode: MapMode,
+        output_name: Option<&[String]>,
+        ctx: &Context,
+    ) -> Result<MapResults> {
+        let plan = pipeline.plan(output_name)?;
+        let offloaded = self.offload.is_some()
+            && (self.map_execution == Mode::Parallel || self.node_execution == Mode::Parallel);
+        if !offloaded && columns::eligible(pipeline, &plan, ctx) {
+            if let Some(cols) =
+                columns::run_columns(pipeline, &plan, &inputs, map_over, map_mode, ctx)?
+            {
+                return Ok(MapResults::Columns(cols));
+            }
+        }
+        let each = self.map_with(
+            pipeline,
+            inputs,
+            map_over,
+            map_mode,
+            output_name,
+            OnError::Raise,
+            ctx,
+        )?;
+        each.into_iter()
+            .collect::<Result<Vec<_>>>()
+            .map(MapResults::Rows)
+    }
+
     fn run_in(
         &self,
         pipeline: &Pipeline,
@@ -341,41 +376,6 @@ impl Executor for NodeExecutor {
 }
 
 impl NodeExecutor {
-    /// [`Executor::map_in`] whose results may come as columns: the columnar path (see
-    /// [`Pipeline::map_columns`]) when the map allows it, else the item path's rows.
-    pub fn map_columns_in(
-        &self,
-        pipeline: &Pipeline,
-        inputs: Inputs,
-        map_over: &[String],
-        map_mode: MapMode,
-        output_name: Option<&[String]>,
-        ctx: &Context,
-    ) -> Result<MapResults> {
-        let plan = pipeline.plan(output_name)?;
-        let offloaded = self.offload.is_some()
-            && (self.map_execution == Mode::Parallel || self.node_execution == Mode::Parallel);
-        if !offloaded && columns::eligible(pipeline, &plan, ctx) {
-            if let Some(cols) =
-                columns::run_columns(pipeline, &plan, &inputs, map_over, map_mode, ctx)?
-            {
-                return Ok(MapResults::Columns(cols));
-            }
-        }
-        let each = self.map_with(
-            pipeline,
-            inputs,
-            map_over,
-            map_mode,
-            output_name,
-            OnError::Raise,
-            ctx,
-        )?;
-        each.into_iter()
-            .collect::<Result<Vec<_>>>()
-            .map(MapResults::Rows)
-    }
-
     /// A map with the per-item error policy `on_error` (with `Raise`, the first failure ends it).
     #[allow(clippy::too_many_arguments)]
     fn map_with(
