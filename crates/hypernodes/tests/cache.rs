@@ -6,9 +6,8 @@
 //! stored, never an error. Parallel and threaded maps write into one DiskCache with the hits and
 //! misses of sequential execution.
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use hypernodes::{
     inputs, value, AsNode, BoxError, Cache, Callback, Callbacks, DiskCache, Event, MapMode,
@@ -17,6 +16,7 @@ use hypernodes::{
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 mod common;
+use common::disk::{warnings, warnings_about, TempDir};
 use common::{int_node, s, Counter};
 
 // ------------------------------------------------------------------------------ helpers
@@ -35,86 +35,6 @@ fn disk(dir: &Path) -> Arc<dyn Cache> {
 
 fn cached(p: &Pipeline, cache: &Arc<dyn Cache>) -> Pipeline {
     p.with_cache(Setting::On(cache.clone()))
-}
-
-/// An index row: key, payload hash, inline payload (`None`: in a blob file), tag.
-type Row = (Vec<u8>, Vec<u8>, Option<Vec<u8>>, Vec<u8>);
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "hypernodes-cache-test-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    /// The number of committed entries (read by a new cache object).
-    fn entries(&self) -> u64 {
-        DiskCache::new(&self.0).len().unwrap()
-    }
-
-    /// The index, opened as another process would.
-    fn index(&self) -> rusqlite::Connection {
-        let c = rusqlite::Connection::open(self.0.join("index.sqlite")).unwrap();
-        c.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
-        c
-    }
-
-    /// Every entry's key, payload hash, inline payload (`None`: in a blob file) and tag.
-    fn rows(&self) -> Vec<Row> {
-        let c = self.index();
-        let mut q = c
-            .prepare("SELECT key, sum, value, tag FROM entries ORDER BY key")
-            .unwrap();
-        q.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    }
-
-    /// The blob file of a payload hash.
-    fn blob(&self, sum: &[u8]) -> PathBuf {
-        let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();
-        self.0.join("blobs").join(&hex[..2]).join(&hex[2..])
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Warnings reported by the engine in this test process (the hook is installed on first use).
-fn warnings() -> &'static Mutex<Vec<String>> {
-    static W: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
-    W.get_or_init(|| {
-        hypernodes::set_warning_hook(|m| warnings().lock().unwrap().push(m.to_string()));
-        Mutex::new(Vec::new())
-    })
-}
-
-/// The warnings so far that contain `needle`.
-fn warnings_about(needle: &str) -> Vec<String> {
-    warnings()
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|m| m.contains(needle))
-        .cloned()
-        .collect()
 }
 
 /// Records cache-hit events: node names with signatures, and fully cached items.
@@ -186,7 +106,7 @@ fn map_x(p: &Pipeline, xs: Vec<i64>) -> Vec<Outputs> {
 
 #[test]
 fn second_run_is_all_hits_in_both_caches() {
-    let dir = TempDir::new("second");
+    let dir = TempDir::made("second");
     for cache in [memory(), disk(dir.path())] {
         let calls = Counter::default();
         let hits = Arc::new(Hits::default());
@@ -205,7 +125,7 @@ fn second_run_is_all_hits_in_both_caches() {
 
 #[test]
 fn keys_are_the_same_for_every_cache_and_cache_object() {
-    let dir = TempDir::new("keys");
+    let dir = TempDir::made("keys");
     let calls = Counter::default();
     let mut seen = Vec::new();
     for cache in [memory(), disk(dir.path()), disk(dir.path())] {
@@ -223,7 +143,7 @@ fn keys_are_the_same_for_every_cache_and_cache_object() {
 
 #[test]
 fn disk_entries_are_read_by_a_new_cache_object() {
-    let dir = TempDir::new("reopen");
+    let dir = TempDir::made("reopen");
     let calls = Counter::default();
     cached(&chain(&calls), &disk(dir.path()))
         .run(inputs! {"x" => 4_i64}, None)
@@ -237,7 +157,7 @@ fn disk_entries_are_read_by_a_new_cache_object() {
 
 #[test]
 fn map_computes_only_new_items() {
-    let dir = TempDir::new("map");
+    let dir = TempDir::made("map");
     for cache in [memory(), disk(dir.path())] {
         let calls = Counter::default();
         let hits = Arc::new(Hits::default());
@@ -263,7 +183,7 @@ fn map_computes_only_new_items() {
 
 #[test]
 fn threaded_and_parallel_maps_into_one_disk_cache_hit_like_sequential() {
-    let reference_dir = TempDir::new("ref");
+    let reference_dir = TempDir::made("ref");
     let calls = Counter::default();
     let reference = |xs: Vec<i64>| {
         let hits = Arc::new(Hits::default());
@@ -281,7 +201,7 @@ fn threaded_and_parallel_maps_into_one_disk_cache_hit_like_sequential() {
     assert_eq!(ref2.1 .1, (0..20).collect::<Vec<_>>());
 
     for mode in [Mode::Threaded, Mode::Parallel, Mode::Async] {
-        let dir = TempDir::new("concurrent");
+        let dir = TempDir::made("concurrent");
         let ex = Arc::new(NodeExecutor::new(Mode::Sequential, mode, Some(4)).unwrap());
         let run = |xs: Vec<i64>| {
             let hits = Arc::new(Hits::default());
@@ -486,7 +406,7 @@ fn parse_node(calls: &Counter) -> Node {
 #[test]
 fn strings_and_registered_types_round_trip_on_disk() {
     hypernodes::register_cacheable::<Doc>();
-    let dir = TempDir::new("serde");
+    let dir = TempDir::made("serde");
     let calls = Counter::default();
     let run = |text: &str| {
         let p = cached(
@@ -520,7 +440,7 @@ struct Unregistered(i64);
 #[test]
 fn unregistered_type_is_computed_and_returned_but_not_stored() {
     warnings();
-    let dir = TempDir::new("unregistered");
+    let dir = TempDir::made("unregistered");
     let calls = Counter::default();
     let make_calls = calls.clone();
     let make = Node::new(
@@ -605,7 +525,7 @@ fn corrupt_entries_are_recomputed_with_a_warning() {
     warnings();
     for column in ["value", "sum", "tag"] {
         for how in ["empty", "truncated", "first", "last", "appended"] {
-            let dir = TempDir::new(&format!("corrupt-{column}-{how}"));
+            let dir = TempDir::made(&format!("corrupt-{column}-{how}"));
             let calls = Counter::default();
             let run = || {
                 let p = cached(&chain(&calls), &disk(dir.path()));
@@ -665,7 +585,7 @@ fn big_text(calls: &Counter) -> Pipeline {
 #[test]
 fn unreadable_blob_is_recomputed_with_a_warning() {
     warnings();
-    let dir = TempDir::new("unreadable");
+    let dir = TempDir::made("unreadable");
     let calls = Counter::default();
     let run = || {
         let p = cached(&big_text(&calls), &disk(dir.path()));
@@ -688,7 +608,7 @@ fn unreadable_blob_is_recomputed_with_a_warning() {
 
 #[test]
 fn prune_removes_unused_entries_and_files_left_by_killed_writers() {
-    let dir = TempDir::new("abandoned");
+    let dir = TempDir::made("abandoned");
     let calls = Counter::default();
     let p = cached(&chain(&calls), &disk(dir.path()));
     assert_eq!(int(&p.run(inputs! {"x" => 1_i64}, None).unwrap(), "e"), 3);
@@ -795,7 +715,7 @@ fn hash_map_and_hash_set_inputs_hash_canonically() {
     use std::collections::{HashMap, HashSet};
     hypernodes::register_cacheable::<HashMap<String, i64>>();
     hypernodes::register_cacheable::<HashSet<String>>();
-    let dir = TempDir::new("unordered");
+    let dir = TempDir::made("unordered");
     let calls = Counter::default();
     let node = || {
         let calls = calls.clone();

@@ -3,64 +3,15 @@
 //! secret (an unsigned or forged one refused), a deleted directory recreated, group commits visible
 //! to another cache object once a run returns, and a value stored in a blob file read back whole.
 
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 
 use hypernodes::{
     inputs, value, BoxError, Cache, DiskCache, Node, Pipeline, Port, Setting, Typed, Value,
 };
 
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let dir = std::env::temp_dir().join(format!(
-            "hypernodes-disk-cache-test-{tag}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        TempDir(dir)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-
-    fn index(&self) -> rusqlite::Connection {
-        let c = rusqlite::Connection::open(self.0.join("index.sqlite")).unwrap();
-        c.busy_timeout(std::time::Duration::from_secs(30)).unwrap();
-        c
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn warnings() -> &'static Mutex<Vec<String>> {
-    static W: OnceLock<Mutex<Vec<String>>> = OnceLock::new();
-    W.get_or_init(|| {
-        hypernodes::set_warning_hook(|m| warnings().lock().unwrap().push(m.to_string()));
-        Mutex::new(Vec::new())
-    })
-}
-
-fn warnings_about(dir: &Path) -> Vec<String> {
-    let needle = dir.display().to_string();
-    warnings()
-        .lock()
-        .unwrap()
-        .iter()
-        .filter(|m| m.contains(&needle))
-        .cloned()
-        .collect()
-}
+mod common;
+use common::disk::{warnings, warnings_about, TempDir};
 
 /// `y = text of x repeated `size` times`, counting its calls.
 fn repeat(calls: &Arc<AtomicUsize>, size: usize) -> Pipeline {
@@ -186,7 +137,7 @@ fn entry_copied_over_another_key_is_refused() {
         3,
         "the entry under the wrong key was recomputed"
     );
-    let w = warnings_about(dir.path());
+    let w = warnings_about(&dir.path().display().to_string());
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].contains("does not belong to its key"), "{w:?}");
 }
@@ -207,7 +158,7 @@ fn signed_entries_refuse_unsigned_ones() {
         2,
         "the unsigned entry was refused"
     );
-    let w = warnings_about(dir.path());
+    let w = warnings_about(&dir.path().display().to_string());
     assert_eq!(w.len(), 1, "{w:?}");
     assert!(w[0].contains("no valid signature"), "{w:?}");
     drop(signed);
@@ -237,7 +188,7 @@ fn deleted_directory_is_recreated() {
     std::fs::remove_dir_all(dir.path()).unwrap();
     run(&p, &cache, 2);
     run(&p, &cache, 3);
-    assert!(warnings_about(dir.path()).is_empty());
+    assert!(warnings_about(&dir.path().display().to_string()).is_empty());
     let fresh = Arc::new(DiskCache::new(dir.path()));
     assert_eq!(fresh.len().unwrap(), 2);
     let before = calls.load(Ordering::SeqCst);
@@ -269,7 +220,7 @@ fn lookups_check_the_index_schema_version() {
         2,
         "not read from a newer index"
     );
-    let w = warnings_about(newer.path());
+    let w = warnings_about(&newer.path().display().to_string());
     assert!(w.iter().any(|m| m.contains("newer HyperNodes")), "{w:?}");
 
     let bare = TempDir::new("bare-index");

@@ -2,6 +2,8 @@
 //! order in which they run. (Each test file uses a subset.)
 #![allow(dead_code)]
 
+pub mod disk;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
