@@ -715,10 +715,12 @@ impl RunTree {
 /// The trees of the root runs one observer sees, each with the observer's own drawing state `T`
 /// (spans, bars). Runs that ended leave; runs dropped without ending (their address may be reused)
 /// are handed back once a new root run starts.
+#[cfg(any(feature = "progress", feature = "tracing"))]
 pub(crate) struct PerRun<T> {
     runs: HashMap<usize, (std::sync::Weak<crate::context::RunState>, RunTree, T)>,
 }
 
+#[cfg(any(feature = "progress", feature = "tracing"))]
 impl<T> Default for PerRun<T> {
     fn default() -> Self {
         PerRun {
@@ -727,6 +729,7 @@ impl<T> Default for PerRun<T> {
     }
 }
 
+#[cfg(any(feature = "progress", feature = "tracing"))]
 impl<T: Default> PerRun<T> {
     /// Feeds `event` to the tree of `ctx`'s root run and returns the changes with that run's
     /// drawing state; runs gone without ending go to `gone` first.

@@ -110,6 +110,7 @@ fn shared_event_sequences() {
     }
 }
 
+#[cfg(any(feature = "progress", feature = "tracing"))]
 /// Delivers the case's events to `cb` as the engine would, each with its own path and items, all
 /// in one root run.
 fn deliver(cb: &dyn hypernodes::Callback, events: &[Json]) {
@@ -314,6 +315,7 @@ fn tracing_callback_draws_the_shared_tree() {
     }
 }
 
+#[cfg(any(feature = "progress", feature = "tracing"))]
 fn cases() -> Vec<Json> {
     let cases: Json = serde_json::from_str(include_str!("data/run_tree_cases.json")).unwrap();
     cases["cases"].as_array().unwrap().clone()
