@@ -15,39 +15,14 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hypernodes::{
-    inputs, value, BoxError, Inputs, MapMode, Node, NodeFn, Pipeline, Port, Typed, Value,
-};
+use hypernodes::{inputs, value, Inputs, MapMode, NodeFn, Pipeline};
+
+mod chain;
+use chain::chain;
 
 const CHAIN: usize = 10;
 const MAP_ITEMS: usize = 2_000;
 const BUILD_NODES: usize = 10_000;
-
-fn add_one() -> Arc<dyn NodeFn> {
-    Arc::new(|args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
-        let x = *args[0].downcast_ref::<i64>().ok_or("x is not an i64")?;
-        Ok(vec![value(x + 1)])
-    })
-}
-
-/// The chain's functions and nodes: node `f{i}` takes `x{i}` and outputs `x{i+1}`.
-fn chain(n: usize) -> (Vec<Arc<dyn NodeFn>>, Vec<Node>) {
-    let funcs: Vec<Arc<dyn NodeFn>> = (0..n).map(|_| add_one()).collect();
-    let nodes = funcs
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            Node::from_fn(
-                format!("f{i}"),
-                vec![Port::new(format!("x{i}"), Typed::<i64>::arc())],
-                vec![Port::new(format!("x{}", i + 1), Typed::<i64>::arc())],
-                f.clone(),
-            )
-            .expect("valid node")
-        })
-        .collect();
-    (funcs, nodes)
-}
 
 /// The chain called by hand: the same closures, the same argument vectors.
 fn direct(funcs: &[Arc<dyn NodeFn>], x0: i64) -> i64 {

@@ -21,9 +21,13 @@ use std::time::Instant;
 
 use hypernodes::executor_api::Context;
 use hypernodes::{
-    inputs, node, value, BoxError, Callback, Callbacks, Event, Inputs, MapMode, Mode, Node,
-    NodeExecutor, NodeFn, Pipeline, Port, Setting, Typed, Value,
+    inputs, node, value, Callback, Callbacks, Event, Inputs, MapMode, Mode, Node, NodeExecutor,
+    NodeFn, Pipeline, Port, Setting, Typed, Value,
 };
+
+#[path = "../chain.rs"]
+mod chain;
+use chain::add_one;
 
 const MIB: usize = 1 << 20;
 const CHAIN: usize = 10;
@@ -120,29 +124,9 @@ fn clone_bench(target: f64, repeat: usize) -> String {
     )
 }
 
-fn add_one() -> Arc<dyn NodeFn> {
-    Arc::new(|args: Vec<Value>| -> Result<Vec<Value>, BoxError> {
-        let x = *args[0].downcast_ref::<i64>().ok_or("x is not an i64")?;
-        Ok(vec![value(x + 1)])
-    })
-}
-
-/// Node `f{i}` takes `x{i}` and outputs `x{i+1}`.
+/// The 10-node chain as a pipeline, with its functions (see `chain.rs`).
 fn chain() -> (Vec<Arc<dyn NodeFn>>, Pipeline) {
-    let funcs: Vec<Arc<dyn NodeFn>> = (0..CHAIN).map(|_| add_one()).collect();
-    let nodes: Vec<Node> = funcs
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            Node::from_fn(
-                format!("f{i}"),
-                vec![Port::new(format!("x{i}"), Typed::<i64>::arc())],
-                vec![Port::new(format!("x{}", i + 1), Typed::<i64>::arc())],
-                f.clone(),
-            )
-            .expect("valid node")
-        })
-        .collect();
+    let (funcs, nodes) = chain::chain(CHAIN);
     (funcs, Pipeline::new(nodes).expect("valid pipeline"))
 }
 
