@@ -93,3 +93,21 @@ def mode(request) -> str:
     """Each executor and mode of ``MODES`` (DaftExecutor included: a missing Daft fails, never
     skips)."""
     return request.param
+
+
+def import_source(tmp_path, source: str, name: str | None = None):
+    """Writes `source` (dedented) to a file under `tmp_path` and imports it as a module registered
+    in `sys.modules` (a unique name unless given), as a user's own module would be."""
+    import importlib.util
+    import sys
+    import textwrap
+    import uuid
+
+    name = name or f"hn_mod_{uuid.uuid4().hex[:12]}"
+    path = tmp_path / f"{name}.py"
+    path.write_text(textwrap.dedent(source))
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod
+    spec.loader.exec_module(mod)
+    return mod

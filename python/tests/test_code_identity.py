@@ -8,26 +8,19 @@ from __future__ import annotations
 import importlib.util
 import subprocess
 import sys
-import textwrap
 import uuid
 import warnings
 from pathlib import Path
 
 import pytest
+from conftest import import_source
 from hypernodes import CacheWarning, DiskCache, MemoryCache, Pipeline, node
 from hypernodes._code import code_identity
 
 
 def _load(tmp_path: Path, source: str, name: str | None = None):
     """Imports `source` as a fresh module (a unique name unless given)."""
-    name = name or f"hn_ci_{uuid.uuid4().hex[:12]}"
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(source))
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return import_source(tmp_path, source, name or f"hn_ci_{uuid.uuid4().hex[:12]}")
 
 
 def _ident(tmp_path, source, attr="f"):

@@ -6,17 +6,16 @@ import dataclasses
 import datetime
 import enum
 import functools
-import importlib.util
 import json
 import os
 import subprocess
 import sys
-import textwrap
 import threading
 from collections import OrderedDict, namedtuple
 from pathlib import Path
 
 import pytest
+from conftest import import_source
 from hypernodes._code import code_identity
 from hypernodes._core import hash_value
 
@@ -441,13 +440,7 @@ def test_equal_across_processes_and_hash_seeds():
 
 
 def _load(tmp_path: Path, name: str, source: str):
-    path = tmp_path / f"{name}.py"
-    path.write_text(textwrap.dedent(source))
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    return import_source(tmp_path, source, name)
 
 
 _OBJECTS_MODULE = """
