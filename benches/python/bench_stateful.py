@@ -4,8 +4,11 @@ worker, kept on the reused pool), and the map time must stay within 10% of the s
 prebuilt plain object (which is pickled to the workers on each call instead).
 
 Reports the builds (counted through a file, one line per construction, so worker processes count)
-and the times: all three calls, and the later two alone (after the first call has built the
-objects).
+and the times: all three calls, the later two alone (after the first call has built the objects),
+and all three calls with each side's build counted once (the plain object's build in the caller,
+timed here, is added to its calls; the ``@stateful`` builds already run inside its first call, in
+both workers at once). The first call of ``@stateful`` cannot be within 10% of the plain object's:
+each worker needs its model before its first item, so that call is at least build + work.
 
     python benches/python/bench_stateful.py [--items 1000] [--build-s 0.5] [--work-ms 1] [--json]
 """
@@ -73,7 +76,9 @@ def main() -> None:
     warm = Pipeline(nodes=[node(lambda x: x, output_name="y")], executor=p.executor)
     warm.map(inputs={"x": xs[:8]}, map_over="x")
 
-    plain = Model(1)  # built here once, before timing (as a user would)
+    t = time.perf_counter()
+    plain = Model(1)  # built here once, before the timed calls (as a user would)
+    plain_build = time.perf_counter() - t
     with open(LOG, "w"):
         pass  # counts start here
     plain_t = timed(p, plain, xs, 3)
@@ -86,6 +91,8 @@ def main() -> None:
         "stateful_s": lazy_t,
         "ratio_all": sum(lazy_t) / sum(plain_t),
         "ratio_later": sum(lazy_t[1:]) / sum(plain_t[1:]),
+        "plain_build_s": plain_build,
+        "ratio_with_builds": sum(lazy_t) / (plain_build + sum(plain_t)),
     }
     if args.json:
         print(json.dumps({"suite": "stateful", **result}))
@@ -94,11 +101,16 @@ def main() -> None:
     print(f"plain object      {fmt(f'{t:.3f}' for t in plain_t)} s")
     print(f"@stateful object  {fmt(f'{t:.3f}' for t in lazy_t)} s")
     print(f"builds: {builds} (goal: 2, once per worker: {'MET' if builds == 2 else 'NOT MET'})")
-    for label, key in (("all 3 calls", "ratio_all"), ("calls 2-3", "ratio_later")):
+    print(f"plain object's build in the caller {plain_build:.3f} s")
+    rows = (
+        ("all 3 calls", "ratio_all"),
+        ("calls 2-3", "ratio_later"),
+        ("all 3 calls + the plain build", "ratio_with_builds"),
+    )
+    for label, key in rows:
         r = result[key]
-        print(
-            f"{label:<12} stateful / plain {r:5.2f}x (goal <= 1.10x: {'MET' if r <= 1.1 else 'NOT MET'})"
-        )
+        verdict = "MET" if r <= 1.1 else "NOT MET"
+        print(f"{label:<30} stateful / plain {r:5.2f}x (goal <= 1.10x: {verdict})")
 
 
 if __name__ == "__main__":
