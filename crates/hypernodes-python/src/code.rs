@@ -731,41 +731,37 @@ pub fn is_user_module_py(py: Python<'_>, name: &str) -> PyResult<bool> {
     is_user_module(py, name)
 }
 
-/// What decides library code, read once from the interpreter: the builtin module names and the
-/// library directories (`hypernodes._code._library_roots()`, each ending in a separator).
-struct Library {
-    builtins: Vec<String>,
-    roots: Vec<String>,
-    sys: Py<PyModule>,
-    abspath: Py<PyAny>,
+/// The library directories (`hypernodes._code._library_roots()`, each ending in a separator), read
+/// once.
+static LIBRARY_ROOTS: PyOnceLock<Vec<String>> = PyOnceLock::new();
+
+/// `sys.<name>` (without importing `sys`: the interpreter keeps it).
+fn sys_attr<'py>(py: Python<'py>, name: &std::ffi::CStr) -> Option<Bound<'py, PyAny>> {
+    // SAFETY: `PySys_GetObject` returns a borrowed reference (or NULL without an exception),
+    // taken as a new one here while the interpreter lock is held.
+    unsafe { Bound::from_borrowed_ptr_or_opt(py, pyo3::ffi::PySys_GetObject(name.as_ptr())) }
 }
 
-static LIBRARY: PyOnceLock<Library> = PyOnceLock::new();
-
 fn decide_user_module(py: Python<'_>, name: &str) -> PyResult<bool> {
-    let lib = LIBRARY.get_or_try_init(py, || -> PyResult<_> {
-        let sys = py.import("sys")?;
-        Ok(Library {
-            builtins: sys.getattr("builtin_module_names")?.extract()?,
-            roots: crate::py_modules::code(py)?
-                .getattr("_library_roots")?
-                .call0()?
-                .extract()?,
-            sys: sys.unbind(),
-            abspath: py.import("os.path")?.getattr("abspath")?.unbind(),
-        })
-    })?;
     let top = name.split('.').next().unwrap_or_default();
-    if top == "hypernodes" || lib.builtins.iter().any(|b| b == name) {
+    let builtin = || -> PyResult<bool> {
+        match sys_attr(py, c"builtin_module_names") {
+            Some(names) => names.contains(name),
+            None => Ok(false),
+        }
+    };
+    if top == "hypernodes" || builtin()? {
         return Ok(false);
     }
     if name == "__main__" {
         return Ok(true);
     }
-    let modules = lib.sys.bind(py).getattr(intern!(py, "modules"))?;
-    let module = match modules.cast::<PyDict>() {
-        Ok(d) => d.get_item(name)?,
-        Err(_) => Some(modules.call_method1(intern!(py, "get"), (name,))?),
+    let module = match sys_attr(py, c"modules") {
+        Some(modules) => match modules.cast::<PyDict>() {
+            Ok(d) => d.get_item(name)?,
+            Err(_) => Some(modules.call_method1(intern!(py, "get"), (name,))?),
+        },
+        None => None,
     };
     let Some(module) = module.filter(|m| !m.is_none()) else {
         return Ok(true);
@@ -774,7 +770,13 @@ fn decide_user_module(py: Python<'_>, name: &str) -> PyResult<bool> {
         Some(f) if f.is_truthy()? => f,
         _ => return Ok(false), // builtin, frozen
     };
-    let in_library = |path: &str| lib.roots.iter().any(|r| path.starts_with(r.as_str()));
+    let roots = LIBRARY_ROOTS.get_or_try_init(py, || -> PyResult<_> {
+        crate::py_modules::code(py)?
+            .getattr("_library_roots")?
+            .call0()?
+            .extract()
+    })?;
+    let in_library = |path: &str| roots.iter().any(|r| path.starts_with(r.as_str()));
     if let Ok(s) = file.cast::<PyString>() {
         let path = s.to_cow()?;
         if is_normal_absolute(&path) {
@@ -782,7 +784,7 @@ fn decide_user_module(py: Python<'_>, name: &str) -> PyResult<bool> {
             return Ok(!in_library(&path));
         }
     }
-    let path = lib.abspath.bind(py).call1((file,))?;
+    let path = py.import("os.path")?.getattr("abspath")?.call1((file,))?;
     Ok(!in_library(&path.extract::<String>()?))
 }
 
