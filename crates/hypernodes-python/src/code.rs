@@ -261,7 +261,7 @@ impl<'py> Walker<'py> {
         let Ok(globals) = globals.cast::<PyDict>() else {
             return Ok(());
         };
-        let outer = std::mem::replace(&mut self.reader, Some(f.clone()));
+        let outer = self.reader.replace(f.clone());
         let r = self
             .globals(globals, &names, depth)
             .and_then(|()| self.imports(globals, &imports, &names, depth));
