@@ -25,10 +25,14 @@ fn main() {
     {
         return;
     }
-    println!(
-        "cargo:rustc-link-arg-cdylib=-Wl,--symbol-ordering-file={},--no-warn-symbol-ordering",
-        order.display()
-    );
+    // each passed to the linker as it is (a path may hold a comma, which `-Wl,` would split at)
+    for arg in [
+        format!("--symbol-ordering-file={}", order.display()),
+        "--no-warn-symbol-ordering".to_string(),
+    ] {
+        println!("cargo:rustc-link-arg-cdylib=-Xlinker");
+        println!("cargo:rustc-link-arg-cdylib={arg}");
+    }
 }
 
 /// Whether the flags pick a linker or linker flavor of their own.
