@@ -6,10 +6,10 @@ file, line numbers or layout), its defaults and closure values (a wrapped functi
 identity), and what it reaches through its globals, transitively: user-defined functions, classes
 and module attributes, and global constants of simple types by value.
 
-``is_user_module(name)`` (in Rust too, decided once per module) decides what counts as user code:
-``__main__`` and every module except those of the standard library, of installed packages
-(site-packages, the directories ``_library_roots`` names) and of hypernodes itself. A module that is
-not imported (functions made by ``exec``) counts as user code.
+``is_user_module(name)`` (implemented in Rust, decided once per module) decides what counts as
+user code: ``__main__`` and every module except those of the standard library, of installed
+packages (site-packages, the directories ``_library_roots`` names) and of hypernodes itself. A
+module that is not imported (functions made by ``exec``) counts as user code.
 """
 
 from __future__ import annotations
