@@ -6,8 +6,10 @@ file, line numbers or layout), its defaults and closure values (a wrapped functi
 identity), and what it reaches through its globals, transitively: user-defined functions, classes
 and module attributes, and global constants of simple types by value.
 
-``is_user_module(name)`` decides what counts as user code: every module except those of the
-standard library, of installed packages (site-packages) and of hypernodes itself.
+``is_user_module(name)`` (implemented in Rust, decided once per module) decides what counts as
+user code: ``__main__`` and every module except those of the standard library, of installed
+packages (site-packages, the directories ``_library_roots`` names) and of hypernodes itself. A
+module that is not imported (functions made by ``exec``) counts as user code.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import os
 import site
 import sys
 
-from hypernodes._core import code_identity
+from hypernodes._core import code_identity, is_user_module
 
 __all__ = ["code_identity", "is_user_module"]
 
@@ -42,25 +44,6 @@ def _library_roots() -> tuple[str, ...]:
             | {os.path.realpath(r) + os.sep for r in roots}
         )
     )
-
-
-@functools.cache
-def is_user_module(name: str) -> bool:
-    """Whether module ``name`` is user code, whose functions and classes a node's code identity
-    follows: ``__main__``, and any module not in the standard library or among installed packages.
-    A module that is not imported (functions made by ``exec``) counts as user code."""
-    top = name.partition(".")[0]
-    if top == "hypernodes" or name in sys.builtin_module_names:
-        return False
-    if name == "__main__":
-        return True
-    module = sys.modules.get(name)
-    if module is None:
-        return True
-    file = getattr(module, "__file__", None)
-    if not file:
-        return False  # builtin, frozen
-    return not os.path.abspath(file).startswith(_library_roots())
 
 
 _library_roots()  # once, when the package loads (not on a process's first run)

@@ -258,6 +258,39 @@ def test_library_code_is_not_followed_and_stays_stable(tmp_path):
     assert is_user_module(__name__)
 
 
+def test_a_module_file_is_judged_by_its_absolute_normal_path(monkeypatch, tmp_path):
+    # a path that is relative, or that leaves a library directory through `..`, is normalized as
+    # os.path.abspath does before it is compared with the library directories
+    import os
+    import types
+
+    from hypernodes._code import _library_roots, is_user_module
+
+    root = next(r for r in _library_roots() if os.path.isdir(r))
+    cases = {
+        "lib_plain": (root + "m.py", False),
+        "lib_dot": (root + "./m.py", False),
+        "lib_double_slash": (root.rstrip("/") + "//m.py", False),
+        "out_through_dotdot": (root + "../../" + tmp_path.name + "/m.py", True),
+        "into_through_dotdot": (str(tmp_path) + "/.." + root + "m.py", True),
+        "user_plain": (str(tmp_path / "m.py"), True),
+        "user_relative": (os.path.relpath(tmp_path / "m.py"), True),
+    }
+    for name, (file, _) in cases.items():
+        mod = types.ModuleType(f"hn_path_case_{name}_{uuid.uuid4().hex}")
+        mod.__file__ = file
+        monkeypatch.setitem(sys.modules, mod.__name__, mod)
+        want = not os.path.abspath(file).startswith(_library_roots())
+        assert is_user_module(mod.__name__) is want, (name, file)
+    assert [want for _, want in cases.values()] == [
+        not os.path.abspath(f).startswith(_library_roots()) for f, _ in cases.values()
+    ]
+    assert not is_user_module("sys")  # builtin
+    assert not is_user_module("hypernodes.cache")
+    assert is_user_module("__main__")
+    assert is_user_module(f"never_imported_{uuid.uuid4().hex}")
+
+
 @pytest.mark.parametrize("value", ["{'a': 1}", "[1, 2]", "{1, 2}"])
 def test_a_mutable_global_container_is_not_followed_but_named(tmp_path, value):
     # a program mutates these (a log, a memo): the key must not follow their contents

@@ -17,7 +17,7 @@
 //!   name.
 //!
 //! Code is *user-defined* unless its module lives in the standard library or among installed
-//! packages (see `hypernodes._code.is_user_module`); library code counts by name only. A global
+//! packages (see `is_user_module`); library code counts by name only. A global
 //! that is neither followed nor a simple constant (an instance of a user-defined class, a big or
 //! non-simple container) is named in a one-time warning. The digest is BLAKE3, the same in every
 //! process and run for the same code under the same Python minor version.
@@ -49,7 +49,6 @@ static STATICMETHOD: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static CLASSMETHOD: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static PROPERTY: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static ENUM: PyOnceLock<Py<PyType>> = PyOnceLock::new();
-static IS_USER_MODULE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// Whether a module (by name) is user code, decided once per module.
 static USER_MODULES: Mutex<Option<HashMap<String, bool>>> = Mutex::new(None);
 
@@ -89,7 +88,7 @@ pub fn identity(func: &Bound<'_, PyAny>) -> PyResult<[u8; 32]> {
         py: func.py(),
         buf: Vec::with_capacity(512),
         visited: Vec::new(),
-        reader: String::new(),
+        reader: None,
     };
     w.callable(func, 0)?;
     Ok(*blake3::hash(&w.buf).as_bytes())
@@ -101,8 +100,13 @@ struct Walker<'py> {
     /// Objects already written in this walk (by address, held alive by the objects walked): a
     /// second meeting writes a reference instead, so cycles and shared helpers end.
     visited: Vec<usize>,
-    /// The qualified name of the function whose globals are being read (for warnings).
-    reader: String,
+    /// The function whose globals are being read (named in warnings).
+    reader: Option<Bound<'py, PyAny>>,
+}
+
+/// `types.FunctionType`.
+pub(crate) fn function_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
+    ty(py, &FUNCTION, "types", "FunctionType")
 }
 
 fn ty<'py>(
@@ -262,7 +266,7 @@ impl<'py> Walker<'py> {
         let Ok(globals) = globals.cast::<PyDict>() else {
             return Ok(());
         };
-        let outer = std::mem::replace(&mut self.reader, qualified(f));
+        let outer = self.reader.replace(f.clone());
         let r = self
             .globals(globals, &names, depth)
             .and_then(|()| self.imports(globals, &imports, &names, depth));
@@ -483,6 +487,7 @@ impl<'py> Walker<'py> {
         let tp = v.get_type();
         self.put_name(b'T', tp.as_any())?;
         if container || is_user(tp.as_any())? {
+            let reader = self.reader.as_ref().map(qualified).unwrap_or_default();
             let what = if budget == 0 {
                 format!("a {} of more than {SIMPLE_MAX} items", type_label(&tp))
             } else {
@@ -492,13 +497,10 @@ impl<'py> Walker<'py> {
                 "{} reads the global '{}' ({what}), which is not part of its cache key: when it \
                  changes what the node computes, pin version= on the node (or give the value's \
                  class a __cache_key__() and pass it as an input)",
-                self.reader,
+                reader,
                 name.to_cow()?
             );
-            hypernodes::for_binding::warn_once(
-                &format!("code-global:{}:{}", self.reader, name),
-                &msg,
-            );
+            hypernodes::for_binding::warn_once(&format!("code-global:{}:{}", reader, name), &msg);
         }
         Ok(())
     }
@@ -706,7 +708,7 @@ fn is_user(obj: &Bound<'_, PyAny>) -> PyResult<bool> {
 }
 
 /// Whether module `name` is user code (not the standard library, not an installed package),
-/// asked of `hypernodes._code.is_user_module` once per module.
+/// decided once per module (`hypernodes._code.is_user_module` is this function).
 fn is_user_module(py: Python<'_>, name: &str) -> PyResult<bool> {
     if let Some(known) = USER_MODULES
         .lock()
@@ -716,16 +718,86 @@ fn is_user_module(py: Python<'_>, name: &str) -> PyResult<bool> {
     {
         return Ok(known);
     }
-    let f = IS_USER_MODULE.get_or_try_init(py, || -> PyResult<_> {
-        Ok(crate::py_modules::code(py)?
-            .getattr("is_user_module")?
-            .unbind())
-    })?;
-    let user: bool = f.bind(py).call1((name,))?.extract()?;
+    let user = decide_user_module(py, name)?;
     USER_MODULES
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get_or_insert_with(HashMap::new)
         .insert(name.to_string(), user);
     Ok(user)
+}
+
+/// `is_user_module(name) -> bool`: whether module `name` is user code, whose functions and classes
+/// a node's code identity follows: `__main__`, and any module not in the standard library, among
+/// installed packages or in hypernodes itself. A module that is not imported (functions made by
+/// `exec`) counts as user code.
+#[pyfunction(name = "is_user_module")]
+pub fn is_user_module_py(py: Python<'_>, name: &str) -> PyResult<bool> {
+    is_user_module(py, name)
+}
+
+/// The library directories (`hypernodes._code._library_roots()`, each ending in a separator), read
+/// once.
+static LIBRARY_ROOTS: PyOnceLock<Vec<String>> = PyOnceLock::new();
+
+/// `sys.<name>` (without importing `sys`: the interpreter keeps it).
+fn sys_attr<'py>(py: Python<'py>, name: &std::ffi::CStr) -> Option<Bound<'py, PyAny>> {
+    // SAFETY: `PySys_GetObject` returns a borrowed reference (or NULL without an exception),
+    // taken as a new one here while the interpreter lock is held.
+    unsafe { Bound::from_borrowed_ptr_or_opt(py, pyo3::ffi::PySys_GetObject(name.as_ptr())) }
+}
+
+fn decide_user_module(py: Python<'_>, name: &str) -> PyResult<bool> {
+    let top = name.split('.').next().unwrap_or_default();
+    let builtin = || -> PyResult<bool> {
+        match sys_attr(py, c"builtin_module_names") {
+            Some(names) => names.contains(name),
+            None => Ok(false),
+        }
+    };
+    if top == "hypernodes" || builtin()? {
+        return Ok(false);
+    }
+    if name == "__main__" {
+        return Ok(true);
+    }
+    let module = match sys_attr(py, c"modules") {
+        Some(modules) => match modules.cast::<PyDict>() {
+            Ok(d) => d.get_item(name)?,
+            Err(_) => Some(modules.call_method1(intern!(py, "get"), (name,))?),
+        },
+        None => None,
+    };
+    let Some(module) = module.filter(|m| !m.is_none()) else {
+        return Ok(true);
+    };
+    let file = match module.getattr_opt(intern!(py, "__file__"))? {
+        Some(f) if f.is_truthy()? => f,
+        _ => return Ok(false), // builtin, frozen
+    };
+    let roots = LIBRARY_ROOTS.get_or_try_init(py, || -> PyResult<_> {
+        crate::py_modules::code(py)?
+            .getattr("_library_roots")?
+            .call0()?
+            .extract()
+    })?;
+    let in_library = |path: &str| roots.iter().any(|r| path.starts_with(r.as_str()));
+    if let Ok(s) = file.cast::<PyString>() {
+        let path = s.to_cow()?;
+        if is_normal_absolute(&path) {
+            // `os.path.abspath` would return it unchanged
+            return Ok(!in_library(&path));
+        }
+    }
+    let path = py.import("os.path")?.getattr("abspath")?.call1((file,))?;
+    Ok(!in_library(&path.extract::<String>()?))
+}
+
+/// Whether `path` is absolute and already normal (what `os.path.abspath` returns unchanged): one
+/// leading `/`, and no empty, `.` or `..` component.
+fn is_normal_absolute(path: &str) -> bool {
+    path.strip_prefix('/').is_some_and(|rest| {
+        rest.split('/')
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+    })
 }

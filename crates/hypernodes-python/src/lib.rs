@@ -65,6 +65,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         })
     });
     m.add_class::<node::PyNode>()?;
+    m.add_function(wrap_pyfunction!(node::_node_from_function, m)?)?;
     m.add_class::<observe::PyRunTree>()?;
     m.add_class::<framework::PyRunContext>()?;
     m.add_class::<framework::PyNodeStep>()?;
@@ -79,6 +80,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<executor::PyNodeExecutor>()?;
     m.add_function(wrap_pyfunction!(hashing::hash_value, m)?)?;
     m.add_function(wrap_pyfunction!(code::code_identity, m)?)?;
+    m.add_function(wrap_pyfunction!(code::is_user_module_py, m)?)?;
     code::init(m.py())?;
     // BLAKE3 detects the CPU's SIMD features on its first use (`cpuid`, slow under some VMs): once
     // here, when the module loads, rather than in the first cached run.

@@ -183,6 +183,109 @@ impl NodeFn for PyNodeFn {
     }
 }
 
+/// `_node_from_function(func, output_name, cache, version, name) -> Node | None`: what `@node`
+/// makes of a plain function with one output, read from its code object without running Python:
+/// a `types.FunctionType` (no `__wrapped__`, `__signature__` or coroutine mark in its `__dict__`,
+/// no `*args`, `**kwargs` or keyword-only parameter), `output_name` None or a str, `cache` a bool,
+/// `version` None or a str, `name` None or a str. `None` for anything else, which
+/// `hypernodes.decorators` handles (and reports errors for).
+#[pyfunction]
+pub fn _node_from_function(
+    func: &Bound<'_, PyAny>,
+    output_name: &Bound<'_, PyAny>,
+    cache: &Bound<'_, PyAny>,
+    version: &Bound<'_, PyAny>,
+    name: &Bound<'_, PyAny>,
+) -> PyResult<Option<PyNode>> {
+    use pyo3::intern;
+    use pyo3::types::{PyBool, PyDict, PyString};
+    // CO_VARARGS, CO_VARKEYWORDS, CO_COROUTINE (stable values of CPython's code flags)
+    const VARARGS: i64 = 0x04;
+    const VARKEYWORDS: i64 = 0x08;
+    const COROUTINE: i64 = 0x80;
+    let py = func.py();
+    if !func.get_type().is(crate::code::function_type(py)?) {
+        return Ok(None);
+    }
+    let Ok(cache) = cache.cast_exact::<PyBool>().map(|b| b.is_true()) else {
+        return Ok(None);
+    };
+    let version = match version.cast_exact::<PyString>() {
+        Ok(v) => Some(v.to_cow()?.into_owned()),
+        Err(_) if version.is_none() => None,
+        Err(_) => return Ok(None),
+    };
+    // `name or func.__name__`
+    let given = match name.cast_exact::<PyString>() {
+        Ok(n) => n.to_cow()?.into_owned(),
+        Err(_) if name.is_none() => String::new(),
+        Err(_) => return Ok(None),
+    };
+    let node_name = match given.is_empty() {
+        false => given,
+        true => match func
+            .getattr(intern!(py, "__name__"))?
+            .cast_exact::<PyString>()
+        {
+            Ok(n) if !n.is_empty()? => n.to_cow()?.into_owned(),
+            _ => return Ok(None),
+        },
+    };
+    let output = match output_name.cast_exact::<PyString>() {
+        Ok(o) => o.to_cow()?.into_owned(),
+        Err(_) if output_name.is_none() => node_name.clone(),
+        Err(_) => return Ok(None),
+    };
+    let attrs = func.getattr(intern!(py, "__dict__"))?;
+    let attrs = attrs.cast::<PyDict>()?;
+    for marked in [
+        intern!(py, "__wrapped__"),
+        intern!(py, "__signature__"),
+        intern!(py, "_is_coroutine_marker"),
+    ] {
+        if attrs.contains(marked)? {
+            return Ok(None);
+        }
+    }
+    let code = func.getattr(intern!(py, "__code__"))?;
+    let flags: i64 = code.getattr(intern!(py, "co_flags"))?.extract()?;
+    let kwonly: usize = code.getattr(intern!(py, "co_kwonlyargcount"))?.extract()?;
+    if flags & (VARARGS | VARKEYWORDS) != 0 || kwonly != 0 {
+        return Ok(None);
+    }
+    let argcount: usize = code.getattr(intern!(py, "co_argcount"))?.extract()?;
+    let varnames = code.getattr(intern!(py, "co_varnames"))?;
+    let varnames = varnames.cast::<PyTuple>()?;
+    let params = (0..argcount)
+        .map(|i| varnames.get_item(i)?.extract::<String>())
+        .collect::<PyResult<Vec<_>>>()?;
+    // the last parameters take the defaults, as `dict(zip(params[len - len(given):], given))`
+    let defaults = PyDict::new(py);
+    let given = func.getattr(intern!(py, "__defaults__"))?;
+    if let Ok(given) = given.cast::<PyTuple>() {
+        let first = params.len().saturating_sub(given.len());
+        for (p, d) in params[first..].iter().zip(given.iter()) {
+            defaults.set_item(p, d)?;
+        }
+    }
+    PyNode::new(
+        func.clone(),
+        node_name,
+        params,
+        vec![output],
+        defaults,
+        cache,
+        version,
+        flags & COROUTINE != 0,
+        false,
+        None,
+        None,
+        256,
+        false,
+    )
+    .map(Some)
+}
+
 /// A step of a pipeline: a function (from `@node`) or a nested pipeline (from `Pipeline.as_node`).
 #[pyclass(name = "Node", module = "hypernodes", frozen)]
 pub struct PyNode {

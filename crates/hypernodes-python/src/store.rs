@@ -76,8 +76,17 @@ pub fn encode_into(
     Ok(())
 }
 
-/// Decodes bytes made by [`encode`] (copied into a `bytearray`, which the arrays may keep).
+/// Decodes bytes made by [`encode`] (copied into a `bytearray`, which the arrays may keep). A
+/// plain pickle (`0x00` + pickle: no out-of-band buffers) goes straight to `pickle.loads`, as
+/// `_store.loads` would send it.
 pub fn decode<'py>(py: Python<'py>, bytes: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    if let [0, pickle @ ..] = bytes {
+        static PICKLE_LOADS: pyo3::sync::PyOnceLock<Py<PyAny>> = pyo3::sync::PyOnceLock::new();
+        let loads = PICKLE_LOADS.get_or_try_init(py, || {
+            Ok::<_, PyErr>(py.import("pickle")?.getattr("loads")?.unbind())
+        })?;
+        return loads.bind(py).call1((PyBytes::new(py, pickle),));
+    }
     store_fn(py, "loads")?.call1((PyByteArray::new(py, bytes),))
 }
 
