@@ -33,7 +33,6 @@ __all__ = [
     "RunContext",
     "RunTree",
     "_flush_disk_caches",
-    "_node_from_function",
     "code_identity",
     "continues_on_error",
     "hash_value",
