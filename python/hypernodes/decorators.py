@@ -7,7 +7,7 @@ import types
 from collections.abc import Callable, Sequence
 from typing import Any, ParamSpec, TypeVar, overload
 
-from hypernodes._core import Node, _node_from_function
+from hypernodes._core import Node
 from hypernodes.errors import ConfigurationError
 
 _CO_VARARGS, _CO_VARKEYWORDS = inspect.CO_VARARGS, inspect.CO_VARKEYWORDS
@@ -84,11 +84,6 @@ def node(
     """
 
     def wrap(f: Callable[P, R]) -> Node[P, R]:
-        # a plain function with one output: read from its code object in Rust (a fresh process
-        # declares its nodes before much Python has run; see _node_from_function)
-        n = _node_from_function(f, output_name, cache, version, name)
-        if n is not None:
-            return n
         if isinstance(f, Node):
             raise ConfigurationError(f"'{f.name}' is already a node")
         if not callable(f):

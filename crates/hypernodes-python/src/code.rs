@@ -104,11 +104,6 @@ struct Walker<'py> {
     reader: Option<Bound<'py, PyAny>>,
 }
 
-/// `types.FunctionType`.
-pub(crate) fn function_type(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
-    ty(py, &FUNCTION, "types", "FunctionType")
-}
-
 fn ty<'py>(
     py: Python<'py>,
     cell: &'static PyOnceLock<Py<PyType>>,

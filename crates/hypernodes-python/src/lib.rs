@@ -65,7 +65,6 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
         })
     });
     m.add_class::<node::PyNode>()?;
-    m.add_function(wrap_pyfunction!(node::_node_from_function, m)?)?;
     m.add_class::<observe::PyRunTree>()?;
     m.add_class::<framework::PyRunContext>()?;
     m.add_class::<framework::PyNodeStep>()?;
