@@ -17,6 +17,8 @@ pub(super) trait Flush: Send + Sync {
     fn flush(&self);
     /// Background upkeep between commits (checkpoints of the write-ahead log).
     fn maintain(&self);
+    /// At the process's exit: commits everything still recorded and writes the hot file.
+    fn at_exit(&self);
     /// At exit, after the last commit: empties the write-ahead log this process wrote to (see
     /// [`flush_all_at_exit`]).
     fn close_log(&self);
@@ -87,12 +89,18 @@ pub fn flush_all() {
 }
 
 /// [`flush_all`], then, for each disk cache this process wrote to, copies its write-ahead log into
-/// the index and empties it. Called at interpreter exit (the connections are never closed then, so
-/// SQLite's own last-close checkpoint does not happen): otherwise the next process to open the
-/// index replays the whole log first, about half a millisecond per megabyte of log.
-pub fn flush_all_at_exit() {
+/// the index and empties it (the connections are never closed at interpreter exit, so SQLite's
+/// own last-close checkpoint does not happen: otherwise the next process to open the index replays
+/// the whole log first, about half a millisecond per megabyte of log). With `exiting` (the
+/// interpreter's exit, not a worker's flush between batches), also commits the uses served from
+/// hot files and writes each cache's hot file, which lets the next process hit without opening
+/// the index.
+pub fn flush_all_at_exit(exiting: bool) {
     flush_all();
     for store in live() {
+        if exiting {
+            store.at_exit();
+        }
         store.close_log();
     }
 }
