@@ -89,8 +89,14 @@ def hot_records(root: Path) -> list[dict]:
         off, length = int.from_bytes(r[104:112], "little"), int.from_bytes(r[112:120], "little")
         inline = None if length == 2**64 - 1 else data[off : off + length]
         out.append(
-            {"key": r[:32], "sum": r[32:64], "tag": r[64:96], "inline": inline, "at": at,
-             "data_at": None if inline is None else off}
+            {
+                "key": r[:32],
+                "sum": r[32:64],
+                "tag": r[64:96],
+                "inline": inline,
+                "at": at,
+                "data_at": None if inline is None else off,
+            }
         )
     return out
 

@@ -646,29 +646,29 @@ impl Store {
         if let Some(view) = state.as_ref() {
             return view.clone();
         }
-        let view = if trust::check_directory(&self.root, self.signer.signed()).is_err() {
-            None
+        let (view, invalid) = if trust::check_directory(&self.root, self.signer.signed()).is_err() {
+            (None, None)
         } else {
             match hot::load(&self.root) {
-                Ok(v) => Some(Arc::new(v)),
-                Err(hot::Unusable::Absent) => None,
-                Err(hot::Unusable::Invalid(why)) => {
-                    warn_once(
-                        "cache hot file",
-                        &format!(
-                            "cache {}: its hot file {} is not usable ({why}); the index is read \
-                             instead",
-                            self.root.display(),
-                            hot::path(&self.root).display()
-                        ),
-                    );
-                    self.hot_dirty.store(true, Ordering::Relaxed);
-                    self.register();
-                    None
-                }
+                Ok(v) => (Some(Arc::new(v)), None),
+                Err(hot::Unusable::Absent) => (None, None),
+                Err(hot::Unusable::Invalid(why)) => (None, Some(why)),
             }
         };
         *state = Some(view.clone());
+        drop(state);
+        if let Some(why) = invalid {
+            // (warned with no lock held: the front's hook may wait for its interpreter)
+            warn_once(
+                "cache hot file",
+                &format!(
+                    "cache {}: its hot file {} is not usable ({why}); the index is read instead",
+                    self.root.display(),
+                    hot::path(&self.root).display()
+                ),
+            );
+            self.mark_dirty();
+        }
         view
     }
 
