@@ -26,6 +26,9 @@ pub(super) trait Flush: Send + Sync {
 
 struct State {
     stores: Vec<Weak<dyn Flush>>,
+    /// Stores with something to do only at exit (a hot file to write, uses to commit); not
+    /// visited by the flushes at the end of every run.
+    at_exit: Vec<Weak<dyn Flush>>,
     woken: bool,
     thread_pid: Option<u64>,
 }
@@ -40,6 +43,7 @@ fn registry() -> &'static Registry {
     REGISTRY.get_or_init(|| Registry {
         state: Mutex::new(State {
             stores: Vec::new(),
+            at_exit: Vec::new(),
             woken: false,
             thread_pid: None,
         }),
@@ -54,6 +58,13 @@ fn lock() -> std::sync::MutexGuard<'static, State> {
 /// Adds a store to those the thread watches (once per store).
 pub(super) fn register(store: Weak<dyn Flush>) {
     lock().stores.push(store);
+}
+
+/// Adds a store to those visited at exit only (once per store).
+pub(super) fn register_at_exit(store: Weak<dyn Flush>) {
+    let mut state = lock();
+    state.at_exit.retain(|w| w.strong_count() > 0);
+    state.at_exit.push(store);
 }
 
 /// Tells the thread that a store has new pending writes (starting the thread if this process has
@@ -97,10 +108,13 @@ pub fn flush_all() {
 /// the index.
 pub fn flush_all_at_exit(exiting: bool) {
     flush_all();
-    for store in live() {
-        if exiting {
+    if exiting {
+        let others: Vec<_> = lock().at_exit.iter().filter_map(Weak::upgrade).collect();
+        for store in live().into_iter().chain(others) {
             store.at_exit();
         }
+    }
+    for store in live() {
         store.close_log();
     }
 }

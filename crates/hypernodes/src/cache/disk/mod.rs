@@ -172,6 +172,7 @@ struct Store {
     decoded: Mutex<HashMap<Key, Vec<Value>>>,
     pending: Mutex<Pending>,
     registered: Once,
+    registered_at_exit: Once,
     hits: AtomicU64,
     misses: AtomicU64,
     write_failed: AtomicBool,
@@ -227,6 +228,7 @@ impl DiskCache {
                 decoded: Mutex::new(HashMap::new()),
                 pending: Mutex::new(Pending::default()),
                 registered: Once::new(),
+                registered_at_exit: Once::new(),
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
                 write_failed: AtomicBool::new(false),
@@ -735,7 +737,7 @@ impl Store {
                     self.touch(key);
                 }
                 self.note_used(key, true);
-                self.register();
+                self.register_at_exit();
                 (Some(self.keep(key, payload)), false)
             }
             Err(refused) => {
@@ -784,14 +786,24 @@ impl Store {
     /// Marks the hot file for rewriting at exit.
     fn mark_dirty(self: &Arc<Self>) {
         self.hot_dirty.store(true, Ordering::Relaxed);
-        self.register();
+        self.register_at_exit();
     }
 
     /// Records a use served from the hot file, committed with the next batch or at exit (without
     /// waking the commit thread).
     fn enqueue_deferred(self: &Arc<Self>, key: &Key) {
         locked(&self.pending).deferred.insert(*key);
-        self.register();
+        self.register_at_exit();
+    }
+
+    /// Registers this store to be visited at exit (once; the flushes at the end of every run
+    /// visit only the stores that write).
+    fn register_at_exit(self: &Arc<Self>) {
+        self.registered_at_exit.call_once(|| {
+            let weak: std::sync::Weak<dyn flusher::Flush> =
+                Arc::downgrade(&(self.clone() as Arc<dyn flusher::Flush>));
+            flusher::register_at_exit(weak);
+        });
     }
 
     /// Registers this store with the commit thread's list (once), so that flushes at exit see it.
