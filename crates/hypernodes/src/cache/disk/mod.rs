@@ -408,6 +408,15 @@ fn legacy_shards(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Keeps the most recent half of the entries used when they reach twice what a hot file holds.
+fn trim_seen(seen: &mut HashMap<Key, f64>) {
+    if seen.len() > 2 * hot::MAX_ENTRIES {
+        let mut by_time: Vec<(Key, f64)> = seen.drain().collect();
+        by_time.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
+        seen.extend(by_time.into_iter().take(hot::MAX_ENTRIES));
+    }
+}
+
 /// A payload as read: shared with the in-memory copy (small ones) or owned (large ones, which are
 /// not kept in memory and so are not copied again).
 enum Payload {
@@ -772,15 +781,21 @@ impl Store {
     fn note_used(&self, key: &Key, dirty: bool) {
         let mut seen = locked(&self.seen);
         seen.entry(*key).or_insert_with(index::now);
-        if seen.len() > 2 * hot::MAX_ENTRIES {
-            // keep the most recent half
-            let mut by_time: Vec<(Key, f64)> = seen.drain().collect();
-            by_time.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
-            seen.extend(by_time.into_iter().take(hot::MAX_ENTRIES));
-        }
+        trim_seen(&mut seen);
         if dirty {
             self.hot_dirty.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// [`Store::note_used`] for the rows of a commit (the hot file is rewritten at exit).
+    fn note_all_used<'a>(&self, keys: impl Iterator<Item = &'a Key>) {
+        let now = index::now();
+        let mut seen = locked(&self.seen);
+        for key in keys {
+            seen.insert(*key, now);
+            trim_seen(&mut seen);
+        }
+        self.hot_dirty.store(true, Ordering::Relaxed);
     }
 
     /// Marks the hot file for rewriting at exit.
@@ -977,10 +992,8 @@ impl Store {
                 result = attempt(&mut writer);
             }
             locked(&self.pending).committing.clear();
-            if result.is_ok() {
-                for r in &batch.rows {
-                    self.note_used(&r.key, true);
-                }
+            if result.is_ok() && !batch.rows.is_empty() {
+                self.note_all_used(batch.rows.iter().map(|r| &r.key));
                 // this process's own readers see the commit at once (not after their span)
                 readers::end_dir(&self.root);
                 let n = self
