@@ -11,7 +11,7 @@
 //! under an unpredictable name in `tmp/` (`O_CREAT | O_EXCL | O_NOFOLLOW`) and renamed into place;
 //! it is read without following a symlink.
 //!
-//! Layout (integers little-endian): `MAGIC`, the record count (u32), 4 bytes reserved, the records
+//! Layout (integers little-endian): `MAGIC`, the record count (u32), the file's length (u32), the records
 //! sorted by key (each [`RECORD`] bytes: key, content hash, tag (32 bytes each), last access (f64
 //! unix seconds), payload offset and length in this file (u64 each; length `u64::MAX`: the payload
 //! is in its blob file), 8 bytes reserved), then the inline payloads.
@@ -32,7 +32,9 @@ pub(super) const MAX_ENTRIES: usize = 4096;
 /// At most this many bytes of inline payloads in all.
 pub(super) const MAX_BYTES: usize = 1 << 20;
 /// A larger file was not written by us: it is ignored.
-const MAX_FILE: u64 = (HEADER + MAX_ENTRIES * RECORD + MAX_BYTES) as u64;
+const MAX_FILE: usize = HEADER + MAX_ENTRIES * RECORD + MAX_BYTES;
+/// The first read: a hot file of a few dozen small entries is read whole by it.
+const FIRST_READ: usize = 8192;
 const IN_BLOB: u64 = u64::MAX;
 
 /// The path of the hot file in `root`.
@@ -75,21 +77,28 @@ pub(super) enum Unusable {
 
 /// Reads the hot file in `root` (never through a symlink).
 pub(super) fn load(root: &Path) -> Result<View, Unusable> {
-    let file = match open_no_follow(&path(root)) {
+    let mut file = match open_no_follow(&path(root)) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Unusable::Absent),
         Err(e) => return Err(Unusable::Invalid(e.to_string())),
     };
-    let meta = file
-        .metadata()
-        .map_err(|e| Unusable::Invalid(e.to_string()))?;
-    if !meta.is_file() || meta.len() > MAX_FILE {
+    let invalid = |e: std::io::Error| Unusable::Invalid(e.to_string());
+    // (no stat: the header gives the length; a directory fails to read, a FIFO (opened without
+    // blocking) reads nothing, and a file longer than its header says is read only that far)
+    let mut bytes = vec![0; FIRST_READ];
+    let n = file.read(&mut bytes).map_err(invalid)?;
+    if n < HEADER || &bytes[..8] != MAGIC {
         return Err(Unusable::Invalid("not a hot file of this version".into()));
     }
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_FILE)
-        .read_to_end(&mut bytes)
-        .map_err(|e| Unusable::Invalid(e.to_string()))?;
+    let total = u32::from_le_bytes(bytes[12..16].try_into().expect("4 bytes")) as usize;
+    if !(HEADER..=MAX_FILE).contains(&total) {
+        return Err(Unusable::Invalid("not a hot file of this version".into()));
+    }
+    if total > n {
+        bytes.resize(total, 0);
+        file.read_exact(&mut bytes[n..]).map_err(invalid)?;
+    }
+    bytes.truncate(total);
     View::parse(bytes)
 }
 
@@ -169,9 +178,11 @@ fn encode(mut entries: Vec<Entry>) -> Vec<u8> {
         .map(|e| e.inline.as_ref().map_or(0, Vec::len))
         .sum();
     let mut out = Vec::with_capacity(HEADER + entries.len() * RECORD + data);
+    debug_assert!(HEADER + entries.len() * RECORD + data <= MAX_FILE);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(entries.len() as u32).to_le_bytes());
-    out.extend_from_slice(&[0; 4]);
+    let total = HEADER + entries.len() * RECORD + data;
+    out.extend_from_slice(&(total as u32).to_le_bytes());
     let mut offset = (HEADER + entries.len() * RECORD) as u64;
     for e in &entries {
         out.extend_from_slice(&e.key);

@@ -700,7 +700,7 @@ impl Store {
         };
         match self.check(key, &found) {
             Ok(payload) => {
-                self.note_used(key, false);
+                // (not noted as used: the file holds it, and ranks it by its recorded use)
                 if self.size_limit.is_some() || index::now() - found.accessed > TOUCH_AFTER {
                     self.enqueue_deferred(key);
                 }
@@ -745,7 +745,7 @@ impl Store {
                 if self.size_limit.is_some() || stale {
                     self.touch(key);
                 }
-                self.note_used(key, true);
+                self.note_used(key);
                 self.register_at_exit();
                 (Some(self.keep(key, payload)), false)
             }
@@ -776,15 +776,13 @@ impl Store {
         }
     }
 
-    /// Records this object's first use of `key` for the hot file it writes at exit; `dirty`: the
-    /// hot file may not hold it (the file is then rewritten).
-    fn note_used(&self, key: &Key, dirty: bool) {
+    /// Records this object's first use of `key`, read from the index, for the hot file it
+    /// writes at exit (which may not hold it: the file is then rewritten).
+    fn note_used(&self, key: &Key) {
         let mut seen = locked(&self.seen);
         seen.entry(*key).or_insert_with(index::now);
         trim_seen(&mut seen);
-        if dirty {
-            self.hot_dirty.store(true, Ordering::Relaxed);
-        }
+        self.hot_dirty.store(true, Ordering::Relaxed);
     }
 
     /// [`Store::note_used`] for the rows of a commit (the hot file is rewritten at exit).
