@@ -365,8 +365,11 @@ impl DiskCache {
 }
 
 impl Drop for DiskCache {
+    /// The last handle is gone: commit everything and write the hot file now (the store itself
+    /// may live a moment longer on the commit thread).
     fn drop(&mut self) {
         self.store.commit_all();
+        self.store.write_hot();
     }
 }
 
