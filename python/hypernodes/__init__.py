@@ -71,8 +71,9 @@ __all__ = [
     "stateful",
 ]
 
-# Disk caches commit their writes in groups; commit what is pending when the interpreter exits.
-_atexit.register(_flush_disk_caches)
+# Disk caches commit their writes in groups; commit what is pending when the interpreter exits, and
+# write each cache's hot file (the next process's first hits then need no index open).
+_atexit.register(_flush_disk_caches, True)
 
 
 def __getattr__(name: str):

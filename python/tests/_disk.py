@@ -64,3 +64,46 @@ def blob_of(root: Path, sum_: bytes) -> Path:
     """The blob file of a content hash."""
     h = sum_.hex()
     return Path(root) / "blobs" / h[:2] / h[2:]
+
+
+HOT = "hot-v1"
+_HOT_HEADER, _HOT_RECORD = 16, 128
+
+
+def remove_hot(root: Path) -> None:
+    """Removes the hot file (a copy of the rows last used, read before the index), so that a test
+    of the index's own checks reads the index."""
+    (Path(root) / HOT).unlink(missing_ok=True)
+
+
+def hot_records(root: Path) -> list[dict]:
+    """The hot file's records: key, sum, tag, accessed, and the inline payload (None: in a blob),
+    with `at`, the record's offset in the file, and `data_at`, its payload's."""
+    data = (Path(root) / HOT).read_bytes()
+    assert data[:8] == b"HNHOT\x001\n", data[:8]
+    n = int.from_bytes(data[8:12], "little")
+    out = []
+    for i in range(n):
+        at = _HOT_HEADER + i * _HOT_RECORD
+        r = data[at : at + _HOT_RECORD]
+        off, length = int.from_bytes(r[104:112], "little"), int.from_bytes(r[112:120], "little")
+        inline = None if length == 2**64 - 1 else data[off : off + length]
+        out.append(
+            {
+                "key": r[:32],
+                "sum": r[32:64],
+                "tag": r[64:96],
+                "inline": inline,
+                "at": at,
+                "data_at": None if inline is None else off,
+            }
+        )
+    return out
+
+
+def patch_hot(root: Path, offset: int, new: bytes) -> None:
+    """Overwrites bytes of the hot file at `offset` (in place, as an attacker would)."""
+    path = Path(root) / HOT
+    data = bytearray(path.read_bytes())
+    data[offset : offset + len(new)] = new
+    path.write_bytes(bytes(data))

@@ -256,10 +256,11 @@ impl PyDiskCache {
 }
 
 /// Commits the pending writes of every disk cache in this process and empties the write-ahead
-/// logs it wrote to (registered with `atexit`).
+/// logs it wrote to; with `exiting` (registered with `atexit`), also writes each cache's hot file.
 #[pyfunction]
-pub fn _flush_disk_caches(py: Python<'_>) {
-    py.detach(hypernodes::for_binding::flush_all_at_exit);
+#[pyo3(signature = (exiting=false))]
+pub fn _flush_disk_caches(py: Python<'_>, exiting: bool) {
+    py.detach(|| hypernodes::for_binding::flush_all_at_exit(exiting));
 }
 
 /// The engine cache for a Python cache object.

@@ -1,7 +1,8 @@
 //! The DiskCache of the Rust front (issue 13): an absolute path, len / stats / clear, a size limit
 //! with least-recently-used eviction, an entry copied over another key refused, entries signed with a
 //! secret (an unsigned or forged one refused), a deleted directory recreated, group commits visible
-//! to another cache object once a run returns, and a value stored in a blob file read back whole.
+//! to another cache object once a run returns, a value stored in a blob file read back whole, and
+//! the hot file a dropped cache leaves for the next one (issue 12, item 3).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -114,6 +115,7 @@ fn entry_copied_over_another_key_is_refused() {
     run(&p, &cache, 1);
     run(&p, &cache, 2);
     drop(cache);
+    dir.remove_hot(); // (it holds the rows before the copy; this is about the index)
     let c = dir.index();
     let rows: Vec<Row> = c
         .prepare("SELECT key, sum, tag, value FROM entries ORDER BY key")
@@ -209,6 +211,7 @@ fn lookups_check_the_index_schema_version() {
     let cache = Arc::new(DiskCache::new(newer.path()));
     run(&p, &cache, 1); // stored (no lookup found an index: none is pooled)
     drop(cache);
+    newer.remove_hot(); // (our own hot file would serve; this is about the index)
     newer
         .index()
         .pragma_update(None, "user_version", 99)
@@ -284,4 +287,56 @@ fn writes_outside_a_run_are_committed_by_flush_drop_or_the_window() {
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
     drop(cache);
+}
+
+/// A cache object that used entries writes, when dropped, the hot file: a new object (as in a new
+/// process) serves them without the index, a large value by its blob file; a damaged record is
+/// refused with one warning and recomputed; `clear` removes the file.
+#[test]
+fn a_dropped_cache_leaves_a_hot_file_that_serves_without_the_index() {
+    warnings();
+    let dir = TempDir::new("hot");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let small = repeat(&calls, 16);
+    let large = repeat(&calls, 100_000); // a blob file
+    let cache = Arc::new(DiskCache::new(dir.path()));
+    run(&small, &cache, 1);
+    run(&large, &cache, 2);
+    drop(cache);
+    // moved (as another process would see it: this process's pooled readers of the old path keep
+    // the index they opened)
+    let dir = {
+        let moved = TempDir::new("hot-moved");
+        std::fs::rename(dir.path(), moved.path()).unwrap();
+        moved
+    };
+    let hot = dir.path().join("hot-v1");
+    assert!(hot.is_file());
+    let index = dir.path().join("index.sqlite");
+    let away = dir.path().join("index.away");
+    std::fs::rename(&index, &away).unwrap();
+    let fresh = Arc::new(DiskCache::new(dir.path()));
+    assert_eq!(run(&small, &fresh, 1), "00000001".repeat(2));
+    assert_eq!(run(&large, &fresh, 2).len(), 100_000);
+    assert_eq!(calls.load(Ordering::SeqCst), 2, "served from the hot file");
+    assert_eq!(fresh.stats().unwrap().hits, 2);
+    drop(fresh);
+    assert!(!index.exists(), "nothing opened the index");
+
+    // a damaged payload byte (the small entry's, the last bytes of the file): refused
+    let mut bytes = std::fs::read(&hot).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xFF;
+    std::fs::write(&hot, &bytes).unwrap();
+    let fresh = Arc::new(DiskCache::new(dir.path()));
+    assert_eq!(run(&small, &fresh, 1), "00000001".repeat(2));
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "recomputed");
+    let w = warnings_about(&dir.path().display().to_string());
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("hot file"), "{w:?}");
+    drop(fresh);
+
+    std::fs::rename(&away, &index).unwrap();
+    DiskCache::new(dir.path()).clear().unwrap();
+    assert!(!hot.exists());
 }

@@ -61,6 +61,13 @@ impl TempDir {
             .unwrap()
     }
 
+    /// Removes the hot file (a copy of the rows last used, read before the index), so that a
+    /// test of the index's own checks reads the index.
+    #[allow(dead_code)]
+    pub fn remove_hot(&self) {
+        let _ = std::fs::remove_file(self.0.join("hot-v1"));
+    }
+
     /// The blob file of a payload hash.
     pub fn blob(&self, sum: &[u8]) -> PathBuf {
         let hex: String = sum.iter().map(|b| format!("{b:02x}")).collect();

@@ -17,6 +17,8 @@ pub(super) trait Flush: Send + Sync {
     fn flush(&self);
     /// Background upkeep between commits (checkpoints of the write-ahead log).
     fn maintain(&self);
+    /// At the process's exit: commits everything still recorded and writes the hot file.
+    fn at_exit(&self);
     /// At exit, after the last commit: empties the write-ahead log this process wrote to (see
     /// [`flush_all_at_exit`]).
     fn close_log(&self);
@@ -24,6 +26,9 @@ pub(super) trait Flush: Send + Sync {
 
 struct State {
     stores: Vec<Weak<dyn Flush>>,
+    /// Stores with something to do only at exit (a hot file to write, uses to commit); not
+    /// visited by the flushes at the end of every run.
+    at_exit: Vec<Weak<dyn Flush>>,
     woken: bool,
     thread_pid: Option<u64>,
 }
@@ -38,6 +43,7 @@ fn registry() -> &'static Registry {
     REGISTRY.get_or_init(|| Registry {
         state: Mutex::new(State {
             stores: Vec::new(),
+            at_exit: Vec::new(),
             woken: false,
             thread_pid: None,
         }),
@@ -52,6 +58,13 @@ fn lock() -> std::sync::MutexGuard<'static, State> {
 /// Adds a store to those the thread watches (once per store).
 pub(super) fn register(store: Weak<dyn Flush>) {
     lock().stores.push(store);
+}
+
+/// Adds a store to those visited at exit only (once per store).
+pub(super) fn register_at_exit(store: Weak<dyn Flush>) {
+    let mut state = lock();
+    state.at_exit.retain(|w| w.strong_count() > 0);
+    state.at_exit.push(store);
 }
 
 /// Tells the thread that a store has new pending writes (starting the thread if this process has
@@ -87,11 +100,20 @@ pub fn flush_all() {
 }
 
 /// [`flush_all`], then, for each disk cache this process wrote to, copies its write-ahead log into
-/// the index and empties it. Called at interpreter exit (the connections are never closed then, so
-/// SQLite's own last-close checkpoint does not happen): otherwise the next process to open the
-/// index replays the whole log first, about half a millisecond per megabyte of log.
-pub fn flush_all_at_exit() {
+/// the index and empties it (the connections are never closed at interpreter exit, so SQLite's
+/// own last-close checkpoint does not happen: otherwise the next process to open the index replays
+/// the whole log first, about half a millisecond per megabyte of log). With `exiting` (the
+/// interpreter's exit, not a worker's flush between batches), also commits the uses served from
+/// hot files and writes each cache's hot file, which lets the next process hit without opening
+/// the index.
+pub fn flush_all_at_exit(exiting: bool) {
     flush_all();
+    if exiting {
+        let others: Vec<_> = lock().at_exit.iter().filter_map(Weak::upgrade).collect();
+        for store in live().into_iter().chain(others) {
+            store.at_exit();
+        }
+    }
     for store in live() {
         store.close_log();
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use super::blobs;
+use super::{blobs, hot};
 use crate::cache::Key;
 
 /// The database file's name inside the cache directory.
@@ -273,6 +273,10 @@ pub(super) fn totals(conn: &Connection) -> rusqlite::Result<(u64, u64)> {
 /// Removes least recently used entries until the payloads take at most `limit` bytes.
 fn evict(tx: &Connection, root: &Path, limit: u64) -> rusqlite::Result<()> {
     let (_, mut bytes) = totals(tx)?;
+    if bytes > limit {
+        // the hot file may list what goes now (removed inside this transaction: see `hot`)
+        hot::remove(root).map_err(io_error)?;
+    }
     while bytes > limit {
         let oldest: Vec<(Vec<u8>, Vec<u8>, bool, i64)> = tx
             .prepare_cached(
@@ -323,6 +327,7 @@ pub(super) fn clear(conn: &mut Connection, root: &Path) -> rusqlite::Result<u64>
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let (n, _) = totals(&tx)?;
     tx.execute("DELETE FROM entries", [])?;
+    hot::remove(root).map_err(io_error)?;
     let _ = std::fs::remove_dir_all(root.join(blobs::BLOBS));
     tx.commit()?;
     Ok(n)
@@ -344,6 +349,9 @@ pub(super) fn prune(
         .collect::<rusqlite::Result<_>>()?;
     for (key, sum, in_file) in &old {
         remove_entry(&tx, root, key, sum, *in_file)?;
+    }
+    if !old.is_empty() {
+        hot::remove(root).map_err(io_error)?;
     }
     let mut orphans = 0;
     {
@@ -372,4 +380,31 @@ pub(super) fn prune(
     }
     tx.commit()?;
     Ok((old.len() as u64, orphans))
+}
+
+/// A file system error as an SQLite error (the transaction it happens in is rolled back).
+pub(super) fn io_error(e: std::io::Error) -> rusqlite::Error {
+    rusqlite::Error::SqliteFailure(
+        rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+        Some(e.to_string()),
+    )
+}
+
+/// Runs `f` holding the index's write lock (other processes' commits, clears, prunes and
+/// evictions wait, or run before), waiting at most `patience` for it; `f`'s reads see the index
+/// as it is. Nothing is written to the index.
+pub(super) fn locked<T>(
+    conn: &mut Connection,
+    patience: Duration,
+    f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.busy_timeout(patience)?;
+    let out = (|| {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    })();
+    conn.busy_timeout(Duration::from_secs(60))?;
+    out
 }

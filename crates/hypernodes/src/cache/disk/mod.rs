@@ -5,7 +5,8 @@
 //! ```text
 //! index.sqlite (+ -wal, -shm)   one row per entry: key, content hash, tag, size, inline payload
 //! blobs/<2 hex>/<62 hex>        payloads above 64 KiB, named by the BLAKE3 hash of their bytes
-//! tmp/                          blob files being written (unpredictable names)
+//! hot-v1                        a copy of the rows last used, read by a fresh process (see `hot`)
+//! tmp/                          blob and hot files being written (unpredictable names)
 //! ```
 //! Writes are grouped: a finished entry waits at most [`flusher::WINDOW`] before the transaction
 //! that commits it starts, and every root run or map commits what it wrote before it returns. A
@@ -16,6 +17,7 @@
 mod blobs;
 mod flusher;
 mod fork;
+mod hot;
 mod index;
 mod readers;
 mod trust;
@@ -52,6 +54,8 @@ const BATCH_BACKLOG: usize = 65536;
 const CHECKPOINT_EVERY: usize = 16384;
 /// Without a size limit, a use refreshes an entry's access time only when it is older than this.
 const TOUCH_AFTER: f64 = 3600.0;
+/// How long writing the hot file at exit waits for the index's write lock (then it is skipped).
+const HOT_PATIENCE: Duration = Duration::from_millis(200);
 /// Temporary and blob files younger than this may belong to a writer still at work.
 const IN_FLIGHT: Duration = Duration::from_secs(3600);
 
@@ -146,8 +150,15 @@ struct Pending {
     committing: HashMap<Key, Committing>,
     bad: Vec<(Key, Vec<u8>)>,
     used: HashSet<Key>,
+    /// Uses of entries served from the hot file: committed with the next batch or at exit, never
+    /// on their own at the end of a run (that would open the index, which the hot file avoids).
+    deferred: HashSet<Key>,
     since: Option<Instant>,
 }
+
+/// The hot file as this object read it: `None` before the first lookup that needs it; then the
+/// file, or `None` when there is none or it was found bad.
+type HotState = Option<Option<Arc<hot::View>>>;
 
 struct Store {
     root: PathBuf,
@@ -161,6 +172,7 @@ struct Store {
     decoded: Mutex<HashMap<Key, Vec<Value>>>,
     pending: Mutex<Pending>,
     registered: Once,
+    registered_at_exit: Once,
     hits: AtomicU64,
     misses: AtomicU64,
     write_failed: AtomicBool,
@@ -171,6 +183,11 @@ struct Store {
     checkpointer: Mutex<Option<Connection>>,
     /// The process that opened the connections (0: none yet); a forked child opens its own.
     owner: AtomicU64,
+    hot: Mutex<HotState>,
+    /// The entries this object used (first use, unix seconds), for the hot file it writes.
+    seen: Mutex<HashMap<Key, f64>>,
+    /// Set when this object used entries the hot file may not hold (it is rewritten at exit).
+    hot_dirty: AtomicBool,
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -211,6 +228,7 @@ impl DiskCache {
                 decoded: Mutex::new(HashMap::new()),
                 pending: Mutex::new(Pending::default()),
                 registered: Once::new(),
+                registered_at_exit: Once::new(),
                 hits: AtomicU64::new(0),
                 misses: AtomicU64::new(0),
                 write_failed: AtomicBool::new(false),
@@ -218,6 +236,9 @@ impl DiskCache {
                 owner: AtomicU64::new(0),
                 uncheckpointed: std::sync::atomic::AtomicUsize::new(0),
                 checkpointer: Mutex::new(None),
+                hot: Mutex::new(None),
+                seen: Mutex::new(HashMap::new()),
+                hot_dirty: AtomicBool::new(false),
             }),
         }
     }
@@ -271,7 +292,7 @@ impl DiskCache {
 
     /// Commits the writes still pending in this object.
     pub fn flush(&self) {
-        self.store.commit();
+        self.store.commit_all();
     }
 
     /// The number of entries (after committing this object's pending writes).
@@ -288,7 +309,7 @@ impl DiskCache {
     pub fn stats(&self) -> Result<CacheStats, String> {
         let s = &self.store;
         let (entries, bytes) = if index::index_path(&s.root).exists() {
-            s.commit();
+            s.commit_all();
             s.with_writer(|conn| index::totals(conn))?
         } else {
             (0, 0)
@@ -311,10 +332,15 @@ impl DiskCache {
             p.rows.clear();
             p.bad.clear();
             p.used.clear();
+            p.deferred.clear();
             p.since = None;
         }
         *locked(&s.recent) = (HashMap::new(), 0);
         locked(&s.decoded).clear();
+        // (the hot file is removed inside the clearing transaction; this object forgets it too)
+        *locked(&s.hot) = Some(None);
+        locked(&s.seen).clear();
+        s.hot_dirty.store(false, Ordering::Relaxed);
         let n = s.with_writer(|conn| index::clear(conn, &s.root))?;
         remove_old_files(&s.root.join(blobs::TMP), IN_FLIGHT);
         for dir in legacy_shards(&s.root) {
@@ -326,7 +352,7 @@ impl DiskCache {
     /// Removes the entries not used for `older_than`, and the files killed writers left behind.
     pub fn prune(&self, older_than: Duration) -> Result<PruneReport, String> {
         let s = &self.store;
-        s.commit();
+        s.commit_all();
         let before = index::now() - older_than.as_secs_f64();
         let (entries, files) =
             s.with_writer(|conn| index::prune(conn, &s.root, before, IN_FLIGHT))?;
@@ -339,8 +365,11 @@ impl DiskCache {
 }
 
 impl Drop for DiskCache {
+    /// The last handle is gone: commit everything and write the hot file now (the store itself
+    /// may live a moment longer on the commit thread).
     fn drop(&mut self) {
-        self.store.commit();
+        self.store.commit_all();
+        self.store.write_hot();
     }
 }
 
@@ -382,6 +411,15 @@ fn legacy_shards(root: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Keeps the most recent half of the entries used when they reach twice what a hot file holds.
+fn trim_seen(seen: &mut HashMap<Key, f64>) {
+    if seen.len() > 2 * hot::MAX_ENTRIES {
+        let mut by_time: Vec<(Key, f64)> = seen.drain().collect();
+        by_time.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
+        seen.extend(by_time.into_iter().take(hot::MAX_ENTRIES));
+    }
+}
+
 /// A payload as read: shared with the in-memory copy (small ones) or owned (large ones, which are
 /// not kept in memory and so are not copied again).
 enum Payload {
@@ -401,6 +439,8 @@ impl std::ops::Deref for Payload {
 
 /// Why an entry read from the index is refused.
 enum Refused {
+    /// Its blob file is gone (an index row naming it is corrupt; a hot record, stale).
+    Gone,
     Corrupt(String),
     Unreadable(String),
     Foreign,
@@ -565,7 +605,8 @@ impl Store {
     }
 
     /// Reads and checks the payload stored under `key`; `None` on a miss (warned when refused).
-    fn read(&self, key: &Key) -> Option<Payload> {
+    /// Looks in this object's memory, its pending writes, the hot file, then the index.
+    fn read(self: &Arc<Self>, key: &Key) -> Option<Payload> {
         if let Some(b) = locked(&self.recent).0.get(key).cloned() {
             if self.size_limit.is_some() {
                 self.touch(key);
@@ -585,17 +626,120 @@ impl Store {
                 None => blobs::read(&self.root, &sum).ok().map(Payload::Owned),
             };
         }
-        let found = self.with_reader(|c| index::find(c, key)).ok()?;
+        let hot_refused = match self.read_hot(key) {
+            Ok(Some(payload)) => return Some(payload),
+            Ok(None) => None,
+            Err(why) => Some(why),
+        };
+        let (payload, warned) = self.read_index(key);
+        if let Some(why) = hot_refused {
+            // the rest of the file is not trusted either: the index is read, and the file is
+            // rewritten at exit
+            *locked(&self.hot) = Some(None);
+            self.mark_dirty();
+            if !warned {
+                let root = self.root.display();
+                warn_once(
+                    "cache hot file",
+                    &format!(
+                        "cache {root}: its hot file {} holds an entry that fails its check \
+                         ({why}: corrupt, forged, or written with another secret); the file is \
+                         ignored and the index read instead",
+                        hot::path(&self.root).display()
+                    ),
+                );
+            }
+        }
+        payload
+    }
+
+    /// The hot file of this directory, read at this object's first lookup that needs it (after
+    /// the trust check, as before any open); `None` when there is none or it is not usable.
+    fn hot_view(self: &Arc<Self>) -> Option<Arc<hot::View>> {
+        let mut state = locked(&self.hot);
+        if let Some(view) = state.as_ref() {
+            return view.clone();
+        }
+        let (view, invalid) = if trust::check_directory(&self.root, self.signer.signed()).is_err() {
+            (None, None)
+        } else {
+            match hot::load(&self.root) {
+                Ok(v) => (Some(Arc::new(v)), None),
+                Err(hot::Unusable::Absent) => (None, None),
+                Err(hot::Unusable::Invalid(why)) => (None, Some(why)),
+            }
+        };
+        *state = Some(view.clone());
+        drop(state);
+        if let Some(why) = invalid {
+            // (warned with no lock held: the front's hook may wait for its interpreter)
+            warn_once(
+                "cache hot file",
+                &format!(
+                    "cache {}: its hot file {} is not usable ({why}); the index is read instead",
+                    self.root.display(),
+                    hot::path(&self.root).display()
+                ),
+            );
+            self.mark_dirty();
+        }
+        view
+    }
+
+    /// The payload of `key` from the hot file, checked as an index row is. `Ok(None)`: not there
+    /// (or its blob file is gone since); `Err`: the record fails its check (why).
+    fn read_hot(self: &Arc<Self>, key: &Key) -> Result<Option<Payload>, String> {
+        let Some(view) = self.hot_view() else {
+            return Ok(None);
+        };
+        let Some(record) = view.find(key)? else {
+            return Ok(None);
+        };
+        let found = index::Found {
+            sum: record.sum.to_vec(),
+            tag: record.tag.to_vec(),
+            inline: record.inline.map(<[u8]>::to_vec),
+            accessed: record.accessed,
+        };
+        match self.check(key, &found) {
+            Ok(payload) => {
+                // (not noted as used: the file holds it, and ranks it by its recorded use)
+                if self.size_limit.is_some() || index::now() - found.accessed > TOUCH_AFTER {
+                    self.enqueue_deferred(key);
+                }
+                Ok(Some(self.keep(key, payload)))
+            }
+            Err(Refused::Gone) => Ok(None),
+            Err(Refused::Corrupt(why) | Refused::Unreadable(why)) => Err(why),
+            Err(Refused::Foreign) => Err("its tag does not match its key".into()),
+        }
+    }
+
+    /// A checked payload as returned: small ones are kept in memory (shared), large ones owned.
+    fn keep(&self, key: &Key, payload: Vec<u8>) -> Payload {
+        if payload.len() > MEMORY_ENTRY_MAX {
+            return Payload::Owned(payload);
+        }
+        let payload: Arc<[u8]> = Arc::from(payload);
+        self.remember(key, &payload);
+        Payload::Shared(payload)
+    }
+
+    /// The payload of `key` from the index, and whether a refused entry was warned about.
+    fn read_index(self: &Arc<Self>, key: &Key) -> (Option<Payload>, bool) {
+        let Ok(found) = self.with_reader(|c| index::find(c, key)) else {
+            return (None, false);
+        };
         let found = match found {
             Ok(Some(f)) => f,
-            Ok(None) => return None,
+            Ok(None) => return (None, false),
             Err(e) => {
                 warn(&format!(
                     "cache entry {} in {} is unreadable ({e}); recomputing",
                     hex(key),
                     self.root.display()
                 ));
-                return None;
+                return (None, true);
             }
         };
         match self.check(key, &found) {
@@ -604,16 +748,16 @@ impl Store {
                 if self.size_limit.is_some() || stale {
                     self.touch(key);
                 }
-                if payload.len() > MEMORY_ENTRY_MAX {
-                    return Some(Payload::Owned(payload));
-                }
-                let payload: Arc<[u8]> = Arc::from(payload);
-                self.remember(key, &payload);
-                Some(Payload::Shared(payload))
+                self.note_used(key);
+                self.register_at_exit();
+                (Some(self.keep(key, payload)), false)
             }
             Err(refused) => {
                 let what = format!("cache entry {} in {}", hex(key), self.root.display());
                 let message = match refused {
+                    Refused::Gone => {
+                        format!("{what} is corrupt (its data file is missing); recomputing")
+                    }
                     Refused::Corrupt(why) => format!("{what} is corrupt ({why}); recomputing"),
                     Refused::Unreadable(why) => {
                         format!("{what} is unreadable ({why}); recomputing")
@@ -630,9 +774,119 @@ impl Store {
                 warn(&message);
                 let tag = found.tag;
                 self.enqueue(|p| p.bad.push((*key, tag)));
-                None
+                (None, true)
             }
         }
+    }
+
+    /// Records this object's first use of `key`, read from the index, for the hot file it
+    /// writes at exit (which may not hold it: the file is then rewritten).
+    fn note_used(&self, key: &Key) {
+        let mut seen = locked(&self.seen);
+        seen.entry(*key).or_insert_with(index::now);
+        trim_seen(&mut seen);
+        self.hot_dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// [`Store::note_used`] for the rows of a commit (the hot file is rewritten at exit).
+    fn note_all_used<'a>(&self, keys: impl Iterator<Item = &'a Key>) {
+        let now = index::now();
+        let mut seen = locked(&self.seen);
+        for key in keys {
+            seen.insert(*key, now);
+            trim_seen(&mut seen);
+        }
+        self.hot_dirty.store(true, Ordering::Relaxed);
+    }
+
+    /// Marks the hot file for rewriting at exit.
+    fn mark_dirty(self: &Arc<Self>) {
+        self.hot_dirty.store(true, Ordering::Relaxed);
+        self.register_at_exit();
+    }
+
+    /// Records a use served from the hot file, committed with the next batch or at exit (without
+    /// waking the commit thread).
+    fn enqueue_deferred(self: &Arc<Self>, key: &Key) {
+        locked(&self.pending).deferred.insert(*key);
+        self.register_at_exit();
+    }
+
+    /// Registers this store to be visited at exit (once; the flushes at the end of every run
+    /// visit only the stores that write).
+    fn register_at_exit(self: &Arc<Self>) {
+        self.registered_at_exit.call_once(|| {
+            let weak: std::sync::Weak<dyn flusher::Flush> =
+                Arc::downgrade(&(self.clone() as Arc<dyn flusher::Flush>));
+            flusher::register_at_exit(weak);
+        });
+    }
+
+    /// Registers this store with the commit thread's list (once), so that flushes at exit see it.
+    fn register(self: &Arc<Self>) {
+        self.registered.call_once(|| {
+            let weak: std::sync::Weak<dyn flusher::Flush> =
+                Arc::downgrade(&(self.clone() as Arc<dyn flusher::Flush>));
+            flusher::register(weak);
+        });
+    }
+
+    /// Writes the hot file when this object used entries it may not hold: the rows this object
+    /// used most recently, then those of the current file, as the index holds them now (read
+    /// under its write lock, so no clear, prune or eviction runs in between; those remove the
+    /// file in their own transaction). Skipped when the index is busy or absent; best effort.
+    fn write_hot(&self) {
+        if !self.hot_dirty.swap(false, Ordering::Relaxed) {
+            return;
+        }
+        if !index::index_path(&self.root).exists() {
+            return;
+        }
+        let mut order: Vec<(Key, f64)> = locked(&self.seen).iter().map(|(k, t)| (*k, *t)).collect();
+        if let Ok(current) = hot::load(&self.root) {
+            order.extend(current.keys());
+        }
+        order.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let root = &self.root;
+        let _ = self.with_writer(|conn| {
+            index::locked(conn, HOT_PATIENCE, |tx| {
+                let mut taken = HashSet::new();
+                let (mut entries, mut bytes) = (Vec::new(), 0);
+                for (key, _) in order {
+                    if entries.len() == hot::MAX_ENTRIES {
+                        break;
+                    }
+                    if !taken.insert(key) {
+                        continue;
+                    }
+                    let Some(f) = index::find(tx, &key)? else {
+                        continue;
+                    };
+                    let (Ok(sum), Ok(tag)) = (f.sum.try_into(), f.tag.try_into()) else {
+                        continue;
+                    };
+                    if let Some(v) = &f.inline {
+                        if bytes + v.len() > hot::MAX_BYTES {
+                            continue;
+                        }
+                        bytes += v.len();
+                    }
+                    entries.push(hot::Entry {
+                        key,
+                        sum,
+                        tag,
+                        accessed: f.accessed,
+                        inline: f.inline,
+                    });
+                }
+                let written = if entries.is_empty() {
+                    hot::remove(root)
+                } else {
+                    hot::write(root, entries)
+                };
+                written.map_err(index::io_error)
+            })
+        });
     }
 
     /// The payload of a found entry, after checking its content hash and its tag.
@@ -646,9 +900,7 @@ impl Store {
             Some(p) => p.clone(),
             None => match blobs::read(&self.root, &sum) {
                 Ok(p) => p,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                    return Err(Refused::Corrupt("its data file is missing".into()))
-                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Refused::Gone),
                 Err(e) => return Err(Refused::Unreadable(e.to_string())),
             },
         };
@@ -667,11 +919,7 @@ impl Store {
 
     /// Queues an encoded payload under `key`; a large one's file is first moved into place.
     fn write(self: &Arc<Self>, key: &Key, payload: blobs::Spilled) {
-        self.registered.call_once(|| {
-            let weak: std::sync::Weak<dyn flusher::Flush> =
-                Arc::downgrade(&(self.clone() as Arc<dyn flusher::Flush>));
-            flusher::register(weak);
-        });
+        self.register();
         let (sum, size, inline) = match payload {
             blobs::Spilled::Inline(bytes, sum) => {
                 let b: Arc<[u8]> = Arc::from(bytes);
@@ -711,12 +959,23 @@ impl Store {
         }
     }
 
-    /// Commits the pending batch (one transaction). Warns, after releasing every lock, when it
-    /// cannot: the entries are then lost and recomputed next time.
+    /// Commits the pending batch (one transaction), and the uses served from the hot file along
+    /// with it; uses of the hot file alone are left for [`Store::commit_all`].
     fn commit(&self) {
+        self.commit_with(false);
+    }
+
+    /// Commits the pending batch and every recorded use (on an explicit flush, at exit).
+    fn commit_all(&self) {
+        self.commit_with(true);
+    }
+
+    /// Warns, after releasing every lock, when it cannot commit: the entries are then lost and
+    /// recomputed next time.
+    fn commit_with(&self, deferred_alone: bool) {
         let result = {
             let mut writer = locked(&self.writer);
-            let batch = self.take_batch();
+            let batch = self.take_batch(deferred_alone);
             if batch.is_empty() {
                 return;
             }
@@ -734,7 +993,8 @@ impl Store {
                 result = attempt(&mut writer);
             }
             locked(&self.pending).committing.clear();
-            if result.is_ok() {
+            if result.is_ok() && !batch.rows.is_empty() {
+                self.note_all_used(batch.rows.iter().map(|r| &r.key));
                 // this process's own readers see the commit at once (not after their span)
                 readers::end_dir(&self.root);
                 let n = self
@@ -751,9 +1011,15 @@ impl Store {
         }
     }
 
-    /// Takes the pending batch, keeping its rows readable from this object until committed.
-    fn take_batch(&self) -> index::Batch {
+    /// Takes the pending batch, keeping its rows readable from this object until committed; the
+    /// deferred uses go with it, or alone when `deferred_alone`.
+    fn take_batch(&self, deferred_alone: bool) -> index::Batch {
         let mut p = locked(&self.pending);
+        if !deferred_alone && p.rows.is_empty() && p.bad.is_empty() && p.used.is_empty() {
+            return index::Batch::default();
+        }
+        let deferred = std::mem::take(&mut p.deferred);
+        p.used.extend(deferred);
         p.since = None;
         let mut rows: Vec<index::Row> = p
             .rows
@@ -802,7 +1068,8 @@ impl Drop for Store {
     /// other connections, pooled readers, keep SQLite from doing it on close), so the next
     /// process opens the index without replaying the log.
     fn drop(&mut self) {
-        self.commit();
+        self.commit_all();
+        self.write_hot();
         flusher::Flush::close_log(self);
     }
 }
@@ -819,6 +1086,11 @@ impl flusher::Flush for Store {
 
     fn flush(&self) {
         self.commit();
+    }
+
+    fn at_exit(&self) {
+        self.commit_all();
+        self.write_hot();
     }
 
     fn close_log(&self) {
