@@ -3,9 +3,12 @@ runs from ``import hypernodes`` to the end of the restart benchmark's first run 
 10-node chain, building it, running it against a warm DiskCache), which the build places next to
 each other (see crates/hypernodes-python/build.rs).
 
-    .venv/bin/python scripts/symbol_order.py
+    .venv/bin/python scripts/symbol_order.py            # write the list
+    .venv/bin/python scripts/symbol_order.py --check    # is the list current for this build?
 
-Needs valgrind (callgrind) and the extension built in release mode in this interpreter's
+``--check`` (run by scripts/test.sh) fails when fewer than 90% of the listed names are in the
+installed extension, i.e. when code changes made the list stale; it needs only ``nm``. Writing
+needs valgrind (callgrind) and the extension built in release mode in this interpreter's
 environment (``maturin develop --release``). Run it again after large changes to the code a
 restart runs; a stale list only loses some of the gain (names the build lacks are skipped).
 """
@@ -59,7 +62,33 @@ def executed_functions(callgrind_out: Path, library: str) -> list[str]:
     return order
 
 
+def check() -> int:
+    """Exit status 1 when the list is stale for the installed release build."""
+    import platform
+
+    if sys.platform != "linux" or platform.machine() != "x86_64" or shutil.which("nm") is None:
+        print("symbol order check skipped: the list is used on x86_64 Linux only (and needs nm)")
+        return 0
+    import hypernodes._core as core
+
+    out = subprocess.run(
+        ["nm", "--defined-only", core.__file__], check=True, capture_output=True, text=True
+    )
+    built = {parts[-1] for parts in map(str.split, out.stdout.splitlines()) if parts}
+    listed = OUT.read_text().split()
+    found = sum(name in built for name in listed)
+    print(f"{OUT.relative_to(ROOT)}: {found} of {len(listed)} names are in {core.__file__}")
+    if found < 0.9 * len(listed):
+        print(
+            "stale: run `scripts/symbol_order.py` after `maturin develop --release`, then rebuild"
+        )
+        return 1
+    return 0
+
+
 def main() -> None:
+    if sys.argv[1:] == ["--check"]:
+        sys.exit(check())
     if shutil.which("valgrind") is None:
         sys.exit("error: needs valgrind (callgrind)")
     with tempfile.TemporaryDirectory(prefix="hn-order-") as tmp:

@@ -26,6 +26,8 @@ step "example daft_example.py" "$VPY" examples/python/daft_example.py
 step "example batch_model.py" "$VPY" examples/python/batch_model.py
 step "example visualize_example.py" "$VPY" examples/python/visualize_example.py
 step "docs pictures are current" "$VPY" scripts/docs_pictures.py --check
+# The code layout list for a fresh process (crates/hypernodes-python/build.rs) matches this build.
+step "symbol order is current" "$VPY" scripts/symbol_order.py --check
 
 # hypernodes-python has no Rust tests and links libpython only as an extension module: excluded.
 step "cargo test" cargo test --workspace --exclude hypernodes-python --quiet
