@@ -64,6 +64,8 @@ pub(super) struct Entry {
 pub(super) struct View {
     bytes: Vec<u8>,
     count: usize,
+    /// The file it was read from, kept open to tell when it was removed or replaced since.
+    file: Option<std::fs::File>,
 }
 
 /// Why a hot file cannot be used.
@@ -99,7 +101,9 @@ pub(super) fn load(root: &Path) -> Result<View, Unusable> {
         file.read_exact(&mut bytes[n..]).map_err(invalid)?;
     }
     bytes.truncate(total);
-    View::parse(bytes)
+    let mut view = View::parse(bytes)?;
+    view.file = Some(file);
+    Ok(view)
 }
 
 impl View {
@@ -111,7 +115,29 @@ impl View {
         if count > MAX_ENTRIES || HEADER + count * RECORD > bytes.len() {
             return Err(Unusable::Invalid("truncated".into()));
         }
-        Ok(View { bytes, count })
+        Ok(View {
+            bytes,
+            count,
+            file: None,
+        })
+    }
+
+    /// Whether the file it was read from is still the hot file: `false` once it was removed (by a
+    /// `clear`, `prune` or eviction, in any process) or replaced by a newer one, so that a view
+    /// loaded before a clear never serves an entry this object had not used before it.
+    pub(super) fn current(&self) -> bool {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            match &self.file {
+                Some(f) => f.metadata().is_ok_and(|m| m.nlink() > 0),
+                None => true,
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            true
+        }
     }
 
     fn record_at(&self, i: usize) -> &[u8] {

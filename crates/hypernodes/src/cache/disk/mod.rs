@@ -689,9 +689,17 @@ impl Store {
     /// The payload of `key` from the hot file, checked as an index row is. `Ok(None)`: not there
     /// (or its blob file is gone since); `Err`: the record fails its check (why).
     fn read_hot(self: &Arc<Self>, key: &Key) -> Result<Option<Payload>, String> {
-        let Some(view) = self.hot_view() else {
+        let Some(mut view) = self.hot_view() else {
             return Ok(None);
         };
+        if !view.current() {
+            // removed (a clear, prune or eviction) or replaced since it was read: read it again
+            *locked(&self.hot) = None;
+            match self.hot_view() {
+                Some(v) => view = v,
+                None => return Ok(None),
+            }
+        }
         let Some(record) = view.find(key)? else {
             return Ok(None);
         };
