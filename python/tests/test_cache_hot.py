@@ -317,6 +317,33 @@ def test_a_process_running_during_a_clear_serves_nothing_it_had_not_used(tmp_pat
     assert computed(out) == 3, "x=2, cleared before it was looked up, was recomputed"
 
 
+def test_a_directory_planted_at_the_hot_file_does_not_block_clear_or_eviction(tmp_path):
+    root = tmp_path / "c"
+    child(root, [1])
+    _disk.remove_hot(root)
+    (hot(root) / "sub").mkdir(parents=True)
+    out = child(root, [1])
+    assert computed(out) == 0 and len(out["warnings"]) == 1, out
+    assert "not usable" in out["warnings"][0]
+    # a size-limited cache evicts at its commit, which removes the hot file: it still commits
+    out = child(root, [2], size_limit=100)
+    assert computed(out) == 3, out
+    assert not any("not being cached" in w for w in out["warnings"]), out
+    assert 0 < _disk.count(root) < 6, "committed, then evicted down to the limit"
+    _disk.remove_hot(root)  # (that process wrote a hot file at exit)
+    (hot(root) / "sub").mkdir(parents=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "hypernodes.cache", str(root), "clear"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not hot(root).exists() and _disk.count(root) == 0
+    assert computed(child(root, [1])) == 3
+
+
 def test_two_processes_writing_the_hot_file_at_once_leave_a_valid_one(tmp_path):
     root = tmp_path / "c"
     child(root, [0])  # the index exists

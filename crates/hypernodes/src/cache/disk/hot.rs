@@ -246,11 +246,16 @@ pub(super) fn write(root: &Path, entries: Vec<Entry>) -> std::io::Result<()> {
     done
 }
 
-/// Removes the hot file of `root` (an absent one is fine).
+/// Removes the hot file of `root` (an absent one is fine; a directory planted at its name is
+/// removed too, or it would make every `clear` fail).
 pub(super) fn remove(root: &Path) -> std::io::Result<()> {
-    match std::fs::remove_file(path(root)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
+    let path = path(root);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(_) if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) => {
+            std::fs::remove_dir_all(&path)
+        }
+        other => other,
     }
 }
 
