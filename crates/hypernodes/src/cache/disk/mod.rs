@@ -850,14 +850,17 @@ impl Store {
         if !index::index_path(&self.root).exists() {
             return;
         }
-        let mut order: Vec<(Key, f64)> = locked(&self.seen).iter().map(|(k, t)| (*k, *t)).collect();
-        if let Ok(current) = hot::load(&self.root) {
-            order.extend(current.keys());
-        }
-        order.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let seen: Vec<(Key, f64)> = locked(&self.seen).iter().map(|(k, t)| (*k, *t)).collect();
         let root = &self.root;
         let _ = self.with_writer(|conn| {
             index::locked(conn, HOT_PATIENCE, |tx| {
+                // the current file is read under the lock: a process that wrote it a moment ago
+                // (exiting at the same time) has its rows kept, not lost to a rename in between
+                let mut order = seen;
+                if let Ok(current) = hot::load(root) {
+                    order.extend(current.keys());
+                }
+                order.sort_by(|a, b| b.1.total_cmp(&a.1));
                 let mut taken = HashSet::new();
                 let (mut entries, mut bytes) = (Vec::new(), 0);
                 for (key, _) in order {
