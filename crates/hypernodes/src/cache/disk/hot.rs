@@ -64,8 +64,23 @@ pub(super) struct Entry {
 pub(super) struct View {
     bytes: Vec<u8>,
     count: usize,
-    /// The file it was read from, kept open to tell when it was removed or replaced since.
-    file: Option<std::fs::File>,
+    /// The file it was read from (kept open, so that its inode is not reused while this view
+    /// lives) and its identity, to tell when it was removed or replaced since.
+    file: Option<(std::fs::File, Identity)>,
+}
+
+/// A file's device and inode numbers.
+type Identity = (u64, u64);
+
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> Identity {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn identity(_: &std::fs::Metadata) -> Identity {
+    (0, 0)
 }
 
 /// Why a hot file cannot be used.
@@ -102,7 +117,8 @@ pub(super) fn load(root: &Path) -> Result<View, Unusable> {
     }
     bytes.truncate(total);
     let mut view = View::parse(bytes)?;
-    view.file = Some(file);
+    let id = file.metadata().map_err(invalid)?;
+    view.file = Some((file, identity(&id)));
     Ok(view)
 }
 
@@ -122,21 +138,16 @@ impl View {
         })
     }
 
-    /// Whether the file it was read from is still the hot file: `false` once it was removed (by a
-    /// `clear`, `prune` or eviction, in any process) or replaced by a newer one, so that a view
-    /// loaded before a clear never serves an entry this object had not used before it.
-    pub(super) fn current(&self) -> bool {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            match &self.file {
-                Some(f) => f.metadata().is_ok_and(|m| m.nlink() > 0),
-                None => true,
+    /// Whether the file it was read from is still the hot file of `root`: `false` once it was
+    /// removed (by a `clear`, `prune` or eviction, in any process) or replaced by a newer one, so
+    /// that a view loaded before a clear never serves an entry its object had not used before.
+    /// (One `stat` of the path; the file is kept open, so its inode cannot be reused meanwhile.)
+    pub(super) fn current(&self, root: &Path) -> bool {
+        match &self.file {
+            Some((_, id)) => {
+                std::fs::symlink_metadata(path(root)).is_ok_and(|m| identity(&m) == *id)
             }
-        }
-        #[cfg(not(unix))]
-        {
-            true
+            None => true,
         }
     }
 

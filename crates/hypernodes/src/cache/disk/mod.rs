@@ -692,7 +692,7 @@ impl Store {
         let Some(mut view) = self.hot_view() else {
             return Ok(None);
         };
-        if !view.current() {
+        if !view.current(&self.root) {
             // removed (a clear, prune or eviction) or replaced since it was read: read it again
             *locked(&self.hot) = None;
             match self.hot_view() {
