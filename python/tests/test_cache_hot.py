@@ -344,6 +344,15 @@ def test_a_directory_planted_at_the_hot_file_does_not_block_clear_or_eviction(tm
     assert computed(child(root, [1])) == 3
 
 
+def test_a_cache_path_that_is_a_file_is_not_reported_as_a_bad_hot_file(tmp_path):
+    root = tmp_path / "c"
+    root.write_text("not a directory")
+    out = child(root, [1])
+    assert computed(out) == 3 and out["warnings"], out
+    assert not any("hot file" in w for w in out["warnings"]), out
+    assert all("cannot create cache directory" in w for w in out["warnings"]), out
+
+
 def test_two_processes_writing_the_hot_file_at_once_leave_a_valid_one(tmp_path):
     root = tmp_path / "c"
     child(root, [0])  # the index exists

@@ -96,7 +96,15 @@ pub(super) enum Unusable {
 pub(super) fn load(root: &Path) -> Result<View, Unusable> {
     let mut file = match open_no_follow(&path(root)) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Unusable::Absent),
+        // (a cache path that is a file, not a directory, is reported by the index's open)
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Err(Unusable::Absent)
+        }
         Err(e) => return Err(Unusable::Invalid(e.to_string())),
     };
     let invalid = |e: std::io::Error| Unusable::Invalid(e.to_string());
