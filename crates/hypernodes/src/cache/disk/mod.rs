@@ -692,6 +692,9 @@ impl Store {
         let Some(mut view) = self.hot_view() else {
             return Ok(None);
         };
+        if view.find(key)?.is_none() {
+            return Ok(None); // (the index is read: whether the file is current does not matter)
+        }
         if !view.current(&self.root) {
             // removed (a clear, prune or eviction) or replaced since it was read: read it again
             *locked(&self.hot) = None;
