@@ -48,7 +48,12 @@ cache = DiskCache(root, secret=opts.get("secret"), size_limit=opts.get("size_lim
 p = Pipeline([first, second, third], cache=cache)
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
-    outs = [p.run({"x": x})["c"]["sum"] for x in xs]
+    outs = []
+    for i, x in enumerate(xs):
+        outs.append(p.run({"x": x})["c"]["sum"])
+        if i == 0 and opts.get("pause"):  # hold on after the first run until the test says go
+            print("paused", flush=True)
+            sys.stdin.readline()
     if opts.get("wait"):  # hold on (after the run) until the test says go
         print("ready", flush=True)
         sys.stdin.readline()
@@ -281,6 +286,71 @@ def test_a_process_running_during_a_clear_does_not_bring_cleared_entries_back(tm
     assert proc.wait(timeout=60) == 0 and computed(out) == 0
     assert not hot(root).exists() or _disk.hot_records(root) == []
     assert computed(child(root, [1, 2])) == 6, "nothing cleared was served"
+
+
+def test_a_process_running_during_a_clear_serves_nothing_it_had_not_used(tmp_path):
+    """A process that loaded the hot file (its first hit) before another process cleared the
+    cache must not serve, after the clear, the entries of that file it had not used yet: the
+    clear removed the file, and the process reads the index (empty) instead."""
+    root = tmp_path / "c"
+    child(root, [1, 2])
+    assert len(_disk.hot_records(root)) == 6
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(root), "[1, 2]", json.dumps({"pause": True})],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout.readline().strip() == "paused"  # x=1 was served from the hot file
+    done = subprocess.run(
+        [sys.executable, "-m", "hypernodes.cache", str(root), "clear"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0 and "removed 6 entries" in done.stdout, done
+    proc.stdin.write("go\n")
+    proc.stdin.close()
+    out = json.loads(proc.stdout.read().strip().splitlines()[-1])
+    assert proc.wait(timeout=60) == 0 and out["outs"] == [6, 9], out
+    assert computed(out) == 3, "x=2, cleared before it was looked up, was recomputed"
+
+
+def test_a_directory_planted_at_the_hot_file_does_not_block_clear_or_eviction(tmp_path):
+    root = tmp_path / "c"
+    child(root, [1])
+    _disk.remove_hot(root)
+    (hot(root) / "sub").mkdir(parents=True)
+    out = child(root, [1])
+    assert computed(out) == 0 and len(out["warnings"]) == 1, out
+    assert "not usable" in out["warnings"][0]
+    # a size-limited cache evicts at its commit, which removes the hot file: it still commits
+    out = child(root, [2], size_limit=100)
+    assert computed(out) == 3, out
+    assert not any("not being cached" in w for w in out["warnings"]), out
+    assert 0 < _disk.count(root) < 6, "committed, then evicted down to the limit"
+    _disk.remove_hot(root)  # (that process wrote a hot file at exit)
+    (hot(root) / "sub").mkdir(parents=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "hypernodes.cache", str(root), "clear"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert not hot(root).exists() and _disk.count(root) == 0
+    assert computed(child(root, [1])) == 3
+
+
+def test_a_cache_path_that_is_a_file_is_not_reported_as_a_bad_hot_file(tmp_path):
+    root = tmp_path / "c"
+    root.write_text("not a directory")
+    out = child(root, [1])
+    assert computed(out) == 3 and out["warnings"], out
+    assert not any("hot file" in w for w in out["warnings"]), out
+    assert all("cannot create cache directory" in w for w in out["warnings"]), out
 
 
 def test_two_processes_writing_the_hot_file_at_once_leave_a_valid_one(tmp_path):

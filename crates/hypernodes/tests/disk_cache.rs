@@ -340,3 +340,31 @@ fn a_dropped_cache_leaves_a_hot_file_that_serves_without_the_index() {
     DiskCache::new(dir.path()).clear().unwrap();
     assert!(!hot.exists());
 }
+
+#[test]
+fn a_hot_file_loaded_before_a_clear_serves_nothing_the_object_had_not_used() {
+    warnings();
+    let dir = TempDir::new("hot-clear");
+    let calls = Arc::new(AtomicUsize::new(0));
+    let p = repeat(&calls, 16);
+    let first = Arc::new(DiskCache::new(dir.path()));
+    run(&p, &first, 1);
+    run(&p, &first, 2);
+    drop(first); // writes the hot file (both entries)
+    assert!(dir.path().join("hot-v1").is_file());
+    let running = Arc::new(DiskCache::new(dir.path()));
+    assert_eq!(run(&p, &running, 1), "00000001".repeat(2));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "served (the hot file is loaded now)"
+    );
+    assert_eq!(DiskCache::new(dir.path()).clear().unwrap(), 2);
+    // x=2 was in the loaded file but not used by `running` before the clear: recomputed
+    assert_eq!(run(&p, &running, 2), "00000002".repeat(2));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "not served after the clear"
+    );
+}

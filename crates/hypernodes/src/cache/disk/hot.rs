@@ -64,6 +64,23 @@ pub(super) struct Entry {
 pub(super) struct View {
     bytes: Vec<u8>,
     count: usize,
+    /// The file it was read from (kept open, so that its inode is not reused while this view
+    /// lives) and its identity, to tell when it was removed or replaced since.
+    file: Option<(std::fs::File, Identity)>,
+}
+
+/// A file's device and inode numbers.
+type Identity = (u64, u64);
+
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> Identity {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+fn identity(_: &std::fs::Metadata) -> Identity {
+    (0, 0)
 }
 
 /// Why a hot file cannot be used.
@@ -79,7 +96,15 @@ pub(super) enum Unusable {
 pub(super) fn load(root: &Path) -> Result<View, Unusable> {
     let mut file = match open_no_follow(&path(root)) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Unusable::Absent),
+        // (a cache path that is a file, not a directory, is reported by the index's open)
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Err(Unusable::Absent)
+        }
         Err(e) => return Err(Unusable::Invalid(e.to_string())),
     };
     let invalid = |e: std::io::Error| Unusable::Invalid(e.to_string());
@@ -99,7 +124,10 @@ pub(super) fn load(root: &Path) -> Result<View, Unusable> {
         file.read_exact(&mut bytes[n..]).map_err(invalid)?;
     }
     bytes.truncate(total);
-    View::parse(bytes)
+    let mut view = View::parse(bytes)?;
+    let id = file.metadata().map_err(invalid)?;
+    view.file = Some((file, identity(&id)));
+    Ok(view)
 }
 
 impl View {
@@ -111,7 +139,24 @@ impl View {
         if count > MAX_ENTRIES || HEADER + count * RECORD > bytes.len() {
             return Err(Unusable::Invalid("truncated".into()));
         }
-        Ok(View { bytes, count })
+        Ok(View {
+            bytes,
+            count,
+            file: None,
+        })
+    }
+
+    /// Whether the file it was read from is still the hot file of `root`: `false` once it was
+    /// removed (by a `clear`, `prune` or eviction, in any process) or replaced by a newer one, so
+    /// that a view loaded before a clear never serves an entry its object had not used before.
+    /// (One `stat` of the path; the file is kept open, so its inode cannot be reused meanwhile.)
+    pub(super) fn current(&self, root: &Path) -> bool {
+        match &self.file {
+            Some((_, id)) => {
+                std::fs::symlink_metadata(path(root)).is_ok_and(|m| identity(&m) == *id)
+            }
+            None => true,
+        }
     }
 
     fn record_at(&self, i: usize) -> &[u8] {
@@ -220,11 +265,16 @@ pub(super) fn write(root: &Path, entries: Vec<Entry>) -> std::io::Result<()> {
     done
 }
 
-/// Removes the hot file of `root` (an absent one is fine).
+/// Removes the hot file of `root` (an absent one is fine; a directory planted at its name is
+/// removed too, or it would make every `clear` fail).
 pub(super) fn remove(root: &Path) -> std::io::Result<()> {
-    match std::fs::remove_file(path(root)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
+    let path = path(root);
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(_) if std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) => {
+            std::fs::remove_dir_all(&path)
+        }
+        other => other,
     }
 }
 

@@ -689,9 +689,20 @@ impl Store {
     /// The payload of `key` from the hot file, checked as an index row is. `Ok(None)`: not there
     /// (or its blob file is gone since); `Err`: the record fails its check (why).
     fn read_hot(self: &Arc<Self>, key: &Key) -> Result<Option<Payload>, String> {
-        let Some(view) = self.hot_view() else {
+        let Some(mut view) = self.hot_view() else {
             return Ok(None);
         };
+        if view.find(key)?.is_none() {
+            return Ok(None); // (the index is read: whether the file is current does not matter)
+        }
+        if !view.current(&self.root) {
+            // removed (a clear, prune or eviction) or replaced since it was read: read it again
+            *locked(&self.hot) = None;
+            match self.hot_view() {
+                Some(v) => view = v,
+                None => return Ok(None),
+            }
+        }
         let Some(record) = view.find(key)? else {
             return Ok(None);
         };
@@ -842,14 +853,17 @@ impl Store {
         if !index::index_path(&self.root).exists() {
             return;
         }
-        let mut order: Vec<(Key, f64)> = locked(&self.seen).iter().map(|(k, t)| (*k, *t)).collect();
-        if let Ok(current) = hot::load(&self.root) {
-            order.extend(current.keys());
-        }
-        order.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let seen: Vec<(Key, f64)> = locked(&self.seen).iter().map(|(k, t)| (*k, *t)).collect();
         let root = &self.root;
         let _ = self.with_writer(|conn| {
             index::locked(conn, HOT_PATIENCE, |tx| {
+                // the current file is read under the lock: a process that wrote it a moment ago
+                // (exiting at the same time) has its rows kept, not lost to a rename in between
+                let mut order = seen;
+                if let Ok(current) = hot::load(root) {
+                    order.extend(current.keys());
+                }
+                order.sort_by(|a, b| b.1.total_cmp(&a.1));
                 let mut taken = HashSet::new();
                 let (mut entries, mut bytes) = (Vec::new(), 0);
                 for (key, _) in order {
