@@ -368,3 +368,35 @@ fn a_hot_file_loaded_before_a_clear_serves_nothing_the_object_had_not_used() {
         "not served after the clear"
     );
 }
+
+/// A lookup reads the index in a read transaction that it reuses for up to 20 ms. An entry that
+/// another process evicted meanwhile (its row, then its file) is a plain miss, not a corrupt entry:
+/// no warning.
+#[test]
+fn an_entry_evicted_during_a_reused_read_is_a_miss_not_a_corrupt_entry() {
+    warnings(); // the hook, before anything can warn
+    let dir = TempDir::new("evicted-read");
+    let types = vec![Typed::<String>::arc()];
+    let writer = DiskCache::new(dir.path());
+    let big = "x".repeat(100_000); // kept in a blob file
+    writer.put(&[1; 32], &[value(big)], &types).unwrap();
+    writer
+        .put(&[2; 32], &[value("small".to_string())], &types)
+        .unwrap();
+    writer.flush();
+    let rows = dir.rows();
+    let sum = rows.iter().find(|r| r.0 == [1u8; 32]).unwrap().1.clone();
+    assert!(dir.blob(&sum).exists());
+    // a hit opens a read transaction, which the next lookups reuse
+    let reader = DiskCache::new(dir.path());
+    assert!(reader.get(&[2; 32], &types).is_some());
+    // another process evicts entry 1
+    dir.index()
+        .execute("DELETE FROM entries WHERE key = ?1", [vec![1u8; 32]])
+        .unwrap();
+    std::fs::remove_file(dir.blob(&sum)).unwrap();
+    assert!(reader.get(&[1; 32], &types).is_none());
+    let w = warnings_about(&dir.path().display().to_string());
+    assert!(w.is_empty(), "{w:?}");
+    drop((writer, reader));
+}

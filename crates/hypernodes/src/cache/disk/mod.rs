@@ -741,7 +741,7 @@ impl Store {
         let Ok(found) = self.with_reader(|c| index::find(c, key)) else {
             return (None, false);
         };
-        let found = match found {
+        let mut found = match found {
             Ok(Some(f)) => f,
             Ok(None) => return (None, false),
             Err(e) => {
@@ -753,7 +753,23 @@ impl Store {
                 return (None, true);
             }
         };
-        match self.check(key, &found) {
+        let mut checked = self.check(key, &found);
+        if matches!(checked, Err(Refused::Gone)) {
+            // The row may come from a read transaction that began before another process evicted
+            // or cleared the entry (its file then went with it): look again in a new one before
+            // calling the entry corrupt. Gone there too is a plain miss; still there and still
+            // without its file is corrupt.
+            readers::end_dir(&self.root);
+            match self.with_reader(|c| index::find(c, key)) {
+                Ok(Ok(Some(again))) => {
+                    checked = self.check(key, &again);
+                    found = again;
+                }
+                Ok(Ok(None)) => return (None, false),
+                _ => {}
+            }
+        }
+        match checked {
             Ok(payload) => {
                 let stale = index::now() - found.accessed > TOUCH_AFTER;
                 if self.size_limit.is_some() || stale {
