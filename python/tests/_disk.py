@@ -1,5 +1,6 @@
 """Helpers for tests that look inside a DiskCache directory: its SQLite index, read and altered with
-Python's own sqlite3 module as another process would, and its blob files.
+Python's own sqlite3 module as another process would, its blob files and hot file, and the
+command line (``python -m hypernodes.cache``).
 
 The queries run in a child process: two copies of SQLite in one process (Python's and the one
 built into hypernodes) must not open the same database, since closing a file drops the process's
@@ -13,6 +14,18 @@ import sys
 from pathlib import Path
 
 INDEX = "index.sqlite"
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """``python -m hypernodes.cache *args`` in a new process (its output captured as text)."""
+    return subprocess.run(
+        [sys.executable, "-m", "hypernodes.cache", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
 
 _QUERY = r"""
 import pickle, sqlite3, sys

@@ -158,31 +158,21 @@ def test_size_limit_removes_blob_files_of_evicted_entries(tmp_path):
     assert len(_disk.blob_files(root)) == 1
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "hypernodes.cache", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_command_line_stats_prune_clear(tmp_path):
     root = tmp_path / "c"
     Pipeline([times_ten, block], cache=DiskCache(root)).map({"x": [1, 2, 3]}, map_over="x")
-    out = _cli(str(root), "stats")
+    out = _disk.cli(str(root), "stats")
     assert out.returncode == 0, out.stderr
     assert "entries  6" in out.stdout and str(root) in out.stdout
     # Entries used within the last day are kept; make 2 of them a week old.
     keys = [r[0] for r in _disk.sql(root, ("SELECT key FROM entries ORDER BY key LIMIT 2", ()))]
     for k in keys:
         _disk.sql(root, ("UPDATE entries SET accessed = accessed - 8 * 86400 WHERE key = ?", (k,)))
-    out = _cli(str(root), "prune", "--older-than", "7d")
+    out = _disk.cli(str(root), "prune", "--older-than", "7d")
     assert out.returncode == 0, out.stderr
     assert "removed 2 entries" in out.stdout
     assert _disk.count(root) == 4
-    out = _cli(str(root), "clear")
+    out = _disk.cli(str(root), "clear")
     assert out.returncode == 0, out.stderr
     assert "removed 4 entries" in out.stdout
     assert _disk.count(root) == 0
@@ -200,13 +190,13 @@ def test_command_line_stats_prune_clear(tmp_path):
 )
 def test_command_line_errors_name_the_fault(tmp_path, args, words):
     (tmp_path / "c").mkdir()
-    out = _cli(str(tmp_path / "c"), *args)
+    out = _disk.cli(str(tmp_path / "c"), *args)
     assert out.returncode == 2
     assert words in out.stderr
 
 
 def test_command_line_on_a_missing_directory(tmp_path):
-    out = _cli(str(tmp_path / "nowhere"), "stats")
+    out = _disk.cli(str(tmp_path / "nowhere"), "stats")
     assert out.returncode == 2
     assert "nowhere" in out.stderr and "not a directory" in out.stderr
     assert not (tmp_path / "nowhere").exists()

@@ -78,6 +78,25 @@ def child(root: Path, xs: list[int], **opts) -> dict:
     return out
 
 
+def started(root: Path, xs: list[int], **opts) -> subprocess.Popen:
+    """The chain of ``child`` in a fresh process left running (its stdin and stdout piped)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", _CHILD, str(root), json.dumps(xs), json.dumps(opts)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+def go_on(proc: subprocess.Popen) -> dict:
+    """Lets a process ``started`` with ``wait`` or ``pause`` go on; what it printed at its end."""
+    proc.stdin.write("go\n")
+    proc.stdin.close()
+    out = json.loads(proc.stdout.read().strip().splitlines()[-1])
+    assert proc.wait(timeout=60) == 0
+    return out
+
+
 def computed(out: dict) -> int:
     """How many node calls a child made."""
     return len(out["calls"])
@@ -256,13 +275,7 @@ def test_clear_prune_and_the_command_line_remove_the_hot_file(tmp_path):
     assert not hot(root).exists()
     assert computed(child(root, [1])) == 3
     assert hot(root).exists()
-    done = subprocess.run(
-        [sys.executable, "-m", "hypernodes.cache", str(root), "clear"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _disk.cli(str(root), "clear")
     assert done.returncode == 0, done.stderr
     assert not hot(root).exists()
     assert computed(child(root, [1])) == 3
@@ -272,18 +285,11 @@ def test_a_process_running_during_a_clear_does_not_bring_cleared_entries_back(tm
     root = tmp_path / "c"
     child(root, [1, 2])
     _disk.remove_hot(root)  # so that the next process reads the index and rewrites the file
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(root), "[1, 2]", json.dumps({"wait": True})],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    proc = started(root, [1, 2], wait=True)
     assert proc.stdout.readline().strip() == "ready"  # it has read every entry
     assert DiskCache(root).clear() == 6
-    proc.stdin.write("go\n")
-    proc.stdin.close()
-    out = json.loads(proc.stdout.read().strip().splitlines()[-1])
-    assert proc.wait(timeout=60) == 0 and computed(out) == 0
+    out = go_on(proc)
+    assert computed(out) == 0
     assert not hot(root).exists() or _disk.hot_records(root) == []
     assert computed(child(root, [1, 2])) == 6, "nothing cleared was served"
 
@@ -295,25 +301,12 @@ def test_a_process_running_during_a_clear_serves_nothing_it_had_not_used(tmp_pat
     root = tmp_path / "c"
     child(root, [1, 2])
     assert len(_disk.hot_records(root)) == 6
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, str(root), "[1, 2]", json.dumps({"pause": True})],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    proc = started(root, [1, 2], pause=True)
     assert proc.stdout.readline().strip() == "paused"  # x=1 was served from the hot file
-    done = subprocess.run(
-        [sys.executable, "-m", "hypernodes.cache", str(root), "clear"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _disk.cli(str(root), "clear")
     assert done.returncode == 0 and "removed 6 entries" in done.stdout, done
-    proc.stdin.write("go\n")
-    proc.stdin.close()
-    out = json.loads(proc.stdout.read().strip().splitlines()[-1])
-    assert proc.wait(timeout=60) == 0 and out["outs"] == [6, 9], out
+    out = go_on(proc)
+    assert out["outs"] == [6, 9], out
     assert computed(out) == 3, "x=2, cleared before it was looked up, was recomputed"
 
 
@@ -332,13 +325,7 @@ def test_a_directory_planted_at_the_hot_file_does_not_block_clear_or_eviction(tm
     assert 0 < _disk.count(root) < 6, "committed, then evicted down to the limit"
     _disk.remove_hot(root)  # (that process wrote a hot file at exit)
     (hot(root) / "sub").mkdir(parents=True)
-    done = subprocess.run(
-        [sys.executable, "-m", "hypernodes.cache", str(root), "clear"],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _disk.cli(str(root), "clear")
     assert done.returncode == 0, done.stderr
     assert not hot(root).exists() and _disk.count(root) == 0
     assert computed(child(root, [1])) == 3
@@ -357,14 +344,7 @@ def test_two_processes_writing_the_hot_file_at_once_leave_a_valid_one(tmp_path):
     root = tmp_path / "c"
     child(root, [0])  # the index exists
     for _ in range(3):
-        procs = [
-            subprocess.Popen(
-                [sys.executable, "-c", _CHILD, str(root), json.dumps(xs), "{}"],
-                stdout=subprocess.PIPE,
-                text=True,
-            )
-            for xs in ([10, 11, 12], [20, 21, 22])
-        ]
+        procs = [started(root, xs) for xs in ([10, 11, 12], [20, 21, 22])]
         for p in procs:
             p.communicate(timeout=120)
             assert p.returncode == 0
