@@ -18,6 +18,7 @@ use std::time::Instant;
 use hypernodes::{inputs, value, Inputs, MapMode, NodeFn, Pipeline};
 
 mod chain;
+mod timing;
 use chain::chain;
 
 const CHAIN: usize = 10;
@@ -44,22 +45,6 @@ fn sample(mut f: impl FnMut(), number: usize, repeat: usize) -> Vec<f64> {
             t0.elapsed().as_secs_f64() / number as f64
         })
         .collect()
-}
-
-/// How many calls of `f` take about `target` seconds.
-fn calibrate(mut f: impl FnMut(), target: f64) -> usize {
-    let mut number = 1usize;
-    loop {
-        let t0 = Instant::now();
-        for _ in 0..number {
-            f();
-        }
-        let dt = t0.elapsed().as_secs_f64();
-        if dt >= target / 4.0 || number >= 1 << 26 {
-            return ((number as f64 * target / dt.max(1e-9)) as usize).max(1);
-        }
-        number *= 4;
-    }
 }
 
 struct Stats {
@@ -108,13 +93,13 @@ fn main() {
     };
     assert_eq!(run(1), 1 + CHAIN as i64, "run computes the chain");
     assert_eq!(direct(&funcs, 1), 1 + CHAIN as i64);
-    let n_direct = calibrate(
+    let n_direct = timing::calibrate(
         || {
             black_box(direct(&funcs, black_box(1)));
         },
         target,
     );
-    let n_run = calibrate(
+    let n_run = timing::calibrate(
         || {
             black_box(run(black_box(1)));
         },
@@ -158,13 +143,13 @@ fn main() {
     let expected: Vec<i64> = xs.iter().map(|x| x + CHAIN as i64).collect();
     assert_eq!(map(), expected, "map computes the chain per item");
     let by_hand = || -> Vec<i64> { xs.iter().map(|&x| direct(&funcs, x)).collect() };
-    let n_direct = calibrate(
+    let n_direct = timing::calibrate(
         || {
             black_box(by_hand());
         },
         target,
     );
-    let n_map = calibrate(
+    let n_map = timing::calibrate(
         || {
             black_box(map());
         },

@@ -27,6 +27,8 @@ use hypernodes::{
 
 #[path = "../chain.rs"]
 mod chain;
+#[path = "../timing.rs"]
+mod timing;
 use chain::add_one;
 
 const MIB: usize = 1 << 20;
@@ -35,19 +37,7 @@ const CHAIN: usize = 10;
 /// Seconds per call of `f`: the median and the best of `repeat` samples, each the mean over a number
 /// of calls that takes about `target` seconds.
 fn time(mut f: impl FnMut(), target: f64, repeat: usize) -> (f64, f64) {
-    let mut number = 1usize;
-    loop {
-        let t0 = Instant::now();
-        for _ in 0..number {
-            f();
-        }
-        let dt = t0.elapsed().as_secs_f64();
-        if dt >= target / 4.0 || number >= 1 << 24 {
-            number = ((number as f64 * target / dt.max(1e-9)) as usize).max(1);
-            break;
-        }
-        number *= 4;
-    }
+    let number = timing::calibrate(&mut f, target);
     let mut v: Vec<f64> = (0..repeat)
         .map(|_| {
             let t0 = Instant::now();
