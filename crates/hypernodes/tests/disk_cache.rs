@@ -400,3 +400,37 @@ fn an_entry_evicted_during_a_reused_read_is_a_miss_not_a_corrupt_entry() {
     assert!(w.is_empty(), "{w:?}");
     drop((writer, reader));
 }
+
+/// A FIFO planted where a blob file belongs is refused as a corrupt entry (one warning), and the
+/// lookup does not wait for a writer that never comes.
+#[cfg(unix)]
+#[test]
+fn a_fifo_planted_as_a_blob_file_is_refused_without_waiting() {
+    warnings(); // the hook, before anything can warn
+    let dir = TempDir::new("fifo-blob");
+    let types = vec![Typed::<String>::arc()];
+    let writer = DiskCache::new(dir.path());
+    writer
+        .put(&[7; 32], &[value("y".repeat(100_000))], &types)
+        .unwrap();
+    drop(writer);
+    dir.remove_hot(); // the index's entry is what this test reads
+    let rows = dir.rows();
+    let blob = dir.blob(&rows[0].1);
+    std::fs::remove_file(&blob).unwrap();
+    let c_path = std::ffi::CString::new(blob.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+    let root = dir.path().to_path_buf();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let types = vec![Typed::<String>::arc()];
+        let _ = tx.send(DiskCache::new(&root).get(&[7; 32], &types).is_none());
+    });
+    let missed = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the lookup waited on the FIFO");
+    assert!(missed, "a FIFO's contents were served");
+    let w = warnings_about(&dir.path().display().to_string());
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w[0].contains("corrupt"), "{w:?}");
+}

@@ -219,16 +219,19 @@ fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
         .open(path)
 }
 
+/// Opens `path` for reading, never through a symlink and without waiting for a writer when a FIFO
+/// was planted there (its read then finds nothing, which the entry's check refuses).
 #[cfg(unix)]
-fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+pub(super) fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
 }
 
+/// Opens `path` for reading.
 #[cfg(not(unix))]
-fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+pub(super) fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::File::open(path)
 }

@@ -94,7 +94,7 @@ pub(super) enum Unusable {
 
 /// Reads the hot file in `root` (never through a symlink).
 pub(super) fn load(root: &Path) -> Result<View, Unusable> {
-    let mut file = match open_no_follow(&path(root)) {
+    let mut file = match blobs::open_no_follow(&path(root)) {
         Ok(f) => f,
         // (a cache path that is a file, not a directory, is reported by the index's open)
         Err(e)
@@ -276,20 +276,6 @@ pub(super) fn remove(root: &Path) -> std::io::Result<()> {
         }
         other => other,
     }
-}
-
-#[cfg(unix)]
-fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::File::open(path)
 }
 
 #[cfg(test)]
