@@ -51,6 +51,19 @@ fn time(mut f: impl FnMut(), target: f64, repeat: usize) -> (f64, f64) {
     (v[v.len() / 2], v[0])
 }
 
+/// [`time`] of a run of `p` with `x0 = 1`.
+fn time_run(p: &Pipeline, target: f64, repeat: usize) -> (f64, f64) {
+    time(
+        || {
+            drop(black_box(
+                p.run(inputs! {"x0" => 1_i64}, None).expect("run"),
+            ))
+        },
+        target,
+        repeat,
+    )
+}
+
 fn json((median, best): (f64, f64)) -> String {
     format!("{{\"median\": {median:e}, \"best\": {best:e}}}")
 }
@@ -149,15 +162,7 @@ fn threaded_bench(target: f64, repeat: usize) -> String {
         let p = with_exec(&p, mode, Mode::Sequential);
         let out = p.run(inputs! {"x0" => 1_i64}, None).expect("run");
         assert_eq!(out.get::<i64>(&last), Some(&(1 + CHAIN as i64)));
-        let t = time(
-            || {
-                drop(black_box(
-                    p.run(inputs! {"x0" => 1_i64}, None).expect("run"),
-                ))
-            },
-            target,
-            repeat,
-        );
+        let t = time_run(&p, target, repeat);
         let per_node = (t.0 - d.0) / CHAIN as f64;
         if mode != Mode::Sequential {
             worst = worst.max(per_node);
@@ -184,15 +189,7 @@ fn threaded_bench(target: f64, repeat: usize) -> String {
     let mut fan_parts = Vec::new();
     for mode in [Mode::Sequential, Mode::Threaded] {
         let p = with_exec(&fan, mode, Mode::Sequential);
-        let t = time(
-            || {
-                drop(black_box(
-                    p.run(inputs! {"x0" => 1_i64}, None).expect("run"),
-                ))
-            },
-            target,
-            repeat,
-        );
+        let t = time_run(&p, target, repeat);
         fan_parts.push(format!(
             "\"{}\": {{\"run_s\": {}, \"per_node_s\": {:e}}}",
             mode.as_str(),
