@@ -204,6 +204,7 @@ fn random_name() -> String {
 fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
+        .read(true)
         .write(true)
         .create_new(true)
         .custom_flags(libc::O_NOFOLLOW)
@@ -214,6 +215,7 @@ fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
 #[cfg(not(unix))]
 fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
     std::fs::OpenOptions::new()
+        .read(true)
         .write(true)
         .create_new(true)
         .open(path)

@@ -1,22 +1,31 @@
 //! The index: one SQLite database (WAL mode, bundled SQLite) holding a row per entry, with small
 //! payloads inline and large ones named by the hash of their blob file. Running totals are kept by
 //! triggers, so counting entries and bytes does not scan the table.
+//!
+//! Rows are appended in id order and have no key index: a key's row is found through the key map
+//! (`keymap`, a hash table file beside the index), and served only when its key column is the key.
+//! A B-tree over random keys would cost a random page per insert and per lookup once it outgrows
+//! memory; this way the cost of a write does not grow with the number of entries.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use super::keymap::{self, KeyMap};
 use super::{blobs, hot};
 use crate::cache::Key;
 
 /// The database file's name inside the cache directory.
 pub(super) const INDEX: &str = "index.sqlite";
-const SCHEMA_VERSION: i64 = 1;
+/// 1: a unique key column; 2: rows found through the key map (no key index).
+const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = "
+const TABLES: &str = "
 CREATE TABLE IF NOT EXISTS entries (
-    key      BLOB NOT NULL UNIQUE,  -- the node call's key (32 bytes)
+    id       INTEGER PRIMARY KEY,   -- the row's place (the key map points here)
+    key      BLOB NOT NULL,         -- the node call's key (32 bytes)
     sum      BLOB NOT NULL,         -- BLAKE3 of the payload (names the blob file when not inline)
     tag      BLOB NOT NULL,         -- hash or keyed MAC of key and sum
     size     INTEGER NOT NULL,      -- payload bytes
@@ -24,14 +33,18 @@ CREATE TABLE IF NOT EXISTS entries (
     created  REAL NOT NULL,         -- unix seconds
     accessed REAL NOT NULL          -- unix seconds of the last recorded use
 );
-CREATE INDEX IF NOT EXISTS entries_by_access ON entries(accessed);
-CREATE INDEX IF NOT EXISTS entries_by_blob ON entries(sum) WHERE value IS NULL;
 CREATE TABLE IF NOT EXISTS totals (
     id INTEGER PRIMARY KEY CHECK (id = 0),
     entries INTEGER NOT NULL,
     bytes INTEGER NOT NULL
 );
 INSERT OR IGNORE INTO totals VALUES (0, 0, 0);
+";
+
+/// The indexes and triggers of `entries` (made after a migration has copied the rows).
+const EXTRAS: &str = "
+CREATE INDEX IF NOT EXISTS entries_by_access ON entries(accessed);
+CREATE INDEX IF NOT EXISTS entries_by_blob ON entries(sum) WHERE value IS NULL;
 CREATE TRIGGER IF NOT EXISTS entries_insert AFTER INSERT ON entries BEGIN
     UPDATE totals SET entries = entries + 1, bytes = bytes + NEW.size WHERE id = 0;
 END;
@@ -43,10 +56,28 @@ CREATE TRIGGER IF NOT EXISTS entries_update AFTER UPDATE OF size ON entries BEGI
 END;
 ";
 
-const UPSERT: &str = "INSERT INTO entries (key, sum, tag, size, value, created, accessed)
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
-    ON CONFLICT (key) DO UPDATE SET sum = excluded.sum, tag = excluded.tag, size = excluded.size,
-        value = excluded.value, accessed = excluded.accessed";
+/// Version 1's table (a unique key column) becomes version 2's: the rows are copied in their
+/// order, then the indexes, triggers and totals are made again.
+const MIGRATE_FROM_1: &str = "
+DROP TRIGGER IF EXISTS entries_insert;
+DROP TRIGGER IF EXISTS entries_delete;
+DROP TRIGGER IF EXISTS entries_update;
+DROP INDEX IF EXISTS entries_by_access;
+DROP INDEX IF EXISTS entries_by_blob;
+ALTER TABLE entries RENAME TO entries_v1;
+";
+const COPY_FROM_1: &str = "
+INSERT INTO entries (key, sum, tag, size, value, created, accessed)
+    SELECT key, sum, tag, size, value, created, accessed FROM entries_v1 ORDER BY rowid;
+DROP TABLE entries_v1;
+UPDATE totals SET entries = (SELECT count(*) FROM entries),
+    bytes = (SELECT coalesce(sum(size), 0) FROM entries) WHERE id = 0;
+";
+
+const INSERT: &str = "INSERT INTO entries (key, sum, tag, size, value, created, accessed)
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
+const UPDATE: &str = "UPDATE entries SET sum = ?2, tag = ?3, size = ?4, value = ?5, accessed = ?6
+    WHERE id = ?1";
 
 /// One entry to write.
 pub(super) struct Row {
@@ -158,8 +189,21 @@ fn try_open(root: &Path) -> rusqlite::Result<Connection> {
     if version < SCHEMA_VERSION {
         let mut conn = conn;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute_batch(SCHEMA)?;
-        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        // (read again under the lock: another process may have made or migrated it meanwhile)
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if version < SCHEMA_VERSION {
+            if version == 1 {
+                tx.execute_batch(MIGRATE_FROM_1)?;
+                tx.execute_batch(TABLES)?;
+                tx.execute_batch(COPY_FROM_1)?;
+            } else {
+                tx.execute_batch(TABLES)?;
+            }
+            tx.execute_batch(EXTRAS)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+            // a key table left from an earlier index names other rows: built anew from this one
+            rebuild_map(&tx, root, 0)?;
+        }
         tx.commit()?;
         return Ok(conn);
     }
@@ -190,20 +234,82 @@ pub(super) fn open_reader(root: &Path) -> rusqlite::Result<Option<Connection>> {
     Ok(Some(conn))
 }
 
-const FIND: &str = "SELECT sum, tag, value, accessed FROM entries WHERE key = ?1";
+const FIND: &str = "SELECT sum, tag, value, accessed, key FROM entries WHERE id = ?1";
 
-/// The entry stored under `key`, if any.
-pub(super) fn find(conn: &Connection, key: &Key) -> rusqlite::Result<Option<Found>> {
-    conn.prepare_cached(FIND)?
-        .query_row([&key[..]], |r| {
-            Ok(Found {
-                sum: r.get(0)?,
-                tag: r.get(1)?,
-                inline: r.get(2)?,
-                accessed: r.get(3)?,
+/// The entry stored under `key`, if any: the first row the key map names for it whose own key
+/// column is `key`. None without a key map (until the next commit builds it).
+pub(super) fn find(conn: &Connection, root: &Path, key: &Key) -> rusqlite::Result<Option<Found>> {
+    let Some(map) = keymap::current(root) else {
+        return Ok(None);
+    };
+    map.find(key, |id| {
+        let row = conn
+            .prepare_cached(FIND)?
+            .query_row([id], |r| {
+                let found = Found {
+                    sum: r.get(0)?,
+                    tag: r.get(1)?,
+                    inline: r.get(2)?,
+                    accessed: r.get(3)?,
+                };
+                Ok((r.get::<_, Vec<u8>>(4)?, found))
             })
-        })
+            .optional()?;
+        Ok(row.filter(|(k, _)| k[..] == key[..]).map(|(_, f)| f))
+    })
+}
+
+/// The key of row `id`, if there is such a row.
+fn key_of(tx: &Connection, id: i64) -> rusqlite::Result<Option<Vec<u8>>> {
+    tx.prepare_cached("SELECT key FROM entries WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
         .optional()
+}
+
+/// The id of `key`'s row, if any (through the key map, checked against the row's key).
+fn id_of(tx: &Connection, map: &KeyMap, key: &Key) -> rusqlite::Result<Option<i64>> {
+    map.find(key, |id| {
+        Ok(key_of(tx, id)?.filter(|k| k[..] == key[..]).map(|_| id))
+    })
+}
+
+/// Builds the key map from the index's rows (the caller holds the write lock), with room for
+/// `extra` more.
+fn rebuild_map(tx: &Connection, root: &Path, extra: u64) -> rusqlite::Result<Arc<KeyMap>> {
+    let slots: Vec<(u64, i64)> = tx
+        .prepare("SELECT id, key FROM entries")?
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))?
+        .filter_map(|row| match row {
+            Ok((id, key)) => keymap::slot_of(&key, id).map(Ok),
+            Err(e) => Some(Err(e)),
+        })
+        .collect::<rusqlite::Result<_>>()?;
+    let capacity = keymap::capacity_for(slots.len() as u64 + extra);
+    keymap::build(root, capacity, slots.into_iter()).map_err(io_error)
+}
+
+/// The key map a commit of `extra` rows writes to (the caller holds the write lock): the one in
+/// place, with room for them. Built from the index when there is none, it is not valid, or it
+/// holds fewer slots than the index has rows (left from before a crash or an earlier index);
+/// grown when it would be more than half full (built from the index instead when most of its
+/// slots name removed rows).
+fn writer_map(tx: &Connection, root: &Path, extra: u64) -> rusqlite::Result<Arc<KeyMap>> {
+    let map = match keymap::for_writer(root) {
+        Some(map) if !keymap::needs_vetting(&map) || map.used() >= totals(tx)?.0 => map,
+        _ => return rebuild_map(tx, root, extra),
+    };
+    if (map.used() + extra) * 2 <= map.capacity() {
+        return Ok(map);
+    }
+    if totals(tx)?.0 * 2 < map.used() {
+        return rebuild_map(tx, root, extra);
+    }
+    match keymap::grow(root, &map, keymap::capacity_for(map.used() + extra)) {
+        Ok(grown) => Ok(grown),
+        // (no room on disk for a larger table: the one in place still has some)
+        Err(_) if (map.used() + extra) * 10 < map.capacity() * 9 => Ok(map),
+        Err(e) => Err(io_error(e)),
+    }
 }
 
 /// Writes a batch in one transaction, then evicts least recently used entries above `size_limit`.
@@ -217,29 +323,51 @@ pub(super) fn commit(
 ) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let t = now();
-    {
-        let mut bad = tx.prepare_cached("DELETE FROM entries WHERE key = ?1 AND tag = ?2")?;
-        for (key, tag) in &batch.bad {
-            bad.execute(params![&key[..], tag])?;
+    let mut map = writer_map(&tx, root, batch.rows.len() as u64)?;
+    for (key, tag) in &batch.bad {
+        let mut bad =
+            tx.prepare_cached("DELETE FROM entries WHERE id = ?1 AND key = ?2 AND tag = ?3")?;
+        map.find(key, |id| {
+            bad.execute(params![id, &key[..], tag])?;
+            Ok::<_, rusqlite::Error>(None::<()>)
+        })?;
+    }
+    for (n, row) in batch.rows.iter().enumerate() {
+        if row.inline.is_none() && !blobs::exists(root, &row.sum) {
+            continue;
         }
-        let mut put = tx.prepare_cached(UPSERT)?;
-        for row in &batch.rows {
-            if row.inline.is_none() && !blobs::exists(root, &row.sum) {
-                continue;
-            }
-            put.execute(params![
-                &row.key[..],
-                &row.sum[..],
-                &row.tag[..],
-                row.size as i64,
-                row.inline.as_deref(),
-                t
-            ])?;
+        let values = (
+            &row.sum[..],
+            &row.tag[..],
+            row.size as i64,
+            row.inline.as_deref(),
+            t,
+        );
+        if let Some(id) = id_of(&tx, &map, &row.key)? {
+            let (sum, tag, size, value, t) = values;
+            tx.prepare_cached(UPDATE)?
+                .execute(params![id, sum, tag, size, value, t])?;
+            continue;
         }
-        let mut used = tx.prepare_cached("UPDATE entries SET accessed = ?2 WHERE key = ?1")?;
-        for key in &batch.used {
-            used.execute(params![&key[..], t])?;
+        let (sum, tag, size, value, t) = values;
+        tx.prepare_cached(INSERT)?
+            .execute(params![&row.key[..], sum, tag, size, value, t])?;
+        let id = tx.last_insert_rowid();
+        let stale = |old| -> rusqlite::Result<bool> {
+            Ok(key_of(&tx, old)?.is_none_or(|k| k[..] != row.key[..]))
+        };
+        if map.put(&row.key, id, stale)?.is_err() {
+            // no room within a probe's reach: built anew (with this row, and room for the rest)
+            map = rebuild_map(&tx, root, (batch.rows.len() - n) as u64)?;
         }
+    }
+    for key in &batch.used {
+        let mut used =
+            tx.prepare_cached("UPDATE entries SET accessed = ?2 WHERE id = ?1 AND key = ?3")?;
+        map.find(key, |id| {
+            used.execute(params![id, t, &key[..]])?;
+            Ok::<_, rusqlite::Error>(None::<()>)
+        })?;
     }
     if let Some(limit) = size_limit {
         evict(&tx, root, limit)?;
@@ -278,20 +406,20 @@ fn evict(tx: &Connection, root: &Path, limit: u64) -> rusqlite::Result<()> {
         hot::remove(root).map_err(io_error)?;
     }
     while bytes > limit {
-        let oldest: Vec<(Vec<u8>, Vec<u8>, bool, i64)> = tx
+        let oldest: Vec<(i64, Vec<u8>, bool, i64)> = tx
             .prepare_cached(
-                "SELECT key, sum, value IS NULL, size FROM entries ORDER BY accessed LIMIT 256",
+                "SELECT id, sum, value IS NULL, size FROM entries ORDER BY accessed LIMIT 256",
             )?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
             .collect::<rusqlite::Result<_>>()?;
         if oldest.is_empty() {
             break;
         }
-        for (key, sum, in_file, size) in oldest {
+        for (id, sum, in_file, size) in oldest {
             if bytes <= limit {
                 break;
             }
-            remove_entry(tx, root, &key, &sum, in_file)?;
+            remove_entry(tx, root, id, &sum, in_file)?;
             bytes = bytes.saturating_sub(size as u64);
         }
     }
@@ -299,16 +427,17 @@ fn evict(tx: &Connection, root: &Path, limit: u64) -> rusqlite::Result<()> {
 }
 
 /// Deletes an entry's row and, when no other row names it, its blob file (inside the write
-/// transaction, so no other process can add a row naming the file meanwhile).
+/// transaction, so no other process can add a row naming the file meanwhile). Its slot in the key
+/// map stays (naming no row) until the map is rebuilt.
 fn remove_entry(
     tx: &Connection,
     root: &Path,
-    key: &[u8],
+    id: i64,
     sum: &[u8],
     in_file: bool,
 ) -> rusqlite::Result<()> {
-    tx.prepare_cached("DELETE FROM entries WHERE key = ?1")?
-        .execute([key])?;
+    tx.prepare_cached("DELETE FROM entries WHERE id = ?1")?
+        .execute([id])?;
     if in_file {
         let shared = tx
             .prepare_cached("SELECT 1 FROM entries WHERE sum = ?1 AND value IS NULL LIMIT 1")?
@@ -328,6 +457,7 @@ pub(super) fn clear(conn: &mut Connection, root: &Path) -> rusqlite::Result<u64>
     let (n, _) = totals(&tx)?;
     tx.execute("DELETE FROM entries", [])?;
     hot::remove(root).map_err(io_error)?;
+    keymap::discard(root).map_err(io_error)?;
     let _ = std::fs::remove_dir_all(root.join(blobs::BLOBS));
     tx.commit()?;
     Ok(n)
@@ -343,12 +473,12 @@ pub(super) fn prune(
     orphan_age: Duration,
 ) -> rusqlite::Result<(u64, u64)> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let old: Vec<(Vec<u8>, Vec<u8>, bool)> = tx
-        .prepare("SELECT key, sum, value IS NULL FROM entries WHERE accessed < ?1")?
+    let old: Vec<(i64, Vec<u8>, bool)> = tx
+        .prepare("SELECT id, sum, value IS NULL FROM entries WHERE accessed < ?1")?
         .query_map([before], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<rusqlite::Result<_>>()?;
-    for (key, sum, in_file) in &old {
-        remove_entry(&tx, root, key, sum, *in_file)?;
+    for (id, sum, in_file) in &old {
+        remove_entry(&tx, root, *id, sum, *in_file)?;
     }
     if !old.is_empty() {
         hot::remove(root).map_err(io_error)?;

@@ -19,6 +19,7 @@ mod flusher;
 mod fork;
 mod hot;
 mod index;
+mod keymap;
 mod readers;
 mod trust;
 
@@ -507,6 +508,7 @@ impl Store {
             if writer.take().is_some() {
                 // the directory or index was deleted or replaced: readers reopen too
                 readers::invalidate(&self.root);
+                keymap::forget(&self.root);
                 *locked(&self.checkpointer) = None;
             }
             let conn = self.connect()?;
@@ -738,7 +740,7 @@ impl Store {
 
     /// The payload of `key` from the index, and whether a refused entry was warned about.
     fn read_index(self: &Arc<Self>, key: &Key) -> (Option<Payload>, bool) {
-        let Ok(found) = self.with_reader(|c| index::find(c, key)) else {
+        let Ok(found) = self.with_reader(|c| index::find(c, &self.root, key)) else {
             return (None, false);
         };
         let mut found = match found {
@@ -760,7 +762,7 @@ impl Store {
             // calling the entry corrupt. Gone there too is a plain miss; still there and still
             // without its file is corrupt.
             readers::end_dir(&self.root);
-            match self.with_reader(|c| index::find(c, key)) {
+            match self.with_reader(|c| index::find(c, &self.root, key)) {
                 Ok(Ok(Some(again))) => {
                     checked = self.check(key, &again);
                     found = again;
@@ -889,7 +891,7 @@ impl Store {
                     if !taken.insert(key) {
                         continue;
                     }
-                    let Some(f) = index::find(tx, &key)? else {
+                    let Some(f) = index::find(tx, root, &key)? else {
                         continue;
                     };
                     let (Ok(sum), Ok(tag)) = (f.sum.try_into(), f.tag.try_into()) else {
@@ -1020,6 +1022,7 @@ impl Store {
                 // the index may have been deleted under us: reopen (recreating it), retry once
                 *writer = None;
                 readers::invalidate(&self.root);
+                keymap::forget(&self.root);
                 result = attempt(&mut writer);
             }
             locked(&self.pending).committing.clear();

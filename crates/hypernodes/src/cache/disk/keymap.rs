@@ -1,0 +1,449 @@
+//! The key map: where the index finds a key's row. An open-addressing hash table in the file
+//! `keys-v1`, from the first 8 bytes of a key to the id of its row in the index.
+//!
+//! Why: the index has no key index. A B-tree over random keys costs a random page per insert and
+//! per lookup once it outgrows memory, so cold writes grew several times slower from a thousand
+//! to a million entries; rows are now appended in id order and found through this table, whose
+//! cost per entry does not depend on its size.
+//!
+//! The table is only a hint: a lookup reads each row a slot names and serves it only when the
+//! row's own key column equals the key (then its content hash and tag are checked as always). A
+//! lost, stale, torn or planted slot can make a lookup miss, never serve another key's row.
+//!
+//! Layout: a 64-byte header (magic, capacity, slots used, retired flag), then `capacity` slots of
+//! 16 bytes: the key's first 8 bytes (never 0; 0 marks an empty slot) and the row id. Slots are
+//! written only by a process holding the index's write lock, through a shared mapping that every
+//! process reads (row id first, then the prefix that publishes it). When half the slots are used
+//! (or on `clear`), the writer builds a new file in `tmp/`, renames it into place and marks the old
+//! one retired; readers then map the new one. Slots of removed rows stay until such a rebuild (a
+//! rebuild from the index drops them once they are many). HyperNodes never truncates a mapped
+//! file: it replaces it (a file truncated in place by someone else would fault its readers).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use memmap2::{MmapOptions, MmapRaw};
+
+use super::blobs;
+use crate::cache::Key;
+
+/// The table's file name inside the cache directory.
+pub(super) const FILE: &str = "keys-v1";
+const MAGIC: u64 = u64::from_le_bytes(*b"HNKEYS01");
+const HEADER: u64 = 64;
+const SLOT: u64 = 16;
+/// The smallest table (16 KiB of slots).
+pub(super) const MIN_CAPACITY: u64 = 1024;
+/// The largest table a header may claim (1 TiB of slots): anything above is a damaged file.
+const MAX_CAPACITY: u64 = 1 << 36;
+/// Slots a probe visits at most: far above any run at half load, and a bound on the work a
+/// damaged or planted table can cause. A writer that finds no room within it rebuilds the table.
+const MAX_PROBE: u64 = 4096;
+/// How often a reader checks that the file it maps is still the one in place (a writer always
+/// checks; a rebuild also marks the old file retired, which readers see at once).
+const RECHECK: Duration = Duration::from_millis(100);
+
+const AT_MAGIC: u64 = 0;
+const AT_CAPACITY: u64 = 8;
+const AT_USED: u64 = 16;
+const AT_RETIRED: u64 = 24;
+
+/// The table's file in `root`.
+pub(super) fn path(root: &Path) -> PathBuf {
+    root.join(FILE)
+}
+
+/// The bucket of a key: its first 8 bytes (keys are BLAKE3 hashes), never 0.
+fn prefix(key: &Key) -> u64 {
+    let p = u64::from_le_bytes(key[..8].try_into().expect("keys are 32 bytes"));
+    p.max(1)
+}
+
+/// One mapped table file.
+pub(super) struct KeyMap {
+    map: MmapRaw,
+    capacity: u64,
+    writable: bool,
+    /// The identity of the mapped file (device, inode).
+    id: Option<(u64, u64)>,
+    /// When a reader last checked that the file is still in place.
+    checked: Mutex<Instant>,
+    /// Whether this process's writer compared the table with the index since mapping it.
+    vetted: std::sync::atomic::AtomicBool,
+}
+
+/// Why a writer could not place a slot.
+#[derive(Debug)]
+pub(super) struct Full;
+
+impl KeyMap {
+    /// Maps the table in `root`: `None` when there is none, or it is not a whole, valid table.
+    fn open(root: &Path) -> Option<KeyMap> {
+        let (file, writable) = match open_file(&path(root), true) {
+            Ok(f) => (f, true),
+            Err(_) => (open_file(&path(root), false).ok()?, false),
+        };
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() || meta.len() < HEADER + MIN_CAPACITY * SLOT {
+            return None;
+        }
+        let mut options = MmapOptions::new();
+        options.len(usize::try_from(meta.len()).ok()?);
+        let map = if writable {
+            options.map_raw(&file).ok()?
+        } else {
+            options.map_raw_read_only(&file).ok()?
+        };
+        let mut km = KeyMap {
+            map,
+            capacity: 0,
+            writable,
+            id: identity(&meta),
+            checked: Mutex::new(Instant::now()),
+            vetted: Default::default(),
+        };
+        let capacity = km.word(AT_CAPACITY).load(Ordering::Acquire);
+        let whole = capacity.is_power_of_two()
+            && (MIN_CAPACITY..=MAX_CAPACITY).contains(&capacity)
+            && HEADER + capacity * SLOT == meta.len();
+        if km.word(AT_MAGIC).load(Ordering::Acquire) != MAGIC || !whole {
+            return None;
+        }
+        km.capacity = capacity;
+        Some(km)
+    }
+
+    /// The 8-byte word at `offset` of the mapping (aligned: the mapping starts on a page).
+    fn word(&self, offset: u64) -> &AtomicU64 {
+        assert!(offset.is_multiple_of(8) && offset + 8 <= self.map.len() as u64);
+        // SAFETY: in bounds and 8-byte aligned (checked above; the mapping is page-aligned), and
+        // every access to the shared mapping goes through atomics.
+        unsafe { &*(self.map.as_ptr().add(offset as usize) as *const AtomicU64) }
+    }
+
+    fn slot(&self, i: u64) -> (&AtomicU64, &AtomicU64) {
+        let at = HEADER + (i & (self.capacity - 1)) * SLOT;
+        (self.word(at), self.word(at + 8))
+    }
+
+    /// The slots a probe for prefix `p` visits, in order (wrapping round the table).
+    fn probe(&self, p: u64) -> impl Iterator<Item = (&AtomicU64, &AtomicU64)> {
+        (0..MAX_PROBE.min(self.capacity)).map(move |step| self.slot(p.wrapping_add(step)))
+    }
+
+    /// Whether a writer has replaced this table (its readers map the new one).
+    pub(super) fn retired(&self) -> bool {
+        self.word(AT_RETIRED).load(Ordering::Acquire) != 0
+    }
+
+    /// Slots in use (live or left by removed rows).
+    pub(super) fn used(&self) -> u64 {
+        self.word(AT_USED).load(Ordering::Acquire)
+    }
+
+    /// The number of slots.
+    pub(super) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Calls `f` with the row id of each slot whose prefix is `key`'s, in probe order, until it
+    /// returns `Some` (or the probe ends at an empty slot).
+    pub(super) fn find<T, E>(
+        &self,
+        key: &Key,
+        mut f: impl FnMut(i64) -> Result<Option<T>, E>,
+    ) -> Result<Option<T>, E> {
+        let p = prefix(key);
+        for (at, id) in self.probe(p) {
+            match at.load(Ordering::Acquire) {
+                0 => break,
+                q if q == p => {
+                    if let Some(found) = f(id.load(Ordering::Acquire) as i64)? {
+                        return Ok(Some(found));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(None)
+    }
+
+    /// Points `key` at row `id` (the caller holds the index's write lock): in the first slot
+    /// with `key`'s prefix for which `stale` says its row is not `key`'s, else the first empty one.
+    pub(super) fn put<E>(
+        &self,
+        key: &Key,
+        id: i64,
+        mut stale: impl FnMut(i64) -> Result<bool, E>,
+    ) -> Result<Result<(), Full>, E> {
+        assert!(self.writable, "a writer maps the key table for writing");
+        let p = prefix(key);
+        for (at, slot_id) in self.probe(p) {
+            match at.load(Ordering::Acquire) {
+                0 => {
+                    slot_id.store(id as u64, Ordering::Release);
+                    at.store(p, Ordering::Release);
+                    self.word(AT_USED).fetch_add(1, Ordering::AcqRel);
+                    return Ok(Ok(()));
+                }
+                q if q == p && stale(slot_id.load(Ordering::Acquire) as i64)? => {
+                    slot_id.store(id as u64, Ordering::Release);
+                    return Ok(Ok(()));
+                }
+                _ => {}
+            }
+        }
+        Ok(Err(Full))
+    }
+
+    /// Every used slot, as (prefix, row id).
+    fn slots(&self) -> impl Iterator<Item = (u64, i64)> + '_ {
+        (0..self.capacity).filter_map(|i| {
+            let (at, id) = self.slot(i);
+            match at.load(Ordering::Acquire) {
+                0 => None,
+                p => Some((p, id.load(Ordering::Acquire) as i64)),
+            }
+        })
+    }
+
+    /// Fills an empty slot without looking for stale ones (a table being built).
+    fn fill(&self, p: u64, id: i64) -> Result<(), Full> {
+        for (at, slot_id) in self.probe(p) {
+            if at.load(Ordering::Relaxed) == 0 {
+                slot_id.store(id as u64, Ordering::Relaxed);
+                at.store(p, Ordering::Relaxed);
+                return Ok(());
+            }
+        }
+        Err(Full)
+    }
+}
+
+/// Opens the table's file, never through a symlink (for writing too when `write`).
+#[cfg(unix)]
+fn open_file(path: &Path, write: bool) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+}
+
+#[cfg(not(unix))]
+fn open_file(path: &Path, write: bool) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(write)
+        .open(path)
+}
+
+#[cfg(unix)]
+fn identity(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    Some((meta.dev(), meta.ino()))
+}
+
+#[cfg(not(unix))]
+fn identity(_: &std::fs::Metadata) -> Option<(u64, u64)> {
+    None
+}
+
+/// Whether the file in place at `root` is still the one `km` maps.
+fn in_place(root: &Path, km: &KeyMap) -> bool {
+    match (std::fs::symlink_metadata(path(root)), km.id) {
+        (Ok(meta), Some(id)) => identity(&meta) == Some(id),
+        (Ok(_), None) => true,
+        (Err(_), _) => false,
+    }
+}
+
+/// The tables mapped in this process, per cache directory.
+fn maps() -> std::sync::MutexGuard<'static, HashMap<PathBuf, Arc<KeyMap>>> {
+    static MAPS: OnceLock<Mutex<HashMap<PathBuf, Arc<KeyMap>>>> = OnceLock::new();
+    MAPS.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+}
+
+/// The table for lookups in `root`: the one mapped, unless retired or replaced since (checked at
+/// most every [`RECHECK`]); `None` when there is no valid table (lookups then miss until the next
+/// commit rebuilds it).
+pub(super) fn current(root: &Path) -> Option<Arc<KeyMap>> {
+    let mut maps = maps();
+    if let Some(km) = maps.get(root) {
+        if !km.retired() {
+            let mut checked = km.checked.lock().unwrap_or_else(|e| e.into_inner());
+            if checked.elapsed() < RECHECK {
+                return Some(km.clone());
+            }
+            if in_place(root, km) {
+                *checked = Instant::now();
+                return Some(km.clone());
+            }
+        }
+    }
+    maps.remove(root);
+    let km = Arc::new(KeyMap::open(root)?);
+    maps.insert(root.to_path_buf(), km.clone());
+    Some(km)
+}
+
+/// Forgets the table mapped for `root` (its directory was deleted or replaced).
+pub(super) fn forget(root: &Path) {
+    maps().remove(root);
+}
+
+/// The table a writer (holding the index's write lock) uses: the file in place, mapped for
+/// writing; `None` when there is none, it is not valid or cannot be written.
+pub(super) fn for_writer(root: &Path) -> Option<Arc<KeyMap>> {
+    let mut maps = maps();
+    if let Some(km) = maps.get(root) {
+        if km.writable && !km.retired() && in_place(root, km) {
+            return Some(km.clone());
+        }
+    }
+    maps.remove(root);
+    let km = Arc::new(KeyMap::open(root).filter(|km| km.writable)?);
+    maps.insert(root.to_path_buf(), km.clone());
+    Some(km)
+}
+
+/// Whether this process's writer has yet to compare `km` with the index (once per mapping).
+pub(super) fn needs_vetting(km: &KeyMap) -> bool {
+    !km.vetted.swap(true, Ordering::AcqRel)
+}
+
+/// The capacity for `entries` slots at most a quarter full (room to grow before the next build).
+pub(super) fn capacity_for(entries: u64) -> u64 {
+    entries
+        .saturating_mul(4)
+        .max(MIN_CAPACITY)
+        .checked_next_power_of_two()
+        .unwrap_or(MAX_CAPACITY)
+        .min(MAX_CAPACITY)
+}
+
+/// Builds a table of `capacity` slots holding `slots` (prefix, row id) in a new file in `tmp/`,
+/// renames it into place, and marks the table it replaces retired. The caller holds the index's
+/// write lock. A full disk fails here (the file is allocated before it is mapped), leaving the
+/// table in place as it was.
+pub(super) fn build(
+    root: &Path,
+    capacity: u64,
+    slots: impl Iterator<Item = (u64, i64)>,
+) -> std::io::Result<Arc<KeyMap>> {
+    let (file, tmp) = blobs::create_tmp(root)?;
+    let built = (|| {
+        let len = HEADER + capacity * SLOT;
+        allocate(&file, len)?;
+        let map = MmapOptions::new()
+            .len(usize::try_from(len).map_err(std::io::Error::other)?)
+            .map_raw(&file)?;
+        let km = KeyMap {
+            map,
+            capacity,
+            writable: true,
+            id: None,
+            checked: Mutex::new(Instant::now()),
+            vetted: std::sync::atomic::AtomicBool::new(true),
+        };
+        let mut used = 0;
+        for (p, id) in slots {
+            if km.fill(p, id).is_ok() {
+                used += 1;
+            }
+        }
+        km.word(AT_CAPACITY).store(capacity, Ordering::Relaxed);
+        km.word(AT_USED).store(used, Ordering::Relaxed);
+        km.word(AT_MAGIC).store(MAGIC, Ordering::Release);
+        // the table in place now (any process's): retired once the new one has replaced it
+        let old = KeyMap::open(root);
+        std::fs::rename(&tmp, path(root))?;
+        if let Some(old) = old {
+            retire(&old);
+        }
+        Ok(km)
+    })();
+    let mut km = match built {
+        Ok(km) => km,
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    km.id = file.metadata().ok().as_ref().and_then(identity);
+    // (the entry replaced needs no retiring: the file it maps was retired above, or earlier;
+    // retiring it here could hit the new file, mapped meanwhile by a reader of this process)
+    let km = Arc::new(km);
+    maps().insert(root.to_path_buf(), km.clone());
+    Ok(km)
+}
+
+/// Marks `km` retired, so that its readers (in every process) map the new table.
+fn retire(km: &KeyMap) {
+    if km.writable {
+        km.word(AT_RETIRED).store(1, Ordering::Release);
+    }
+}
+
+/// Builds a table from the old one's slots at `capacity` (its readers move to the new one).
+pub(super) fn grow(root: &Path, old: &KeyMap, capacity: u64) -> std::io::Result<Arc<KeyMap>> {
+    build(root, capacity, old.slots())
+}
+
+/// The slot entry for a row: its key's prefix and id.
+pub(super) fn slot_of(key: &[u8], id: i64) -> Option<(u64, i64)> {
+    let key: &Key = key.try_into().ok()?;
+    Some((prefix(key), id))
+}
+
+/// Gives the file its whole length on disk before it is mapped (a write through a mapping into
+/// a hole that the disk has no room for would kill the process).
+#[cfg(target_os = "linux")]
+fn allocate(file: &std::fs::File, len: u64) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    let len_off = libc::off_t::try_from(len).map_err(std::io::Error::other)?;
+    // SAFETY: a plain system call on an open descriptor.
+    match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len_off) } {
+        0 => Ok(()),
+        libc::EOPNOTSUPP | libc::EINVAL => write_zeros(file, len),
+        e => Err(std::io::Error::from_raw_os_error(e)),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn allocate(file: &std::fs::File, len: u64) -> std::io::Result<()> {
+    write_zeros(file, len)
+}
+
+fn write_zeros(file: &std::fs::File, len: u64) -> std::io::Result<()> {
+    use std::io::Write;
+    let zeros = vec![0u8; 1 << 20];
+    let mut w = file;
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(zeros.len() as u64) as usize;
+        w.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    w.flush()
+}
+
+/// Removes the table in `root` after marking it retired (its readers in every process stop using
+/// it; lookups miss until the next commit builds one from the index). The caller holds the
+/// index's write lock.
+pub(super) fn discard(root: &Path) -> std::io::Result<()> {
+    if let Some(old) = KeyMap::open(root) {
+        retire(&old);
+    }
+    maps().remove(root);
+    match std::fs::remove_file(path(root)) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
