@@ -447,3 +447,186 @@ pub(super) fn discard(root: &Path) -> std::io::Result<()> {
         _ => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp_root(name: &str) -> PathBuf {
+        let root = std::env::temp_dir().join(format!(
+            "hn-keymap-{name}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        root
+    }
+
+    /// A key whose first 8 bytes are `p` and whose rest is `tail`.
+    fn key(p: u64, tail: u8) -> Key {
+        let mut k = [tail; 32];
+        k[..8].copy_from_slice(&p.to_le_bytes());
+        k
+    }
+
+    fn ids(map: &KeyMap, k: &Key) -> Vec<i64> {
+        let mut out = Vec::new();
+        map.find(k, |id| {
+            out.push(id);
+            Ok::<_, ()>(None::<()>)
+        })
+        .unwrap();
+        out
+    }
+
+    fn never_stale(_: i64) -> Result<bool, ()> {
+        Ok(false)
+    }
+
+    #[test]
+    fn keys_sharing_a_prefix_are_all_offered_in_order() {
+        let root = temp_root("shared");
+        let map = build(&root, MIN_CAPACITY, std::iter::empty()).unwrap();
+        let (a, b, c) = (key(7, 1), key(7, 2), key(8, 1));
+        map.put(&a, 1, never_stale).unwrap().unwrap();
+        map.put(&b, 2, never_stale).unwrap().unwrap();
+        map.put(&c, 3, never_stale).unwrap().unwrap();
+        // the table knows prefixes only: both rows are candidates, the caller checks the key
+        assert_eq!(ids(&map, &a), vec![1, 2]);
+        assert_eq!(ids(&map, &b), vec![1, 2]);
+        assert_eq!(ids(&map, &c), vec![3]);
+        assert_eq!(ids(&map, &key(9, 1)), Vec::<i64>::new());
+        assert_eq!(map.used(), 3);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_stale_slot_of_the_prefix_is_reused_not_a_live_one() {
+        let root = temp_root("stale");
+        let map = build(&root, MIN_CAPACITY, std::iter::empty()).unwrap();
+        let k = key(42, 0);
+        map.put(&k, 1, never_stale).unwrap().unwrap();
+        map.put(&k, 2, never_stale).unwrap().unwrap();
+        // row 1 is gone: its slot takes row 5; row 2's stays
+        map.put(&k, 5, |id| Ok::<_, ()>(id == 1)).unwrap().unwrap();
+        assert_eq!(ids(&map, &k), vec![5, 2]);
+        assert_eq!(map.used(), 2);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_probe_wraps_round_the_end_of_the_table() {
+        let root = temp_root("wrap");
+        let map = build(&root, MIN_CAPACITY, std::iter::empty()).unwrap();
+        let k = key(u64::MAX, 0); // the last slot
+        for id in 1..=3 {
+            map.put(&k, id, never_stale).unwrap().unwrap();
+        }
+        assert_eq!(ids(&map, &k), vec![1, 2, 3]);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_full_run_is_reported_and_the_prefix_0_is_not_an_empty_slot() {
+        let root = temp_root("full");
+        let map = build(&root, MIN_CAPACITY, std::iter::empty()).unwrap();
+        let k = key(0, 0); // prefix 0 is stored as 1 (0 marks an empty slot)
+        for id in 0..MIN_CAPACITY as i64 {
+            map.put(&k, id + 1, never_stale).unwrap().unwrap();
+        }
+        assert!(map.put(&k, 99_999, never_stale).unwrap().is_err());
+        assert_eq!(ids(&map, &k).len(), MIN_CAPACITY as usize);
+        assert_eq!(ids(&map, &key(1, 9)).len(), MIN_CAPACITY as usize);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn growing_keeps_the_slots_and_retires_only_the_old_file() {
+        let root = temp_root("grow");
+        let old = build(&root, MIN_CAPACITY, std::iter::empty()).unwrap();
+        for i in 0..100u64 {
+            old.put(&key(i * 977, 0), i as i64 + 1, never_stale)
+                .unwrap()
+                .unwrap();
+        }
+        // a reader of this process mapped the file in place
+        let seen = current(&root).unwrap();
+        let grown = grow(&root, &old, 4 * MIN_CAPACITY).unwrap();
+        assert!(old.retired() && seen.retired());
+        assert!(!grown.retired());
+        assert_eq!(grown.used(), 100);
+        assert_eq!(grown.capacity(), 4 * MIN_CAPACITY);
+        for i in 0..100u64 {
+            assert_eq!(ids(&grown, &key(i * 977, 0)), vec![i as i64 + 1]);
+        }
+        let now = current(&root).unwrap();
+        assert!(!now.retired());
+        assert_eq!(ids(&now, &key(977, 0)), vec![2]);
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn damaged_files_are_not_mapped() {
+        let root = temp_root("damaged");
+        let map = build(&root, MIN_CAPACITY, std::iter::empty()).unwrap();
+        drop(map);
+        forget(&root);
+        let good = std::fs::read(path(&root)).unwrap();
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("empty", Vec::new()),
+            ("short", good[..100].to_vec()),
+            ("bad magic", {
+                let mut b = good.clone();
+                b[0] ^= 1;
+                b
+            }),
+            ("capacity beyond the file", {
+                let mut b = good.clone();
+                b[8..16].copy_from_slice(&(2 * MIN_CAPACITY).to_le_bytes());
+                b
+            }),
+            ("capacity not a power of two", {
+                let mut b = good.clone();
+                b[8..16].copy_from_slice(&(MIN_CAPACITY + 1).to_le_bytes());
+                b
+            }),
+            ("huge capacity", {
+                let mut b = good.clone();
+                b[8..16].copy_from_slice(&(1u64 << 62).to_le_bytes());
+                b
+            }),
+        ];
+        for (what, bytes) in cases {
+            std::fs::write(path(&root), &bytes).unwrap();
+            forget(&root);
+            assert!(current(&root).is_none(), "{what}: mapped");
+            assert!(for_writer(&root).is_none(), "{what}: mapped for writing");
+        }
+        std::fs::write(path(&root), &good).unwrap();
+        forget(&root);
+        assert!(current(&root).is_some());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn discarding_retires_the_mapped_file_and_removes_it() {
+        let root = temp_root("discard");
+        build(&root, MIN_CAPACITY, std::iter::empty()).unwrap();
+        let seen = current(&root).unwrap();
+        discard(&root).unwrap();
+        assert!(seen.retired());
+        assert!(!path(&root).exists());
+        assert!(current(&root).is_none());
+        discard(&root).unwrap(); // nothing there: fine
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn capacities_leave_room_and_stay_in_bounds() {
+        assert_eq!(capacity_for(0), MIN_CAPACITY);
+        assert_eq!(capacity_for(1000), 4096);
+        assert_eq!(capacity_for(1 << 20), 1 << 22);
+        assert_eq!(capacity_for(u64::MAX), MAX_CAPACITY);
+    }
+}
