@@ -318,10 +318,11 @@ pub(super) fn needs_vetting(km: &KeyMap) -> bool {
     !km.vetted.swap(true, Ordering::AcqRel)
 }
 
-/// The capacity for `entries` slots at most a quarter full (room to grow before the next build).
+/// The capacity for `entries` slots at most half full (a table is grown when it would be more):
+/// 2 to 4 slots, 32 to 64 bytes, per entry.
 pub(super) fn capacity_for(entries: u64) -> u64 {
     entries
-        .saturating_mul(4)
+        .saturating_mul(2)
         .max(MIN_CAPACITY)
         .checked_next_power_of_two()
         .unwrap_or(MAX_CAPACITY)
@@ -625,8 +626,10 @@ mod tests {
     #[test]
     fn capacities_leave_room_and_stay_in_bounds() {
         assert_eq!(capacity_for(0), MIN_CAPACITY);
-        assert_eq!(capacity_for(1000), 4096);
-        assert_eq!(capacity_for(1 << 20), 1 << 22);
+        assert_eq!(capacity_for(1000), 2048);
+        assert_eq!(capacity_for(1024), 2048);
+        assert_eq!(capacity_for(1025), 4096);
+        assert_eq!(capacity_for(1 << 20), 1 << 21);
         assert_eq!(capacity_for(u64::MAX), MAX_CAPACITY);
     }
 }
