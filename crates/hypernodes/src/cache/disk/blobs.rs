@@ -31,8 +31,16 @@ fn in_place(root: &Path, sum: &[u8; 32], len: u64) -> bool {
 /// A new temporary file in `tmp/` under an unpredictable name, created with
 /// `O_CREAT | O_EXCL | O_NOFOLLOW` (and `tmp/` with it when absent).
 pub(super) fn create_tmp(root: &Path) -> std::io::Result<(std::fs::File, PathBuf)> {
+    create_tmp_as(root, "")
+}
+
+/// [`create_tmp`] with a name that starts with `prefix` (so that files of one kind can be found).
+pub(super) fn create_tmp_as(
+    root: &Path,
+    prefix: &str,
+) -> std::io::Result<(std::fs::File, PathBuf)> {
     let tmp_dir = root.join(TMP);
-    let tmp = tmp_dir.join(random_name());
+    let tmp = tmp_dir.join(format!("{prefix}{}", random_name()));
     let file = match create_new(&tmp) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             std::fs::create_dir_all(&tmp_dir)?;
@@ -185,19 +193,25 @@ pub(super) fn list(root: &Path) -> Vec<(PathBuf, Option<[u8; 32]>)> {
 
 /// A name nobody can guess: 128 bits from std's randomly keyed SipHash, plus the process id.
 fn random_name() -> String {
+    format!(
+        "{:016x}{:016x}.{}",
+        random_u64(),
+        random_u64(),
+        std::process::id()
+    )
+}
+
+/// 64 bits nobody can guess (std's randomly keyed SipHash over a counter and the time).
+pub(super) fn random_u64() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut bits = [0u64; 2];
-    for b in &mut bits {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-        h.write_u128(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos()),
-        );
-        *b = h.finish();
-    }
-    format!("{:016x}{:016x}.{}", bits[0], bits[1], std::process::id())
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.finish()
 }
 
 #[cfg(unix)]

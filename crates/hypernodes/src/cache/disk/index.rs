@@ -153,7 +153,7 @@ fn try_open(root: &Path) -> rusqlite::Result<Connection> {
     )?;
     // Other processes may hold the write lock for a commit: wait for them rather than fail.
     conn.busy_timeout(Duration::from_secs(60))?;
-    // 4 KiB pages (the file system's block): a shallower key index than with small pages, rows
+    // 4 KiB pages (the file system's block): a shallower table than with small pages, rows
     // packed without waste, and a checkpoint writes whole blocks. No effect once the database
     // exists (an index made with other pages keeps them).
     conn.pragma_update(None, "page_size", 4096)?;
@@ -164,7 +164,7 @@ fn try_open(root: &Path) -> rusqlite::Result<Connection> {
     // In WAL mode, NORMAL commits survive the process being killed at any moment (the OS has the
     // pages); only a power loss or OS crash may lose the last commits, never corrupt the index.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    // A larger page cache keeps the key index's pages in memory as the cache grows (32 MiB).
+    // A larger page cache keeps the table's upper pages in memory as the cache grows (32 MiB).
     conn.pragma_update(None, "cache_size", -32768)?;
     // Checkpoints run on the commit thread (see `checkpoint`), off the runs' path; this one (at
     // 65,536 pages of log, 256 MiB with 4 KiB pages) is a safety net for when that thread cannot
@@ -298,16 +298,17 @@ fn writer_map(tx: &Connection, root: &Path, extra: u64) -> rusqlite::Result<Arc<
         Some(map) if !keymap::needs_vetting(&map) || map.used() >= totals(tx)?.0 => map,
         _ => return rebuild_map(tx, root, extra),
     };
-    if (map.used() + extra) * 2 <= map.capacity() {
+    let needed = map.used().saturating_add(extra);
+    if needed.saturating_mul(2) <= map.capacity() {
         return Ok(map);
     }
-    if totals(tx)?.0 * 2 < map.used() {
+    if totals(tx)?.0.saturating_mul(2) < map.used() {
         return rebuild_map(tx, root, extra);
     }
-    match keymap::grow(root, &map, keymap::capacity_for(map.used() + extra)) {
+    match keymap::grow(root, &map, keymap::capacity_for(needed)) {
         Ok(grown) => Ok(grown),
         // (no room on disk for a larger table: the one in place still has some)
-        Err(_) if (map.used() + extra) * 10 < map.capacity() * 9 => Ok(map),
+        Err(_) if needed.saturating_mul(10) < map.capacity().saturating_mul(9) => Ok(map),
         Err(e) => Err(io_error(e)),
     }
 }
@@ -324,6 +325,7 @@ pub(super) fn commit(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let t = now();
     let mut map = writer_map(&tx, root, batch.rows.len() as u64)?;
+    let mut rebuilt = false;
     for (key, tag) in &batch.bad {
         let mut bad =
             tx.prepare_cached("DELETE FROM entries WHERE id = ?1 AND key = ?2 AND tag = ?3")?;
@@ -353,12 +355,12 @@ pub(super) fn commit(
         tx.prepare_cached(INSERT)?
             .execute(params![&row.key[..], sum, tag, size, value, t])?;
         let id = tx.last_insert_rowid();
-        let stale = |old| -> rusqlite::Result<bool> {
-            Ok(key_of(&tx, old)?.is_none_or(|k| k[..] != row.key[..]))
-        };
-        if map.put(&row.key, id, stale)?.is_err() {
-            // no room within a probe's reach: built anew (with this row, and room for the rest)
+        if map.put(&row.key, id).is_err() && !rebuilt {
+            // no room within a probe's reach (a damaged table, or rows planted to crowd one run):
+            // built anew, with a new seed, with this row and room for the rest; at most once per
+            // commit (after that such a row is left without a slot: a miss, never a wrong value)
             map = rebuild_map(&tx, root, (batch.rows.len() - n) as u64)?;
+            rebuilt = true;
         }
     }
     for key in &batch.used {

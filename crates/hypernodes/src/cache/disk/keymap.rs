@@ -10,14 +10,17 @@
 //! row's own key column equals the key (then its content hash and tag are checked as always). A
 //! lost, stale, torn or planted slot can make a lookup miss, never serve another key's row.
 //!
-//! Layout: a 64-byte header (magic, capacity, slots used, retired flag), then `capacity` slots of
-//! 16 bytes: the key's first 8 bytes (never 0; 0 marks an empty slot) and the row id. Slots are
-//! written only by a process holding the index's write lock, through a shared mapping that every
-//! process reads (row id first, then the prefix that publishes it). When half the slots are used
-//! (or on `clear`), the writer builds a new file in `tmp/`, renames it into place and marks the old
-//! one retired; readers then map the new one. Slots of removed rows stay until such a rebuild (a
-//! rebuild from the index drops them once they are many). HyperNodes never truncates a mapped
-//! file: it replaces it (a file truncated in place by someone else would fault its readers).
+//! Layout: a 64-byte header (magic, capacity, slots used, retired flag, seed), then `capacity`
+//! slots of 16 bytes: the key's first 8 bytes (never 0; 0 marks an empty slot) and the row id. A
+//! key's probe starts at a bucket mixed from its prefix and the table's random seed (so rows planted
+//! to crowd one run are spread again by the next rebuild). Slots are written only by a process
+//! holding the index's write lock, through a shared mapping that every process reads (row id first,
+//! then the prefix that publishes it), and only empty slots are filled: a slot is never moved to
+//! another row. When half the slots are used, the writer builds a new file in `tmp/`, renames it
+//! into place and marks the old one retired; readers then map the new one (`clear` removes the
+//! file, and the next commit builds one). Slots of removed rows stay until a rebuild from the index,
+//! which happens when most slots name removed rows. HyperNodes never truncates a mapped file: it
+//! replaces it (a file truncated in place by someone else would fault its readers).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -39,8 +42,9 @@ const SLOT: u64 = 16;
 pub(super) const MIN_CAPACITY: u64 = 1024;
 /// The largest table a header may claim (1 TiB of slots): anything above is a damaged file.
 const MAX_CAPACITY: u64 = 1 << 36;
-/// Slots a probe visits at most: far above any run at half load, and a bound on the work a
-/// damaged or planted table can cause. A writer that finds no room within it rebuilds the table.
+/// Slots a probe visits at most: far above any run at half load, and a bound on the work of one
+/// lookup in a damaged or planted table. A writer that finds no room within it rebuilds the table
+/// (at most once per commit).
 const MAX_PROBE: u64 = 4096;
 /// How often a reader checks that the file it maps is still the one in place (a writer always
 /// checks; a rebuild also marks the old file retired, which readers see at once).
@@ -50,6 +54,9 @@ const AT_MAGIC: u64 = 0;
 const AT_CAPACITY: u64 = 8;
 const AT_USED: u64 = 16;
 const AT_RETIRED: u64 = 24;
+const AT_SEED: u64 = 32;
+/// Names of tables being built in `tmp/` start with this.
+const TMP_PREFIX: &str = "keys-v1.";
 
 /// The table's file in `root`.
 pub(super) fn path(root: &Path) -> PathBuf {
@@ -66,6 +73,8 @@ fn prefix(key: &Key) -> u64 {
 pub(super) struct KeyMap {
     map: MmapRaw,
     capacity: u64,
+    /// Mixed into each prefix to find its bucket.
+    seed: u64,
     writable: bool,
     /// The identity of the mapped file (device, inode).
     id: Option<(u64, u64)>,
@@ -80,7 +89,10 @@ pub(super) struct KeyMap {
 pub(super) struct Full;
 
 impl KeyMap {
-    /// Maps the table in `root`: `None` when there is none, or it is not a whole, valid table.
+    /// Maps the table in `root`: `None` when there is none, it is not a whole, valid table, or it
+    /// was retired (left in place by a process killed while removing it: the next writer builds a
+    /// new one). A table this process may write is given all its blocks first (a copy may have
+    /// made it sparse, and a write through the mapping into a hole on a full disk would fault).
     fn open(root: &Path) -> Option<KeyMap> {
         let (file, writable) = match open_file(&path(root), true) {
             Ok(f) => (f, true),
@@ -89,6 +101,9 @@ impl KeyMap {
         let meta = file.metadata().ok()?;
         if !meta.is_file() || meta.len() < HEADER + MIN_CAPACITY * SLOT {
             return None;
+        }
+        if writable && !allocated(&meta) {
+            allocate(&file, meta.len()).ok()?;
         }
         let mut options = MmapOptions::new();
         options.len(usize::try_from(meta.len()).ok()?);
@@ -100,6 +115,7 @@ impl KeyMap {
         let mut km = KeyMap {
             map,
             capacity: 0,
+            seed: 0,
             writable,
             id: identity(&meta),
             checked: Mutex::new(Instant::now()),
@@ -113,6 +129,10 @@ impl KeyMap {
             return None;
         }
         km.capacity = capacity;
+        km.seed = km.word(AT_SEED).load(Ordering::Acquire);
+        if km.used() > capacity || km.retired() {
+            return None;
+        }
         Some(km)
     }
 
@@ -129,9 +149,17 @@ impl KeyMap {
         (self.word(at), self.word(at + 8))
     }
 
-    /// The slots a probe for prefix `p` visits, in order (wrapping round the table).
+    /// The slots a probe for prefix `p` visits, in order (wrapping round the table) from its
+    /// bucket: the high bits of the prefix mixed with the seed (Fibonacci hashing).
     fn probe(&self, p: u64) -> impl Iterator<Item = (&AtomicU64, &AtomicU64)> {
-        (0..MAX_PROBE.min(self.capacity)).map(move |step| self.slot(p.wrapping_add(step)))
+        let bucket = self.bucket(p);
+        (0..MAX_PROBE.min(self.capacity)).map(move |step| self.slot(bucket.wrapping_add(step)))
+    }
+
+    /// The slot where the probe for prefix `p` starts.
+    fn bucket(&self, p: u64) -> u64 {
+        let bits = self.capacity.trailing_zeros();
+        (p ^ self.seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (64 - bits)
     }
 
     /// Whether a writer has replaced this table (its readers map the new one).
@@ -171,32 +199,21 @@ impl KeyMap {
         Ok(None)
     }
 
-    /// Points `key` at row `id` (the caller holds the index's write lock): in the first slot
-    /// with `key`'s prefix for which `stale` says its row is not `key`'s, else the first empty one.
-    pub(super) fn put<E>(
-        &self,
-        key: &Key,
-        id: i64,
-        mut stale: impl FnMut(i64) -> Result<bool, E>,
-    ) -> Result<Result<(), Full>, E> {
+    /// Points `key` at row `id` in the first empty slot of its probe (the caller holds the
+    /// index's write lock). A used slot is never changed: a row whose commit is rolled back, or
+    /// another key sharing the prefix, keeps what it had.
+    pub(super) fn put(&self, key: &Key, id: i64) -> Result<(), Full> {
         assert!(self.writable, "a writer maps the key table for writing");
         let p = prefix(key);
         for (at, slot_id) in self.probe(p) {
-            match at.load(Ordering::Acquire) {
-                0 => {
-                    slot_id.store(id as u64, Ordering::Release);
-                    at.store(p, Ordering::Release);
-                    self.word(AT_USED).fetch_add(1, Ordering::AcqRel);
-                    return Ok(Ok(()));
-                }
-                q if q == p && stale(slot_id.load(Ordering::Acquire) as i64)? => {
-                    slot_id.store(id as u64, Ordering::Release);
-                    return Ok(Ok(()));
-                }
-                _ => {}
+            if at.load(Ordering::Acquire) == 0 {
+                slot_id.store(id as u64, Ordering::Release);
+                at.store(p, Ordering::Release);
+                self.word(AT_USED).fetch_add(1, Ordering::AcqRel);
+                return Ok(());
             }
         }
-        Ok(Err(Full))
+        Err(Full)
     }
 
     /// Every used slot, as (prefix, row id).
@@ -338,7 +355,8 @@ pub(super) fn build(
     capacity: u64,
     slots: impl Iterator<Item = (u64, i64)>,
 ) -> std::io::Result<Arc<KeyMap>> {
-    let (file, tmp) = blobs::create_tmp(root)?;
+    remove_unfinished(root);
+    let (file, tmp) = blobs::create_tmp_as(root, TMP_PREFIX)?;
     let built = (|| {
         let len = HEADER + capacity * SLOT;
         allocate(&file, len)?;
@@ -348,6 +366,7 @@ pub(super) fn build(
         let km = KeyMap {
             map,
             capacity,
+            seed: blobs::random_u64(),
             writable: true,
             id: None,
             checked: Mutex::new(Instant::now()),
@@ -361,6 +380,7 @@ pub(super) fn build(
         }
         km.word(AT_CAPACITY).store(capacity, Ordering::Relaxed);
         km.word(AT_USED).store(used, Ordering::Relaxed);
+        km.word(AT_SEED).store(km.seed, Ordering::Relaxed);
         km.word(AT_MAGIC).store(MAGIC, Ordering::Release);
         // the table in place now (any process's): retired once the new one has replaced it
         let old = KeyMap::open(root);
@@ -409,12 +429,27 @@ pub(super) fn slot_of(key: &[u8], id: i64) -> Option<(u64, i64)> {
 fn allocate(file: &std::fs::File, len: u64) -> std::io::Result<()> {
     use std::os::unix::io::AsRawFd;
     let len_off = libc::off_t::try_from(len).map_err(std::io::Error::other)?;
-    // SAFETY: a plain system call on an open descriptor.
-    match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len_off) } {
-        0 => Ok(()),
-        libc::EOPNOTSUPP | libc::EINVAL => write_zeros(file, len),
-        e => Err(std::io::Error::from_raw_os_error(e)),
+    loop {
+        // SAFETY: a plain system call on an open descriptor.
+        match unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len_off) } {
+            0 => return Ok(()),
+            libc::EINTR => continue,
+            libc::EOPNOTSUPP | libc::EINVAL => return write_zeros(file, len),
+            e => return Err(std::io::Error::from_raw_os_error(e)),
+        }
     }
+}
+
+/// Whether the file has a block for each of its bytes (no holes).
+#[cfg(unix)]
+fn allocated(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.blocks().saturating_mul(512) >= meta.len()
+}
+
+#[cfg(not(unix))]
+fn allocated(_: &std::fs::Metadata) -> bool {
+    true
 }
 
 #[cfg(not(target_os = "linux"))]
@@ -435,17 +470,32 @@ fn write_zeros(file: &std::fs::File, len: u64) -> std::io::Result<()> {
     w.flush()
 }
 
-/// Removes the table in `root` after marking it retired (its readers in every process stop using
+/// Removes the table in `root`, then marks it retired (its readers in every process stop using
 /// it; lookups miss until the next commit builds one from the index). The caller holds the
-/// index's write lock.
+/// index's write lock. In that order, a retired table is never left in place.
 pub(super) fn discard(root: &Path) -> std::io::Result<()> {
-    if let Some(old) = KeyMap::open(root) {
-        retire(&old);
-    }
+    let old = KeyMap::open(root);
     maps().remove(root);
     match std::fs::remove_file(path(root)) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    if let Some(old) = old {
+        retire(&old);
+    }
+    Ok(())
+}
+
+/// Removes the tables a killed build left in `tmp/` (the caller holds the index's write lock, so
+/// no other build is under way).
+fn remove_unfinished(root: &Path) {
+    let Ok(dir) = std::fs::read_dir(root.join(blobs::TMP)) else {
+        return;
+    };
+    for entry in dir.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(TMP_PREFIX) {
+            let _ = std::fs::remove_file(entry.path());
+        }
     }
 }
 
@@ -481,18 +531,14 @@ mod tests {
         out
     }
 
-    fn never_stale(_: i64) -> Result<bool, ()> {
-        Ok(false)
-    }
-
     #[test]
     fn keys_sharing_a_prefix_are_all_offered_in_order() {
         let root = temp_root("shared");
         let map = build(&root, MIN_CAPACITY, std::iter::empty()).unwrap();
         let (a, b, c) = (key(7, 1), key(7, 2), key(8, 1));
-        map.put(&a, 1, never_stale).unwrap().unwrap();
-        map.put(&b, 2, never_stale).unwrap().unwrap();
-        map.put(&c, 3, never_stale).unwrap().unwrap();
+        map.put(&a, 1).unwrap();
+        map.put(&b, 2).unwrap();
+        map.put(&c, 3).unwrap();
         // the table knows prefixes only: both rows are candidates, the caller checks the key
         assert_eq!(ids(&map, &a), vec![1, 2]);
         assert_eq!(ids(&map, &b), vec![1, 2]);
@@ -503,15 +549,13 @@ mod tests {
     }
 
     #[test]
-    fn a_stale_slot_of_the_prefix_is_reused_not_a_live_one() {
-        let root = temp_root("stale");
+    fn a_used_slot_is_never_given_to_another_row() {
+        let root = temp_root("kept");
         let map = build(&root, MIN_CAPACITY, std::iter::empty()).unwrap();
         let k = key(42, 0);
-        map.put(&k, 1, never_stale).unwrap().unwrap();
-        map.put(&k, 2, never_stale).unwrap().unwrap();
-        // row 1 is gone: its slot takes row 5; row 2's stays
-        map.put(&k, 5, |id| Ok::<_, ()>(id == 1)).unwrap().unwrap();
-        assert_eq!(ids(&map, &k), vec![5, 2]);
+        map.put(&k, 1).unwrap();
+        map.put(&k, 2).unwrap();
+        assert_eq!(ids(&map, &k), vec![1, 2]);
         assert_eq!(map.used(), 2);
         std::fs::remove_dir_all(&root).unwrap();
     }
@@ -520,9 +564,12 @@ mod tests {
     fn a_probe_wraps_round_the_end_of_the_table() {
         let root = temp_root("wrap");
         let map = build(&root, MIN_CAPACITY, std::iter::empty()).unwrap();
-        let k = key(u64::MAX, 0); // the last slot
+        let last = (1..u64::MAX)
+            .find(|&p| map.bucket(p) == MIN_CAPACITY - 1)
+            .unwrap();
+        let k = key(last, 0); // the last slot
         for id in 1..=3 {
-            map.put(&k, id, never_stale).unwrap().unwrap();
+            map.put(&k, id).unwrap();
         }
         assert_eq!(ids(&map, &k), vec![1, 2, 3]);
         std::fs::remove_dir_all(&root).unwrap();
@@ -534,9 +581,9 @@ mod tests {
         let map = build(&root, MIN_CAPACITY, std::iter::empty()).unwrap();
         let k = key(0, 0); // prefix 0 is stored as 1 (0 marks an empty slot)
         for id in 0..MIN_CAPACITY as i64 {
-            map.put(&k, id + 1, never_stale).unwrap().unwrap();
+            map.put(&k, id + 1).unwrap();
         }
-        assert!(map.put(&k, 99_999, never_stale).unwrap().is_err());
+        assert!(map.put(&k, 99_999).is_err());
         assert_eq!(ids(&map, &k).len(), MIN_CAPACITY as usize);
         assert_eq!(ids(&map, &key(1, 9)).len(), MIN_CAPACITY as usize);
         std::fs::remove_dir_all(&root).unwrap();
@@ -547,9 +594,7 @@ mod tests {
         let root = temp_root("grow");
         let old = build(&root, MIN_CAPACITY, std::iter::empty()).unwrap();
         for i in 0..100u64 {
-            old.put(&key(i * 977, 0), i as i64 + 1, never_stale)
-                .unwrap()
-                .unwrap();
+            old.put(&key(i * 977, 0), i as i64 + 1).unwrap();
         }
         // a reader of this process mapped the file in place
         let seen = current(&root).unwrap();
@@ -597,6 +642,16 @@ mod tests {
                 b[8..16].copy_from_slice(&(1u64 << 62).to_le_bytes());
                 b
             }),
+            ("more slots used than there are", {
+                let mut b = good.clone();
+                b[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+                b
+            }),
+            ("retired", {
+                let mut b = good.clone();
+                b[24] = 1;
+                b
+            }),
         ];
         for (what, bytes) in cases {
             std::fs::write(path(&root), &bytes).unwrap();
@@ -620,6 +675,42 @@ mod tests {
         assert!(!path(&root).exists());
         assert!(current(&root).is_none());
         discard(&root).unwrap(); // nothing there: fine
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn a_build_removes_the_tables_killed_builds_left_in_tmp() {
+        let root = temp_root("leftover");
+        std::fs::create_dir_all(root.join(blobs::TMP)).unwrap();
+        let left = root.join(blobs::TMP).join(format!("{TMP_PREFIX}0123.99"));
+        let other = root.join(blobs::TMP).join("0123.99");
+        std::fs::write(&left, vec![0u8; 4096]).unwrap();
+        std::fs::write(&other, b"a blob being written").unwrap();
+        build(&root, MIN_CAPACITY, std::iter::empty()).unwrap();
+        assert!(!left.exists());
+        assert!(other.exists());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_sparse_table_is_given_its_blocks_when_mapped() {
+        let root = temp_root("sparse");
+        build(&root, 4 * MIN_CAPACITY, std::iter::empty()).unwrap();
+        forget(&root);
+        let bytes = std::fs::read(path(&root)).unwrap();
+        // a copy with holes: header written, the rest left unwritten
+        std::fs::remove_file(path(&root)).unwrap();
+        let f = std::fs::File::create(path(&root)).unwrap();
+        f.set_len(bytes.len() as u64).unwrap();
+        use std::os::unix::fs::FileExt;
+        f.write_all_at(&bytes[..HEADER as usize], 0).unwrap();
+        drop(f);
+        let meta = std::fs::metadata(path(&root)).unwrap();
+        assert!(!allocated(&meta), "the test file has holes");
+        assert!(current(&root).is_some());
+        let meta = std::fs::metadata(path(&root)).unwrap();
+        assert!(allocated(&meta), "mapped without its blocks");
         std::fs::remove_dir_all(&root).unwrap();
     }
 

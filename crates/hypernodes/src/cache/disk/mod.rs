@@ -1065,8 +1065,8 @@ impl Store {
                 inline: u.inline,
             })
             .collect();
-        // in key order, the inserts walk the key index from one end to the other (each of its
-        // pages is visited once per batch, and neighbours share pages in small caches)
+        // in key order (rows are appended in this order, so a batch's ids do not depend on the
+        // order its items finished in)
         rows.sort_unstable_by_key(|r| r.key);
         for r in &rows {
             p.committing.insert(r.key, (r.sum, r.inline.clone()));
