@@ -4,9 +4,10 @@
 //! Layout of a cache directory:
 //! ```text
 //! index.sqlite (+ -wal, -shm)   one row per entry: key, content hash, tag, size, inline payload
+//! keys-v1                       where each key's row is: a hash table file (see `keymap`)
 //! blobs/<2 hex>/<62 hex>        payloads above 64 KiB, named by the BLAKE3 hash of their bytes
 //! hot-v1                        a copy of the rows last used, read by a fresh process (see `hot`)
-//! tmp/                          blob and hot files being written (unpredictable names)
+//! tmp/                          blob, hot and key table files being written (unpredictable names)
 //! ```
 //! Writes are grouped: a finished entry waits at most [`flusher::WINDOW`] before the transaction
 //! that commits it starts, and every root run or map commits what it wrote before it returns. A
