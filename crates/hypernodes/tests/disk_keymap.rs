@@ -2,9 +2,9 @@
 //! index finds a key's row. Tried as an unlucky user and as an attacker would: the table grown
 //! several times while other threads look up (values right, the file in place never marked
 //! retired), a schema-1 index migrated, a damaged, planted, linked, FIFO or deleted table, a deleted
-//! index under a table that names its rows, a clear under a mapped table, and eviction and
-//! pruning that leave slots naming removed rows (re-added keys serve their new values; the file
-//! stays bounded). A slot is only a hint: never a wrong value.
+//! index under a table that names its rows, a clear under a mapped table, keys sharing their
+//! first 8 bytes, and eviction and pruning that leave slots naming removed rows (re-added keys
+//! serve their new values; the file stays bounded). A slot is only a hint: never a wrong value.
 //!
 //! The table's layout, as these tests read it: a 64-byte header (magic `HNKEYS01`, capacity u64 at
 //! 8, slots used u64 at 16, retired u64 at 24), then `capacity` slots of 16 bytes (the key's first
@@ -574,6 +574,52 @@ fn clear_under_a_mapped_table() {
         );
     }
     assert_eq!(hits(dir.path(), 300..600, 1), 300);
+}
+
+// ------------------------------------------------------------------ keys sharing a prefix
+
+/// Keys that share their first 8 bytes (the slot's prefix; an attacker choosing inputs can find
+/// such keys with about 2^32 hashes) share a probe: each has its own slot, so all are served their
+/// own values, in the process that wrote them (its table already compared with the index) as in a
+/// new one, and writing them again adds no duplicate row.
+#[test]
+fn keys_sharing_their_first_8_bytes() {
+    warnings();
+    let dir = TempDir::new("prefix");
+    let twins: Vec<Key> = (0..5u8)
+        .map(|n| {
+            let mut k = key(77);
+            k[31] ^= n + 1;
+            k
+        })
+        .collect();
+    let twin = |n: usize| format!("twin {n}");
+    let writer = DiskCache::new(dir.path());
+    for (n, k) in twins.iter().enumerate() {
+        put(&writer, k, twin(n));
+        writer.flush(); // one commit each
+    }
+    let check = |root: &Path, when: &str| {
+        let reader = DiskCache::new(root);
+        for (n, k) in twins.iter().enumerate() {
+            assert_eq!(get(&reader, k), Some(twin(n)), "twin {n} {when}");
+        }
+        std::mem::forget(reader); // (no hot file)
+    };
+    check(dir.path(), "in the writing process");
+    // written again (as a run that missed them would): one row per key
+    for (n, k) in twins.iter().enumerate() {
+        put(&writer, k, twin(n));
+    }
+    writer.flush();
+    assert_eq!(dir.entries(), 5, "duplicate rows for keys sharing a prefix");
+    drop(writer);
+    let _ = std::fs::remove_file(dir.path().join("hot-v1"));
+    let dir = moved(dir, "prefix-moved");
+    check(dir.path(), "in a new process");
+    write(dir.path(), [1], 0); // a new process's first commit
+    assert_eq!(dir.entries(), 6);
+    check(dir.path(), "after a new process's commit");
 }
 
 // ------------------------------------------------------------------ eviction and pruning

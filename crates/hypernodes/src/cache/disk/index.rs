@@ -353,8 +353,11 @@ pub(super) fn commit(
         tx.prepare_cached(INSERT)?
             .execute(params![&row.key[..], sum, tag, size, value, t])?;
         let id = tx.last_insert_rowid();
+        // a slot is taken over when its row is gone or its id went to a key of another prefix,
+        // never from a live row of another key sharing this one's prefix (that key would be lost)
+        let prefix = |k: &[u8]| keymap::slot_of(k, 0).map(|(p, _)| p);
         let stale = |old| -> rusqlite::Result<bool> {
-            Ok(key_of(&tx, old)?.is_none_or(|k| k[..] != row.key[..]))
+            Ok(key_of(&tx, old)?.is_none_or(|k| prefix(&k) != prefix(&row.key[..])))
         };
         if map.put(&row.key, id, stale)?.is_err() {
             // no room within a probe's reach: built anew (with this row, and room for the rest)
