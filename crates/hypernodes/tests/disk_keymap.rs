@@ -453,6 +453,28 @@ fn a_fifo_planted_as_the_table_does_not_hang() {
     });
 }
 
+/// A directory at keys-v1 (planted, or made by mistake): a table cannot be renamed over it, so
+/// nothing is found and nothing committed; the one warning says so and names keys-v1, the thing at
+/// fault (not only "Is a directory"), and values are computed as usual.
+#[test]
+fn a_directory_planted_as_the_table_is_named_in_the_warning() {
+    warnings();
+    let dir = TempDir::new("dir-table");
+    write(dir.path(), 0..20, 0);
+    let _ = std::fs::remove_file(dir.path().join("hot-v1"));
+    let dir = moved(dir, "dir-table-moved");
+    std::fs::remove_file(table_path(dir.path())).unwrap();
+    std::fs::create_dir(table_path(dir.path())).unwrap();
+    assert_eq!(hits(dir.path(), 0..20, 0), 0);
+    write(dir.path(), [100], 0);
+    let w = warnings_about(&dir.path().display().to_string());
+    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(
+        w[0].contains(&table_path(dir.path()).display().to_string()),
+        "{w:?}"
+    );
+}
+
 /// Slots swapped in pairs (key A's slot names key B's row, and B's A's): neither is served the
 /// other's value.
 #[test]

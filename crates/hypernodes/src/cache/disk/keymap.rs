@@ -363,7 +363,11 @@ pub(super) fn build(
         km.word(AT_MAGIC).store(MAGIC, Ordering::Release);
         // the table in place now (any process's): retired once the new one has replaced it
         let old = KeyMap::open(root);
-        std::fs::rename(&tmp, path(root))?;
+        std::fs::rename(&tmp, path(root)).map_err(|e| {
+            // (named: a directory there, say, fails every commit)
+            let at = path(root);
+            std::io::Error::new(e.kind(), format!("cannot replace {}: {e}", at.display()))
+        })?;
         if let Some(old) = old {
             retire(&old);
         }
