@@ -475,6 +475,21 @@ fn a_directory_planted_as_the_table_is_named_in_the_warning() {
     );
 }
 
+/// A header counting more used slots than the table has (up to u64::MAX, which overflowed the
+/// writer's arithmetic: a panic in a debug build, a wrapped count kept as valid in a release one):
+/// a damaged table, rebuilt at the next commit.
+#[test]
+fn a_header_counting_more_used_slots_than_there_are() {
+    for (n, used) in [u64::MAX, u64::MAX / 2 + 1, 1025].into_iter().enumerate() {
+        damaged(&format!("used-{n}"), |root| {
+            let mut b = std::fs::read(table_path(root)).unwrap();
+            b[16..24].copy_from_slice(&used.to_le_bytes());
+            b[HEADER..].fill(0); // (and its slots lost: only a rebuild finds the entries)
+            std::fs::write(table_path(root), b).unwrap();
+        });
+    }
+}
+
 /// Slots swapped in pairs (key A's slot names key B's row, and B's A's): neither is served the
 /// other's value.
 #[test]

@@ -298,16 +298,22 @@ fn writer_map(tx: &Connection, root: &Path, extra: u64) -> rusqlite::Result<Arc<
         Some(map) if !keymap::needs_vetting(&map) || map.used() >= totals(tx)?.0 => map,
         _ => return rebuild_map(tx, root, extra),
     };
-    if (map.used() + extra) * 2 <= map.capacity() {
-        return Ok(map);
-    }
-    if totals(tx)?.0 * 2 < map.used() {
+    // (the count is read once: a table counting more slots than it has is damaged, and its count
+    // would overflow the sums below)
+    let used = map.used();
+    if used > map.capacity() {
         return rebuild_map(tx, root, extra);
     }
-    match keymap::grow(root, &map, keymap::capacity_for(map.used() + extra)) {
+    if (used + extra) * 2 <= map.capacity() {
+        return Ok(map);
+    }
+    if totals(tx)?.0 * 2 < used {
+        return rebuild_map(tx, root, extra);
+    }
+    match keymap::grow(root, &map, keymap::capacity_for(used + extra)) {
         Ok(grown) => Ok(grown),
         // (no room on disk for a larger table: the one in place still has some)
-        Err(_) if (map.used() + extra) * 10 < map.capacity() * 9 => Ok(map),
+        Err(_) if (used + extra) * 10 < map.capacity() * 9 => Ok(map),
         Err(e) => Err(io_error(e)),
     }
 }
