@@ -1,8 +1,9 @@
 //! The DiskCache's key map (`<cache>/keys-v1`, issue 13): the hash table file through which the
 //! index finds a key's row. Tried as an unlucky user and as an attacker would: the table grown
 //! several times while other threads look up (values right, the file in place never marked
-//! retired), a schema-1 index migrated, a damaged, planted, linked, FIFO or deleted table, a deleted
-//! index under a table that names its rows, a clear under a mapped table, keys sharing their
+//! retired), a schema-1 index migrated, a damaged, planted, linked, FIFO, directory or deleted
+//! table, a header counting more slots than it has, a deleted index under a table that names its
+//! rows (between runs and under a running writer), a clear under a mapped table, keys sharing their
 //! first 8 bytes, and eviction and pruning that leave slots naming removed rows (re-added keys
 //! serve their new values; the file stays bounded). A slot is only a hint: never a wrong value.
 //!
@@ -579,6 +580,38 @@ fn a_deleted_index_under_a_table_that_stays() {
     );
     // (a row of another key is passed over as a hint that led nowhere, not refused as corrupt)
     let w = warnings_about("index-deleted");
+    assert!(w.is_empty(), "{w:?}");
+}
+
+/// The same under a cache object that keeps writing (its process has the table mapped and the
+/// index open): keys-v1 deleted, then the index; each time the object's next commit rebuilds the
+/// table, and a new object is served exactly what the index holds.
+#[test]
+fn a_table_or_index_deleted_under_a_running_writer() {
+    warnings();
+    let dir = TempDir::new("running");
+    let writer = DiskCache::new(dir.path());
+    let commit = |ids: std::ops::Range<u64>, round| {
+        for i in ids {
+            put(&writer, &key(i), val(i, round));
+        }
+        writer.flush();
+    };
+    commit(0..100, 0);
+    std::fs::remove_file(table_path(dir.path())).unwrap();
+    commit(100..200, 0);
+    assert_eq!(hits(dir.path(), 0..200, 0), 200);
+    assert_eq!(dir.entries(), 200);
+    for f in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+        let _ = std::fs::remove_file(dir.path().join(f));
+    }
+    commit(200..300, 1); // rows 1..100 of a new index
+    assert_eq!(hits(dir.path(), 0..200, 0), 0, "gone with the index");
+    assert_eq!(hits(dir.path(), 200..300, 1), 100);
+    assert_eq!(dir.entries(), 100);
+    let (magic, _, used, retired) = header(dir.path());
+    assert_eq!((magic, used, retired), (MAGIC, 100, 0));
+    let w = warnings_about(&dir.path().display().to_string());
     assert!(w.is_empty(), "{w:?}");
 }
 
