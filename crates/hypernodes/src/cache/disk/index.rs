@@ -288,6 +288,62 @@ fn rebuild_map(tx: &Connection, root: &Path, extra: u64) -> rusqlite::Result<Arc
     keymap::build(root, capacity, slots.into_iter()).map_err(io_error)
 }
 
+/// Rows sampled when a writer first maps a table of a large index: the newest, and as many at
+/// random (an index of at most [`VET_ALL`] rows has every row checked).
+const VET_SAMPLE: i64 = 64;
+const VET_ALL: u64 = 4096;
+
+/// Whether a table a writer just mapped agrees with the index: at least as many slots as rows, and
+/// a slot naming each row (up to [`VET_ALL`] rows; beyond, each of a sample: the newest, and some
+/// at random). A table left from a crash, restored from elsewhere, or damaged so that rows are
+/// hidden is then rebuilt rather than kept (the entries it hides would be computed again and
+/// stored twice). Done once per mapping; a few milliseconds at most.
+fn vetted(tx: &Connection, map: &KeyMap) -> rusqlite::Result<bool> {
+    let (entries, _) = totals(tx)?;
+    if map.used() < entries {
+        return Ok(false);
+    }
+    let named = |id: i64, key: Vec<u8>| -> bool {
+        let Ok(key) = <Key>::try_from(key.as_slice()) else {
+            return true; // (a row with a damaged key is no one's: it needs no slot)
+        };
+        map.find(&key, |slot| Ok::<_, ()>((slot == id).then_some(())))
+            .is_ok_and(|found| found.is_some())
+    };
+    let limit = if entries <= VET_ALL { -1 } else { VET_SAMPLE };
+    let newest: Vec<(i64, Vec<u8>)> = tx
+        .prepare_cached("SELECT id, key FROM entries ORDER BY id DESC LIMIT ?1")?
+        .query_map([limit], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    if !newest.into_iter().all(|(id, key)| named(id, key)) {
+        return Ok(false);
+    }
+    if entries <= VET_ALL {
+        return Ok(true);
+    }
+    let (low, high): (Option<i64>, Option<i64>) =
+        tx.query_row("SELECT min(id), max(id) FROM entries", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let (Some(low), Some(high)) = (low, high) else {
+        return Ok(true);
+    };
+    let mut at = tx.prepare_cached("SELECT id, key FROM entries WHERE id >= ?1 LIMIT 1")?;
+    let span = (high - low) as u64 + 1;
+    for _ in 0..VET_SAMPLE {
+        let id = low + (super::blobs::random_u64() % span) as i64;
+        if let Some((id, key)) = at
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+        {
+            if !named(id, key) {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(true)
+}
+
 /// The key map a commit of `extra` rows writes to (the caller holds the write lock): the one in
 /// place, with room for them. Built from the index when there is none, it is not valid, or it
 /// holds fewer slots than the index has rows (left from before a crash or an earlier index);
@@ -295,14 +351,19 @@ fn rebuild_map(tx: &Connection, root: &Path, extra: u64) -> rusqlite::Result<Arc
 /// slots name removed rows).
 fn writer_map(tx: &Connection, root: &Path, extra: u64) -> rusqlite::Result<Arc<KeyMap>> {
     let map = match keymap::for_writer(root) {
-        Some(map) if !keymap::needs_vetting(&map) || map.used() >= totals(tx)?.0 => map,
+        Some(map) if !keymap::needs_vetting(&map) || vetted(tx, &map)? => map,
         _ => return rebuild_map(tx, root, extra),
     };
-    let needed = map.used().saturating_add(extra);
+    // (the count is read once: a table counting more slots than it has is damaged)
+    let used = map.used();
+    if used > map.capacity() {
+        return rebuild_map(tx, root, extra);
+    }
+    let needed = used.saturating_add(extra);
     if needed.saturating_mul(2) <= map.capacity() {
         return Ok(map);
     }
-    if totals(tx)?.0.saturating_mul(2) < map.used() {
+    if totals(tx)?.0.saturating_mul(2) < used {
         return rebuild_map(tx, root, extra);
     }
     match keymap::grow(root, &map, keymap::capacity_for(needed)) {

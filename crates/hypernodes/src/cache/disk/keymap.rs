@@ -384,7 +384,20 @@ pub(super) fn build(
         km.word(AT_MAGIC).store(MAGIC, Ordering::Release);
         // the table in place now (any process's): retired once the new one has replaced it
         let old = KeyMap::open(root);
-        std::fs::rename(&tmp, path(root))?;
+        let at = path(root);
+        let placed = std::fs::rename(&tmp, &at).or_else(|e| {
+            // an empty directory in the way (made by mistake) is removed; anything else is named
+            // in the warning (every commit fails until it is gone)
+            if std::fs::symlink_metadata(&at).is_ok_and(|m| m.is_dir())
+                && std::fs::remove_dir(&at).is_ok()
+            {
+                return std::fs::rename(&tmp, &at);
+            }
+            Err(e)
+        });
+        placed.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot replace {}: {e}", at.display()))
+        })?;
         if let Some(old) = old {
             retire(&old);
         }
