@@ -204,12 +204,18 @@ impl KeyMap {
     /// another key sharing the prefix, keeps what it had.
     pub(super) fn put(&self, key: &Key, id: i64) -> Result<(), Full> {
         assert!(self.writable, "a writer maps the key table for writing");
-        let p = prefix(key);
+        self.place(prefix(key), id)?;
+        self.word(AT_USED).fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Writes (prefix `p`, row `id`) into the first empty slot of `p`'s probe: the row id first,
+    /// then the prefix that publishes it to readers.
+    fn place(&self, p: u64, id: i64) -> Result<(), Full> {
         for (at, slot_id) in self.probe(p) {
             if at.load(Ordering::Acquire) == 0 {
                 slot_id.store(id as u64, Ordering::Release);
                 at.store(p, Ordering::Release);
-                self.word(AT_USED).fetch_add(1, Ordering::AcqRel);
                 return Ok(());
             }
         }
@@ -225,18 +231,6 @@ impl KeyMap {
                 p => Some((p, id.load(Ordering::Acquire) as i64)),
             }
         })
-    }
-
-    /// Fills an empty slot without looking for stale ones (a table being built).
-    fn fill(&self, p: u64, id: i64) -> Result<(), Full> {
-        for (at, slot_id) in self.probe(p) {
-            if at.load(Ordering::Relaxed) == 0 {
-                slot_id.store(id as u64, Ordering::Relaxed);
-                at.store(p, Ordering::Relaxed);
-                return Ok(());
-            }
-        }
-        Err(Full)
     }
 }
 
@@ -374,7 +368,7 @@ pub(super) fn build(
         };
         let mut used = 0;
         for (p, id) in slots {
-            if km.fill(p, id).is_ok() {
+            if km.place(p, id).is_ok() {
                 used += 1;
             }
         }
