@@ -2,6 +2,8 @@
 //! their bytes. A file is written under an unpredictable name in `tmp/` (created with
 //! `O_CREAT | O_EXCL | O_NOFOLLOW`, so a planted symlink is never followed) and renamed into place
 //! (a rename replaces a symlink rather than writing through it), before the index row naming it.
+//! The hot file and the key map use the same helpers: temporary files, opening without following
+//! a symlink, and telling whether a file was replaced ([`identity`], [`still_in_place`]).
 
 use std::hash::{BuildHasher, Hasher};
 use std::io::{Read, Write};
@@ -237,17 +239,47 @@ fn create_new(path: &Path) -> std::io::Result<std::fs::File> {
 
 /// Opens `path` for reading, never through a symlink and without waiting for a writer when a FIFO
 /// was planted there (its read then finds nothing, which the entry's check refuses).
-#[cfg(unix)]
 pub(super) fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
+    open_no_follow_as(path, false)
+}
+
+/// [`open_no_follow`], for writing too when `write`.
+#[cfg(unix)]
+pub(super) fn open_no_follow_as(path: &Path, write: bool) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
         .read(true)
+        .write(write)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
 }
 
-/// Opens `path` for reading.
+/// Opens `path` for reading (for writing too when `write`).
 #[cfg(not(unix))]
-pub(super) fn open_no_follow(path: &Path) -> std::io::Result<std::fs::File> {
-    std::fs::File::open(path)
+pub(super) fn open_no_follow_as(path: &Path, write: bool) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(write)
+        .open(path)
+}
+
+/// A file's device and inode numbers ((0, 0) where the platform has none).
+pub(super) type Identity = (u64, u64);
+
+/// The identity of the file `meta` describes.
+#[cfg(unix)]
+pub(super) fn identity(meta: &std::fs::Metadata) -> Identity {
+    use std::os::unix::fs::MetadataExt;
+    (meta.dev(), meta.ino())
+}
+
+#[cfg(not(unix))]
+pub(super) fn identity(_: &std::fs::Metadata) -> Identity {
+    (0, 0)
+}
+
+/// Whether the file at `path` (itself, not what a symlink there names) is still the one with
+/// identity `id`: false once it was removed or replaced.
+pub(super) fn still_in_place(path: &Path, id: Identity) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| identity(&m) == id)
 }

@@ -66,21 +66,7 @@ pub(super) struct View {
     count: usize,
     /// The file it was read from (kept open, so that its inode is not reused while this view
     /// lives) and its identity, to tell when it was removed or replaced since.
-    file: Option<(std::fs::File, Identity)>,
-}
-
-/// A file's device and inode numbers.
-type Identity = (u64, u64);
-
-#[cfg(unix)]
-fn identity(meta: &std::fs::Metadata) -> Identity {
-    use std::os::unix::fs::MetadataExt;
-    (meta.dev(), meta.ino())
-}
-
-#[cfg(not(unix))]
-fn identity(_: &std::fs::Metadata) -> Identity {
-    (0, 0)
+    file: Option<(std::fs::File, blobs::Identity)>,
 }
 
 /// Why a hot file cannot be used.
@@ -126,7 +112,7 @@ pub(super) fn load(root: &Path) -> Result<View, Unusable> {
     bytes.truncate(total);
     let mut view = View::parse(bytes)?;
     let id = file.metadata().map_err(invalid)?;
-    view.file = Some((file, identity(&id)));
+    view.file = Some((file, blobs::identity(&id)));
     Ok(view)
 }
 
@@ -152,9 +138,7 @@ impl View {
     /// (One `stat` of the path; the file is kept open, so its inode cannot be reused meanwhile.)
     pub(super) fn current(&self, root: &Path) -> bool {
         match &self.file {
-            Some((_, id)) => {
-                std::fs::symlink_metadata(path(root)).is_ok_and(|m| identity(&m) == *id)
-            }
+            Some((_, id)) => blobs::still_in_place(&path(root), *id),
             None => true,
         }
     }

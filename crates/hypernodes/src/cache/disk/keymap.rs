@@ -76,8 +76,8 @@ pub(super) struct KeyMap {
     /// Mixed into each prefix to find its bucket.
     seed: u64,
     writable: bool,
-    /// The identity of the mapped file (device, inode).
-    id: Option<(u64, u64)>,
+    /// The identity of the mapped file (`None`: unknown, taken to be the one in place).
+    id: Option<blobs::Identity>,
     /// When a reader last checked that the file is still in place.
     checked: Mutex<Instant>,
     /// Whether this process's writer compared the table with the index since mapping it.
@@ -94,9 +94,9 @@ impl KeyMap {
     /// new one). A table this process may write is given all its blocks first (a copy may have
     /// made it sparse, and a write through the mapping into a hole on a full disk would fault).
     fn open(root: &Path) -> Option<KeyMap> {
-        let (file, writable) = match open_file(&path(root), true) {
+        let (file, writable) = match blobs::open_no_follow_as(&path(root), true) {
             Ok(f) => (f, true),
-            Err(_) => (open_file(&path(root), false).ok()?, false),
+            Err(_) => (blobs::open_no_follow(&path(root)).ok()?, false),
         };
         let meta = file.metadata().ok()?;
         if !meta.is_file() || meta.len() < HEADER + MIN_CAPACITY * SLOT {
@@ -117,7 +117,7 @@ impl KeyMap {
             capacity: 0,
             seed: 0,
             writable,
-            id: identity(&meta),
+            id: Some(blobs::identity(&meta)),
             checked: Mutex::new(Instant::now()),
             vetted: Default::default(),
         };
@@ -234,42 +234,11 @@ impl KeyMap {
     }
 }
 
-/// Opens the table's file, never through a symlink (for writing too when `write`).
-#[cfg(unix)]
-fn open_file(path: &Path, write: bool) -> std::io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(write)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-}
-
-#[cfg(not(unix))]
-fn open_file(path: &Path, write: bool) -> std::io::Result<std::fs::File> {
-    std::fs::OpenOptions::new()
-        .read(true)
-        .write(write)
-        .open(path)
-}
-
-#[cfg(unix)]
-fn identity(meta: &std::fs::Metadata) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    Some((meta.dev(), meta.ino()))
-}
-
-#[cfg(not(unix))]
-fn identity(_: &std::fs::Metadata) -> Option<(u64, u64)> {
-    None
-}
-
 /// Whether the file in place at `root` is still the one `km` maps.
 fn in_place(root: &Path, km: &KeyMap) -> bool {
-    match (std::fs::symlink_metadata(path(root)), km.id) {
-        (Ok(meta), Some(id)) => identity(&meta) == Some(id),
-        (Ok(_), None) => true,
-        (Err(_), _) => false,
+    match km.id {
+        Some(id) => blobs::still_in_place(&path(root), id),
+        None => path(root).symlink_metadata().is_ok(),
     }
 }
 
@@ -404,7 +373,7 @@ pub(super) fn build(
             return Err(e);
         }
     };
-    km.id = file.metadata().ok().as_ref().and_then(identity);
+    km.id = file.metadata().ok().map(|m| blobs::identity(&m));
     // (the entry replaced needs no retiring: the file it maps was retired above, or earlier;
     // retiring it here could hit the new file, mapped meanwhile by a reader of this process)
     let km = Arc::new(km);

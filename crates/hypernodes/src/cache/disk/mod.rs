@@ -128,7 +128,7 @@ pub struct DiskCache {
 /// The writer connection with the identity of the index file it opened.
 struct Writer {
     conn: Connection,
-    file_id: Option<(u64, u64)>,
+    file_id: Option<blobs::Identity>,
 }
 
 /// An entry this object wrote that is not committed yet.
@@ -200,15 +200,9 @@ fn hex(key: &Key) -> String {
     blake3::Hash::from_bytes(*key).to_hex().to_string()
 }
 
-#[cfg(unix)]
-fn file_id(path: &Path) -> Option<(u64, u64)> {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
-}
-
-#[cfg(not(unix))]
-fn file_id(path: &Path) -> Option<(u64, u64)> {
-    std::fs::metadata(path).ok().map(|_| (0, 0))
+/// The identity of the file at `path` (through a symlink), if there is one.
+fn file_id(path: &Path) -> Option<blobs::Identity> {
+    std::fs::metadata(path).ok().map(|m| blobs::identity(&m))
 }
 
 impl DiskCache {
