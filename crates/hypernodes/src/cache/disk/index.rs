@@ -297,7 +297,7 @@ const VET_ALL: u64 = 4096;
 /// a slot naming each row (up to [`VET_ALL`] rows; beyond, each of a sample: the newest, and some
 /// at random). A table left from a crash, restored from elsewhere, or damaged so that rows are
 /// hidden is then rebuilt rather than kept (the entries it hides would be computed again and
-/// stored twice). Done once per mapping; a few milliseconds at most.
+/// stored twice). Done once per mapping: about 1 ms.
 fn vetted(tx: &Connection, map: &KeyMap) -> rusqlite::Result<bool> {
     let (entries, _) = totals(tx)?;
     if map.used() < entries {
@@ -350,9 +350,9 @@ fn vetted(tx: &Connection, map: &KeyMap) -> rusqlite::Result<bool> {
 
 /// The key map a commit of `extra` rows writes to (the caller holds the write lock): the one in
 /// place, with room for them. Built from the index when there is none, it is not valid, or it
-/// holds fewer slots than the index has rows (left from before a crash or an earlier index);
-/// grown when it would be more than half full (built from the index instead when most of its
-/// slots name removed rows).
+/// does not agree with the index when this process first maps it ([`vetted`]); grown when it
+/// would be more than half full (built from the index instead when most of its slots name
+/// removed rows).
 fn writer_map(tx: &Connection, root: &Path, extra: u64) -> rusqlite::Result<Arc<KeyMap>> {
     let map = match keymap::for_writer(root) {
         Some(map) if !keymap::needs_vetting(&map) || vetted(tx, &map)? => map,
@@ -403,22 +403,20 @@ pub(super) fn commit(
         if row.inline.is_none() && !blobs::exists(root, &row.sum) {
             continue;
         }
-        let values = (
-            &row.sum[..],
-            &row.tag[..],
-            row.size as i64,
-            row.inline.as_deref(),
-            t,
-        );
+        let (sum, tag, size, value) = (&row.sum[..], &row.tag[..], row.size as i64, &row.inline);
         if let Some(id) = id_of(&tx, &map, &row.key)? {
-            let (sum, tag, size, value, t) = values;
             tx.prepare_cached(UPDATE)?
-                .execute(params![id, sum, tag, size, value, t])?;
+                .execute(params![id, sum, tag, size, value.as_deref(), t])?;
             continue;
         }
-        let (sum, tag, size, value, t) = values;
-        tx.prepare_cached(INSERT)?
-            .execute(params![&row.key[..], sum, tag, size, value, t])?;
+        tx.prepare_cached(INSERT)?.execute(params![
+            &row.key[..],
+            sum,
+            tag,
+            size,
+            value.as_deref(),
+            t
+        ])?;
         let id = tx.last_insert_rowid();
         if map.put(&row.key, id).is_err() && !rebuilt {
             // no room within a probe's reach (a damaged table, or rows planted to crowd one run):

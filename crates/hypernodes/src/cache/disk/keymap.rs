@@ -267,8 +267,18 @@ pub(super) fn current(root: &Path) -> Option<Arc<KeyMap>> {
             }
         }
     }
+    remap(&mut maps, root, false)
+}
+
+/// Maps the table in place at `root` anew (for writing when `writer`) in `maps`, in place of the
+/// one mapped before.
+fn remap(
+    maps: &mut HashMap<PathBuf, Arc<KeyMap>>,
+    root: &Path,
+    writer: bool,
+) -> Option<Arc<KeyMap>> {
     maps.remove(root);
-    let km = Arc::new(KeyMap::open(root)?);
+    let km = Arc::new(KeyMap::open(root).filter(|km| km.writable || !writer)?);
     maps.insert(root.to_path_buf(), km.clone());
     Some(km)
 }
@@ -287,10 +297,7 @@ pub(super) fn for_writer(root: &Path) -> Option<Arc<KeyMap>> {
             return Some(km.clone());
         }
     }
-    maps.remove(root);
-    let km = Arc::new(KeyMap::open(root).filter(|km| km.writable)?);
-    maps.insert(root.to_path_buf(), km.clone());
-    Some(km)
+    remap(&mut maps, root, true)
 }
 
 /// Whether this process's writer has yet to compare `km` with the index (once per mapping).

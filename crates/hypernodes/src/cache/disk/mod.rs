@@ -502,8 +502,7 @@ impl Store {
         if stale {
             if writer.take().is_some() {
                 // the directory or index was deleted or replaced: readers reopen too
-                readers::invalidate(&self.root);
-                keymap::forget(&self.root);
+                self.forget_readers();
                 *locked(&self.checkpointer) = None;
             }
             let conn = self.connect()?;
@@ -513,6 +512,13 @@ impl Store {
             });
         }
         Ok(())
+    }
+
+    /// Drops this process's pooled reader connections and key map for the directory (its index was
+    /// deleted or replaced: they are opened anew on next use).
+    fn forget_readers(&self) {
+        readers::invalidate(&self.root);
+        keymap::forget(&self.root);
     }
 
     /// Runs `f` with a reader connection (from the process's pool for this directory), in a read
@@ -1016,8 +1022,7 @@ impl Store {
             if result.is_err() {
                 // the index may have been deleted under us: reopen (recreating it), retry once
                 *writer = None;
-                readers::invalidate(&self.root);
-                keymap::forget(&self.root);
+                self.forget_readers();
                 result = attempt(&mut writer);
             }
             locked(&self.pending).committing.clear();
