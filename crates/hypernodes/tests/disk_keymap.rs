@@ -93,6 +93,16 @@ fn slot_of(b: &[u8], k: &Key) -> usize {
         .expect("the key has a slot")
 }
 
+/// A cache of keys `0..n` (round 0) written under `tag`, then moved to a new path without its hot
+/// file: what a new process sees of it (after installing the warning hook, which comes first).
+fn written(tag: &str, n: u64) -> TempDir {
+    warnings();
+    let dir = TempDir::new(tag);
+    write(dir.path(), 0..n, 0);
+    let _ = std::fs::remove_file(dir.path().join("hot-v1"));
+    moved(dir, &format!("{tag}-moved"))
+}
+
 /// The directory moved to a new path: what a new process sees (this process's table mappings and
 /// pooled index readers belong to the old path).
 fn moved(dir: TempDir, tag: &str) -> TempDir {
@@ -260,11 +270,7 @@ fn user_version(root: &Path) -> i64 {
 /// first lookup: every entry hits, `user_version` becomes 2, len() is unchanged.
 #[test]
 fn a_schema_1_index_is_migrated_and_read() {
-    warnings();
-    let dir = TempDir::new("migrate");
-    write(dir.path(), 0..300, 0);
-    let _ = std::fs::remove_file(dir.path().join("hot-v1"));
-    let dir = moved(dir, "migrate-moved");
+    let dir = written("migrate", 300);
     to_schema_1(dir.path(), "id");
     std::fs::remove_file(dir.path().join(TABLE)).unwrap();
     assert_eq!(user_version(dir.path()), 1);
@@ -283,11 +289,7 @@ fn a_schema_1_index_is_migrated_and_read() {
 /// names other rows than the migrated index has; it is built anew, so every entry hits.
 #[test]
 fn a_schema_1_index_with_a_stale_table_beside_it_is_migrated_and_read() {
-    warnings();
-    let dir = TempDir::new("migrate-stale");
-    write(dir.path(), 0..300, 0);
-    let _ = std::fs::remove_file(dir.path().join("hot-v1"));
-    let dir = moved(dir, "migrate-stale-moved");
+    let dir = written("migrate-stale", 300);
     to_schema_1(dir.path(), "id DESC");
     assert_eq!(hits(dir.path(), 0..300, 0), 300);
     assert_eq!(user_version(dir.path()), 2);
@@ -316,11 +318,7 @@ fn damaged(tag: &str, damage: impl FnOnce(&Path)) -> TempDir {
 /// The first part of [`damaged`]: the damage, the lookups (never a wrong value, no panic, no hang),
 /// and a commit of another key, after which the table in place is a whole, valid file.
 fn damaged_then_committed(tag: &str, damage: impl FnOnce(&Path)) -> TempDir {
-    warnings();
-    let dir = TempDir::new(tag);
-    write(dir.path(), 0..200, 0);
-    let _ = std::fs::remove_file(dir.path().join("hot-v1"));
-    let dir = moved(dir, &format!("{tag}-moved"));
+    let dir = written(tag, 200);
     damage(dir.path());
     let root = dir.path().to_path_buf();
     let (tx, rx) = std::sync::mpsc::channel();
@@ -466,11 +464,7 @@ fn an_empty_directory_as_the_table_is_replaced() {
 /// directory"), and values are computed as usual.
 #[test]
 fn a_directory_planted_as_the_table_is_named_in_the_warning() {
-    warnings();
-    let dir = TempDir::new("dir-table");
-    write(dir.path(), 0..20, 0);
-    let _ = std::fs::remove_file(dir.path().join("hot-v1"));
-    let dir = moved(dir, "dir-table-moved");
+    let dir = written("dir-table", 20);
     std::fs::remove_file(table_path(dir.path())).unwrap();
     std::fs::create_dir(table_path(dir.path())).unwrap();
     std::fs::write(table_path(dir.path()).join("someone's file"), b"kept").unwrap();
@@ -545,12 +539,8 @@ fn a_table_without_slots_that_says_it_has_them() {
 /// writer's sample, and the table rebuilt: every entry found again, no duplicate row.
 #[test]
 fn a_large_index_under_a_table_hiding_its_newest_rows() {
-    warnings();
     let n = 5000;
-    let dir = TempDir::new("large-hidden");
-    write(dir.path(), 0..n, 0);
-    let _ = std::fs::remove_file(dir.path().join("hot-v1"));
-    let dir = moved(dir, "large-hidden-moved");
+    let dir = written("large-hidden", n);
     let newest: Vec<Vec<u8>> = {
         let c = rusqlite::Connection::open(dir.path().join("index.sqlite")).unwrap();
         let mut q = c
@@ -587,11 +577,7 @@ fn a_deleted_table_is_rebuilt_at_the_next_commit() {
 /// another key's value, and each is found after its commit.
 #[test]
 fn a_deleted_index_under_a_table_that_stays() {
-    warnings();
-    let dir = TempDir::new("index-deleted");
-    write(dir.path(), 0..200, 0);
-    let _ = std::fs::remove_file(dir.path().join("hot-v1"));
-    let dir = moved(dir, "index-deleted-moved");
+    let dir = written("index-deleted", 200);
     let stale = std::fs::read(table_path(dir.path())).unwrap();
     for f in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
         let _ = std::fs::remove_file(dir.path().join(f));
